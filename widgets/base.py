@@ -1,0 +1,181 @@
+"""What every widget is made of: declared parameters, a real computation, a figure.
+
+A widget knows nothing of HTTP. The app validates a query string with
+`Widget.canonicalize`, runs `Widget.compute` off the event loop, and turns the
+result into a Plotly figure with `Widget.figure`. Streaming widgets call the
+`progress` callback with partial results while they compute, so the app can send
+growing curves to the browser.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+Progress = Callable[[dict], None]
+
+
+class ParamError(ValueError):
+    """A parameter value that is missing, malformed or out of bounds."""
+
+    def __init__(self, field: str, value: Any, allowed: str, message: str | None = None):
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        self.message = message or f"{field}={value!r} is not allowed: expected {allowed}"
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "value": _jsonable(self.value), "allowed": self.allowed,
+                "message": self.message}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One slider, toggle or select: its bounds, default and how to show it."""
+
+    name: str
+    label: str
+    kind: str  # "float", "int", "bool", "choice" or "text"
+    default: Any
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    unit: str = ""
+    log: bool = False  # a log-scale slider: the browser moves in log10 space
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    advanced: bool = False  # shown under "advanced" in the form
+    max_length: int = 4000  # for "text" parameters
+
+    def allowed(self) -> str:
+        if self.kind in ("float", "int"):
+            return f"a{'n integer' if self.kind == 'int' else ' number'} from {_fmt(self.min)} to {_fmt(self.max)}"
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        return f"text of at most {self.max_length} characters"
+
+    def parse(self, raw: Any) -> Any:
+        """Turn a raw query value (or a Python value) into a checked value."""
+        if raw is None or (isinstance(raw, str) and raw.strip() == "" and self.kind != "text"):
+            return self.default
+        if self.kind == "float":
+            return self._parse_number(raw, float)
+        if self.kind == "int":
+            return self._parse_number(raw, int)
+        if self.kind == "bool":
+            return self._parse_bool(raw)
+        if self.kind == "choice":
+            value = str(raw)
+            if value not in self.choices:
+                raise ParamError(self.name, value, self.allowed())
+            return value
+        value = str(raw)
+        if len(value) > self.max_length:
+            raise ParamError(self.name, value[:40] + "...", self.allowed(),
+                             f"{self.name} is {len(value)} characters long: at most {self.max_length} are allowed")
+        return value
+
+    def _parse_number(self, raw: Any, cast: type) -> float | int:
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            raise ParamError(self.name, raw, self.allowed()) from None
+        if not math.isfinite(number):
+            raise ParamError(self.name, raw, self.allowed())
+        if cast is int:
+            if number != int(number):
+                raise ParamError(self.name, raw, self.allowed())
+            number = int(number)
+        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+            raise ParamError(self.name, raw, self.allowed())
+        return number
+
+    def _parse_bool(self, raw: Any) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "on", "yes"):
+            return True
+        if text in ("0", "false", "off", "no"):
+            return False
+        raise ParamError(self.name, raw, self.allowed())
+
+    def describe(self) -> dict:
+        """The JSON description served by GET /api/widgets."""
+        info = {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
+                "unit": self.unit, "log": self.log, "advanced": self.advanced, "help": self.help}
+        if self.kind in ("float", "int"):
+            info.update(min=self.min, max=self.max, step=self.step)
+        if self.kind == "choice":
+            info["choices"] = list(self.choices)
+        if self.kind == "text":
+            info["max_length"] = self.max_length
+        return info
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-inf"
+    return f"{x:g}"
+
+
+@dataclass
+class Widget:
+    """Base class: subclasses set the class attributes and implement compute/figure."""
+
+    name: str = ""
+    title: str = ""
+    caption: str = ""  # one or two sentences saying what the default run shows
+    params: tuple[Param, ...] = ()
+    streams: bool = False  # True for training widgets: compute() reports progress
+    seed: int = 1337
+    extra: dict = field(default_factory=dict)
+
+    # --- parameters -----------------------------------------------------------
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def canonicalize(self, raw: Mapping[str, Any]) -> dict:
+        """Validate every parameter (unknown keys are ignored) and check cross-field rules."""
+        values = {p.name: p.parse(raw.get(p.name)) for p in self.params}
+        self.check(values)
+        return values
+
+    def check(self, values: dict) -> None:
+        """Cross-field rules and work caps; raise ParamError naming the field."""
+
+    # --- the real work --------------------------------------------------------
+    def compute(self, values: dict, progress: Progress | None = None) -> dict:
+        """Run the real computation and return JSON-serialisable data series."""
+        raise NotImplementedError
+
+    def figure(self, values: dict, data: dict) -> dict:
+        """A Plotly figure (data + layout as plain dicts) for complete or partial data."""
+        raise NotImplementedError
+
+    def tables(self, values: dict, data: dict) -> list[dict]:
+        """Tables for screen readers and copying: [{"caption", "columns", "rows"}]."""
+        return []
+
+    def code(self, values: dict) -> str:
+        """A short PyTorch script that reproduces the plotted result."""
+        return ""
+
+    def describe(self) -> dict:
+        return {"name": self.name, "title": self.title, "caption": self.caption,
+                "streams": self.streams, "params": [p.describe() for p in self.params]}

@@ -1,0 +1,211 @@
+"""A tiny character-level GPT whose weights can hold several runs side by side.
+
+Every parameter has a leading "runs" dimension R. Run r uses slice [r] of every
+tensor, so R separate models train in one forward/backward pass: the matmuls
+become batched matmuls, which is much faster on a small CPU than R separate
+loops, and the runs cannot influence each other (their losses are summed, and the
+gradient of a sum splits into each run's own gradient).
+
+With R = 1 this is an ordinary GPT (nanoGPT's layout: learned positions, GELU
+MLP, optional biases, optional tied input/output embeddings). Shapes in comments:
+R runs, B batch, T time, C channels (n_embd), H heads, V vocabulary.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    vocab_size: int = 65  # tiny Shakespeare has 65 distinct characters
+    block_size: int = 64  # context length in characters
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 64
+    dropout: float = 0.0  # modern pretraining uses none; the overfitting lab turns it up
+    bias: bool = True  # GPT-2 has biases in every linear layer and norm
+    tie_weights: bool = True  # output head shares the token-embedding matrix (GPT-2 does)
+    post_ln: bool = False  # Post-LN (original Transformer) instead of Pre-LN (GPT-2)
+    qk_norm: bool = False  # normalise queries and keys: caps attention logits
+
+    def with_(self, **changes) -> "GPTConfig":
+        return replace(self, **changes)
+
+
+def _stacked(runs: int, *shape: int) -> nn.Parameter:
+    return nn.Parameter(torch.empty(runs, *shape))
+
+
+class StackedLayerNorm(nn.Module):
+    def __init__(self, runs: int, dim: int, bias: bool):
+        super().__init__()
+        self.weight = _stacked(runs, dim)
+        self.bias = _stacked(runs, dim) if bias else None
+
+    def forward(self, x):  # x: (R, ..., C)
+        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+        y = F.layer_norm(x, x.shape[-1:]) * self.weight.view(shape)
+        return y + self.bias.view(shape) if self.bias is not None else y
+
+
+class StackedLinear(nn.Module):
+    def __init__(self, runs: int, fan_in: int, fan_out: int, bias: bool):
+        super().__init__()
+        self.weight = _stacked(runs, fan_in, fan_out)  # stored (in, out): y = x @ W
+        self.bias = _stacked(runs, fan_out) if bias else None
+
+    def forward(self, x):  # x: (R, B, T, in) -> (R, B, T, out)
+        R, B, T, _ = x.shape
+        y = torch.bmm(x.reshape(R, B * T, -1), self.weight).view(R, B, T, -1)
+        return y + self.bias.view(R, 1, 1, -1) if self.bias is not None else y
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig, runs: int):
+        super().__init__()
+        assert config.n_embd % config.n_head == 0, "n_embd must divide into n_head heads"
+        self.config = config
+        self.qkv = StackedLinear(runs, config.n_embd, 3 * config.n_embd, config.bias)
+        self.proj = StackedLinear(runs, config.n_embd, config.n_embd, config.bias)
+        self.record_logits = False  # set by the spike lab to trace the largest attention logit
+        self.max_logit = None  # (R,) tensor after a forward pass with record_logits
+
+    def forward(self, x):  # (R, B, T, C)
+        R, B, T, C = x.shape
+        H = self.config.n_head
+        q, k, v = self.qkv(x).split(C, dim=-1)
+        # (R, B, T, C) -> (R*B, H, T, C/H): runs and batch are just more batch
+        q, k, v = (t.reshape(R * B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
+        if self.config.qk_norm:
+            q, k = F.rms_norm(q, (C // H,)), F.rms_norm(k, (C // H,))
+        if self.record_logits:
+            with torch.no_grad():
+                logits = (q @ k.transpose(-2, -1)) / math.sqrt(C // H)
+                mask = torch.ones(T, T, dtype=torch.bool).tril()
+                self.max_logit = logits.masked_fill(~mask, -math.inf).view(R, -1).amax(1)
+        p = self.config.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        y = y.transpose(1, 2).reshape(R, B, T, C)
+        return F.dropout(self.proj(y), self.config.dropout, self.training)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig, runs: int):
+        super().__init__()
+        self.fc = StackedLinear(runs, config.n_embd, 4 * config.n_embd, config.bias)
+        self.proj = StackedLinear(runs, 4 * config.n_embd, config.n_embd, config.bias)
+        self.dropout = config.dropout
+
+    def forward(self, x):
+        return F.dropout(self.proj(F.gelu(self.fc(x))), self.dropout, self.training)
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig, runs: int):
+        super().__init__()
+        self.post_ln = config.post_ln
+        self.ln1 = StackedLayerNorm(runs, config.n_embd, config.bias)
+        self.attn = CausalSelfAttention(config, runs)
+        self.ln2 = StackedLayerNorm(runs, config.n_embd, config.bias)
+        self.mlp = MLP(config, runs)
+
+    def forward(self, x):
+        if self.post_ln:  # normalise after the residual add: the classic warmup-hungry layout
+            x = self.ln1(x + self.attn(x))
+            return self.ln2(x + self.mlp(x))
+        x = x + self.attn(self.ln1(x))  # Pre-LN: the residual stream is never normalised
+        return x + self.mlp(self.ln2(x))
+
+
+class TinyGPT(nn.Module):
+    """A GPT with `runs` independent copies of its weights, all initialised identically."""
+
+    def __init__(self, config: GPTConfig, runs: int = 1):
+        super().__init__()
+        self.config = config
+        self.runs = runs
+        self.wte = _stacked(runs, config.vocab_size, config.n_embd)  # token embeddings
+        self.wpe = _stacked(runs, config.block_size, config.n_embd)  # learned positions
+        self.blocks = nn.ModuleList(Block(config, runs) for _ in range(config.n_layer))
+        self.ln_f = None if config.post_ln else StackedLayerNorm(runs, config.n_embd, config.bias)
+        self.lm_head = None if config.tie_weights else _stacked(runs, config.n_embd, config.vocab_size)
+
+    # --- initialisation --------------------------------------------------------
+    def init_weights(self, seed: int) -> "TinyGPT":
+        """GPT-2's init (std 0.02, residual projections scaled by 1/sqrt(2 n_layer)).
+
+        Drawn once for run 0 and copied to every run: lockstep runs start identical.
+        """
+        generator = torch.Generator().manual_seed(seed)
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                one = torch.empty(p.shape[1:])
+                if name.endswith("ln1.weight") or name.endswith("ln2.weight") or name.endswith("ln_f.weight"):
+                    one.fill_(1.0)
+                elif name.endswith("bias"):
+                    one.zero_()
+                else:
+                    std = residual_std if name.endswith("proj.weight") else 0.02
+                    one.normal_(0.0, std, generator=generator)
+                p.copy_(one.expand_as(p))
+        return self
+
+    # --- forward -----------------------------------------------------------------
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """idx, targets: (B, T) shared by every run. Returns logits (R, B, T, V), loss (R,)."""
+        B, T = idx.shape
+        assert T <= self.config.block_size, f"sequence of {T} exceeds block_size {self.config.block_size}"
+        x = self.wte[:, idx] + self.wpe[:, :T].unsqueeze(1)  # (R, B, T, C)
+        x = F.dropout(x, self.config.dropout, self.training)
+        for block in self.blocks:
+            x = block(x)
+        if self.ln_f is not None:
+            x = self.ln_f(x)
+        head = self.wte.transpose(1, 2) if self.lm_head is None else self.lm_head  # (R, C, V)
+        logits = torch.bmm(x.reshape(self.runs, B * T, -1), head).view(self.runs, B, T, -1)
+        if targets is None:
+            return logits, None
+        per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                    targets.repeat(self.runs, 1).reshape(-1), reduction="none")
+        return logits, per_token.view(self.runs, -1).mean(1)
+
+    def set_record_logits(self, on: bool) -> None:
+        for block in self.blocks:
+            block.attn.record_logits = on
+
+    def max_attention_logit(self) -> torch.Tensor | None:
+        """Largest attention logit per run from the last recorded forward pass."""
+        values = [b.attn.max_logit for b in self.blocks if b.attn.max_logit is not None]
+        return torch.stack(values).amax(0) if values else None
+
+
+# --- parameter bookkeeping ---------------------------------------------------------
+def is_embedding(name: str) -> bool:
+    return name in ("wte", "wpe")
+
+
+def is_decayed(name: str, param: torch.Tensor) -> bool:
+    """Weight decay goes on the weight matrices only: not embeddings, norm gains or biases."""
+    return param.dim() - 1 >= 2 and not is_embedding(name)
+
+
+def count_parameters(model: TinyGPT) -> dict:
+    """Parameters of ONE run, split by embedding/other and decayed/not decayed."""
+    counts = {"total": 0, "embedding": 0, "non_embedding": 0, "decayed": 0, "not_decayed": 0}
+    for name, p in model.named_parameters():
+        n = p[0].numel()
+        counts["total"] += n
+        counts["embedding" if is_embedding(name) else "non_embedding"] += n
+        counts["decayed" if is_decayed(name, p) else "not_decayed"] += n
+    return counts
+
+
+def run_slice(model: TinyGPT, run: int) -> dict[str, torch.Tensor]:
+    """The weights of one run, as a name -> tensor dict (views, not copies)."""
+    return {name: p[run] for name, p in model.named_parameters()}

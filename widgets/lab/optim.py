@@ -1,0 +1,140 @@
+"""The course's own optimizers, written out so every line can be read and taught.
+
+They work on run-stacked parameters (leading dimension R, see model.py) and every
+hyperparameter may differ per run: pass a number (same for all runs) or a
+sequence of R numbers. With R = 1 they match torch.optim step for step; the tests
+check SGD, momentum, RMSProp, Adam and AdamW against torch on the same inputs.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+
+Number = float | Sequence[float]
+
+
+def per_run(value: Number, runs: int) -> torch.Tensor:
+    """A hyperparameter as an (R,) tensor."""
+    t = torch.as_tensor(value, dtype=torch.float32)
+    return t.expand(runs).clone() if t.dim() == 0 else t.clone()
+
+
+def broadcast(h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """(R,) -> (R, 1, 1, ...) so it multiplies a run-stacked tensor slice by slice."""
+    return h.view(-1, *([1] * (p.dim() - 1))).to(p.dtype)
+
+
+class CourseOptimizer:
+    """Shared machinery: parameter groups, per-run hyperparameters, step counting."""
+
+    def __init__(self, groups: Iterable[dict] | Iterable[torch.Tensor], runs: int, **defaults):
+        groups = list(groups)
+        if groups and isinstance(groups[0], torch.Tensor):
+            groups = [{"params": groups}]
+        self.runs = runs
+        self.param_groups = []
+        for group in groups:
+            merged = {**defaults, **group}
+            merged["params"] = list(group["params"])
+            for key, value in merged.items():
+                if key != "params" and not isinstance(value, (bool, str)):
+                    merged[key] = per_run(value, runs)
+            self.param_groups.append(merged)
+        self.state: dict[torch.Tensor, dict] = {}
+        self.step_count = 0
+
+    @property
+    def lr(self) -> torch.Tensor:
+        """The per-run learning rate of the first group: what the last step used."""
+        return self.param_groups[0]["lr"]
+
+    def set_lr(self, lr: Number) -> None:
+        for group in self.param_groups:
+            group["lr"] = per_run(lr, self.runs)
+
+    def zero_grad(self) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.step_count += 1
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self.update(p, p.grad, group, self.state.setdefault(p, {}))
+
+    def update(self, p, g, group, state) -> None:
+        raise NotImplementedError
+
+
+class SGD(CourseOptimizer):
+    """theta <- theta - lr * g, optionally with heavy-ball momentum (torch's convention:
+    buf = momentum * buf + g, so buf starts at g; the EMA form (1-beta) g differs only
+    by a constant factor that the learning rate absorbs)."""
+
+    def __init__(self, groups, runs: int = 1, lr: Number = 1e-2, momentum: Number = 0.0):
+        super().__init__(groups, runs, lr=lr, momentum=momentum)
+
+    def update(self, p, g, group, state):
+        mu = broadcast(group["momentum"], p)
+        if "buf" not in state:
+            state["buf"] = g.clone()
+        else:
+            state["buf"].mul_(mu).add_(g)
+        direction = torch.where(mu > 0, state["buf"], g)
+        p.sub_(broadcast(group["lr"], p) * direction)
+
+
+class RMSProp(CourseOptimizer):
+    """Divide each coordinate by the root of its running mean square: v = a v + (1-a) g^2."""
+
+    def __init__(self, groups, runs: int = 1, lr: Number = 1e-2, alpha: Number = 0.99, eps: float = 1e-8):
+        super().__init__(groups, runs, lr=lr, alpha=alpha, eps=eps)
+
+    def update(self, p, g, group, state):
+        a = broadcast(group["alpha"], p)
+        v = state.setdefault("v", torch.zeros_like(p))
+        v.mul_(a).add_((1 - a) * g * g)
+        p.sub_(broadcast(group["lr"], p) * g / (v.sqrt() + broadcast(group["eps"], p)))
+
+
+class AdamW(CourseOptimizer):
+    """Adam with bias correction, and weight decay either decoupled (AdamW) or added
+    to the gradient as L2 (classic Adam). weight_decay=0 gives plain Adam.
+
+        m = b1 m + (1-b1) g          v = b2 v + (1-b2) g^2
+        m_hat = m / (1-b1^t)         v_hat = v / (1-b2^t)
+        theta <- theta - lr * (m_hat / (sqrt(v_hat) + eps) + wd * theta)   # decoupled
+    """
+
+    def __init__(self, groups, runs: int = 1, lr: Number = 1e-3, beta1: Number = 0.9,
+                 beta2: Number = 0.95, eps: float = 1e-8, weight_decay: Number = 0.0,
+                 decoupled: bool = True, bias_correction: bool = True):
+        super().__init__(groups, runs, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                         weight_decay=weight_decay, decoupled=decoupled,
+                         bias_correction=bias_correction)
+
+    def update(self, p, g, group, state):
+        lr, wd = broadcast(group["lr"], p), broadcast(group["weight_decay"], p)
+        b1, b2 = broadcast(group["beta1"], p), broadcast(group["beta2"], p)
+        if not group["decoupled"]:
+            g = g + wd * p  # L2 in the gradient: it will be divided by sqrt(v) below
+        m = state.setdefault("m", torch.zeros_like(p))
+        v = state.setdefault("v", torch.zeros_like(p))
+        t = state["t"] = state.get("t", 0) + 1
+        m.mul_(b1).add_((1 - b1) * g)
+        v.mul_(b2).add_((1 - b2) * g * g)
+        m_hat, v_hat = (m / (1 - b1 ** t), v / (1 - b2 ** t)) if group["bias_correction"] else (m, v)
+        if group["decoupled"]:
+            p.mul_(1 - lr * wd)  # decay the weight directly, untouched by sqrt(v)
+        p.sub_(lr * m_hat / (v_hat.sqrt() + broadcast(group["eps"], p)))
+
+
+def Adam(groups, runs: int = 1, lr: Number = 1e-3, beta1: Number = 0.9, beta2: Number = 0.999,
+         eps: float = 1e-8, weight_decay: Number = 0.0, bias_correction: bool = True) -> AdamW:
+    """Classic Adam: any weight decay is L2 added to the gradient."""
+    return AdamW(groups, runs, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                 weight_decay=weight_decay, decoupled=False, bias_correction=bias_correction)
