@@ -1,0 +1,1 @@
+"""The course web app: FastAPI routes, Markdown chapters, widget views, progress."""

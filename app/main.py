@@ -1,0 +1,66 @@
+"""The application factory: settings, templates, routers, static files."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from app.settings import Settings
+from app.templating import make_templates
+
+VENDOR_FILES = {
+    # third-party front-end files, served from where set-up installed them
+    "htmx.min.js": ("static", "node_modules/htmx.org/dist/htmx.min.js"),
+    "plotly.min.js": ("plotly", "package_data/plotly.min.js"),
+}
+
+
+def vendor_path(name: str, settings: Settings) -> Path:
+    where, relative = VENDOR_FILES[name]
+    if where == "static":
+        return settings.static_dir / relative
+    import plotly
+
+    return Path(plotly.__file__).parent / relative
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from app.jobs import start_background_warmup
+
+        if settings.warm_cache:
+            start_background_warmup(app)
+        yield
+        app.state.jobs.shutdown()
+
+    app = FastAPI(title="Keeping LLM training stable", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.templates = make_templates(settings)
+
+    from app.jobs import JobRunner
+    from app.routes_pages import router as pages_router
+    from app.routes_widgets import router as widgets_router
+
+    app.state.jobs = JobRunner(settings)
+    app.include_router(widgets_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+
+    @app.get("/vendor/{name}", include_in_schema=False)
+    def vendor(name: str):
+        """Third-party JavaScript installed at set-up time (never fetched from a CDN)."""
+        if name not in VENDOR_FILES:
+            raise HTTPException(404, f"no vendor file {name!r}")
+        path = vendor_path(name, settings)
+        if not path.exists():
+            raise HTTPException(500, f"{name} is missing: run the set-up (make serve) first")
+        return FileResponse(path, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    return app
