@@ -1,0 +1,108 @@
+# Keeping LLM training stable: set-up, serving and tests.
+#
+#   make serve    set everything up (once) and serve the course at http://127.0.0.1:8000
+#   make test     set everything up, including Chromium, then check the content and run pytest
+#
+# Every set-up step leaves a stamp, so a second run only checks the stamps (about a second).
+#
+# torch is installed first, on its own, from TORCH_SPEC (pip arguments). The default pin
+# gets a CPU build. GPU users pick their own build on a fresh clone (or after `make clean`):
+#   make serve TORCH_SPEC=torch
+#   make serve TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu128"
+# Changing TORCH_SPEC later reruns the torch step; pip keeps an installed torch that already
+# satisfies the new spec, so run `make clean` first to switch builds.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON     ?= python3
+TORCH_SPEC ?= torch==2.13.0
+CHROMIUM   ?= /usr/bin/chromium
+HOST       ?= 127.0.0.1
+PORT       ?= 8000
+
+VENV     := .venv
+PY       := $(VENV)/bin/python
+PIP      := $(PY) -m pip
+STAMPS   := $(VENV)/.stamps
+NODE_DIR := static/node_modules
+NPM_STAMP := $(NODE_DIR)/.installed
+
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: help setup serve test check pytest browser clean FORCE
+
+help:
+	@echo "make serve   set up (once) and serve the course at http://$(HOST):$(PORT)"
+	@echo "make test    set up (Chromium included), check the content, run the tests"
+	@echo "make setup   only the set-up: $(VENV) (torch first: $(TORCH_SPEC)), npm packages"
+	@echo "make clean   remove $(VENV), $(NODE_DIR) and the stamps"
+
+setup: $(STAMPS)/project $(NPM_STAMP)
+
+serve: setup
+	exec $(PY) -m uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
+
+test: setup browser
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory pytest
+
+check:
+	@if [ -f app/__main__.py ]; then \
+	  echo "$(PY) -m app check"; $(PY) -m app check; \
+	else \
+	  echo "app/__main__.py does not exist yet: no content check to run"; \
+	fi
+
+pytest:
+	@status=0; $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that counts as a failure" >&2; fi; \
+	exit $$status
+
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "$(CHROMIUM) is missing: installing Debian's chromium"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium; \
+	fi
+	@test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) is still missing after apt-get install chromium" >&2; exit 1; }
+
+# --- the virtual environment -------------------------------------------------------------
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "$(PYTHON) is older than 3.11; run make with PYTHON=python3.11" >&2; exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV) || { \
+	  echo "python3 -m venv failed; installing Debian's python3-venv and trying again"; \
+	  rm -rf $(VENV); $(SUDO) apt-get update; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y python3-venv; \
+	  $(PYTHON) -m venv $(VENV); }
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMPS):
+	mkdir -p $@
+
+# Holds the torch spec; rewritten (and so newer) only when TORCH_SPEC changes.
+$(STAMPS)/torch-spec: FORCE | $(PY) $(STAMPS)
+	@echo '$(TORCH_SPEC)' | cmp -s - $@ || echo '$(TORCH_SPEC)' > $@
+
+$(STAMPS)/torch: $(STAMPS)/torch-spec | $(PY)
+	$(PIP) install $(TORCH_SPEC)
+	touch $@
+
+$(STAMPS)/project: pyproject.toml $(STAMPS)/torch
+	$(PIP) install -e '.[test]'
+	touch $@
+
+# --- front-end packages ------------------------------------------------------------------
+
+$(NPM_STAMP): static/package.json $(wildcard static/package-lock.json)
+	cd static && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
+	  else npm install --no-audit --no-fund; fi
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(NODE_DIR) *.egg-info
+
+FORCE:

@@ -1,0 +1,223 @@
+"""Fixtures shared by every test.
+
+Fast, in-process:
+    settings     app.settings.Settings with the database in tmp_path and no cache warm-up
+    app          create_app(settings)
+    client       fastapi.testclient.TestClient(app), entered so the lifespan runs
+
+Real browser (mark such tests @pytest.mark.browser; they are also marked automatically):
+    live_server  (session) base URL, e.g. "http://127.0.0.1:41234", of uvicorn running
+                 `app.main:create_app` in a subprocess (COURSE_DB in a temp dir, no warm-up)
+    browser      (session) Playwright Chromium: Debian's /usr/bin/chromium, headless
+    page         a fresh Playwright Page whose base URL is live_server, so page.goto("/") works.
+                 It records page.console_errors, page.page_errors and page.foreign_requests
+                 (requests to any host other than the live server's; they are aborted).
+                 At teardown the test FAILS if any of the three lists is not empty; a test
+                 that provokes an error on purpose asserts on it, then clears the list.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+os.environ["COURSE_DEVICE"] = "cpu"
+os.environ["COURSE_WARM_CACHE"] = "0"
+
+# Starlette's TestClient prefers the httpx2 package and warns once, at import, when only httpx
+# is installed; pyproject turns warnings into errors. Import it here, past that one warning,
+# so the `client` fixture works with either package (httpx2 installed: no warning at all).
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
+    import starlette.testclient  # noqa: F401,E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SERVER_START_TIMEOUT_S = 90.0
+BROWSER_FIXTURES = {"browser", "page"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Any test that uses the browser is a browser test, marked or not."""
+    for item in items:
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+
+
+# --- in-process ---------------------------------------------------------------------------
+
+@pytest.fixture
+def settings(tmp_path):
+    from app.settings import Settings
+
+    return Settings(database_path=tmp_path / "progress.sqlite3", warm_cache=False)
+
+
+@pytest.fixture
+def app(settings):
+    from app.main import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+# --- a real server and a real browser -----------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            response.read()
+        return True
+    except urllib.error.HTTPError:
+        return True  # it answered, even if with an error status
+    except (OSError, ValueError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """Base URL of the course served by uvicorn in a subprocess, as `make serve` does."""
+    workdir = tmp_path_factory.mktemp("live_server")
+    log_path = workdir / "uvicorn.log"
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ,
+               COURSE_DB=str(workdir / "progress.sqlite3"),
+               COURSE_WARM_CACHE="0",
+               COURSE_DEVICE="cpu",
+               PYTHONUNBUFFERED="1")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def server_log() -> str:
+        return log_path.read_text(errors="replace")[-5000:]
+
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not _answers(base_url + "/"):
+            if process.poll() is not None:
+                pytest.fail(f"the live server exited with code {process.returncode} before "
+                            f"answering; its output:\n{server_log()}", pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"the live server did not answer {base_url}/ within "
+                            f"{SERVER_START_TIMEOUT_S:.0f} s; its output:\n{server_log()}",
+                            pytrace=False)
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright. Missing Chromium is an error, never a skip."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get update && apt-get "
+                    f"install -y chromium` (make test does this), or point COURSE_CHROMIUM "
+                    f"at a Chromium binary", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright is missing: run `make test`, or pip install -e '.[test]'",
+                    pytrace=False)
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _is_foreign(url: str, server_netloc: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about", "javascript"):
+        return False
+    return parts.netloc != server_netloc
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh page on the live server that fails the test on any console error, page
+    error or request to another host. See the module docstring."""
+    server_netloc = urlsplit(live_server).netloc
+    context = browser.new_context(base_url=live_server)
+    context.set_default_timeout(30_000)
+    # Nothing may leave the machine: requests to other hosts are recorded and aborted.
+    context.route(lambda url: _is_foreign(url, server_netloc), lambda route: route.abort())
+    new_page = context.new_page()
+    new_page.live_server = live_server
+    new_page.console_errors = []
+    new_page.page_errors = []
+    new_page.foreign_requests = []
+
+    def on_console(message):
+        if message.type == "error":
+            location = message.location or {}
+            where = location.get("url", "")
+            if where:
+                where = f" ({where}:{location.get('lineNumber', '?')})"
+            new_page.console_errors.append(f"{message.text}{where}")
+
+    def on_request(request):
+        if _is_foreign(request.url, server_netloc):
+            new_page.foreign_requests.append(f"{request.method} {request.url}")
+
+    new_page.on("console", on_console)
+    new_page.on("pageerror", lambda error: new_page.page_errors.append(str(error)))
+    new_page.on("request", on_request)
+    try:
+        yield new_page
+    finally:
+        context.close()
+
+    problems = []
+    for label, found in (("console errors", new_page.console_errors),
+                         ("page errors (uncaught exceptions)", new_page.page_errors),
+                         ("requests to other hosts", new_page.foreign_requests)):
+        if found:
+            problems.append(f"{label}:\n" + "\n".join(f"  {item}" for item in found))
+    if problems:
+        pytest.fail("the browser page reported problems\n" + "\n".join(problems),
+                    pytrace=False)
