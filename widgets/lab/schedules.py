@@ -98,14 +98,20 @@ def torch_builtin_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule
 
     for group in optimizer.param_groups:
         group["lr"] = schedule.peak_lr
+        # schedulers only setdefault initial_lr: a stale one from an earlier scheduler
+        # would silently become the peak
+        group["initial_lr"] = schedule.peak_lr
     W, T = schedule.warmup, schedule.total
+    # warmup == total leaves no decay phase, but SequentialLR still switches to it at
+    # step W (the step() after the last update) and T_max = 0 would divide by zero
+    span = max(1, T - W)
     floor = schedule.min_lr / schedule.peak_lr
     if schedule.family == "constant":
         after = S.ConstantLR(optimizer, factor=1.0, total_iters=0)
     elif schedule.family == "cosine":
-        after = S.CosineAnnealingLR(optimizer, T_max=T - W, eta_min=schedule.min_lr)
+        after = S.CosineAnnealingLR(optimizer, T_max=span, eta_min=schedule.min_lr)
     elif schedule.family == "linear":
-        after = S.LinearLR(optimizer, start_factor=1.0, end_factor=floor, total_iters=T - W)
+        after = S.LinearLR(optimizer, start_factor=1.0, end_factor=floor, total_iters=span)
     elif schedule.family == "multistep":
         after = S.MultiStepLR(optimizer, [m - W for m in schedule.multistep_milestones()], MULTISTEP_GAMMA)
     else:
