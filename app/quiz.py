@@ -1,0 +1,184 @@
+"""Quick-check questions: parsing the ```quiz directive and grading answers on the server.
+
+The directive's YAML body:
+
+    id: warmup-why            # unique within the chapter: [a-z0-9-]
+    question: Why warm up?    # inline Markdown, math allowed
+    multiple: false           # true: checkboxes, any number of right options
+    options:                  # at least two
+      - text: ...             # inline Markdown
+        correct: true
+        feedback: ...         # why this option is right or wrong (required for every option)
+
+A single-answer question has exactly one correct option; a multiple-answer question
+has at least one. Grading is all-or-nothing: the answer is correct when the chosen set
+equals the set of correct options.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from markupsafe import Markup
+
+from app.markdown import render_inline
+
+ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+class QuizFormatError(ValueError):
+    """A ```quiz block that does not follow the format above."""
+
+
+class AnswerError(ValueError):
+    """An answer that cannot be graded (empty, out of range, several for a single-answer question)."""
+
+
+@dataclass(frozen=True)
+class Option:
+    index: int
+    text: str
+    correct: bool
+    feedback: str
+    text_html: Markup
+    feedback_html: Markup
+
+
+@dataclass(frozen=True)
+class Quiz:
+    id: str
+    question: str
+    question_html: Markup
+    multiple: bool
+    options: tuple[Option, ...]
+
+    @property
+    def correct_indices(self) -> list[int]:
+        return [o.index for o in self.options if o.correct]
+
+    def public(self) -> dict:
+        """The question without its answers (for the chapter JSON)."""
+        return {"id": self.id, "question": self.question, "multiple": self.multiple,
+                "options": [{"index": o.index, "text": o.text} for o in self.options]}
+
+
+@dataclass(frozen=True)
+class OptionResult:
+    index: int
+    selected: bool
+    correct: bool  # whether the option itself is a right answer
+    feedback: str
+    feedback_html: Markup
+    text_html: Markup
+
+    @property
+    def verdict(self) -> str:
+        """How the learner treated this option, in words."""
+        if self.selected and self.correct:
+            return "You chose this, and it is right."
+        if self.selected:
+            return "You chose this, but it is wrong."
+        if self.correct:
+            return "You left this out, but it is right."
+        return "You left this out, and rightly so."
+
+    @property
+    def ok(self) -> bool:
+        return self.selected == self.correct
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "selected": self.selected, "correct": self.correct,
+                "feedback": self.feedback}
+
+
+@dataclass(frozen=True)
+class Grade:
+    quiz: Quiz
+    selected: tuple[int, ...]
+    correct: bool
+    options: tuple[OptionResult, ...]
+
+    def as_dict(self) -> dict:
+        return {"correct": self.correct, "selected": list(self.selected),
+                "options": [o.as_dict() for o in self.options]}
+
+
+def parse_quiz(data: Any, where: str = "") -> Quiz:
+    prefix = f"{where}: " if where else ""
+
+    def fail(message: str) -> QuizFormatError:
+        return QuizFormatError(prefix + message)
+
+    if not isinstance(data, dict):
+        raise fail("a quiz block must be a YAML mapping with id, question and options")
+    unknown = set(data) - {"id", "question", "multiple", "options"}
+    if unknown:
+        raise fail(f"unknown quiz keys: {sorted(unknown)}")
+    qid = data.get("id")
+    if not isinstance(qid, str) or not ID_RE.fullmatch(qid):
+        raise fail(f"quiz id {qid!r} must be lowercase letters, digits and dashes")
+    question = data.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise fail(f"quiz {qid}: the question is missing")
+    multiple = data.get("multiple", False)
+    if not isinstance(multiple, bool):
+        raise fail(f"quiz {qid}: multiple must be true or false")
+    raw_options = data.get("options")
+    if not isinstance(raw_options, list) or len(raw_options) < 2:
+        raise fail(f"quiz {qid}: at least two options are needed")
+    options = []
+    for i, raw in enumerate(raw_options):
+        if not isinstance(raw, dict) or set(raw) - {"text", "correct", "feedback"}:
+            raise fail(f"quiz {qid}, option {i}: expected a mapping of text, correct, feedback")
+        text, correct, feedback = raw.get("text"), raw.get("correct", False), raw.get("feedback")
+        if not isinstance(text, (str, int, float)) or not str(text).strip():
+            raise fail(f"quiz {qid}, option {i}: the text is missing")
+        if not isinstance(correct, bool):
+            raise fail(f"quiz {qid}, option {i}: correct must be true or false")
+        if not isinstance(feedback, str) or not feedback.strip():
+            raise fail(f"quiz {qid}, option {i}: every option needs its own feedback")
+        options.append(Option(i, str(text), correct, feedback.strip(),
+                              Markup(render_inline(str(text))), Markup(render_inline(feedback.strip()))))
+    n_correct = sum(o.correct for o in options)
+    if multiple and n_correct < 1:
+        raise fail(f"quiz {qid}: a multiple-answer question needs at least one correct option")
+    if not multiple and n_correct != 1:
+        raise fail(f"quiz {qid}: a single-answer question needs exactly one correct option, has {n_correct}")
+    return Quiz(qid, question.strip(), Markup(render_inline(question.strip())), multiple, tuple(options))
+
+
+def normalize_selection(quiz: Quiz, selected: Any) -> tuple[int, ...]:
+    """Check a learner's answer; raise AnswerError saying what is wrong with it."""
+    if isinstance(selected, (str, int)) and not isinstance(selected, bool):
+        selected = [selected]
+    if not isinstance(selected, (list, tuple)):
+        raise AnswerError("selected must be a list of option indices")
+    if not selected:
+        raise AnswerError("choose at least one option")
+    indices = []
+    for value in selected:
+        if isinstance(value, bool):
+            raise AnswerError(f"{value!r} is not an option index")
+        try:
+            index = int(value)
+        except (TypeError, ValueError):
+            raise AnswerError(f"{value!r} is not an option index") from None
+        if isinstance(value, float) and value != index:
+            raise AnswerError(f"{value!r} is not an option index")
+        if not 0 <= index < len(quiz.options):
+            raise AnswerError(f"option {index} does not exist: question {quiz.id!r} has options "
+                              f"0 to {len(quiz.options) - 1}")
+        if index in indices:
+            raise AnswerError(f"option {index} is chosen twice")
+        indices.append(index)
+    if not quiz.multiple and len(indices) > 1:
+        raise AnswerError(f"question {quiz.id!r} takes a single answer, got {len(indices)}")
+    return tuple(sorted(indices))
+
+
+def grade(quiz: Quiz, selected: Iterable[Any]) -> Grade:
+    chosen = normalize_selection(quiz, selected)
+    results = tuple(OptionResult(o.index, o.index in chosen, o.correct, o.feedback,
+                                 o.feedback_html, o.text_html) for o in quiz.options)
+    return Grade(quiz, chosen, all(r.ok for r in results), results)
