@@ -15,7 +15,9 @@ EPS = 1e-6  # torch adds the same epsilon to the norm before dividing
 def global_grad_norm(params: Iterable[torch.Tensor]) -> torch.Tensor:
     """The L2 norm of all gradients taken together, as a 0-d tensor."""
     grads = [p.grad for p in params if p.grad is not None]
-    return torch.sqrt(sum((g.detach().double() ** 2).sum() for g in grads)).float()
+    # start the sum from a 0-d tensor: with no gradients at all the norm is 0, as in torch
+    zero = torch.zeros((), dtype=torch.float64, device=grads[0].device if grads else None)
+    return torch.sqrt(sum(((g.detach().double() ** 2).sum() for g in grads), zero)).float()
 
 
 def clip_grad_norm(params: Iterable[torch.Tensor], max_norm: float) -> torch.Tensor:
