@@ -15,8 +15,17 @@ def _to_json(value) -> Markup:
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
+def _highlight_python(code: str) -> Markup:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    return Markup(highlight(code, PythonLexer(), HtmlFormatter(cssclass="highlight")))
+
+
 def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(settings.templates_dir))
     templates.env.filters["tojson_script"] = _to_json
+    templates.env.filters["highlight_python"] = _highlight_python
     templates.env.globals["asset_version"] = "1"
     return templates

@@ -2,9 +2,10 @@
 
 A widget knows nothing of HTTP. The app validates a query string with
 `Widget.canonicalize`, runs `Widget.compute` off the event loop, and turns the
-result into a Plotly figure with `Widget.figure`. Streaming widgets call the
-`progress` callback with partial results while they compute, so the app can send
-growing curves to the browser.
+result into a Plotly figure with `Widget.figure`. Streaming widgets call
+`progress(partial_data, done, total)` while they compute: the partial data has the
+same shape as the final result, so `figure` draws both, and the app sends the
+growing curves to the browser. The callback may raise to cancel the work.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-Progress = Callable[[dict], None]
+# progress(partial_data, done, total): called by streaming widgets while they compute
+Progress = Callable[[dict, int, int], None]
 
 
 class ParamError(ValueError):
@@ -66,6 +68,8 @@ class Param:
     def parse(self, raw: Any) -> Any:
         """Turn a raw query value (or a Python value) into a checked value."""
         if raw is None or (isinstance(raw, str) and raw.strip() == "" and self.kind != "text"):
+            if self.default is None:  # a parameter without a default is required
+                raise ParamError(self.name, raw, self.allowed(), f"{self.name} is required: expected {self.allowed()}")
             return self.default
         if self.kind == "float":
             return self._parse_number(raw, float)

@@ -1,0 +1,72 @@
+"""Warmup vs no warmup: two real runs from the same weights on the same batches.
+
+The only difference between the curves is the warmup: one run ramps its LR up
+linearly over `warmup` steps, the other starts at the peak. Both then follow the
+same cosine decay to 10% of the peak.
+"""
+from __future__ import annotations
+
+from widgets.base import Param, ParamError, Widget
+from widgets.lab.model import GPTConfig
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.runs import history_figure, history_tables, spec_code, train_streaming
+
+BATCH_SIZE = 8  # sequences per step: small enough that a run streams in about a second
+BLOCK_SIZE = 32  # characters per sequence
+CLIP_THRESHOLD = 1.0
+FLOOR_FRACTION = 0.1  # cosine decays to 10% of the peak
+
+
+class WarmupWidget(Widget):
+    def check(self, values: dict) -> None:
+        if values["warmup"] >= values["steps"]:
+            raise ParamError("warmup", values["warmup"], f"fewer than steps ({values['steps']})",
+                             f"warmup={values['warmup']} must be shorter than the run (steps={values['steps']})")
+
+    def spec(self, values: dict) -> TrainSpec:
+        steps, peak = values["steps"], values["peak_lr"]
+        clip = CLIP_THRESHOLD if values["clip"] else None
+
+        def run(label: str, warmup: int) -> RunConfig:
+            return RunConfig(label, Schedule("cosine", peak, warmup, steps, float(f"{FLOOR_FRACTION * peak:.6g}")),
+                             beta2=values["beta2"], clip=clip)
+
+        return TrainSpec(
+            model=GPTConfig(block_size=BLOCK_SIZE, post_ln=values["layout"] == "post-ln"),
+            runs=(run(f"warmup {values['warmup']}", values["warmup"]), run("no warmup", 0)),
+            steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25)
+
+    def compute(self, values, progress=None):
+        return train_streaming(self.spec(values), progress)
+
+    def figure(self, values, data):
+        return history_figure(data, lr_range=[0, 0.031],
+                              clip=CLIP_THRESHOLD if values["clip"] else None)
+
+    def tables(self, values, data):
+        return history_tables(data)
+
+    def code(self, values):
+        return spec_code(self.spec(values))
+
+
+WIDGET = WarmupWidget(
+    name="warmup",
+    title="Warmup vs no warmup",
+    caption=("Two real training runs of the tiny GPT, same initial weights and same batches; "
+             "the only difference is the warmup."),
+    streams=True,
+    params=(
+        Param("peak_lr", "Peak learning rate", "float", 6e-3, min=1e-4, max=3e-2, step=0.05, log=True,
+              help="The LR both runs reach; the warmup run gets there gradually."),
+        Param("warmup", "Warmup steps", "int", 40, min=0, max=250, step=5, unit="steps",
+              help="Length of the linear ramp from near zero to the peak."),
+        Param("steps", "Training steps", "int", 150, min=20, max=300, step=10, unit="steps"),
+        Param("beta2", "Adam beta2", "float", 0.95, min=0.9, max=0.999, step=0.001, advanced=True,
+              help="0.95 is the usual LLM setting; 0.999 is Adam's default."),
+        Param("clip", "Clip the gradient norm at 1.0", "bool", False, advanced=True),
+        Param("layout", "Layer-norm placement", "choice", "pre-ln", choices=("pre-ln", "post-ln"),
+              advanced=True, help="Post-LN is the original Transformer's layout."),
+    ),
+)
