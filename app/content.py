@@ -185,3 +185,37 @@ def load_course(content_dir: Path) -> Course:
         course = load_course_uncached(chapters_dir)
         _cache[chapters_dir] = (key, course)
         return course
+
+
+def check_course(content_dir: Path) -> list[str]:
+    """Problems with the course content, as sentences (empty when all is well).
+
+    Loads and renders every chapter (bad front matter, Markdown, math or quiz raise
+    ContentError here), then checks every widget directive names a registered widget
+    whose parameters accept the directive's starting values. For `python -m app check`.
+    """
+    from widgets.base import ParamError
+    from widgets.registry import all_widgets
+
+    problems: list[str] = []
+    try:
+        course = load_course_uncached(Path(content_dir) / "chapters")
+    except ContentError as exc:
+        return [str(exc)]
+    registry = all_widgets()
+    for chapter in course.chapters:
+        for use in chapter.widgets:
+            widget = registry.get(use.name)
+            if widget is None:
+                problems.append(f"{chapter.path.name} line {use.line}: no widget named {use.name!r} "
+                                f"(registered: {', '.join(registry) or 'none'})")
+                continue
+            unknown = set(use.overrides) - {p.name for p in widget.params}
+            if unknown:
+                problems.append(f"{chapter.path.name} line {use.line}: widget {use.name} has no "
+                                f"parameters {sorted(unknown)}")
+            try:
+                widget.canonicalize(use.overrides)
+            except ParamError as exc:
+                problems.append(f"{chapter.path.name} line {use.line}: widget {use.name}: {exc.message}")
+    return problems
