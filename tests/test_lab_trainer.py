@@ -1,0 +1,166 @@
+"""The lockstep trainer: determinism, identical runs, batches, recorded LR and clipping,
+divergence of one run while the others carry on, validation cadence. Every training
+here is a tiny model for a few steps on a small batch."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from widgets.lab.data import BatchStream, fixed_batch, load_corpus
+from widgets.lab.model import GPTConfig
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, train
+
+TINY = GPTConfig(block_size=16, n_layer=1, n_head=2, n_embd=32)
+STEPS = 12
+
+
+def spec(*runs: RunConfig, steps=STEPS, **kwargs) -> TrainSpec:
+    kwargs = {"batch_size": 4, "eval_every": 5, "eval_batch_size": 8, **kwargs}
+    return TrainSpec(model=TINY, runs=tuple(runs), steps=steps, **kwargs)
+
+
+def run(label="a", lr=3e-3, family="cosine", warmup=3, steps=STEPS, **knobs) -> RunConfig:
+    return RunConfig(label, Schedule(family, peak_lr=lr, warmup=warmup, total=steps), **knobs)
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+def test_batch_stream_is_deterministic():
+    tokens = load_corpus().train
+    a, b, c = (BatchStream(tokens, 4, 16, seed) for seed in (7, 7, 8))
+    for _ in range(3):
+        (xa, ya), (xb, yb), (xc, _) = a.next(), b.next(), c.next()
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+        assert not torch.equal(xa, xc)
+        assert xa.shape == (4, 16) and xa.dtype == torch.long
+        assert torch.equal(xa[:, 1:], ya[:, :-1])  # targets are the next characters
+    assert not torch.equal(a.next()[0], BatchStream(tokens, 4, 16, 7).next()[0])  # the stream moves on
+
+
+def test_corpus_split_and_codec():
+    corpus = load_corpus()
+    assert corpus.vocab_size == 65
+    n = len(corpus.train) + len(corpus.val)
+    assert len(corpus.train) == int(0.9 * n)
+    text = corpus.decode(corpus.train[:50])
+    assert corpus.encode(text) == corpus.train[:50].tolist()
+    x, _ = fixed_batch(corpus.val, 2, 8, seed=0)
+    assert torch.equal(x, fixed_batch(corpus.val, 2, 8, seed=0)[0])
+
+
+# --- whole runs -------------------------------------------------------------------------------
+
+def test_same_spec_twice_is_identical():
+    s = spec(run("a", lr=3e-3, clip=0.5, weight_decay=0.1), run("b", lr=1e-2, beta2=0.99))
+    first, second = train(s), train(s)
+    assert first == second  # exact: same init, same batches, same arithmetic
+    assert first["done"] == STEPS and first["device"] == "cpu"
+    assert [r["label"] for r in first["runs"]] == ["a", "b"]
+    assert first["runs"][0]["loss"] != first["runs"][1]["loss"]
+
+
+def test_identical_configs_give_identical_curves():
+    result = train(spec(run("one", lr=5e-3), run("two", lr=5e-3), run("other", lr=5e-4)))
+    one, two, other = result["runs"]
+    for key in ("loss", "grad_norm", "param_norm", "val_loss", "lr"):
+        assert one[key] == two[key], key
+    assert one["loss"] != other["loss"]
+    assert one["loss"][0] == other["loss"][0]  # same init, same first batch: same first loss
+    assert one["loss"][-1] < one["loss"][0]  # it learns
+    assert abs(one["loss"][0] - math.log(65)) < 0.1
+
+
+def test_recorded_lr_follows_the_schedule():
+    runs = (run("cos", lr=1e-2, family="cosine", warmup=4),
+            run("wsd", lr=3e-3, family="wsd", warmup=2),
+            run("step", lr=5e-3, family="multistep", warmup=0))
+    result = train(spec(*runs))
+    for cfg, h in zip(runs, result["runs"]):
+        assert len(h["lr"]) == STEPS
+        expected = [cfg.schedule.lr_at(t) for t in range(STEPS)]
+        assert h["lr"] == pytest.approx(expected, rel=1e-6)  # float32 in the optimizer
+
+
+def test_clipping_flags_match_grad_norm():
+    result = train(spec(run("tight", clip=0.3), run("loose", clip=1.5), run("none")))
+    tight, loose, none = result["runs"]
+    for h, c in ((tight, 0.3), (loose, 1.5)):
+        assert h["clipped"] == [g > c for g in h["grad_norm"]]
+    assert any(tight["clipped"]) and not all(loose["clipped"])
+    assert not any(none["clipped"])
+    # the clipped run's first norm is the unclipped one: clipping acts after measuring
+    assert tight["grad_norm"][0] == none["grad_norm"][0]
+
+
+def test_validation_loss_at_eval_every_and_at_the_end():
+    result = train(spec(run(), steps=STEPS, eval_every=5))
+    h = result["runs"][0]
+    assert h["val_steps"] == [5, 10, 12]
+    assert len(h["val_loss"]) == 3 and all(math.isfinite(v) for v in h["val_loss"])
+    assert abs(h["val_loss"][0] - math.log(65)) < 0.3
+
+
+def test_progress_reports_partial_results():
+    seen = []
+    trainer = LockstepTrainer(spec(run(), steps=6))
+    trainer.run(progress=lambda r: seen.append(r["done"]), report_every=5)
+    assert seen == [1, 5]
+    assert trainer.wall_time > 0
+
+
+def test_z_loss_and_attention_tracing():
+    result = train(spec(run("z"), steps=4, z_loss=1e-4, record_attention=True))
+    h = result["runs"][0]
+    assert len(h["max_attn_logit"]) == 4 and all(math.isfinite(v) for v in h["max_attn_logit"])
+    assert "max_attn_logit" not in train(spec(run("plain"), steps=2))["runs"][0]
+
+
+# --- divergence -------------------------------------------------------------------------------
+
+def test_absurd_lr_diverges_while_the_other_run_carries_on():
+    result = train(spec(run("sane", lr=3e-3, warmup=0), run("absurd", lr=1e30, warmup=0)))
+    sane, absurd = result["runs"]
+    assert absurd["diverged_at"] is not None and 0 < absurd["diverged_at"] < STEPS
+    assert len(absurd["loss"]) == absurd["diverged_at"]  # nothing recorded from then on
+    assert all(math.isfinite(v) for v in absurd["loss"])
+    assert sane["diverged_at"] is None and len(sane["loss"]) == STEPS
+    assert result["done"] == STEPS
+    assert sane["val_steps"] == [5, 10, 12]
+    # the blown-up run never touched its neighbour: same curve as next to a sane partner
+    alone = train(spec(run("sane", lr=3e-3, warmup=0), run("partner", lr=1e-3, warmup=0)))["runs"][0]
+    for key in ("loss", "grad_norm", "param_norm", "val_loss"):
+        assert sane[key] == pytest.approx(alone[key], rel=1e-6), key
+
+
+def test_injected_inf_marks_the_step():
+    """Poison run 1's weights after step 3: its loss at step 4 is NaN, so it is marked
+    diverged at step 4; run 0 trains on to the end exactly as if nothing happened."""
+    s = spec(run("clean"), run("poisoned"))
+    trainer = LockstepTrainer(s)
+    for t in range(STEPS):
+        if t == 4:
+            with torch.no_grad():
+                trainer.model.blocks[0].mlp.fc.weight[1].fill_(math.inf)
+        trainer.train_step()
+    clean, poisoned = trainer.result()["runs"]
+    assert poisoned["diverged_at"] == 4 and len(poisoned["loss"]) == 4
+    assert poisoned["val_steps"] == []  # diverged before the first evaluation at step 5
+    assert clean["diverged_at"] is None and len(clean["loss"]) == STEPS
+    assert all(math.isfinite(v) for v in clean["loss"] + clean["grad_norm"] + clean["param_norm"])
+    assert clean == train(spec(run("clean"), run("poisoned")))["runs"][0]
+
+
+def test_all_runs_diverged_stops_early():
+    def nan_hook(t, x, y):  # a batch hook may corrupt a step: here, by poisoning the weights
+        if t == 2:
+            with torch.no_grad():
+                trainer.model.wte.fill_(math.nan)
+        return x, y
+
+    trainer = LockstepTrainer(spec(run("a"), run("b")), batch_hook=nan_hook)
+    result = trainer.run()
+    assert result["done"] == 3
+    assert [h["diverged_at"] for h in result["runs"]] == [2, 2]
