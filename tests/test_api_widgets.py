@@ -1,0 +1,128 @@
+"""The widget routes: the list, JSON twins, fragments, streams and bad input (HTTP 422)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from widgets.registry import all_widgets
+
+NAMES = sorted(all_widgets())
+
+
+def test_list_names_every_widget_with_bounds(client):
+    listed = client.get("/api/widgets").json()["widgets"]
+    assert sorted(w["name"] for w in listed) == NAMES
+    warmup = next(w for w in listed if w["name"] == "warmup")
+    peak = next(p for p in warmup["params"] if p["name"] == "peak_lr")
+    assert peak == {**peak, "min": 1e-4, "max": 3e-2, "log": True, "default": 6e-3}
+
+
+def test_json_twin_has_params_data_and_provenance_then_comes_from_cache(client):
+    first = client.get("/api/widgets/lr-schedule", params={"family": "wsd", "total": 1000, "warmup": 100})
+    assert first.status_code == 200
+    body = first.json()
+    assert body["params"]["family"] == "wsd" and body["params"]["total"] == 1000
+    assert len(body["data"]["lr"]) == 1000
+    provenance = body["provenance"]
+    assert provenance["cached"] is False and provenance["seed"] and provenance["device"] == "cpu"
+    assert provenance["torch"] and provenance["wall_time_s"] >= 0
+    second = client.get("/api/widgets/lr-schedule", params={"family": "wsd", "total": 1000, "warmup": 100})
+    assert second.json()["provenance"]["cached"] is True
+    assert second.json()["data"] == body["data"]
+
+
+@pytest.mark.parametrize("query,field", [
+    ({"peak_lr": "abc"}, "peak_lr"),
+    ({"peak_lr": "nan"}, "peak_lr"),
+    ({"peak_lr": "inf"}, "peak_lr"),
+    ({"peak_lr": "1"}, "peak_lr"),
+    ({"warmup": "-5"}, "warmup"),
+    ({"warmup": "2.5"}, "warmup"),
+    ({"steps": "100000"}, "steps"),
+    ({"warmup": "200", "steps": "100"}, "warmup"),
+    ({"layout": "sideways"}, "layout"),
+    ({"clip": "maybe"}, "clip"),
+])
+def test_bad_input_is_a_422_naming_field_value_and_range(client, query, field):
+    for url in ("/api/widgets/warmup", "/widgets/warmup/stream"):
+        response = client.get(url, params=query)
+        assert response.status_code == 422, (url, query)
+        detail = response.json()["detail"][0]
+        assert detail["loc"] == ["query", field]
+        assert field in detail["msg"] and detail["allowed"]
+        assert str(detail["input"]) in detail["msg"] or detail["input"] in (None, "")
+
+
+def test_bad_input_in_a_fragment_is_a_readable_422(client):
+    response = client.get("/widgets/warmup", params={"peak_lr": "5", "instance": "warmup"})
+    assert response.status_code == 422
+    assert "peak_lr" in response.text and "0.0001" in response.text and 'role="alert"' in response.text
+
+
+def test_cross_field_rule_on_lr_schedule(client):
+    response = client.get("/api/widgets/lr-schedule", params={"min_lr": "0.01", "peak_lr": "0.001"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "min_lr"]
+
+
+def test_unknown_widget_is_404(client):
+    assert client.get("/api/widgets/nope").status_code == 404
+    assert client.get("/widgets/nope/stream").status_code == 404
+
+
+def test_quick_widget_fragment_embeds_its_figure(client):
+    response = client.get("/widgets/lr-schedule", params={"instance": "lr-schedule", "family": "linear"})
+    assert response.status_code == 200
+    assert 'class="figure-json"' in response.text and "Show the code" in response.text
+    assert "Data table" in response.text
+
+
+def test_training_fragment_points_to_a_stream_until_cached(client):
+    params = {"instance": "warmup", "steps": "20", "warmup": "5"}
+    fragment = client.get("/widgets/warmup", params=params)
+    assert "data-stream-url" in fragment.text and "figure-json" not in fragment.text
+    events = _read_events(client, "/widgets/warmup/stream", params)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "progress" and kinds[-1] == "result"
+    progress_points = [len(p["figure"]["data"][0]["x"]) for kind, p in events if kind == "progress"]
+    assert progress_points == sorted(progress_points), "curves only grow"
+    final = events[-1][1]
+    assert len(final["figure"]["data"][0]["x"]) == 20
+    cached = client.get("/widgets/warmup", params=params)
+    assert "figure-json" in cached.text and "cached" in cached.text
+
+
+def _read_events(client, url, params):
+    events = []
+    with client.stream("GET", url, params=params) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        kind = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+    return events
+
+
+def test_demo_pages_and_gallery(client):
+    assert client.get("/widgets").status_code == 200
+    for name in NAMES:
+        page = client.get(f"/widgets/{name}/demo")
+        assert page.status_code == 200 and f'data-widget="{name}"' in page.text
+
+
+def test_page_url_state_sets_the_controls(client):
+    page = client.get("/widgets/warmup/demo", params={"warmup.peak_lr": "0.002", "warmup.warmup": "25"})
+    assert 'name="peak_lr" value="0.002"' in page.text
+    assert 'id="warmup-warmup-out" for="warmup-warmup" class="control-value">25<' in page.text
+    bad = client.get("/widgets/warmup/demo", params={"warmup.peak_lr": "7"})
+    assert bad.status_code == 200 and "ignored" in bad.text
+
+
+def test_vendor_files_are_served_locally(client):
+    for name in ("htmx.min.js", "plotly.min.js"):
+        response = client.get(f"/vendor/{name}")
+        assert response.status_code == 200 and len(response.content) > 10_000
