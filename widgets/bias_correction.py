@@ -1,0 +1,154 @@
+"""Adam's bias correction, step by step: the raw moments, the corrected ones, and the step.
+
+One gradient sequence is fed to two copies of the course's Adam (widgets/lab/optim.AdamW,
+weight_decay=0) acting on one scalar weight: one with bias correction, one without.
+m and v are read back from each optimizer's state, and the step is the real change
+of the weight, divided by the LR. The sequence is either the constant g = 1 of the
+worked example, or the real gradient of one weight of the tiny GPT over its first
+training steps (the weight whose gradient is largest at step 1).
+"""
+from __future__ import annotations
+
+import torch
+
+from widgets.base import Param, Widget
+from widgets.lab.data import BatchStream, load_corpus
+from widgets.lab.model import GPTConfig, TinyGPT
+from widgets.lab.optim import AdamW
+from widgets.plotting import figure, line, panels_layout
+
+LR = 1e-3  # the steps are shown in units of the LR, so its value does not matter
+EPS = 1e-8
+GPT_LR = 3e-3  # the tiny GPT's own training run that produces the real gradients
+BATCH_SIZE, BLOCK_SIZE = 8, 32
+WATCHED = "blocks.0.attn.qkv.weight"  # the tensor whose largest-gradient weight is followed
+
+
+def gpt_gradients(steps: int, seed: int) -> tuple[list[float], str]:
+    """The gradient of one weight of the tiny GPT over its first `steps` training steps (AdamW, LR 3e-3)."""
+    config = GPTConfig(block_size=BLOCK_SIZE)
+    model = TinyGPT(config, runs=1).init_weights(seed)
+    batches = BatchStream(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, seed)
+    opt = AdamW(model.parameters(), lr=GPT_LR)
+    watched = dict(model.named_parameters())[WATCHED]
+    index, grads = None, []
+    for _ in range(steps):
+        _, loss = model(*batches.next())
+        opt.zero_grad()
+        loss.sum().backward()
+        g = watched.grad[0]
+        if index is None:
+            index = tuple(int(i) for i in torch.unravel_index(g.abs().argmax(), g.shape))
+        grads.append(g[index].item())
+        opt.step()
+    return grads, f"{WATCHED}[{index[0]}, {index[1]}]"
+
+
+def adam_trace(grads: list[float], beta1: float, beta2: float, correct: bool) -> dict:
+    """Feed `grads` to the course's Adam on one weight; read m, v back and measure each step."""
+    w = torch.zeros(1, 1)  # (runs=1, 1)
+    opt = AdamW([w], lr=LR, beta1=beta1, beta2=beta2, eps=EPS, bias_correction=correct)
+    m, v, m_hat, v_hat, step = [], [], [], [], []
+    for t, g in enumerate(grads, start=1):
+        before = w.item()
+        w.grad = torch.full_like(w, g)
+        opt.step()
+        state = opt.state[w]
+        m.append(state["m"].item())
+        v.append(state["v"].item())
+        m_hat.append(m[-1] / (1 - beta1 ** t))
+        v_hat.append(v[-1] / (1 - beta2 ** t))
+        step.append((before - w.item()) / LR)  # the real update, in units of the LR
+    return {"m": m, "v": v, "m_hat": m_hat, "v_hat": v_hat, "step": step}
+
+
+class BiasCorrectionWidget(Widget):
+    def compute(self, values, progress=None):
+        steps = values["steps"]
+        if values["gradient"] == "constant":
+            grads, source = [1.0] * steps, "constant gradient g = 1"
+        else:
+            grads, where = gpt_gradients(steps, self.seed)
+            source = f"real gradient of tiny-GPT weight {where}"
+        corrected = adam_trace(grads, values["beta1"], values["beta2"], True)
+        raw = adam_trace(grads, values["beta1"], values["beta2"], False)
+        return {"source": source, "steps": list(range(1, steps + 1)), "g": grads,
+                "m": corrected["m"], "v": corrected["v"], "m_hat": corrected["m_hat"],
+                "v_hat": corrected["v_hat"], "step_corrected": corrected["step"],
+                "step_uncorrected": raw["step"], "raw_m_matches": raw["m"] == corrected["m"] and raw["v"] == corrected["v"],
+                "ratio": [u / c if c != 0 else None for u, c in zip(raw["step"], corrected["step"])]}
+
+    def figure(self, values, data):
+        s = data["steps"]
+        traces = [
+            line(s, data["g"], "gradient g", 7, mode="lines+markers", marker={"size": 4}, dash="dot"),
+            line(s, data["m"], "raw m", 0),
+            line(s, data["m_hat"], "corrected m̂", 1, dash="dash"),
+            line(s, data["v"], "raw v", 0, panel=2, show_legend=False, group="raw m"),
+            line(s, data["v_hat"], "corrected v̂", 1, panel=2, dash="dash", show_legend=False, group="corrected m̂"),
+            line(s, data["step_uncorrected"], "step without correction", 3, panel=3),
+            line(s, data["step_corrected"], "step with correction", 2, panel=3),
+        ]
+        layout = panels_layout([f"first moment ({data['source']})", "second moment (log scale)",
+                                "|update| / LR"],
+                               y_titles=["m", "v", "step / LR"], y_log=[False, True, False], height=640)
+        layout["xaxis"] = {**layout["xaxis"], "range": [0.5, values["steps"] + 0.5]}
+        return figure(traces, layout, ghost=True)
+
+    def tables(self, values, data):
+        rows = [[t, f"{g:.4g}", f"{m:.4g}", f"{mh:.4g}", f"{v:.4g}", f"{vh:.4g}", f"{su:.4g}", f"{sc:.4g}"]
+                for t, g, m, mh, v, vh, su, sc in zip(data["steps"], data["g"], data["m"], data["m_hat"],
+                                                      data["v"], data["v_hat"], data["step_uncorrected"],
+                                                      data["step_corrected"])]
+        return [{"caption": f"Adam's moments and steps, {data['source']} (steps in units of the LR)",
+                 "columns": ["step", "g", "raw m", "corrected m", "raw v", "corrected v",
+                             "step without correction", "step with correction"],
+                 "rows": rows}]
+
+    def code(self, values):
+        b1, b2, n = values["beta1"], values["beta2"], values["steps"]
+        if values["gradient"] == "constant":
+            grads = f"grads = [1.0] * {n}  # the worked example: a constant gradient"
+            head = ""
+        else:
+            grads = f"grads, where = gpt_gradients({n}, seed={self.seed})  # a real tiny-GPT weight's gradients"
+            head = "from widgets.bias_correction import gpt_gradients\n"
+        return f'''# Adam with and without bias correction on the same gradients (the course's Adam).
+# Run from the course repository root:  python this_file.py
+import torch
+from widgets.lab.optim import AdamW
+{head}
+{grads}
+LR = {LR!r}
+for correct in (True, False):
+    w = torch.zeros(1, 1)  # one weight (runs=1)
+    opt = AdamW([w], lr=LR, beta1={b1!r}, beta2={b2!r}, eps={EPS!r}, bias_correction=correct)
+    print("with correction" if correct else "without correction")
+    for t, g in enumerate(grads, start=1):
+        before = w.item()
+        w.grad = torch.full_like(w, g)
+        opt.step()
+        m, v = opt.state[w]["m"].item(), opt.state[w]["v"].item()
+        if t <= 5 or t % 10 == 0:
+            print(f"  step {{t:3d}}: m={{m:.4g}} v={{v:.4g}} m_hat={{m / (1 - {b1!r} ** t):.4g}} "
+                  f"v_hat={{v / (1 - {b2!r} ** t):.4g}} step/LR={{(before - w.item()) / LR:.4g}}")
+'''
+
+
+WIDGET = BiasCorrectionWidget(
+    name="bias-correction",
+    title="Adam's bias correction",
+    caption=("The course's Adam fed a constant gradient g = 1, with and without bias correction: at step 1 "
+             "the raw m is 0.1 and the corrected m̂ is 1, and without correction the step is 3.2 times the "
+             "corrected one, growing to about 6.6 times near step 12 before it slowly shrinks back, because "
+             "v (beta2 = 0.999) is underestimated far longer than m."),
+    params=(
+        Param("beta1", "beta1", "float", 0.9, min=0.0, max=0.999, step=0.001,
+              help="Decay of the first moment m (the mean of the gradients)."),
+        Param("beta2", "beta2", "float", 0.999, min=0.5, max=0.9999, step=0.0001,
+              help="Decay of the second moment v (the mean of the squared gradients)."),
+        Param("steps", "Steps", "int", 50, min=5, max=100, step=5, unit="steps"),
+        Param("gradient", "Gradient sequence", "choice", "constant", choices=("constant", "tiny-gpt"),
+              help="A constant g = 1, or the real gradient of one tiny-GPT weight over its first steps."),
+    ),
+)
