@@ -1,0 +1,233 @@
+"""Adam + L2 vs AdamW: the same weight-decay coefficient, added to the gradient or decoupled.
+
+Two real runs of the tiny GPT in lockstep (one run-stacked model: same initial
+weights, same batches), each with its own course optimizer (widgets/lab/per_run.py):
+
+  Adam + L2   AdamW(decoupled=False): g <- g + wd * theta, then Adam divides by sqrt(v_hat)
+  AdamW       AdamW(decoupled=True):  theta <- theta - lr * wd * theta, untouched by v
+
+Both decay only the weight matrices (see model.is_decayed). After every step the
+widget reads each optimizer's real state and measures, per weight matrix, how much
+the decay alone moved it, relative to the matrix's norm:
+
+  AdamW       ||lr * wd * theta|| / ||theta|| = lr * wd               (the same for every matrix)
+  Adam + L2   ||lr * wd * theta / (sqrt(v_hat) + eps)|| / ||theta||  (the decay term's share of the step)
+
+so L2 decays a matrix whose gradients are large (large v) much less than one whose
+gradients are small.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from widgets.base import Param, Widget
+from widgets.lab.model import GPTConfig, is_decayed
+from widgets.lab.optim import AdamW
+from widgets.lab.per_run import train_per_run
+from widgets.plotting import color, figure
+from widgets.runs import REPORT_EVERY
+
+BATCH_SIZE = 8
+BLOCK_SIZE = 32
+EVAL_EVERY = 25
+EPS = 1e-8
+WINDOW = 10  # the per-matrix decay shown is the mean over the last WINDOW steps
+LABELS = ("Adam + L2", "AdamW")
+
+
+def short(name: str) -> str:
+    """blocks.0.attn.qkv.weight -> L0 attn.qkv"""
+    parts = name.split(".")
+    return f"L{parts[1]} {'.'.join(parts[2:-1])}" if parts[0] == "blocks" else name
+
+
+class DecayRecorder:
+    """After each step: the decayed-weight norm per run, and each matrix's decay rate and sqrt(v_hat)."""
+
+    def __init__(self, values: dict):
+        self.values = values
+        self.names: list[str] = []
+        self.norm = [[], []]  # per run: norm of all decayed matrices together, per step
+        self.rate = [[], []]  # per run, per step: [decay rate of each matrix]
+        self.sqrt_v = [[], []]  # per run, per step: [rms of sqrt(v_hat) of each matrix]
+
+    def __call__(self, t: int, model, optimizers) -> None:
+        lr, wd = self.values["lr"], self.values["weight_decay"]
+        named = list(model.named_parameters())
+        keep = [i for i, (n, p) in enumerate(named) if is_decayed(n, p)]
+        if not self.names:
+            self.names = [short(named[i][0]) for i in keep]
+        with torch.no_grad():
+            for run, (views, opt) in enumerate(zip(optimizers.views, optimizers.optimizers)):
+                b2 = self.values["beta2"]
+                rates, roots, total = [], [], 0.0
+                for i in keep:
+                    theta = views[i]
+                    state = opt.state[theta]
+                    root = (state["v"] / (1 - b2 ** state["t"])).sqrt()
+                    norm = theta.double().norm().item()
+                    total += norm ** 2
+                    if run == 0:  # L2: the decay term after Adam's division by sqrt(v_hat) + eps
+                        moved = (lr * wd * theta / (root + EPS)).double().norm().item()
+                    else:  # decoupled: lr * wd * theta
+                        moved = lr * wd * norm
+                    rates.append(moved / norm if norm > 0 else 0.0)
+                    roots.append(root.double().pow(2).mean().sqrt().item())
+                self.norm[run].append(math.sqrt(total))
+                self.rate[run].append(rates)
+                self.sqrt_v[run].append(roots)
+
+    def data(self) -> dict:
+        def recent(series):
+            rows = series[-WINDOW:]
+            return [sum(col) / len(rows) for col in zip(*rows)] if rows else [0.0] * len(self.names)
+        return {"tensors": self.names,
+                "decayed_norm": [list(n) for n in self.norm],
+                "decay_rate": [recent(r) for r in self.rate],
+                "sqrt_v": [recent(r) for r in self.sqrt_v]}
+
+
+class DecoupledDecayWidget(Widget):
+    def blocks(self, values: dict) -> list[tuple]:
+        def make(decoupled: bool):
+            def factory(groups, runs):
+                groups[0]["weight_decay"] = values["weight_decay"]  # weight matrices only
+                return AdamW(groups, runs, lr=values["lr"], beta1=0.9, beta2=values["beta2"], eps=EPS,
+                             decoupled=decoupled)
+            return factory
+        return [(1, make(False)), (1, make(True))]
+
+    def compute(self, values, progress=None):
+        recorder = DecayRecorder(values)
+        report = None
+        if progress is not None:
+            def report(partial):
+                progress({**partial, **recorder.data()}, partial["done"], partial["steps"])
+        result = train_per_run(GPTConfig(block_size=BLOCK_SIZE), LABELS, self.blocks(values), steps=values["steps"],
+                               batch_size=BATCH_SIZE, seed=self.seed, eval_every=EVAL_EVERY, progress=report,
+                               report_every=REPORT_EVERY, on_step=recorder)
+        return {**result, **recorder.data()}
+
+    def figure(self, values, data):
+        traces = []
+        steps = values["steps"]
+        for r, run in enumerate(data["runs"]):
+            i = 3 if r == 0 else 2
+            norm = data["decayed_norm"][r]
+            traces.append({"type": "scatter", "mode": "lines", "x": list(range(1, len(norm) + 1)), "y": norm,
+                           "name": run["label"], "legendgroup": run["label"], "line": {"color": color(i), "width": 2},
+                           "xaxis": "x", "yaxis": "y"})
+            traces.append({"type": "scatter", "mode": "lines", "x": list(range(len(run["loss"]))), "y": run["loss"],
+                           "name": run["label"], "legendgroup": run["label"], "showlegend": False,
+                           "line": {"color": color(i), "width": 2}, "xaxis": "x2", "yaxis": "y2"})
+            traces.append({"type": "bar", "x": data["tensors"], "y": data["decay_rate"][r], "name": run["label"],
+                           "legendgroup": run["label"], "showlegend": False, "marker": {"color": color(i)},
+                           "xaxis": "x3", "yaxis": "y3"})
+        traces.append({"type": "scatter", "mode": "lines+markers", "x": data["tensors"], "y": data["sqrt_v"][0],
+                       "name": "Adam + L2: rms of sqrt(v̂)", "line": {"color": "#6b7280", "dash": "dot"},
+                       "marker": {"size": 7}, "xaxis": "x3", "yaxis": "y4"})
+        layout = {
+            "height": 640, "margin": {"l": 64, "r": 64, "t": 70, "b": 90}, "hovermode": "closest",
+            "barmode": "group", "legend": {"orientation": "h", "x": 0, "y": 1.07, "yanchor": "bottom"},
+            "xaxis": {"domain": [0, 0.46], "range": [0, steps], "anchor": "y", "title": {"text": "step"}},
+            "yaxis": {"domain": [0.6, 1], "anchor": "x", "title": {"text": "norm"}},
+            "xaxis2": {"domain": [0.56, 1], "range": [0, steps], "anchor": "y2", "title": {"text": "step"}},
+            "yaxis2": {"domain": [0.6, 1], "anchor": "x2", "range": [1.5, 4.6], "title": {"text": "loss"}},
+            "xaxis3": {"domain": [0, 1], "anchor": "y3", "tickangle": -30},
+            "yaxis3": {"domain": [0, 0.4], "anchor": "x3", "type": "log", "exponentformat": "power",
+                       "title": {"text": "decay / step"}},
+            "yaxis4": {"domain": [0, 0.4], "anchor": "x3", "overlaying": "y3", "side": "right", "type": "log",
+                       "exponentformat": "power", "title": {"text": "sqrt(v̂)"}, "showgrid": False},
+            "annotations": [
+                _title("norm of the decayed weight matrices", 0, 1.0),
+                _title("training loss", 0.56, 1.0),
+                _title(f"decay per step relative to each matrix's norm (mean of the last {WINDOW} steps)", 0, 0.4),
+            ],
+        }
+        return figure(traces, layout)
+
+    def tables(self, values, data):
+        runs = data["runs"]
+        final = [[r["label"], f"{data['decayed_norm'][k][-1]:.4g}" if data["decayed_norm"][k] else "-",
+                  f"{r['loss'][-1]:.4g}" if r["loss"] else "-",
+                  f"{r['val_loss'][-1]:.4g}" if r["val_loss"] else "-"] for k, r in enumerate(runs)]
+        per_tensor = [[name, f"{a:.3g}", f"{b:.3g}", f"{v:.3g}"] for name, a, b, v in
+                      zip(data["tensors"], data["decay_rate"][0], data["decay_rate"][1], data["sqrt_v"][0])]
+        every = 10
+        norms = [[t + 1] + [f"{data['decayed_norm'][k][t]:.4g}" for k in range(2)]
+                 for t in range(0, min(len(n) for n in data["decayed_norm"]), every)]
+        return [
+            {"caption": "End of the runs", "columns": ["run", "decayed-weight norm", "train loss", "validation loss"],
+             "rows": final},
+            {"caption": f"Decay per step relative to the matrix's norm (mean of the last {WINDOW} steps)",
+             "columns": ["matrix", "Adam + L2", "AdamW", "Adam + L2: rms sqrt(v_hat)"], "rows": per_tensor},
+            {"caption": f"Norm of the decayed weight matrices, every {every} steps",
+             "columns": ["step", "Adam + L2", "AdamW"], "rows": norms},
+        ]
+
+    def code(self, values):
+        v = values
+        return f'''# Adam + L2 vs AdamW at the same coefficient: two runs of the tiny GPT from the same weights
+# on the same batches, each with its own course optimizer. Run from the repository root.
+import torch
+from widgets.lab.model import GPTConfig, is_decayed
+from widgets.lab.optim import AdamW
+from widgets.lab.per_run import train_per_run
+
+LR, WD, BETA2 = {v["lr"]!r}, {v["weight_decay"]!r}, {v["beta2"]!r}
+
+
+def adam(decoupled):
+    def make(groups, runs):
+        groups[0]["weight_decay"] = WD  # the weight matrices only
+        return AdamW(groups, runs, lr=LR, beta1=0.9, beta2=BETA2, eps={EPS!r}, decoupled=decoupled)
+    return make
+
+
+rates = {{}}
+
+
+def record(t, model, optimizers):  # the L2 run's decay per matrix, relative to the matrix's norm
+    for (name, p), view in zip(model.named_parameters(), optimizers.views[0]):
+        if is_decayed(name, p):
+            state = optimizers.optimizers[0].state[view]
+            root = (state["v"] / (1 - BETA2 ** state["t"])).sqrt()
+            rates[name] = ((LR * WD * view / (root + {EPS!r})).norm() / view.norm()).item()
+
+
+result = train_per_run(GPTConfig(block_size={BLOCK_SIZE}), ["Adam + L2", "AdamW"], [(1, adam(False)), (1, adam(True))],
+                       steps={v["steps"]}, batch_size={BATCH_SIZE}, seed={self.seed}, eval_every={EVAL_EVERY},
+                       on_step=record)
+for run in result["runs"]:
+    print(f"{{run['label']:>10}}: final train loss {{run['loss'][-1]:.3f}}, validation {{run['val_loss'][-1]:.3f}}")
+print(f"AdamW decays every matrix by lr * wd = {{LR * WD:.3g}} of its norm per step; Adam + L2, at the last step:")
+for name, rate in rates.items():
+    print(f"  {{name:28s}} {{rate:.3g}}")
+'''
+
+
+def _title(text: str, x: float, y: float) -> dict:
+    return {"text": f"<b>{text}</b>", "xref": "paper", "yref": "paper", "x": x, "y": y, "xanchor": "left",
+            "yanchor": "bottom", "showarrow": False}
+
+
+WIDGET = DecoupledDecayWidget(
+    name="decoupled-decay",
+    title="Adam + L2 vs AdamW",
+    caption=("Two real runs of the tiny GPT, same weights and batches, the same coefficient 0.1: Adam + L2 "
+             "shrinks the weight matrices to less than half their starting norm in 100 steps while under AdamW "
+             "they grow, because L2's decay is divided by sqrt(v), which is tiny for these small gradients; "
+             "and under L2 the matrices with the largest sqrt(v) are decayed least."),
+    streams=True,
+    params=(
+        Param("weight_decay", "Weight-decay coefficient", "float", 0.1, min=0.0, max=1.0, step=0.01,
+              help=("The same number for both runs. AdamW shrinks every matrix by lr x wd per step; Adam + L2 "
+                    "adds wd x theta to the gradient, which Adam then divides by sqrt(v): matrices with large "
+                    "gradients are decayed less, those with small gradients more.")),
+        Param("lr", "Learning rate", "float", 3e-3, min=1e-4, max=3e-2, step=0.05, log=True),
+        Param("steps", "Training steps", "int", 100, min=20, max=250, step=10, unit="steps"),
+        Param("beta2", "Adam beta2", "float", 0.95, min=0.8, max=0.999, step=0.001, advanced=True),
+    ),
+)
