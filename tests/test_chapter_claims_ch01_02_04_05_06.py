@@ -51,7 +51,9 @@ def run_as_in_chapter(name: str, widget: str) -> dict:
 
 def test_every_claim_block_is_closed_and_has_a_test():
     """Each CLAIM id in these chapters is one this file checks."""
-    tested = {("batch-size", "accum-equal"), ("batch-size", "forgot-zero-grad")}
+    tested = {("batch-size", "accum-equal"), ("batch-size", "forgot-zero-grad"),
+              ("sgd-to-adamw", "bias-steps"), ("sgd-to-adamw", "race-default"),
+              ("sgd-to-adamw", "race-rotated")}
     found = set()
     for name in ("01-training-loop.md", "02-sgd-to-adamw.md", "04-batch-size.md",
                  "05-gradient-clipping.md", "06-regularisation.md"):
@@ -63,6 +65,51 @@ def test_every_claim_block_is_closed_and_has_a_test():
         assert len(opens) == text.count("<!-- /CLAIM -->"), f"{name}: unbalanced CLAIM blocks"
         found |= set(opens)
     assert found <= tested, f"claims without a test: {sorted(found - tested)}"
+
+
+# --- chapter 2: from SGD to AdamW ------------------------------------------------------------
+CH2 = "02-sgd-to-adamw.md"
+
+
+def test_ch2_uncorrected_adam_step_is_3_2x_at_step_1_and_peaks_near_6_6_around_step_12():
+    text = claim(CH2, "bias-steps")
+    assert "3.2 times" in text and "6.6 near step 12" in text
+    values = all_widgets()["bias-correction"].canonicalize(directive_params(CH2, "bias-correction"))
+    assert values["gradient"] == "constant" and values["beta2"] == 0.999
+    data = run_as_in_chapter(CH2, "bias-correction")
+    ratio = [u / c for u, c in zip(data["step_uncorrected"], data["step_corrected"])]
+    assert round(ratio[0], 1) == 3.2
+    peak = max(range(len(ratio)), key=ratio.__getitem__)
+    assert 10 <= peak + 1 <= 14, peak + 1  # "near step 12" (steps count from 1)
+    assert round(ratio[peak], 1) == 6.6
+    assert ratio[-1] < ratio[peak]  # "slowly falls back"
+    # "m has nearly caught up by then, while v is still far below its true value"
+    i = peak
+    assert data["m"][i] / data["m_hat"][i] > 0.7 and data["v"][i] / data["v_hat"][i] < 0.02
+
+
+def race_distances(overrides: dict) -> dict:
+    w = all_widgets()["optimizer-race"]
+    data = _run("optimizer-race", tuple(sorted(overrides.items())))
+    assert w.canonicalize(overrides)["steps"] == 150 and w.canonicalize(overrides)["kappa"] == 100
+    return {r["name"]: r["distance"][-1] for r in data["runs"]}
+
+
+def test_ch2_race_default_sgd_far_momentum_rmsprop_adam_close():
+    text = claim(CH2, "race-default")
+    assert "150 steps" in text and "more than 0.5" in text and "within 0.01" in text
+    d = race_distances(directive_params(CH2, "optimizer-race"))
+    assert d["sgd"] > 0.5
+    for name in ("momentum", "rmsprop", "adam"):
+        assert d[name] < 0.01, (name, d[name])
+
+
+def test_ch2_race_rotated_adam_ends_farther_than_sgd():
+    text = claim(CH2, "race-rotated")
+    assert "45 degrees" in text
+    d = race_distances({**directive_params(CH2, "optimizer-race"), "angle": 45.0})
+    assert d["adam"] > d["sgd"]
+    assert d["momentum"] < 0.01  # "momentum still gets close"
 
 
 # --- chapter 4: batch size and gradient accumulation ----------------------------------------
