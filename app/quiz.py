@@ -13,6 +13,19 @@ The directive's YAML body:
 A single-answer question has exactly one correct option; a multiple-answer question
 has at least one. Grading is all-or-nothing: the answer is correct when the chosen set
 equals the set of correct options.
+
+A "predict, then run" question adds a `predict` mapping: the learner picks a prediction,
+and the feedback then shows the named widget really run at those parameters:
+
+    predict:
+      widget: warmup                     # a registered widget name
+      params: {peak_lr: 0.006}           # its parameters (omitted ones take their defaults)
+      check: "run['no warmup'].val_loss[-1] > run['warmup 40'].val_loss[-1] + 0.5"
+
+`check` (a string, or a list of strings that must all hold) states what the correct
+option claims, as an expression over the widget's result data (see app/expr.py).
+`python -m app check` and the tests run the widget and fail when a check is false,
+so a predict question cannot lie about the real run.
 """
 from __future__ import annotations
 
@@ -29,6 +42,13 @@ ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 class QuizFormatError(ValueError):
     """A ```quiz block that does not follow the format above."""
+
+
+@dataclass(frozen=True, eq=False)
+class Predict:
+    widget: str
+    params: dict
+    checks: tuple[str, ...]
 
 
 class AnswerError(ValueError):
@@ -52,6 +72,7 @@ class Quiz:
     question_html: Markup
     multiple: bool
     options: tuple[Option, ...]
+    predict: Predict | None = None
 
     @property
     def correct_indices(self) -> list[int]:
@@ -59,8 +80,11 @@ class Quiz:
 
     def public(self) -> dict:
         """The question without its answers (for the chapter JSON)."""
-        return {"id": self.id, "question": self.question, "multiple": self.multiple,
+        body = {"id": self.id, "question": self.question, "multiple": self.multiple,
                 "options": [{"index": o.index, "text": o.text} for o in self.options]}
+        if self.predict is not None:
+            body["predict"] = {"widget": self.predict.widget, "params": dict(self.predict.params)}
+        return body
 
 
 @dataclass(frozen=True)
@@ -100,8 +124,16 @@ class Grade:
     options: tuple[OptionResult, ...]
 
     def as_dict(self) -> dict:
-        return {"correct": self.correct, "selected": list(self.selected),
+        body = {"correct": self.correct, "selected": list(self.selected),
                 "options": [o.as_dict() for o in self.options]}
+        if self.quiz.predict is not None:
+            from urllib.parse import urlencode
+
+            p = self.quiz.predict
+            query = urlencode({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in p.params.items()})
+            body["run"] = {"widget": p.widget, "params": dict(p.params),
+                           "json_url": f"/api/widgets/{p.widget}" + (f"?{query}" if query else "")}
+        return body
 
 
 def parse_quiz(data: Any, where: str = "") -> Quiz:
@@ -112,7 +144,7 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
 
     if not isinstance(data, dict):
         raise fail("a quiz block must be a YAML mapping with id, question and options")
-    unknown = set(data) - {"id", "question", "multiple", "options"}
+    unknown = set(data) - {"id", "question", "multiple", "options", "predict"}
     if unknown:
         raise fail(f"unknown quiz keys: {sorted(unknown)}")
     qid = data.get("id")
@@ -137,15 +169,45 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
         if not isinstance(correct, bool):
             raise fail(f"quiz {qid}, option {i}: correct must be true or false")
         if not isinstance(feedback, str) or not feedback.strip():
-            raise fail(f"quiz {qid}, option {i}: every option needs its own feedback")
+            raise fail(f"quiz {qid}, option {i}: every option needs its own feedback "
+                       f"(add `feedback: <why this option is right or wrong>`)")
         options.append(Option(i, str(text), correct, feedback.strip(),
                               Markup(render_inline(str(text))), Markup(render_inline(feedback.strip()))))
     n_correct = sum(o.correct for o in options)
     if multiple and n_correct < 1:
-        raise fail(f"quiz {qid}: a multiple-answer question needs at least one correct option")
+        raise fail(f"quiz {qid}: a multiple-answer question needs at least one correct option "
+                   f"(mark it `correct: true`)")
     if not multiple and n_correct != 1:
-        raise fail(f"quiz {qid}: a single-answer question needs exactly one correct option, has {n_correct}")
-    return Quiz(qid, question.strip(), Markup(render_inline(question.strip())), multiple, tuple(options))
+        raise fail(f"quiz {qid}: a single-answer question needs exactly one correct option, has {n_correct} "
+                   f"(mark exactly one `correct: true`, or set `multiple: true`)")
+    predict = _parse_predict(data["predict"], fail, qid) if "predict" in data else None
+    return Quiz(qid, question.strip(), Markup(render_inline(question.strip())), multiple, tuple(options),
+                predict)
+
+
+def _parse_predict(raw: Any, fail, qid: str) -> Predict:
+    from app.expr import ExprError, parse as parse_expr
+
+    if not isinstance(raw, dict) or set(raw) - {"widget", "params", "check"}:
+        raise fail(f"quiz {qid}: predict must be a mapping of widget, params and check")
+    widget = raw.get("widget")
+    if not isinstance(widget, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", widget):
+        raise fail(f"quiz {qid}: predict needs `widget: <widget name>`, got {widget!r}")
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        raise fail(f"quiz {qid}: predict params must be a mapping of parameter names to values")
+    checks = raw.get("check")
+    if isinstance(checks, str):
+        checks = [checks]
+    if not isinstance(checks, list) or not checks or not all(isinstance(c, str) for c in checks):
+        raise fail(f"quiz {qid}: predict needs `check: \"<expression that the correct option claims>\"` "
+                   f"(a string or a list of strings), so the question can be tested against the real run")
+    for check in checks:
+        try:
+            parse_expr(check)
+        except ExprError as exc:
+            raise fail(f"quiz {qid}: predict check: {exc}") from None
+    return Predict(widget, {str(k): v for k, v in params.items()}, tuple(c.strip() for c in checks))
 
 
 def normalize_selection(quiz: Quiz, selected: Any) -> tuple[int, ...]:

@@ -9,6 +9,10 @@ GET  /api/chapters              JSON list of chapters
 GET  /api/chapters/{slug}       JSON front matter + rendered HTML
 POST /progress/reset            forget this learner's progress
 GET  /api/progress              JSON progress of this learner
+GET  /glossary                  every glossary term, alphabetical, with where it is taught
+GET  /api/glossary              the same as JSON
+GET  /search?q=...              search chapters and glossary (htmx gets the results fragment)
+GET  /api/search?q=...          the same as JSON
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from app import widget_view
 from app.content import Chapter, Course, WidgetUse, load_course
 from app.progress import ChapterProgress, learner_id, set_learner_cookie, store_for
 from app.quiz import AnswerError, Grade, Quiz, grade
+from app.search import validate_query
+from widgets.base import ParamError
 
 router = APIRouter()
 
@@ -72,7 +78,20 @@ def render_page(request: Request, template: str, context: dict, status_code: int
 def render_quiz(request: Request, chapter: Chapter, quiz: Quiz, graded: Grade | None) -> str:
     template = request.app.state.templates.get_template("_quiz.html")
     return template.render(chapter=chapter, quiz=quiz, graded=graded,
-                           score=_score(request, chapter))
+                           score=_score(request, chapter),
+                           predict_html=predict_html(request, quiz) if graded else None)
+
+
+def predict_html(request: Request, quiz: Quiz) -> Markup | None:
+    """The real run of a predict question's widget, to show beside the learner's prediction."""
+    if quiz.predict is None:
+        return None
+    p = quiz.predict
+    try:
+        return widget_view.render_widget(request, p.widget, p.params, f"predict-{quiz.id}")
+    except (KeyError, ParamError) as exc:  # `python -m app check` reports these to authors
+        message = exc.message if isinstance(exc, ParamError) else f"no widget named {p.widget!r}"
+        return Markup('<p class="widget-error" role="alert">The run cannot be shown: {}</p>').format(message)
 
 
 def _score(request: Request, chapter: Chapter) -> dict:
@@ -102,7 +121,7 @@ def render_body(request: Request, chapter: Chapter) -> Markup:
 
     from app.markdown import fill_slots
 
-    return Markup(fill_slots(chapter.html, fill))
+    return Markup(fill_slots(chapter.linked_html or chapter.html, fill))
 
 
 def widget_html(request: Request, use: WidgetUse) -> Markup:
@@ -160,7 +179,8 @@ async def quiz_form(request: Request, slug: str, qid: str):
     if htmx:
         template = request.app.state.templates.get_template("_quiz_feedback.html")
         html = template.render(chapter=chapter, quiz=quiz, graded=result, score=_score(request, chapter),
-                               oob=True, progress=progress_for(request, course_for(request)))
+                               oob=True, progress=progress_for(request, course_for(request)),
+                               predict_html=predict_html(request, quiz))
         return set_learner_cookie(request, HTMLResponse(html))
     return set_learner_cookie(request, RedirectResponse(f"{chapter.url}#quiz-{quiz.id}", status_code=303))
 
@@ -221,3 +241,54 @@ def progress_reset(request: Request):
     else:
         response = RedirectResponse("/", status_code=303)
     return set_learner_cookie(request, response)
+
+
+# --- glossary and search ---------------------------------------------------------------
+@router.get("/glossary", response_class=HTMLResponse)
+def glossary_page(request: Request):
+    """Every term from every chapter's front matter, alphabetical, with letter jump links."""
+    entries = course_for(request).glossary
+    letters: dict[str, list] = {}
+    for entry in entries:
+        letters.setdefault(entry.letter, []).append(entry)
+    context = sidebar_context(request)
+    context.update(entries=entries, letters=letters)
+    return render_page(request, "glossary.html", context)
+
+
+@router.get("/api/glossary")
+def glossary_api(request: Request):
+    """Every glossary term: definition, the chapter section that teaches it, other chapters."""
+    return {"terms": [e.as_dict() for e in course_for(request).glossary]}
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(request: Request, q: str | None = None):
+    """Search results with highlighted snippets. htmx (the header box) gets only the list."""
+    htmx = request.headers.get("HX-Request") == "true"
+    if htmx:
+        if q is None or not q.strip():
+            return set_learner_cookie(request, HTMLResponse(""))
+        error = validate_query(q)
+        template = request.app.state.templates.get_template("_search_results.html")
+        hits = [] if error else course_for(request).search_index.search(q, limit=8)
+        html = template.render(q=q, hits=hits, error=error, compact=True)
+        return set_learner_cookie(request, HTMLResponse(html, status_code=422 if error else 200))
+    context = sidebar_context(request)
+    if q is None:  # the bare search page
+        context.update(q="", hits=[], error=None, searched=False)
+        return render_page(request, "search.html", context)
+    error = validate_query(q)
+    hits = [] if error else course_for(request).search_index.search(q)
+    context.update(q=q[:200], hits=hits, error=error, searched=True)
+    return render_page(request, "search.html", context, status_code=422 if error else 200)
+
+
+@router.get("/api/search")
+def search_api(request: Request, q: str | None = None):
+    """{"query", "results": [{kind, title, context, url, chapter, score, snippet}]}."""
+    error = validate_query(q)
+    if error:
+        raise HTTPException(422, error)
+    hits = course_for(request).search_index.search(q)
+    return {"query": q, "count": len(hits), "results": [h.as_dict() for h in hits]}
