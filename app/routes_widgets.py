@@ -129,8 +129,10 @@ async def _events(request: Request, jobs, widget, values):
 @router.get("/widgets", response_class=HTMLResponse)
 def widget_gallery(request: Request):
     """Every widget, one link each."""
+    from app.routes_pages import sidebar_context
+
     return request.app.state.templates.TemplateResponse(
-        request, "widget_gallery.html", {"widgets": list(all_widgets().values())})
+        request, "widget_gallery.html", {**sidebar_context(request), "widgets": list(all_widgets().values())})
 
 
 @router.get("/widgets/{name}/demo", response_class=HTMLResponse)
@@ -142,5 +144,7 @@ def widget_demo(name: str, request: Request):
         html = render_widget(request, name)
     except ParamError as error:
         return unprocessable(error)
+    from app.routes_pages import sidebar_context
+
     return request.app.state.templates.TemplateResponse(
-        request, "widget_demo.html", {"widget": all_widgets()[name], "widget_html": html})
+        request, "widget_demo.html", {**sidebar_context(request), "widget": all_widgets()[name], "widget_html": html})
