@@ -119,7 +119,8 @@
     if (final) chart._lastFinal = figure.data;
     Plotly.react(chart, traces, themed(figure.layout), config);
     chart.dataset.drawn = String(Number(chart.dataset.drawn || 0) + 1);
-    if (final) chart.dataset.final = "1"; else delete chart.dataset.final;
+    if (final) chart.dataset.final = "1";
+    else { delete chart.dataset.final; chart.dataset.partial = String(Number(chart.dataset.partial || 0) + 1); }
   }
 
   function setProgress(result, done, total, text) {

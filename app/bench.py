@@ -1,0 +1,178 @@
+"""The course's performance benchmark: prints its figures, asserts nothing.
+
+    python -m app.bench            # everything (a few minutes on 2 cores)
+    python -m app.bench --quick    # the warmup widget and the trainer ratio only
+
+What it measures, at default parameters, through a real uvicorn server on loopback:
+  - warmup widget, uncached: time to the first streamed points, time to the whole result
+  - the same request again, cached
+  - every widget: time to its first visible result uncached (first streamed figure, or the
+    whole JSON for widgets that do not stream) and cached
+  - the lockstep trainer's model-steps per second against a plain one-run-at-a-time
+    PyTorch loop (nanoGPT style) on the same model and batches, as a ratio
+
+Targets (from the project's issues): first points < 150 ms, whole result < 1.5 s, cached
+< 30 ms, every widget's first visible result < 1 s uncached, trainer ratio >= 1.0.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- a server to measure ---------------------------------------------------------------
+@contextlib.contextmanager
+def server(cache: bool):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp = tempfile.mkdtemp(prefix="course-bench-")
+    env = {**os.environ, "COURSE_WARM_CACHE": "0", "COURSE_DB": f"{tmp}/progress.sqlite3",
+           "COURSE_CACHE_ENTRIES": "512" if cache else "0", "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+                                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                               cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/api/widgets", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def stream_timings(client: httpx.Client, url: str) -> tuple[float, float]:
+    """(seconds to the first event with points, seconds to the final result event)."""
+    start = time.perf_counter()
+    first = None
+    with client.stream("GET", url, timeout=120) as response:
+        response.raise_for_status()
+        event = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                now = time.perf_counter() - start
+                if first is None and event in ("progress", "result"):
+                    first = now
+                if event == "result":
+                    return first, now
+                if event == "error":
+                    raise RuntimeError(line)
+    raise RuntimeError(f"{url}: the stream ended without a result")
+
+
+def json_timing(client: httpx.Client, url: str) -> float:
+    start = time.perf_counter()
+    client.get(url, timeout=120).raise_for_status()
+    return time.perf_counter() - start
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f} ms"
+
+
+# --- the measurements --------------------------------------------------------------------
+def bench_warmup(repeats: int) -> None:
+    print("warmup widget at default parameters (median of %d)" % repeats)
+    with server(cache=False) as base, httpx.Client(base_url=base) as client:
+        stream_timings(client, "/widgets/warmup/stream?steps=20")  # import torch, load the corpus
+        firsts, wholes = zip(*[stream_timings(client, "/widgets/warmup/stream") for _ in range(repeats)])
+    print(f"  uncached: first points {ms(statistics.median(firsts))}   whole result {ms(statistics.median(wholes))}"
+          f"   (targets 150 ms / 1500 ms)")
+    with server(cache=True) as base, httpx.Client(base_url=base) as client:
+        stream_timings(client, "/widgets/warmup/stream")
+        cached_stream = [stream_timings(client, "/widgets/warmup/stream")[1] for _ in range(repeats)]
+        cached_json = [json_timing(client, "/api/widgets/warmup") for _ in range(repeats)]
+    print(f"  cached:   stream result {ms(statistics.median(cached_stream))}   JSON {ms(statistics.median(cached_json))}"
+          f"   (target 30 ms)")
+
+
+def bench_widgets(repeats: int) -> None:
+    from widgets.registry import all_widgets
+
+    print("every widget at default parameters: first visible result (median of %d)" % repeats)
+    print(f"  {'widget':<22}{'uncached':>12}{'whole':>12}{'cached':>12}")
+    widgets = all_widgets()
+    uncached: dict[str, tuple[float, float]] = {}
+    with server(cache=False) as base, httpx.Client(base_url=base) as client:
+        json_timing(client, "/api/widgets/lr-schedule?total=100")  # warm the imports
+        for name, widget in widgets.items():
+            if widget.streams:
+                runs = [stream_timings(client, f"/widgets/{name}/stream") for _ in range(repeats)]
+                uncached[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+            else:
+                t = statistics.median(json_timing(client, f"/api/widgets/{name}") for _ in range(repeats))
+                uncached[name] = (t, t)
+    with server(cache=True) as base, httpx.Client(base_url=base) as client:
+        for name, widget in widgets.items():
+            json_timing(client, f"/api/widgets/{name}")
+            cached = statistics.median(json_timing(client, f"/api/widgets/{name}") for _ in range(repeats))
+            first, whole = uncached[name]
+            flag = "" if first < 1.0 and cached < 0.03 else "   <- over target"
+            print(f"  {name:<22}{ms(first):>12}{ms(whole):>12}{ms(cached):>12}{flag}")
+    print("  (targets: first visible result < 1000 ms uncached, < 30 ms cached)")
+
+
+def bench_trainer(steps: int) -> None:
+    """Model-steps per second: the lockstep trainer vs a plain loop, same model and batches."""
+    import torch
+
+    from widgets.lab.data import BatchStream, load_corpus
+    from widgets.lab.reference import from_run, plain_train_steps
+    from widgets.lab.trainer import LockstepTrainer
+    from widgets.warmup import WIDGET as warmup
+
+    spec = warmup.spec(warmup.canonicalize({"steps": steps, "warmup": 10}))
+    runs = len(spec.runs)
+    trainer = LockstepTrainer(spec, device="cpu")
+    trainer.spec = spec.__class__(**{**spec.__dict__, "eval_every": 10**9})  # time training only
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    lockstep = runs * steps / (time.perf_counter() - start)
+
+    corpus = load_corpus()
+    start = time.perf_counter()
+    for r in range(runs):  # nanoGPT style: one model, one optimizer, one run after another
+        model = from_run(LockstepTrainer(spec, device="cpu").model, 0)
+        batches = BatchStream(corpus.train, spec.batch_size, spec.model.block_size, spec.seed)
+        plain_train_steps(model, batches, spec.runs[r].schedule.peak_lr, steps)
+    plain = runs * steps / (time.perf_counter() - start)
+    print(f"trainer: {runs} runs x {steps} steps, threads={torch.get_num_threads()}")
+    print(f"  lockstep {lockstep:7.1f} model-steps/s   plain loop {plain:7.1f} model-steps/s"
+          f"   ratio {lockstep / plain:.2f}   (target >= 1.0)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="only the warmup widget and the trainer")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("COURSE_DEVICE", "cpu")
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    bench_warmup(args.repeats)
+    bench_trainer(steps=100)
+    if not args.quick:
+        bench_widgets(args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

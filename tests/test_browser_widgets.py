@@ -1,0 +1,84 @@
+"""Every widget in a real browser: it draws, a control moved with the keyboard redraws it,
+and nothing errors or reaches beyond the local server (the `page` fixture checks both)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from widgets.registry import all_widgets
+
+pytestmark = pytest.mark.browser
+NAMES = sorted(all_widgets())
+RUN_TIMEOUT_MS = 180_000  # a training widget on a loaded 2-core CI machine
+
+
+def chart_data(page, instance: str) -> str:
+    return page.evaluate(
+        "id => JSON.stringify((document.getElementById(id).data || []).map(t => [t.x, t.y, t.z]))",
+        f"{instance}-chart")
+
+
+def wait_final(page, instance: str) -> None:
+    page.wait_for_selector(f"#{instance}-chart[data-final='1']", state="attached", timeout=RUN_TIMEOUT_MS)
+
+
+def move_first_control(page, instance: str) -> str:
+    """Change the first visible control like a keyboard user would; returns what was done."""
+    control = page.locator(f"#{instance} .widget-form .controls").first.locator("input[type=range], select, textarea").first
+    tag = control.evaluate("el => el.tagName.toLowerCase()")
+    if tag == "select":
+        options = control.locator("option").all_inner_texts()
+        current = control.input_value()
+        control.select_option(next(o for o in options if o != current))
+        return "select"
+    if tag == "textarea":
+        control.focus()
+        page.keyboard.press("End")
+        page.keyboard.type("\n# a learner's edit\n")
+        control.dispatch_event("change")
+        return "text"
+    control.focus()
+    at_max = control.evaluate("el => Number(el.value) >= Number(el.max)")
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
+    return "range"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_widget_draws_and_redraws_after_a_keyboard_move(page, name):
+    page.goto(f"/widgets/{name}/demo")
+    wait_final(page, name)
+    before = chart_data(page, name)
+    assert json.loads(before), "the chart has data"
+    kind = move_first_control(page, name)
+    page.wait_for_function(
+        "([id, before]) => { const el = document.getElementById(id + '-chart');"
+        " return el.dataset.final === '1' && JSON.stringify((el.data || []).map(t => [t.x, t.y, t.z])) !== before; }",
+        arg=[name, before], timeout=RUN_TIMEOUT_MS)
+    assert name + "." in page.url, f"the {kind} change is kept in the page URL"
+    assert page.locator(f"#{name}-result .provenance").count() == 1
+
+
+def test_chapter_warmup_slider_changes_the_chart_while_streaming(page):
+    page.goto("/chapters/learning-rate")
+    wait_final(page, "warmup")
+    before = chart_data(page, "warmup")
+    slider = page.locator("#warmup-warmup")
+    slider.focus()
+    for _ in range(2):
+        page.keyboard.press("ArrowRight")  # 40 -> 50 warmup steps
+    assert page.locator("#warmup-warmup-out").inner_text() == "50"
+    partial_before = int(page.locator("#warmup-chart").get_attribute("data-partial") or 0)
+    page.wait_for_function(
+        "before => { const el = document.getElementById('warmup-chart');"
+        " return el.dataset.final === '1' && JSON.stringify((el.data || []).map(t => [t.x, t.y, t.z])) !== before; }",
+        arg=before, timeout=RUN_TIMEOUT_MS)
+    # the run streamed: partial curves were drawn before the final one
+    assert int(page.locator("#warmup-chart").get_attribute("data-partial") or 0) > partial_before
+    assert "warmup.warmup=50" in page.url
+    # a link with the state reopens the page with those values and that chart
+    page.goto(page.url)
+    assert page.locator("#warmup-warmup-out").inner_text() == "50"
+    wait_final(page, "warmup")
+    assert page.locator("#warmup-result .badge-cached").count() == 1
