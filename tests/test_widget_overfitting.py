@@ -1,0 +1,101 @@
+"""Overfitting lab: the caption's claims on the real default runs, and the slice trainer."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from widgets.lab.data import load_corpus
+from widgets.lab.model import GPTConfig, is_decayed
+from widgets.lab.overfit import SliceTrainer
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.overfitting import WIDGET
+
+
+@pytest.fixture(scope="module")
+def default():
+    values = WIDGET.canonicalize({})
+    return values, WIDGET.compute(values)
+
+
+def test_unregularised_run_overfits_the_slice(default):
+    values, data = default
+    assert values["slice_chars"] == 1000
+    ref = data["runs"][0]
+    assert ref["label"] == "no regularisation"
+    gap = ref["val_loss"][-1] - ref["train_eval_loss"][-1]
+    assert gap > 0.6  # train far below validation
+    assert ref["val_loss"][-1] > min(ref["val_loss"]) + 0.03  # validation ends above its best
+
+
+def test_default_regularisation_shrinks_the_gap_and_the_norm(default):
+    values, data = default
+    assert (values["dropout"], values["weight_decay"]) == (0.2, 0.1)
+    ref, reg = data["runs"]
+    gap_ref = ref["val_loss"][-1] - ref["train_eval_loss"][-1]
+    gap_reg = reg["val_loss"][-1] - reg["train_eval_loss"][-1]
+    assert gap_reg < gap_ref - 0.1
+    assert reg["param_norm"][-1] < ref["param_norm"][-1]
+
+
+def _spec(steps=3, wd=0.5, dropout=0.0):
+    return TrainSpec(GPTConfig(block_size=16, dropout=dropout),
+                     (RunConfig("a", Schedule("constant", 1e-3, 0, steps, 1e-3), weight_decay=wd),),
+                     steps=steps, batch_size=4, eval_every=2, eval_batch_size=8)
+
+
+def test_slice_trainer_reads_only_the_slice():
+    tokens = load_corpus().train[:200]
+    trainer = SliceTrainer(_spec(), tokens, device="cpu")
+    allowed = set(tokens.tolist())
+    for _ in range(20):
+        x, y = trainer.batches.next()
+        windows = {tuple(tokens[i:i + 16].tolist()) for i in range(200 - 16)}
+        assert all(tuple(row.tolist()) in windows for row in x)
+        assert set(y.flatten().tolist()) <= allowed
+
+
+def test_decay_all_puts_every_tensor_in_the_decayed_group():
+    tokens = load_corpus().train[:500]
+    matrices = SliceTrainer(_spec(), tokens, device="cpu")
+    everything = SliceTrainer(_spec(), tokens, decay_all=True, device="cpu")
+    named = dict(matrices.model.named_parameters())
+    decayed = {id(p) for p in matrices.optimizer.param_groups[0]["params"]}
+    assert decayed == {id(p) for n, p in named.items() if is_decayed(n, p)}
+    assert len(everything.optimizer.param_groups) == 1
+    assert len(everything.optimizer.param_groups[0]["params"]) == len(named)
+    # with zero gradients AdamW only decays: a bias moves in one trainer and not in the other
+    for trainer in (matrices, everything):
+        for p in trainer.model.parameters():
+            p.grad = torch.zeros_like(p)
+        trainer.optimizer.set_lr(1e-2)
+        trainer.optimizer.step()
+    bias = "blocks.0.mlp.fc.bias"
+    ln = "blocks.0.ln1.weight"
+    assert torch.equal(dict(matrices.model.named_parameters())[ln], torch.ones_like(named[ln]))
+    assert dict(everything.model.named_parameters())[ln].max() < 1.0
+    assert bias in named
+
+
+def test_slice_trainer_matches_torch_adamw_weight_decay():
+    """The decoupled decay of the 'all tensors' group matches torch.optim.AdamW on one tensor."""
+    tokens = load_corpus().train[:500]
+    trainer = SliceTrainer(_spec(wd=0.3), tokens, decay_all=True, device="cpu")
+    p = trainer.model.blocks[0].ln1.weight
+    ref = torch.nn.Parameter(p[0].detach().clone())
+    torch_opt = torch.optim.AdamW([ref], lr=1e-2, betas=(0.9, 0.95), weight_decay=0.3)
+    g = torch.randn_like(p)
+    for q in trainer.model.parameters():
+        q.grad = torch.zeros_like(q)
+    p.grad = g.clone()
+    ref.grad = g[0].clone()
+    trainer.optimizer.set_lr(1e-2)
+    trainer.optimizer.step()
+    torch_opt.step()
+    torch.testing.assert_close(p[0].detach(), ref.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_train_eval_loss_is_recorded_with_validation():
+    trainer = SliceTrainer(_spec(steps=4), load_corpus().train[:500], device="cpu")
+    run = trainer.run()["runs"][0]
+    assert run["val_steps"] == [2, 4] and len(run["train_eval_loss"]) == 2
