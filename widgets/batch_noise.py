@@ -1,0 +1,213 @@
+"""Batch size and gradient noise, measured on the real tiny GPT.
+
+At fixed weights (at initialisation, or after a few real training steps), the gradient
+of M independent batches of B sequences is compared with the gradient of one large
+batch (256 sequences): the mean squared distance ||g_B - g_big||^2 falls roughly as 1/B,
+because a batch gradient is an average of B per-sequence gradients. Then short real
+runs with a few batch sizes and the SAME learning rate, each given the same number of
+tokens, show validation loss against tokens seen (separate trainers, same seed: same
+initial weights; each batch size draws its own batches).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from widgets.base import Param, Widget
+from widgets.lab.data import BatchStream, fixed_batch, load_corpus
+from widgets.lab.model import GPTConfig
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
+from widgets.plotting import color, figure, line, panels_layout
+
+BLOCK_SIZE = 32
+NOISE_BATCHES = (1, 2, 4, 8, 16, 32)
+BIG_BATCH = 256  # sequences in the reference ("true") gradient
+RUN_BATCHES = (4, 16, 64)
+BUDGET_SEQUENCES = 512  # each run sees 512 x 32 = 16,384 tokens
+EVALS_PER_RUN = 8
+PRETRAIN_LR = 3e-3
+
+
+def flat_grad(model, x, y) -> torch.Tensor:
+    model.zero_grad(set_to_none=True)
+    model(x, y)[1].sum().backward()
+    return torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+
+
+def fit_slope(xs, ys) -> float:
+    """Least-squares slope of log(y) against log(x)."""
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
+
+
+class BatchNoiseWidget(Widget):
+    def pretrain_spec(self, values: dict) -> TrainSpec:
+        n = values["at_step"]
+        return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
+                         runs=(RunConfig("pretrain", Schedule("constant", PRETRAIN_LR, 0, max(n, 1), PRETRAIN_LR)),),
+                         steps=n, batch_size=8, seed=self.seed, eval_every=max(n, 1))
+
+    def run_specs(self, values: dict) -> list[TrainSpec]:
+        lr = values["lr"]
+        specs = []
+        for b in RUN_BATCHES:
+            steps = BUDGET_SEQUENCES // b
+            specs.append(TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
+                                   runs=(RunConfig(f"batch {b}", Schedule("constant", lr, 0, steps, lr)),),
+                                   steps=steps, batch_size=b, seed=self.seed,
+                                   eval_every=max(1, steps // EVALS_PER_RUN)))
+        return specs
+
+    def compute(self, values, progress=None):
+        corpus = load_corpus()
+        m = values["batches"]
+        pre = LockstepTrainer(self.pretrain_spec(values), device="cpu")
+        pre.run()
+        model = pre.model
+        model.eval()  # no dropout anyway; eval makes it explicit that weights are fixed
+        g_big = flat_grad(model, *fixed_batch(corpus.train, BIG_BATCH, BLOCK_SIZE, self.seed + 1000))
+        specs = self.run_specs(values)
+        trainers = [LockstepTrainer(s, device="cpu") for s in specs]
+        run_steps = sum(s.steps for s in specs)
+        total = len(NOISE_BATCHES) + run_steps  # progress units: one per batch size, then one per step
+        data = {"batch_sizes": [], "noise": [], "cosine": [], "slope": None, "big_batch": BIG_BATCH,
+                "at_step": values["at_step"], "big_grad_sq_norm": g_big.pow(2).sum().item(),
+                "budget_tokens": BUDGET_SEQUENCES * BLOCK_SIZE}
+
+        def snapshot(done: int) -> dict:
+            runs = []
+            for b, t in zip(RUN_BATCHES, trainers):
+                h = t.history[0]
+                runs.append({"label": h.label, "batch_size": b, "steps": t.spec.steps,
+                             "tokens": [(i + 1) * b * BLOCK_SIZE for i in range(len(h.loss))], "loss": list(h.loss),
+                             "val_tokens": [s * b * BLOCK_SIZE for s in h.val_steps], "val_loss": list(h.val_loss),
+                             "diverged_at": h.diverged_at})
+            return {**data, "batch_sizes": list(data["batch_sizes"]), "noise": list(data["noise"]),
+                    "cosine": list(data["cosine"]), "runs": runs, "done": done}
+
+        if progress is not None:
+            progress(snapshot(0), 0, total)
+        for b in NOISE_BATCHES:
+            stream = BatchStream(corpus.train, b, BLOCK_SIZE, self.seed + b)
+            sq, cos = [], []
+            for _ in range(m):
+                g = flat_grad(model, *stream.next())
+                sq.append((g - g_big).pow(2).sum().item())
+                cos.append(torch.nn.functional.cosine_similarity(g, g_big, dim=0).item())
+            data["batch_sizes"].append(b)
+            data["noise"].append(sum(sq) / m)
+            data["cosine"].append(sum(cos) / m)
+            if len(data["noise"]) >= 2:
+                data["slope"] = fit_slope(data["batch_sizes"], data["noise"])
+            if progress is not None:
+                progress(snapshot(len(data["noise"])), len(data["noise"]), total)
+        done = len(NOISE_BATCHES)
+        for t in trainers:
+            t.model.train()
+            t.evaluate()  # step 0: the shared starting point
+            while t.step < t.spec.steps and bool(t.alive.any()):
+                t.train_step()
+                done += 1
+                if progress is not None and done % 8 == 0:
+                    progress(snapshot(done), done, total)
+        return snapshot(total)
+
+    def figure(self, values, data):
+        bs = data["batch_sizes"]
+        ref = [data["noise"][0] / b for b in bs] if bs else []
+        slope = "…" if data["slope"] is None else f"{data['slope']:.2f}"
+        traces = [
+            line(bs, data["noise"], "mean ‖g_B − g_big‖²", 0, mode="lines+markers", marker={"size": 9}),
+            line(bs, ref, "1/B reference", 7, dash="dash"),
+        ]
+        for i, run in enumerate(data["runs"], start=1):
+            traces.append(line(run["tokens"], run["loss"], f"{run['label']} (train)", i, panel=2,
+                               show_legend=False, opacity=0.35, group=run["label"]))
+            traces.append(line(run["val_tokens"], run["val_loss"], f"{run['label']}, validation", i, panel=2,
+                               mode="lines+markers", group=run["label"], marker={"size": 6}))
+        layout = panels_layout(
+            [f"gradient noise against batch size (fit slope {slope}; at step {data['at_step']})",
+             f"loss against tokens seen, same LR {values['lr']:g} (validation markers, train faint)"],
+            x_title="tokens seen", y_titles=["‖g_B − g_big‖²", "loss"], y_log=[True, False],
+            y_ranges=[None, [2.3, 4.4]], shared_x=False)
+        layout["xaxis"] = {**layout["xaxis"], "type": "log", "showticklabels": True,
+                           "title": {"text": "batch size B (sequences)"}, "tickvals": list(NOISE_BATCHES), "range": [-0.1, 1.6]}
+        layout["xaxis2"] = {**layout["xaxis2"], "range": [0, data["budget_tokens"]]}
+        layout["hovermode"] = "closest"
+        layout["height"] = 660
+        layout["margin"] = {**layout["margin"], "t": 90}
+        return figure(traces, layout)
+
+    def tables(self, values, data):
+        noise = {"caption": (f"Gradient noise at step {data['at_step']}: {values['batches']} batches per size, against "
+                             f"a {data['big_batch']}-sequence gradient (log-log slope {_num(data['slope'])})"),
+                 "columns": ["batch size", "mean ‖g_B − g_big‖²", "mean cosine to g_big"],
+                 "rows": [[b, f"{n:.4g}", f"{c:.3f}"] for b, n, c in zip(data["batch_sizes"], data["noise"],
+                                                                        data["cosine"])]}
+        tables = [noise]
+        for run in data["runs"]:
+            tables.append({"caption": f"{run['label']}: validation loss against tokens seen",
+                           "columns": ["tokens", "validation loss"],
+                           "rows": [[t, f"{v:.4g}"] for t, v in zip(run["val_tokens"], run["val_loss"])]})
+        return tables
+
+    def code(self, values):
+        return f'''# Gradient noise against batch size on the course's tiny GPT (run from the repository root).
+import math
+import torch
+from widgets.lab.data import BatchStream, fixed_batch, load_corpus
+from widgets.lab.model import GPTConfig
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
+
+seed, block, corpus = {self.seed}, {BLOCK_SIZE}, load_corpus()
+pre = LockstepTrainer({self.pretrain_spec(values)!r}, device="cpu")
+pre.run()  # {values["at_step"]} real steps first (0 = measure at initialisation)
+model = pre.model
+
+def grad(x, y):
+    model.zero_grad()
+    model(x, y)[1].sum().backward()
+    return torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+
+g_big = grad(*fixed_batch(corpus.train, {BIG_BATCH}, block, seed + 1000))
+noise = []
+for B in {NOISE_BATCHES}:
+    stream = BatchStream(corpus.train, B, block, seed + B)
+    sq = [(grad(*stream.next()) - g_big).pow(2).sum().item() for _ in range({values["batches"]})]
+    noise.append(sum(sq) / len(sq))
+    print(f"B={{B:>3}}: mean squared distance to the big-batch gradient {{noise[-1]:.4g}}")
+lx = [math.log(b) for b in {NOISE_BATCHES}]; ly = [math.log(n) for n in noise]
+mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+print("log-log slope", sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx))
+
+# the same token budget for every batch size, the same LR
+for spec in {self.run_specs(values)!r}:
+    run = LockstepTrainer(spec, device="cpu").run()["runs"][0]
+    print(f"{{run['label']}}: {{spec.steps}} steps, final validation loss {{run['val_loss'][-1]:.3f}}")
+'''
+
+
+def _num(x) -> str:
+    return "not yet" if x is None else f"{x:.3f}"
+
+
+WIDGET = BatchNoiseWidget(
+    name="batch-noise",
+    title="Batch size and gradient noise",
+    caption=("The squared distance between a batch gradient and a 256-sequence gradient falls roughly as 1/B "
+             "(log-log slope near -1). With the same LR and the same 16,384 tokens, batch 64 gets only 8 steps "
+             "and ends with the highest validation loss; batch 16 ends lowest, below the noisier batch 4."),
+    streams=True,
+    params=(
+        Param("batches", "Batches per size M", "int", 16, min=4, max=48, step=4, unit="batches",
+              help="Independent batches averaged for each batch size."),
+        Param("at_step", "Measure after this many training steps", "int", 0, min=0, max=100, step=10,
+              unit="steps", help="0 = at initialisation; otherwise Adam at 3e-3 with batch 8 first."),
+        Param("lr", "Learning rate of the loss-per-token runs", "float", 3e-3, min=3e-4, max=2e-2, step=0.05,
+              log=True, help="The same constant LR (AdamW) for every batch size."),
+    ),
+)
