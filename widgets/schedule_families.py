@@ -1,0 +1,159 @@
+"""Schedule families on real runs with the same budget, and WSD's "decay now" branch.
+
+Constant, cosine, linear and WSD share the peak LR, the warmup and the number of
+steps; a fifth lockstep run is WSD's branch: it follows the WSD run exactly until
+the branch step, then decays to the floor over a short window (widgets/lab/branching.py
+explains why that run IS a branch from the WSD run's checkpoint). All five runs start
+from the same weights and read the same batches, in one LockstepTrainer.
+
+The loss panel shows each run's training loss averaged over the last SMOOTH steps
+(batches of 8 sequences are noisy; every run saw the same batches, so the averages
+compare like with like) and the validation loss as dots.
+"""
+from __future__ import annotations
+
+from widgets.base import Param, ParamError, Widget
+from widgets.lab.branching import DecayBranch
+from widgets.lab.model import GPTConfig
+from widgets.lab.schedules import FAMILY_LABELS, Schedule
+from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.plotting import figure, line, panels_layout
+from widgets.runs import spec_code, train_streaming
+
+BATCH_SIZE = 8
+BLOCK_SIZE = 32
+FLOOR_FRACTION = 0.1  # every decay ends at 10% of the peak
+SMOOTH = 10  # the loss panel plots the mean of the last 10 training losses
+FAMILIES = ("constant", "cosine", "linear", "wsd")
+LABELS = {"constant": "constant", "cosine": "cosine", "linear": "linear", "wsd": "WSD"}
+LOSS_RANGE = [2.0, 3.6]
+BRANCH = 4  # index of the branch run
+
+
+def trailing_mean(values: list[float], window: int = SMOOTH) -> list[float]:
+    """Mean of the last `window` values at each step (fewer at the start)."""
+    out, total = [], 0.0
+    for t, v in enumerate(values):
+        total += v
+        if t >= window:
+            total -= values[t - window]
+        out.append(total / min(t + 1, window))
+    return out
+
+
+class ScheduleFamiliesWidget(Widget):
+    def check(self, values: dict) -> None:
+        steps, warmup, at, window = values["steps"], values["warmup"], values["branch_at"], values["window"]
+        if warmup >= steps:
+            raise ParamError("warmup", warmup, f"fewer than steps ({steps})",
+                             f"warmup={warmup} must be shorter than the run (steps={steps})")
+        start = self.schedule("wsd", values).decay_start()
+        if not warmup <= at or at + window > start:
+            raise ParamError("branch_at", at, f"from {warmup} (end of warmup) to {start - window} "
+                             f"(WSD's decay starts at {start}, minus the {window}-step window)",
+                             f"branch_at={at} must lie in WSD's stable phase with room for the {window}-step "
+                             f"decay before WSD's own decay starts at step {start}")
+
+    def schedule(self, family: str, values: dict) -> Schedule:
+        peak = values["peak_lr"]
+        return Schedule(family, peak, values["warmup"], values["steps"], float(f"{FLOOR_FRACTION * peak:.6g}"),
+                        values["decay_fraction"])
+
+    def spec(self, values: dict) -> TrainSpec:
+        runs = [RunConfig(LABELS[f], self.schedule(f, values)) for f in FAMILIES]
+        wsd = self.schedule("wsd", values)
+        branch = DecayBranch(wsd, values["branch_at"], values["window"], wsd.min_lr)
+        runs.append(RunConfig(f"WSD, decay at {values['branch_at']}", branch))
+        return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=tuple(runs), steps=values["steps"],
+                         batch_size=BATCH_SIZE, seed=self.seed, eval_every=25)
+
+    def compute(self, values, progress=None):
+        at, end = values["branch_at"], values["branch_at"] + values["window"]
+
+        def summarise(history: dict) -> dict:
+            runs = []
+            for k, r in enumerate(history["runs"]):
+                run = {"label": r["label"], "loss": r["loss"], "smooth": trailing_mean(r["loss"]), "lr": r["lr"],
+                       "val_steps": r["val_steps"], "val_loss": r["val_loss"], "diverged_at": r["diverged_at"]}
+                if k == BRANCH:  # the branch is shown from its checkpoint to the end of its window
+                    run["first"] = at
+                    for key in ("loss", "smooth", "lr"):
+                        run[key] = run[key][at:end]
+                    keep = [i for i, s in enumerate(r["val_steps"]) if at <= s <= end]
+                    run["val_steps"] = [r["val_steps"][i] for i in keep]
+                    run["val_loss"] = [r["val_loss"][i] for i in keep]
+                else:
+                    run["first"] = 0
+                runs.append(run)
+            return {"steps": history["steps"], "done": history["done"], "branch_at": at, "branch_end": end,
+                    "runs": runs}
+
+        report = None
+        if progress is not None:
+            def report(partial, done, total):
+                progress(summarise(partial), done, total)
+        return summarise(train_streaming(self.spec(values), report))
+
+    def figure(self, values, data):
+        traces = []
+        for k, run in enumerate(data["runs"]):
+            steps = list(range(run["first"], run["first"] + len(run["loss"])))
+            dash = "dash" if k == BRANCH else None
+            traces.append(line(steps, run["smooth"], run["label"], k, panel=1, dash=dash))
+            traces.append(line(steps, run["lr"], run["label"], k, panel=2, dash=dash, show_legend=False))
+            if run["val_steps"]:
+                traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", k, panel=1,
+                                   mode="markers", show_legend=False, group=run["label"], marker={"size": 7}))
+        layout = panels_layout([f"training loss (mean of last {SMOOTH} steps), validation dots",
+                                "learning rate applied"], y_titles=["loss", "learning rate"],
+                               y_ranges=[LOSS_RANGE, [0, 1.05 * values["peak_lr"]]], height=600)
+        layout["xaxis"] = {**layout["xaxis"], "range": [0, max(data["steps"], 1)]}
+        layout["shapes"] = [{"type": "line", "xref": "x2", "yref": "paper", "x0": data["branch_at"],
+                             "x1": data["branch_at"], "y0": 0, "y1": 1, "line": {"dash": "dot", "color": "#6b7280"}}]
+        layout["annotations"].append({"text": "checkpoint", "xref": "x", "yref": "paper", "x": data["branch_at"],
+                                      "y": 0.47, "showarrow": False, "xanchor": "left",
+                                      "font": {"color": "#6b7280"}})
+        return figure(traces, layout)
+
+    def tables(self, values, data):
+        rows = []
+        for run in data["runs"]:
+            for i in range(0, len(run["loss"]), 10):
+                rows.append([run["label"], run["first"] + i, f"{run['smooth'][i]:.4g}", f"{run['lr'][i]:.4g}"])
+        val_rows = [[run["label"], s, f"{v:.4g}"] for run in data["runs"]
+                    for s, v in zip(run["val_steps"], run["val_loss"])]
+        return [{"caption": f"Training loss (mean of last {SMOOTH} steps) and LR, every 10 steps",
+                 "columns": ["run", "step", "training loss", "learning rate"], "rows": rows},
+                {"caption": "Validation loss", "columns": ["run", "step", "validation loss"], "rows": val_rows}]
+
+    def code(self, values):
+        at, end = values["branch_at"], values["branch_at"] + values["window"]
+        after = (
+            f"\n# The last run is WSD's branch: identical to WSD until step {at}, decayed from there.\n"
+            "wsd, branch = result[\"runs\"][3], result[\"runs\"][4]\n"
+            f"assert branch[\"loss\"][:{at + 1}] == wsd[\"loss\"][:{at + 1}]  # same run up to the checkpoint\n"
+            "mean = lambda xs: sum(xs) / len(xs)\n"
+            f"print(f\"step {end - 1}: WSD (stable) {{mean(wsd['loss'][{end - SMOOTH}:{end}]):.3f}}, \"\n"
+            f"      f\"branch decayed {{mean(branch['loss'][{end - SMOOTH}:{end}]):.3f}} (mean of the last {SMOOTH} losses)\")\n"
+        )
+        return spec_code(self.spec(values), extra_imports="from widgets.lab.branching import DecayBranch",
+                         after=after)
+
+
+WIDGET = ScheduleFamiliesWidget(
+    name="schedule-families",
+    title="Schedule families, and WSD's decay-now branch",
+    caption=("Four real runs with the same peak, warmup and budget: the three schedules that decay end "
+             "with a lower training loss (mean of the last 10 steps) than constant. The dashed branch, decayed "
+             "from a WSD checkpoint, reaches a lower loss than the stable WSD run at the same step."),
+    streams=True,
+    params=(
+        Param("peak_lr", "Peak learning rate", "float", 1.2e-2, min=1e-3, max=3e-2, step=0.05, log=True),
+        Param("branch_at", "Branch WSD at step", "int", 95, min=0, max=300, step=5, unit="steps",
+              help="The checkpoint of the stable WSD run that the branch decays from."),
+        Param("steps", "Training steps", "int", 150, min=60, max=300, step=10, unit="steps"),
+        Param("warmup", "Warmup steps", "int", 15, min=0, max=100, step=5, unit="steps", advanced=True),
+        Param("window", "Branch decay window", "int", 25, min=5, max=60, step=5, unit="steps", advanced=True),
+        Param("decay_fraction", "WSD decay share", "float", 0.2, min=0.1, max=0.5, step=0.05, advanced=True),
+    ),
+)
