@@ -1,0 +1,193 @@
+"""`python -m app check`: one test per kind of problem, in temporary content directories."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from app.__main__ import main
+from app.content import check_content
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """---
+title: Good chapter
+slug: good
+order: 1
+minutes: 5
+objectives:
+  - Learn a thing
+glossary:
+  warmup: A ramp at the start.
+---
+## Start
+
+Text with a [link to the glossary](/glossary#term-warmup), [a heading](#start) and
+[a widget](/widgets/lr-schedule/demo).
+
+```widget lr-schedule
+peak_lr: 0.001
+```
+
+```quiz
+id: q1
+question: Pick one
+options:
+  - {text: A, correct: true, feedback: Yes.}
+  - {text: B, correct: false, feedback: No.}
+```
+"""
+
+
+def content(tmp_path: Path, *texts: str) -> Path:
+    chapters = tmp_path / "content" / "chapters"
+    chapters.mkdir(parents=True)
+    for i, text in enumerate(texts, start=1):
+        (chapters / f"{i:02d}-c{i}.md").write_text(textwrap.dedent(text), encoding="utf-8")
+    return tmp_path / "content"
+
+
+def run_check(capsys, content_dir: Path, *extra: str) -> tuple[int, str]:
+    code = main(["check", "--content-dir", str(content_dir), "--no-cache", *extra])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_good_content_passes_with_the_summary_line(tmp_path, capsys):
+    code, out = run_check(capsys, content(tmp_path, GOOD))
+    assert code == 0, out
+    assert "content check: 1 chapters, 1 questions, 1 widgets: OK" in out
+
+
+@pytest.mark.parametrize("change, expected", [
+    # a widget directive naming an unknown widget
+    (("```widget lr-schedule\npeak_lr: 0.001\n```", "```widget no-such-widget\n```"),
+     ["02-c2.md line 16", "no widget named 'no-such-widget'", "register the widget"]),
+    # a parameter out of bounds
+    (("peak_lr: 0.001", "peak_lr: 99"), ["02-c2.md line 16", "peak_lr=99", "expected"]),
+    # an unknown parameter
+    (("peak_lr: 0.001", "peak_rate: 0.001"), ["has no parameters ['peak_rate']", "its parameters are"]),
+    # a question without a correct option
+    (("{text: A, correct: true, feedback: Yes.}", "{text: A, correct: false, feedback: Yes.}"),
+     ["02-c2.md line 20", "exactly one correct option", "correct: true"]),
+    # an option without feedback
+    (("{text: B, correct: false, feedback: No.}", "{text: B, correct: false}"),
+     ["02-c2.md line 20", "every option needs its own feedback", "feedback:"]),
+    # broken internal links: chapter slug, anchor, glossary term, widget demo, unknown page
+    (("[a heading](#start)", "[a heading](/chapters/nope)"), ["02-c2.md line 13", "broken link /chapters/nope", "no chapter"]),
+    (("[a heading](#start)", "[a heading](/chapters/c2#nowhere)"), ["broken link /chapters/c2#nowhere", "no anchor"]),
+    (("[a heading](#start)", "[a heading](#nowhere)"), ["broken link #nowhere"]),
+    (("/glossary#term-warmup", "/glossary#term-nope"), ["line 13", "broken link /glossary#term-nope"]),
+    (("/widgets/lr-schedule/demo", "/widgets/nope/demo"), ["broken link /widgets/nope/demo", "no widget named 'nope'"]),
+    (("[a heading](#start)", '<a href="/nowhere">x</a>'), ["broken link /nowhere", "no such page"]),
+    # a glossary term without a definition
+    (("warmup: A ramp at the start.", "warmup:"), ["02-c2.md line 9", "'warmup' has no definition"]),
+    # a front matter field missing
+    (("minutes: 5\n", ""), ["02-c2.md line 1", "lacks ['minutes']"]),
+    (("objectives:\n  - Learn a thing\n", ""), ["lacks ['objectives']"]),
+])
+def test_each_kind_of_problem_fails_with_file_line_and_fix(tmp_path, capsys, change, expected):
+    old, new = change
+    bad = GOOD.replace("slug: good", "slug: c2").replace("order: 1", "order: 2")
+    assert old in bad
+    bad = bad.replace(old, new, 1)
+    code, out = run_check(capsys, content(tmp_path, GOOD.replace("slug: good", "slug: c1"), bad))
+    assert code == 1, out
+    for piece in expected:
+        assert piece in out, f"{piece!r} not in:\n{out}"
+    assert "AUTHORING.md" in out
+
+
+def test_several_problems_are_all_reported(tmp_path, capsys):
+    bad = GOOD.replace("```widget lr-schedule", "```widget nope").replace("#start", "#nowhere")
+    code, out = run_check(capsys, content(tmp_path, bad))
+    assert code == 1 and "2 problems" in out
+
+
+PREDICT = GOOD.replace("""```quiz
+id: q1""", """```quiz
+id: p1
+question: Predict the peak
+predict:
+  widget: lr-schedule
+  params: {peak_lr: 0.001}
+  check: "{check}"
+options:
+  - {{text: A, correct: true, feedback: Yes.}}
+  - {{text: B, correct: false, feedback: No.}}
+```
+
+```quiz
+id: q1""")
+
+
+@pytest.fixture
+def quick_widget(monkeypatch):
+    """lr-schedule's compute, counted, so the test knows the real run happened."""
+    from widgets.registry import all_widgets
+
+    widget = all_widgets()["lr-schedule"]
+    calls = []
+    original = type(widget).compute
+
+    def compute(self, values, progress=None):
+        calls.append(values)
+        return original(self, values, progress)
+
+    monkeypatch.setattr(type(widget), "compute", compute)
+    return calls
+
+
+def test_predict_check_runs_the_widget_and_fails_when_false(tmp_path, capsys, quick_widget):
+    from widgets.registry import all_widgets
+
+    w = all_widgets()["lr-schedule"]
+    data_keys = sorted(w.compute(w.canonicalize({"peak_lr": 0.001})))
+    quick_widget.clear()
+    assert data_keys, "lr-schedule returns data"
+    false_check = f"len({data_keys[0]}) < 0"
+    text = PREDICT.replace("{check}", false_check).replace("{{", "{").replace("}}", "}")
+    code, out = run_check(capsys, content(tmp_path, text))
+    assert code == 1 and quick_widget, out
+    assert "predict question p1: the check is FALSE on the real run of lr-schedule" in out
+    assert "01-c1.md line 21: predict question p1" in out
+    code, out = run_check(capsys, tmp_path / "content", "--fast")
+    assert code == 0 and "predict checks skipped" in out
+
+
+def test_predict_check_passes_when_true_and_names_an_unknown_widget(tmp_path, capsys, quick_widget):
+    text = PREDICT.replace("{check}", "1 < 2").replace("{{", "{").replace("}}", "}")
+    code, out = run_check(capsys, content(tmp_path, text))
+    assert code == 0 and len(quick_widget) == 1, out
+    assert "content check: 1 chapters, 2 questions, 1 widgets: OK" in out
+    (tmp_path / "content" / "chapters" / "01-c1.md").write_text(text.replace("widget: lr-schedule", "widget: nope"))
+    code, out = run_check(capsys, tmp_path / "content", "--fast")
+    assert code == 1 and "predict question p1: no widget named 'nope'" in out
+
+
+def test_recorded_runs_are_reused(tmp_path, quick_widget):
+    text = PREDICT.replace("{check}", "1 < 2").replace("{{", "{").replace("}}", "}")
+    content_dir = content(tmp_path, text)
+    for _ in range(2):
+        report = check_content(content_dir, cache_dir=tmp_path / "runs")
+        assert report.problems == [] and report.predictions == 1
+    assert len(quick_widget) == 1 and len(list((tmp_path / "runs").glob("lr-schedule-*.json"))) == 1
+
+
+def test_bench_without_app_bench_says_so(capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("app.bench") is not None:
+        pytest.skip("app/bench.py exists: the lead's bench command is tested with it")
+    assert main(["bench"]) == 2
+    assert "app/bench.py does not exist" in capsys.readouterr().err
+
+
+def test_python_dash_m_app_runs(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "app", "check", "--fast", "--content-dir",
+                             str(content(tmp_path, GOOD))], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "content check: 1 chapters, 1 questions, 1 widgets: OK" in result.stdout
