@@ -53,7 +53,8 @@ def test_every_claim_block_is_closed_and_has_a_test():
     """Each CLAIM id in these chapters is one this file checks."""
     tested = {("batch-size", "accum-equal"), ("batch-size", "forgot-zero-grad"),
               ("sgd-to-adamw", "bias-steps"), ("sgd-to-adamw", "race-default"),
-              ("sgd-to-adamw", "race-rotated")}
+              ("sgd-to-adamw", "race-rotated"), ("training-loop", "sanity-default"),
+              ("training-loop", "label-shift")}
     found = set()
     for name in ("01-training-loop.md", "02-sgd-to-adamw.md", "04-batch-size.md",
                  "05-gradient-clipping.md", "06-regularisation.md"):
@@ -65,6 +66,33 @@ def test_every_claim_block_is_closed_and_has_a_test():
         assert len(opens) == text.count("<!-- /CLAIM -->"), f"{name}: unbalanced CLAIM blocks"
         found |= set(opens)
     assert found <= tested, f"claims without a test: {sorted(found - tested)}"
+
+
+# --- chapter 1: the training loop ----------------------------------------------------------
+CH1 = "01-training-loop.md"
+
+
+def test_ch1_initial_loss_near_ln65_and_single_batch_overfit():
+    text = claim(CH1, "sanity-default")
+    assert "4.19" in text and "100 steps" in text and "about 0.01" in text
+    data = run_as_in_chapter(CH1, "sanity")
+    assert data["steps"] == 100
+    v65 = next(v for v in data["vocab"] if v["vocab_size"] == 65)
+    assert round(v65["initial_loss"], 2) == 4.19 and round(v65["ln_v"], 2) == 4.17
+    overfit = data["runs"]["overfit"]
+    assert len(overfit["loss"]) == 100 and overfit["loss"][-1] < 0.02
+    # "rises, from about 3.3 to about 6.8"
+    val = overfit["val_loss"]
+    assert round(val[0], 1) == 3.3 and round(val[-1], 1) == 6.8 and val == sorted(val)
+
+
+def test_ch1_label_shift_bug_is_too_good_to_be_true():
+    text = claim(CH1, "label-shift")
+    assert "below 0.01" in text and "above 2.5" in text
+    data = run_as_in_chapter(CH1, "sanity")
+    assert data["bug"] == "label-shift"
+    assert data["runs"]["buggy"]["val_loss"][-1] < 0.01
+    assert data["runs"]["healthy"]["val_loss"][-1] > 2.5
 
 
 # --- chapter 2: from SGD to AdamW ------------------------------------------------------------
