@@ -129,7 +129,7 @@ class DecoupledDecayWidget(Widget):
                        "name": "Adam + L2: rms of sqrt(v̂)", "line": {"color": "#6b7280", "dash": "dot"},
                        "marker": {"size": 7}, "xaxis": "x3", "yaxis": "y4"})
         layout = {
-            "height": 640, "margin": {"l": 64, "r": 64, "t": 70, "b": 90}, "hovermode": "closest",
+            "height": 640, "margin": {"l": 64, "r": 90, "t": 70, "b": 90}, "hovermode": "closest",
             "barmode": "group", "legend": {"orientation": "h", "x": 0, "y": 1.07, "yanchor": "bottom"},
             "xaxis": {"domain": [0, 0.46], "range": [0, steps], "anchor": "y", "title": {"text": "step"}},
             "yaxis": {"domain": [0.6, 1], "anchor": "x", "title": {"text": "norm"}},
@@ -139,7 +139,8 @@ class DecoupledDecayWidget(Widget):
             "yaxis3": {"domain": [0, 0.4], "anchor": "x3", "type": "log", "exponentformat": "power",
                        "title": {"text": "decay / step"}},
             "yaxis4": {"domain": [0, 0.4], "anchor": "x3", "overlaying": "y3", "side": "right", "type": "log",
-                       "exponentformat": "power", "title": {"text": "sqrt(v̂)"}, "showgrid": False},
+                       "tickformat": ".0e", "nticks": 4, "title": {"text": "rms sqrt(v̂)", "standoff": 4},
+                       "showgrid": False},
             "annotations": [
                 _title("norm of the decayed weight matrices", 0, 1.0),
                 _title("training loss", 0.56, 1.0),
