@@ -1,0 +1,123 @@
+"""Muon: the course's Newton-Schulz and Muon step against torch.optim.Muon, and the caption's claims."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.optim._muon import DEFAULT_A, DEFAULT_B, DEFAULT_C, EPS, _zeropower_via_newtonschulz
+
+from widgets.lab.muon import COEFFICIENTS, Muon, MuonAdamW, exact_orthogonal, newton_schulz
+from widgets.muon import WIDGET
+
+
+def test_coefficients_are_torchs():
+    assert COEFFICIENTS == (DEFAULT_A, DEFAULT_B, DEFAULT_C)
+
+
+@pytest.mark.parametrize("shape", [(8, 20), (20, 8), (16, 16)])
+@pytest.mark.parametrize("steps", [0, 1, 5, 9])
+def test_newton_schulz_matches_torch_bit_for_bit(shape, steps):
+    g = torch.randn(shape, generator=torch.Generator().manual_seed(steps))
+    theirs = _zeropower_via_newtonschulz(g, COEFFICIENTS, steps, EPS)
+    assert torch.equal(newton_schulz(g, steps), theirs)
+
+
+def test_newton_schulz_on_a_stack_matches_each_slice():
+    g = torch.randn(3, 12, 30, generator=torch.Generator().manual_seed(1))
+    stacked = newton_schulz(g, 5, dtype=torch.float32)
+    for r in range(3):
+        torch.testing.assert_close(stacked[r], newton_schulz(g[r], 5, dtype=torch.float32), rtol=1e-5, atol=1e-5)
+
+
+def test_exact_orthogonal_has_unit_singular_values():
+    g = torch.randn(10, 25, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(torch.linalg.svdvals(exact_orthogonal(g)), torch.ones(10), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(12, 7), (7, 12)])
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_muon_step_matches_torch_optim_muon(shape, nesterov):
+    """torch's defaults: lr 1e-3, weight decay 0.1, momentum 0.95, nesterov, 5 steps, 'original' LR adjustment."""
+    g = torch.Generator().manual_seed(3)
+    init = torch.randn(shape, generator=g)
+    grads = [torch.randn(shape, generator=g) for _ in range(10)]
+    theirs = init.clone().requires_grad_()
+    ours = init.clone().unsqueeze(0).requires_grad_()
+    opt_theirs = torch.optim.Muon([theirs], lr=0.02, nesterov=nesterov)
+    opt_ours = Muon([ours], runs=1, lr=0.02, nesterov=nesterov)
+    for grad in grads:
+        theirs.grad, ours.grad = grad.clone(), grad.clone().unsqueeze(0)
+        opt_theirs.step()
+        opt_ours.step()
+    assert not torch.equal(theirs.detach(), init)
+    torch.testing.assert_close(ours[0].detach(), theirs.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_fan_in_first_swaps_rows_and_cols_in_the_lr_adjustment():
+    """The course model stores (in, out); torch's nn.Linear stores (out, in): the same update."""
+    g = torch.Generator().manual_seed(4)
+    w_out_in = torch.randn(20, 8, generator=g)
+    grad = torch.randn(20, 8, generator=g)
+    theirs = w_out_in.clone().requires_grad_()
+    ours = w_out_in.T.clone().unsqueeze(0).requires_grad_()
+    opt_theirs = torch.optim.Muon([theirs], lr=0.02)
+    opt_ours = Muon([ours], runs=1, lr=0.02, fan_in_first=True)
+    theirs.grad, ours.grad = grad.clone(), grad.T.clone().unsqueeze(0)
+    opt_theirs.step()
+    opt_ours.step()
+    torch.testing.assert_close(ours[0].T.detach(), theirs.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_muon_adamw_keeps_runs_apart():
+    """Run 0 (AdamW everywhere) of a two-run MuonAdamW equals a one-run AdamW-only MuonAdamW."""
+    g = torch.Generator().manual_seed(5)
+    init = {"blocks.0.mlp.fc.weight": torch.randn(1, 6, 9, generator=g), "wte": torch.randn(1, 5, 6, generator=g)}
+    grads = [{k: torch.randn(2, *v.shape[1:], generator=g) for k, v in init.items()} for _ in range(5)]
+    two = {k: v.expand(2, *v.shape[1:]).clone().requires_grad_() for k, v in init.items()}
+    one = {k: v.clone().requires_grad_() for k, v in init.items()}
+    opt_two = MuonAdamW(two.items(), 2, [False, True], adamw_peak=1e-2, muon_lr=0.02)
+    opt_one = MuonAdamW(one.items(), 1, [False], adamw_peak=1e-2, muon_lr=0.02)
+    for step in grads:
+        for k in init:
+            two[k].grad, one[k].grad = step[k].clone(), step[k][:1].clone()
+        opt_two.step()
+        opt_one.step()
+    for k in init:
+        torch.testing.assert_close(two[k][0].detach(), one[k][0].detach())
+    assert not torch.allclose(two["blocks.0.mlp.fc.weight"][1], two["blocks.0.mlp.fc.weight"][0])
+
+
+@pytest.fixture(scope="module")
+def default_run():
+    values = WIDGET.canonicalize({})
+    return values, WIDGET.compute(values)
+
+
+def test_caption_newton_schulz_brings_singular_values_near_but_not_to_one(default_run):
+    values, data = default_run
+    assert values["iterations"] == 5 and values["precision"] == "bfloat16"
+    sv = data["spectra"]["singular_values"][5]
+    # the raw gradient (fp32) spans about seven orders of magnitude
+    assert data["spectra"]["raw_max"] > 0
+    assert len(sv) == 64
+    inside = [s for s in sv if 0.6 <= s <= 1.25]
+    assert len(inside) == len(sv) - 1  # all but the smallest
+    assert max(abs(s - 1) for s in sv) > 0.1  # not exactly orthogonal
+    assert all(abs(s - 1) < 1e-4 for s in data["spectra"]["exact"])
+
+
+def test_caption_raw_gradient_spans_orders_of_magnitude():
+    values = WIDGET.canonicalize({"precision": "float32", "iterations": 0})
+    spectra = WIDGET.spectra(values)
+    sv = spectra["singular_values"][0]
+    assert sv[0] / sv[-1] > 1e6
+
+
+def test_caption_muon_ends_lower_than_adamw(default_run):
+    _, data = default_run
+    adamw, muon = data["runs"]
+    assert adamw["label"] == "AdamW" and muon["label"] == "Muon + AdamW"
+    assert adamw["loss"][0] == muon["loss"][0]  # same init, same first batch
+    assert muon["val_loss"][-1] < adamw["val_loss"][-1] - 0.2
+    assert math.isfinite(muon["val_loss"][-1])
