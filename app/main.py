@@ -29,6 +29,9 @@ def vendor_path(name: str, settings: Settings) -> Path:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -17,6 +17,9 @@ class Settings:
     cache_entries: int = 512  # widget results kept in memory
     warm_cache: bool = True  # compute every widget's default result at start-up
     max_concurrent_jobs: int = 2  # training jobs running at once (2 cores)
+    # torch threads per process: tiny models gain nothing from a second thread, and two
+    # jobs with two spinning threads each on two cores slow each other down many times over
+    torch_threads: int = 1
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -28,4 +31,5 @@ class Settings:
             cache_entries=int(env.get("COURSE_CACHE_ENTRIES", defaults.cache_entries)),
             warm_cache=env.get("COURSE_WARM_CACHE", "1") not in ("0", "false", "no"),
             max_concurrent_jobs=int(env.get("COURSE_MAX_JOBS", defaults.max_concurrent_jobs)),
+            torch_threads=int(env.get("COURSE_TORCH_THREADS", defaults.torch_threads)),
         )

@@ -33,6 +33,9 @@ import pytest
 
 os.environ["COURSE_DEVICE"] = "cpu"
 os.environ["COURSE_WARM_CACHE"] = "0"
+# One torch thread per process: the suite, the live server and the browser share two cores,
+# and spinning OpenMP threads that oversubscribe them make every step many times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # Starlette's TestClient prefers the httpx2 package and warns once, at import, when only httpx
 # is installed; pyproject turns warnings into errors. Import it here, past that one warning,

@@ -74,7 +74,8 @@ class RunHistory:
     diverged_at: int | None = None
 
     def as_dict(self) -> dict:
-        d = dict(self.__dict__)
+        # copies, so a progress report does not keep growing after it was taken
+        d = {k: list(v) if isinstance(v, list) else v for k, v in self.__dict__.items()}
         if not d["max_attn_logit"]:
             del d["max_attn_logit"]
         return d
