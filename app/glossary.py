@@ -15,7 +15,7 @@ A term written "A / B" also matches A and B on their own when both look like nam
 
 In the prose, the first occurrence of each glossary term in a chapter's paragraphs and
 list items becomes <a class="glossary-term" href="/glossary#term-slug" title="definition">;
-never inside code, math, headings, links, buttons or box titles.
+never inside code, math, headings, links, buttons, box titles or the references.
 """
 from __future__ import annotations
 
@@ -213,7 +213,8 @@ def link_terms(html: str, entries: list[Entry]) -> str:
                         if popped.lstrip("!") == tag:
                             break
             else:
-                skipped = tag in SKIP or (tag == "p" and re.search(r'class="[^"]*-title"', attrs))
+                skipped = (tag in SKIP or (tag == "p" and re.search(r'class="[^"]*-title"', attrs))
+                           or (tag == "section" and 'class="references"' in attrs))
                 stack.append(("!" if skipped else "") + tag)
                 skip_depth += bool(skipped)
             continue
