@@ -1,0 +1,256 @@
+"""Precision: number formats, fp16 underflow and loss scaling, bf16 training.
+
+Top: a value you type, stored in fp32, tf32, fp16, bf16, fp8 e4m3 and e5m2 by real
+torch casts; the bars are the formats' sign/exponent/mantissa fields with the real
+bits. TF32 has no torch dtype: it is emulated by rounding the fp32 mantissa to 10 bits.
+Second: the real gradient of the tiny GPT times a small factor (the small gradients of
+a big model), times the loss scale S, cast to fp16: the share of entries that become 0
+(underflow) or inf (overflow) for every S. Third: the real dynamic loss-scaling loop
+(GradScaler's logic) for a few training steps from your S. Bottom: three runs from the
+same seed (same initial weights, same batches): fp32, bf16 autocast with fp32 master
+weights, and weights kept in bf16.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from widgets.base import Param, Widget
+from widgets.lab.data import BatchStream, load_corpus
+from widgets.lab.model import GPTConfig, TinyGPT
+from widgets.lab.optim import AdamW
+from widgets.lab.precision import (FORMATS, DynamicLossScaler, PrecisionTrainer, bit_fields, cast, finfo,
+                                   fp16_cast_stats)
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.plotting import color, figure, line, panels_layout
+from widgets.runs import REPORT_EVERY, _num
+
+BATCH_SIZE = 8
+BLOCK_SIZE = 32
+SCALES = list(range(0, 25))  # log2 S on the underflow panel
+SCALER_STEPS = 12
+GROWTH_INTERVAL = 3  # GradScaler's default is 2000; 3 lets the loop grow the scale within a few steps
+PART_COLORS = {"sign": "#dc2626", "exponent": "#2563eb", "mantissa": "#059669"}
+
+
+def _finite(x: float):
+    return x if math.isfinite(x) else None
+
+
+class PrecisionWidget(Widget):
+    def formats(self, values: dict) -> list[dict]:
+        x = torch.tensor(values["value"], dtype=torch.float64)
+        rows = []
+        for fmt in FORMATS:
+            stored = float(cast(x.float(), fmt))
+            sign, exponent, mantissa = bit_fields(x, fmt)
+            if x == 0:
+                rel = 0.0 if stored == 0 else None
+            else:
+                rel = abs(stored - float(x)) / abs(float(x)) if math.isfinite(stored) else None
+            info = finfo(fmt)
+            rows.append({"name": fmt.name, "widths": [fmt.sign, fmt.exponent, fmt.mantissa],
+                         "bits": [sign, exponent, mantissa], "stored": _finite(stored),
+                         "stored_text": repr(stored) if not math.isfinite(stored) else f"{stored:.10g}",
+                         "rel_error": rel, "max": info["max"], "tiny": info["tiny"], "eps": info["eps"],
+                         "emulated": fmt.dtype is None})
+        return rows
+
+    def gradient(self, values: dict) -> list[torch.Tensor]:
+        model = TinyGPT(GPTConfig(block_size=BLOCK_SIZE), runs=1).init_weights(self.seed)
+        x, y = BatchStream(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, self.seed).next()
+        _, loss = model(x, y)
+        (loss.sum() * values["grad_factor"]).backward()
+        return [p.grad.detach().flatten() for p in model.parameters()]
+
+    def scaler_loop(self, values: dict) -> dict:
+        """The dynamic loss-scaling loop: fp16 gradients of loss * S, skip on inf, grow after good steps."""
+        model = TinyGPT(GPTConfig(block_size=BLOCK_SIZE), runs=1).init_weights(self.seed)
+        params = list(model.parameters())
+        optimizer = AdamW(params, runs=1, lr=values["lr"])
+        batches = BatchStream(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, self.seed)
+        scaler = DynamicLossScaler(2.0 ** values["scale_log2"], growth_interval=GROWTH_INTERVAL)
+        log2_scale, skipped, underflow, loss_values = [], [], [], []
+        for _ in range(SCALER_STEPS):
+            x, y = batches.next()
+            _, loss = model(x, y)
+            optimizer.zero_grad()
+            (loss.sum() * values["grad_factor"] * scaler.scale).backward()
+            fp32 = [p.grad.detach() for p in params]
+            half = [g.to(torch.float16) for g in fp32]  # the gradients an fp16 backward pass would hold
+            grads, found_inf = scaler.unscale(half)
+            nonzero = sum(int((g != 0).sum()) for g in fp32)
+            lost = sum(int(((h == 0) & (g != 0)).sum()) for h, g in zip(half, fp32))
+            log2_scale.append(math.log2(scaler.scale))
+            skipped.append(found_inf)
+            underflow.append(lost / nonzero)
+            loss_values.append(float(loss.detach()))
+            if not found_inf:
+                for p, g in zip(params, grads):
+                    p.grad = g / values["grad_factor"]  # back to the gradient of the loss itself
+                optimizer.step()
+            scaler.update(found_inf)
+        return {"log2_scale": log2_scale, "skipped": skipped, "underflow": underflow, "loss": loss_values}
+
+    def spec(self, values: dict) -> TrainSpec:
+        steps, lr = values["steps"], values["lr"]
+        schedule = Schedule("cosine", lr, 5, steps, float(f"{lr / 10:.6g}"))
+        return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=(RunConfig("run", schedule),), steps=steps,
+                         batch_size=BATCH_SIZE, seed=self.seed, eval_every=10)
+
+    def compute(self, values, progress=None):
+        formats = self.formats(values)
+        grad = torch.cat(self.gradient(values))
+        shares = [fp16_cast_stats(grad, 2.0 ** k) for k in SCALES]
+        underflow = {"log2_scale": SCALES, "underflow": [s["underflow"] for s in shares],
+                     "overflow": [s["overflow"] for s in shares]}
+        steps = values["steps"]
+        data = {"formats": formats, "fp16": underflow,
+                "scaler": {"log2_scale": [], "skipped": [], "underflow": [], "loss": []},
+                "steps": steps, "done": 0, "runs": [{"label": m, "loss": [], "val_steps": [], "val_loss": [], "lost_updates": []}
+                                                    for m in PrecisionTrainer.MODES]}
+        if progress is not None:
+            progress(data, 0, steps)
+        data["scaler"] = self.scaler_loop(values)
+        spec = self.spec(values)
+        trainers = [PrecisionTrainer(spec, mode) for mode in PrecisionTrainer.MODES]
+        for step in range(steps):
+            for trainer in trainers:
+                trainer.train_step()
+            if progress is not None and ((step + 1) % REPORT_EVERY == 0 or step == 0):
+                progress(self._with_runs(data, trainers, step + 1), step + 1, steps)
+        return self._with_runs(data, trainers, steps)
+
+    @staticmethod
+    def _with_runs(data: dict, trainers, done: int) -> dict:
+        runs = []
+        for trainer in trainers:
+            h = trainer.history[0]
+            runs.append({"label": trainer.mode, "loss": list(h.loss), "val_steps": list(h.val_steps),
+                         "val_loss": list(h.val_loss), "lost_updates": list(trainer.lost_updates)})
+        return {**data, "runs": runs, "done": done}
+
+    def figure(self, values, data):
+        traces = []
+        names = [f["name"] for f in data["formats"]][::-1]
+        rows = data["formats"][::-1]
+        for part, k in (("sign", 0), ("exponent", 1), ("mantissa", 2)):
+            traces.append({"type": "bar", "orientation": "h", "y": names, "x": [r["widths"][k] for r in rows],
+                           "name": part, "marker": {"color": PART_COLORS[part]},
+                           "text": [r["bits"][k] for r in rows], "textposition": "inside",
+                           "insidetextanchor": "middle", "textfont": {"family": "monospace", "color": "#ffffff"},
+                           "xaxis": "x", "yaxis": "y", "legendgroup": "bits",
+                           "hovertemplate": "%{y}: " + part + " %{x} bits %{text}<extra></extra>"})
+        traces.append({"type": "scatter", "mode": "text", "y": names, "x": [33.5] * len(rows),
+                       "text": [f"{r['stored_text']}  (rel. err {_num(r['rel_error'])})" for r in rows],
+                       "textposition": "middle right", "showlegend": False, "xaxis": "x", "yaxis": "y",
+                       "hoverinfo": "skip"})
+        fp16 = data["fp16"]
+        traces.append(line(fp16["log2_scale"], fp16["underflow"], "fp16: share flushed to 0", 1, panel=2))
+        traces.append(line(fp16["log2_scale"], fp16["overflow"], "fp16: share overflowed to inf", 3, panel=2))
+        sc = data["scaler"]
+        traces.append(line(range(len(sc["log2_scale"])), sc["log2_scale"], "dynamic scaler: log2 S", 4, panel=3,
+                           mode="lines+markers"))
+        skipped = [t for t, s in enumerate(sc["skipped"]) if s]
+        traces.append(line(skipped, [sc["log2_scale"][t] for t in skipped], "step skipped (inf found)", 1,
+                           panel=3, mode="markers", marker={"symbol": "x", "size": 12}))
+        for i, run in enumerate(data["runs"]):
+            traces.append(line(range(len(run["loss"])), run["loss"], run["label"], 5 + i, panel=4))
+            if run["val_steps"]:
+                traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", 5 + i,
+                                   panel=4, mode="lines+markers", dash="dot", show_legend=False,
+                                   group=run["label"], marker={"size": 5}))
+            traces.append(line(range(len(run["lost_updates"])), run["lost_updates"], run["label"], 5 + i, panel=5,
+                               show_legend=False, group=run["label"]))
+        layout = panels_layout(
+            [f"{values['value']:g} in each format: sign | exponent | mantissa bits, stored value",
+             "real gradient x S cast to fp16", "dynamic loss scaling, real training steps",
+             "loss: fp32 vs bf16 autocast vs bf16 weights (same seed)",
+             "share of non-zero updates that left the weight unchanged (rounded away)"],
+            y_titles=["format", "share", "log2 S", "loss", "share"], shared_x=False, height=1300,
+            y_ranges=[None, [0, 1], [-1, 25], [2.8, 4.4], [0, 1]])
+        layout["margin"]["t"] = 120
+        layout["margin"]["r"] = 230
+        layout["legend"]["y"] = 1.07
+        layout["barmode"] = "stack"
+        layout["hovermode"] = "closest"
+        layout["xaxis"].update(range=[0, 33], title={"text": "bits"}, showticklabels=True)
+        layout["xaxis"]["cliponaxis"] = False
+        layout["xaxis2"].update(range=[0, 24], title={"text": "log2 of the loss scale S"}, showticklabels=True)
+        layout["xaxis3"].update(range=[-0.5, SCALER_STEPS - 0.5], title={"text": "step"}, showticklabels=True)
+        layout["xaxis4"].update(range=[0, data["steps"]], showticklabels=True)
+        layout["xaxis5"].update(range=[0, data["steps"]], title={"text": "step"}, matches="x4")
+        layout["shapes"] = [{"type": "line", "xref": "x2", "yref": "y2", "x0": values["scale_log2"],
+                             "x1": values["scale_log2"], "y0": 0, "y1": 1, "line": {"dash": "dot", "color": "#6b7280"}}]
+        return figure(traces, layout)
+
+    def tables(self, values, data):
+        tables = [{"caption": f"{values['value']:g} stored in each format (torch casts; tf32 emulated)",
+                   "columns": ["format", "sign|exponent|mantissa widths", "bits", "stored value", "relative error",
+                               "max", "smallest normal", "eps"],
+                   "rows": [[f["name"] + (" (emulated)" if f["emulated"] else ""), "/".join(map(str, f["widths"])),
+                             " | ".join(f["bits"]), f["stored_text"], _num(f["rel_error"]), f"{f['max']:.5g}",
+                             f"{f['tiny']:.5g}", f"{f['eps']:.5g}"] for f in data["formats"]]},
+                  {"caption": "Share of non-zero gradient entries lost when grad x S is cast to fp16",
+                   "columns": ["log2 S", "flushed to 0", "inf"],
+                   "rows": [[k, _num(u), _num(o)] for k, u, o in zip(data["fp16"]["log2_scale"],
+                                                                     data["fp16"]["underflow"],
+                                                                     data["fp16"]["overflow"])]},
+                  {"caption": "Dynamic loss scaling loop", "columns": ["step", "log2 S", "skipped", "flushed to 0", "loss"],
+                   "rows": [[t, _num(s), "yes" if k else "no", _num(u), _num(l)] for t, (s, k, u, l) in
+                            enumerate(zip(*(data["scaler"][c] for c in ("log2_scale", "skipped", "underflow", "loss"))))]}]
+        for run in data["runs"]:
+            tables.append({"caption": f"{run['label']}: validation loss", "columns": ["step", "validation loss"],
+                           "rows": [[s, _num(v)] for s, v in zip(run["val_steps"], run["val_loss"])]})
+            tables.append({"caption": f"{run['label']}: training loss and share of updates rounded away, every 5 steps",
+                           "columns": ["step", "loss", "updates rounded away"],
+                           "rows": [[t, _num(run["loss"][t]), _num(run["lost_updates"][t])]
+                                    for t in range(0, len(run["loss"]), 5)]})
+        return tables
+
+    def code(self, values):
+        return f'''# Number formats by real torch casts, fp16 underflow with loss scaling, bf16 training.
+# Run from the course repository root:  python this_file.py
+import torch
+from widgets.lab.precision import FORMATS, PrecisionTrainer, bit_fields, cast, fp16_cast_stats
+from widgets.precision import WIDGET
+
+x = torch.tensor({values["value"]!r}, dtype=torch.float64)
+for fmt in FORMATS:  # tf32 is emulated: fp32 mantissa rounded to 10 bits
+    stored = cast(x.float(), fmt).item()
+    print(f"{{fmt.name:>9}}: {{' | '.join(bit_fields(x, fmt))}} -> {{stored!r}}")
+
+values = WIDGET.canonicalize({{"value": {values["value"]!r}, "scale_log2": {values["scale_log2"]},
+                              "grad_factor": {values["grad_factor"]!r}, "lr": {values["lr"]!r}, "steps": {values["steps"]}}})
+grad = torch.cat(WIDGET.gradient(values))  # the tiny GPT's real gradient x grad_factor
+for k in (0, 8, 16, 24):
+    print(f"S = 2^{{k}}:", fp16_cast_stats(grad, 2.0 ** k))
+print("dynamic loss scaling:", WIDGET.scaler_loop(values)["log2_scale"])
+spec = WIDGET.spec(values)
+for mode in PrecisionTrainer.MODES:  # same seed: same initial weights, same batches
+    history = PrecisionTrainer(spec, mode).run()["runs"][0]
+    print(f"{{mode:>14}}: validation loss {{history['val_loss'][-1]:.3f}}")
+'''
+
+
+WIDGET = PrecisionWidget(
+    name="precision",
+    title="Number formats, fp16 loss scaling and bf16 training",
+    caption=("0.1 has no exact binary form: fp16 stores 0.0999755859375, a relative error of 2.4e-4. "
+             "At S = 1, about 12% of the real gradient's non-zero entries flush to zero in fp16, at S = 2^8 only "
+             "0.2%; bf16 autocast tracks fp32 within 0.01 in loss, while with bf16 weights a growing share of "
+             "updates (about half by the end, as the LR decays) rounds away and the loss lags."),
+    streams=True,
+    params=(
+        Param("value", "Value to store", "float", 0.1, min=-1e6, max=1e6, step=0.001,
+              help="Try 0.1, 1/3, 448, 500, 70000 or 1e-8."),
+        Param("scale_log2", "Loss scale S (log2)", "int", 8, min=0, max=24, step=1, unit="log2",
+              help="The loss (so every gradient) is multiplied by 2^this before the fp16 cast."),
+        Param("grad_factor", "Gradient size factor", "float", 1e-3, min=1e-6, max=1.0, step=0.05, log=True,
+              advanced=True, help="Multiplies the loss: stands in for the much smaller gradients of a big model."),
+        Param("lr", "Learning rate (training runs)", "float", 1e-3, min=1e-5, max=1e-2, step=0.05, log=True),
+        Param("steps", "Training steps", "int", 40, min=10, max=150, step=10, unit="steps"),
+    ),
+)
