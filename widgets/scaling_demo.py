@@ -1,0 +1,153 @@
+"""A small real scaling demo: three sizes of the tiny GPT, same steps, same batches.
+
+The sizes differ in shape, so they cannot share one run-stacked model: each trains
+in its own LockstepTrainer built with the same seed, which gives every size the
+same batches in the same order (and the same validation batch). The trainers take
+their steps in turn, so the three curves grow together while the run streams.
+"""
+from __future__ import annotations
+
+import math
+
+from widgets.base import Param, Widget
+from widgets.lab.model import GPTConfig, count_parameters
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
+from widgets.plotting import color, figure, line
+
+BATCH_SIZE = 8
+BLOCK_SIZE = 32
+REPORT_EVERY = 5
+WARMUP = 10
+SIZES = {  # what "vary" changes; everything else is GPTConfig()'s default
+    "width": ({"n_embd": 32}, {"n_embd": 64}, {"n_embd": 128}),
+    "depth": ({"n_layer": 1}, {"n_layer": 2}, {"n_layer": 4}),
+}
+LOSS_RANGE = [2.4, 4.4]
+
+
+def size_label(change: dict) -> str:
+    key, value = next(iter(change.items()))
+    return f"width {value}" if key == "n_embd" else f"{value} layer{'s' if value > 1 else ''}"
+
+
+class ScalingDemoWidget(Widget):
+    def specs(self, values: dict) -> list[TrainSpec]:
+        steps, peak = values["steps"], values["peak_lr"]
+        schedule = Schedule("cosine", peak, WARMUP, steps, float(f"{0.1 * peak:.6g}"))
+        return [TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE, **change),
+                          runs=(RunConfig(size_label(change), schedule),), steps=steps,
+                          batch_size=BATCH_SIZE, seed=self.seed, eval_every=max(steps // 4, 1))
+                for change in SIZES[values["vary"]]]
+
+    def compute(self, values, progress=None):
+        trainers = [LockstepTrainer(spec) for spec in self.specs(values)]
+        counts = [count_parameters(t.model)["total"] for t in trainers]
+        steps = values["steps"]
+
+        def snapshot(done: int) -> dict:
+            runs = []
+            for trainer, n in zip(trainers, counts):
+                run = trainer.result()["runs"][0]  # copy the lists: the trainer keeps appending to them
+                runs.append({**{k: list(v) if isinstance(v, list) else v for k, v in run.items()}, "params": n})
+            return {"steps": steps, "done": done, "vary": values["vary"], "runs": runs}
+
+        for t in range(steps):
+            for trainer in trainers:  # same step of every size, in turn
+                if trainer.alive.any():
+                    trainer.train_step()
+            if progress is not None and ((t + 1) % REPORT_EVERY == 0 or t == 0) and t + 1 < steps:
+                progress(snapshot(t + 1), t + 1, steps)
+        return snapshot(steps)
+
+    def figure(self, values, data):
+        traces = []
+        runs = data["runs"]
+        latest = [(r["params"], r["val_loss"][-1], r["val_steps"][-1], i, r["label"])
+                  for i, r in enumerate(runs) if r["val_loss"]]
+        if latest:
+            step = min(p[2] for p in latest)
+            traces.append({"type": "scatter", "mode": "lines+markers+text", "x": [p[0] for p in latest],
+                           "y": [p[1] for p in latest], "text": [p[4] for p in latest],
+                           "textposition": "top center", "name": f"validation loss at step {step}",
+                           "line": {"color": "#6b7280", "width": 1, "dash": "dot"},
+                           "marker": {"size": 12, "color": [color(p[3]) for p in latest]},
+                           "xaxis": "x", "yaxis": "y", "showlegend": False,
+                           "hovertemplate": "%{text}: %{x:,} parameters, validation loss %{y:.3f}<extra></extra>"})
+        else:  # before the first evaluation: the sizes, with no loss yet
+            traces.append({"type": "scatter", "mode": "markers", "x": [r["params"] for r in runs],
+                           "y": [None] * len(runs), "xaxis": "x", "yaxis": "y", "showlegend": False,
+                           "name": "validation loss"})
+        for i, run in enumerate(runs):
+            traces.append(line(range(len(run["loss"])), run["loss"], f"{run['label']} ({run['params']:,} params)",
+                               i, panel=2))
+        sizes = [r["params"] for r in runs]
+        pad = 0.25
+        x_range = [math.log10(min(sizes)) - pad, math.log10(max(sizes)) + pad]
+        status = (f"after {data['done']} of {data['steps']} steps" if data["done"] < data["steps"]
+                  else f"after all {data['steps']} steps")
+        layout = {
+            "height": 640, "margin": {"l": 64, "r": 16, "t": 80, "b": 48}, "hovermode": "closest",
+            "legend": {"orientation": "h", "x": 0, "y": 0.43, "yanchor": "bottom"},
+            "xaxis": {"type": "log", "range": x_range, "anchor": "y", "title": {"text": "parameters (log scale)"}},
+            "yaxis": {"domain": [0.58, 1.0], "anchor": "x", "range": LOSS_RANGE, "title": {"text": "validation loss"}},
+            "xaxis2": {"range": [0, data["steps"]], "anchor": "y2", "title": {"text": "step"}},
+            "yaxis2": {"domain": [0.0, 0.36], "anchor": "x2", "range": LOSS_RANGE, "title": {"text": "training loss"}},
+            "annotations": [
+                {"text": f"<b>final validation loss against size</b> ({status}; same batches for every size)",
+                 "xref": "paper", "yref": "paper", "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom",
+                 "showarrow": False, "yshift": 6},
+                {"text": "<b>training loss</b>", "xref": "paper", "yref": "paper", "x": 0, "y": 0.36,
+                 "xanchor": "left", "yanchor": "bottom", "showarrow": False, "yshift": 26},
+            ],
+        }
+        return figure(traces, layout)
+
+    def tables(self, values, data):
+        rows = [[r["label"], r["params"], _fmt(r["val_loss"][-1] if r["val_loss"] else None),
+                 _fmt(r["loss"][-1] if r["loss"] else None)] for r in data["runs"]]
+        tables = [{"caption": f"Each size after {data['done']} steps",
+                   "columns": ["model", "parameters", "validation loss", "last training loss"], "rows": rows}]
+        for r in data["runs"]:
+            tables.append({"caption": f"{r['label']}: validation loss", "columns": ["step", "validation loss"],
+                           "rows": [[s, _fmt(v)] for s, v in zip(r["val_steps"], r["val_loss"])]})
+        return tables
+
+    def code(self, values):
+        changes = SIZES[values["vary"]]
+        steps, peak = values["steps"], values["peak_lr"]
+        return f'''# Three sizes of the tiny GPT, same seed => same batches in the same order; same steps and LR.
+from widgets.lab.model import GPTConfig, count_parameters
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
+
+schedule = Schedule("cosine", {peak!r}, {WARMUP}, {steps}, {float(f"{0.1 * peak:.6g}")!r})
+for change in {list(changes)!r}:
+    spec = TrainSpec(model=GPTConfig(block_size={BLOCK_SIZE}, **change), runs=(RunConfig(str(change), schedule),),
+                     steps={steps}, batch_size={BATCH_SIZE}, seed={self.seed}, eval_every={max(steps // 4, 1)})
+    trainer = LockstepTrainer(spec)
+    run = trainer.run()["runs"][0]
+    print(f"{{change}}: {{count_parameters(trainer.model)['total']:,}} parameters, "
+          f"final validation loss {{run['val_loss'][-1]:.3f}}")
+'''
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+WIDGET = ScalingDemoWidget(
+    name="scaling-demo",
+    title="Bigger models learn more from the same data",
+    caption=("Three widths of the tiny GPT (32, 64, 128) train for the same 80 steps on the same batches: "
+             "each wider model ends with a lower validation loss."),
+    streams=True,
+    params=(
+        Param("vary", "What grows", "choice", "width", choices=tuple(SIZES),
+              help="width: 32, 64, 128 channels (2 layers); depth: 1, 2, 4 layers (width 64)."),
+        Param("steps", "Training steps", "int", 80, min=20, max=200, step=10, unit="steps",
+              help="The same for every size: longer runs separate the sizes more."),
+        Param("peak_lr", "Peak learning rate", "float", 6e-3, min=1e-3, max=3e-2, step=0.05, log=True,
+              advanced=True, help="Warmup over 10 steps, then cosine decay to 10%; the same for every size."),
+    ),
+)
