@@ -26,7 +26,8 @@ FLOOR_FRACTION = 0.1  # every decay ends at 10% of the peak
 SMOOTH = 10  # the loss panel plots the mean of the last 10 training losses
 FAMILIES = ("constant", "cosine", "linear", "wsd")
 LABELS = {"constant": "constant", "cosine": "cosine", "linear": "linear", "wsd": "WSD"}
-LOSS_RANGE = [2.0, 3.6]
+LOSS_RANGE = [2.6, 3.6]
+DIFF_RANGE = [-0.15, 0.1]  # fixed: the difference to constant, where the schedules part ways
 BRANCH = 4  # index of the branch run
 
 
@@ -100,18 +101,23 @@ class ScheduleFamiliesWidget(Widget):
             steps = list(range(run["first"], run["first"] + len(run["loss"])))
             dash = "dash" if k == BRANCH else None
             traces.append(line(steps, run["smooth"], run["label"], k, panel=1, dash=dash))
-            traces.append(line(steps, run["lr"], run["label"], k, panel=2, dash=dash, show_legend=False))
+            base = data["runs"][0]["smooth"][run["first"]:run["first"] + len(run["smooth"])]
+            if k:  # smoothed loss minus the constant run's smoothed loss at the same step (same batches)
+                traces.append(line(steps, [a - b for a, b in zip(run["smooth"], base)], run["label"], k, panel=2,
+                                   dash=dash, show_legend=False))
+            traces.append(line(steps, run["lr"], run["label"], k, panel=3, dash=dash, show_legend=False))
             if run["val_steps"]:
                 traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", k, panel=1,
                                    mode="markers", show_legend=False, group=run["label"], marker={"size": 7}))
         layout = panels_layout([f"training loss (mean of last {SMOOTH} steps), validation dots",
-                                "learning rate applied"], y_titles=["loss", "learning rate"],
-                               y_ranges=[LOSS_RANGE, [0, 1.05 * values["peak_lr"]]], height=600)
+                                "the same, minus the constant run's (below 0: better than constant)",
+                                "learning rate applied"], y_titles=["loss", "loss - constant", "learning rate"],
+                               y_ranges=[LOSS_RANGE, DIFF_RANGE, [0, 1.05 * values["peak_lr"]]], height=760)
         layout["xaxis"] = {**layout["xaxis"], "range": [0, max(data["steps"], 1)]}
-        layout["shapes"] = [{"type": "line", "xref": "x2", "yref": "paper", "x0": data["branch_at"],
+        layout["shapes"] = [{"type": "line", "xref": "x3", "yref": "paper", "x0": data["branch_at"],
                              "x1": data["branch_at"], "y0": 0, "y1": 1, "line": {"dash": "dot", "color": "#6b7280"}}]
         layout["annotations"].append({"text": "checkpoint", "xref": "x", "yref": "paper", "x": data["branch_at"],
-                                      "y": 0.47, "showarrow": False, "xanchor": "left",
+                                      "y": 0.3, "showarrow": False, "xanchor": "left",
                                       "font": {"color": "#6b7280"}})
         return figure(traces, layout)
 
