@@ -1,0 +1,138 @@
+"""Curve diagnosis: every case's real run shows its cause's signature; guesses are graded on the server."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from widgets.diagnosis import (CASE_CAUSE, CASES, CONFIGS, GUESSES, NO_GUESS, case_setup, make_hook,
+                               signals)
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import LockstepTrainer
+from widgets.registry import get_widget
+
+WIDGET = get_widget("diagnosis")
+CASE_OF = {cause: case for case, cause in CASE_CAUSE.items()}
+_data: dict[str, dict] = {}
+
+
+def data_for(cause: str, guess: str = NO_GUESS) -> dict:
+    case = CASE_OF[cause]
+    if case not in _data:
+        _data[case] = WIDGET.compute(WIDGET.canonicalize({"case": case}))
+    return WIDGET.compute(WIDGET.canonicalize({"case": case, "guess": guess}))
+
+
+def sig(cause: str) -> dict:
+    return signals(data_for(cause)["runs"][0])
+
+
+def test_cases_cover_every_cause_once_in_a_shuffled_order():
+    assert sorted(CASE_CAUSE.values()) == sorted(GUESSES.values())
+    assert list(CASE_CAUSE.values()) != sorted(CASE_CAUSE.values())
+    assert set(CASES) == set(CASE_CAUSE)
+    for case in CASES:  # nothing in the unguessed result names the cause
+        text = json.dumps({"params": WIDGET.canonicalize({"case": case})})
+        assert CASE_CAUSE[case] not in text
+
+
+def test_default_caption_case_1_stalls_then_recovers_and_ends_behind_healthy():
+    values = WIDGET.canonicalize({})
+    assert values == {"case": "1", "guess": NO_GUESS}
+    data = WIDGET.compute(values)
+    assert data["verdict"] is None and data["explanation"] is None
+    s, healthy = signals(data["runs"][0]), sig("healthy")
+    assert s["early_loss"] < healthy["early_loss"] - 0.2  # drops fast
+    assert 3.2 <= s["plateau_loss"] <= 3.5  # stalls on a plateau near 3.3 (steps 20-49)
+    assert s["final_train"] < s["plateau_loss"] - 0.25  # recovers
+    assert s["final_val"] >= healthy["final_val"] + 0.2  # ends at least 0.2 above the healthy case
+    assert "which knob" in WIDGET.figure(values, data)["layout"]["title"]["text"]
+
+
+def test_lr_too_high_plateaus_high():
+    s, healthy = sig("lr_high"), sig("healthy")
+    assert s["plateau_loss"] > 3.2 and s["second_half_drop"] < 0.1  # no progress in the second half
+    assert s["final_val"] >= healthy["final_val"] + 0.5
+
+
+def test_lr_too_low_barely_moves():
+    s = sig("lr_low")
+    assert s["train_drop"] < 0.4 and s["final_val"] > 3.8
+    assert sig("healthy")["train_drop"] > 1.4
+
+
+def test_overfitting_val_rises_while_train_falls():
+    s = sig("overfit")
+    assert s["best_val_step"] <= 50 and s["val_rise_from_best"] >= 0.3
+    assert s["final_train"] < 2.0 and s["gap"] > 1.5
+
+
+def test_healthy_run_falls_smoothly_and_val_tracks_train():
+    s = sig("healthy")
+    assert s["final_val"] < 2.7 and abs(s["gap"]) < 0.2 and s["val_rise_from_best"] < 0.02
+    assert s["largest_val_jump"] <= 0  # validation never goes up
+    assert s["peak_grad_norm"] < 5 * s["median_grad_norm"]
+
+
+def test_no_clipping_spikes_and_sets_validation_back():
+    s = sig("no_clip")
+    assert 60 <= s["peak_grad_norm_step"] < 64 and s["peak_grad_norm"] > 10 * s["median_grad_norm"]
+    assert s["largest_val_jump"] >= 0.15 and s["largest_val_jump_step"] == 70
+
+
+def test_clipping_at_1_would_have_softened_the_same_bad_batches():
+    spec, _ = case_setup(CASE_OF["no_clip"])
+    clipped = dataclasses.replace(spec, runs=(dataclasses.replace(spec.runs[0], clip=1.0),))
+    run = LockstepTrainer(clipped, device="cpu", batch_hook=make_hook("no_clip")).run()["runs"][0]
+    assert signals(run)["largest_val_jump"] <= sig("no_clip")["largest_val_jump"] - 0.1
+
+
+def test_the_same_peak_lr_with_warmup_trains_well():
+    spec, hook = case_setup(CASE_OF["no_warmup"])
+    assert hook is None and CONFIGS["no_warmup"].schedule.warmup == 0
+    s = spec.runs[0].schedule
+    warm = dataclasses.replace(spec, runs=(dataclasses.replace(
+        spec.runs[0], schedule=Schedule(s.family, s.peak_lr, 30, s.total, s.min_lr)),))
+    run = LockstepTrainer(warm, device="cpu").run()["runs"][0]
+    assert signals(run)["final_val"] <= sig("no_warmup")["final_val"] - 0.2
+
+
+@pytest.mark.parametrize("cause", sorted(GUESSES.values()))
+def test_right_guess_is_correct_and_explained_with_the_runs_numbers(cause):
+    guess = next(g for g, c in GUESSES.items() if c == cause)
+    data = data_for(cause, guess)
+    assert data["verdict"] == "correct" and data["explanation"].startswith("Correct")
+    s = signals(data["runs"][0])
+    assert f"{s['final_val']:.2f}" in data["explanation"] or f"{s['final_train']:.2f}" in data["explanation"] \
+        or f"{s['peak_grad_norm']:.1f}" in data["explanation"]
+    values = WIDGET.canonicalize({"case": CASE_OF[cause], "guess": guess})
+    assert "Correct" in WIDGET.figure(values, data)["layout"]["title"]["text"]
+    assert WIDGET.tables(values, data)[0]["rows"][0][1] == "correct"
+    assert "print(spec)" in WIDGET.code(values)
+
+
+def test_wrong_guess_is_not_quite_and_does_not_name_the_answer():
+    data = data_for("overfit", "learning rate too low")
+    assert data["verdict"] == "not quite"
+    assert "overfit" not in data["explanation"].lower() and "memorise" not in data["explanation"]
+    assert "Not quite" in data["explanation"] and "Correct" not in data["explanation"]
+    values = WIDGET.canonicalize({"case": CASE_OF["overfit"], "guess": "learning rate too low"})
+    assert "Not quite" in WIDGET.figure(values, data)["layout"]["title"]["text"]
+    assert "print(spec)" not in WIDGET.code(values)
+
+
+def test_the_guess_does_not_retrain_and_progress_reports_have_the_final_shape():
+    reports = []
+    case = "2"
+    from widgets import diagnosis
+    diagnosis._RUNS.pop(case, None)
+    final = WIDGET.compute({"case": case, "guess": NO_GUESS},
+                           lambda partial, done, total: reports.append((partial, done, total)))
+    assert reports and reports[0][1] == 1 and reports[-1][1] <= reports[-1][2]
+    assert set(reports[0][0]) == set(final)
+    assert reports[0][0]["verdict"] is None
+    WIDGET.figure({"case": case, "guess": NO_GUESS}, reports[0][0])  # partial data draws
+    again = []
+    WIDGET.compute({"case": case, "guess": "overfitting"}, lambda *a: again.append(a))
+    assert again == []  # cached: a guess only re-grades
