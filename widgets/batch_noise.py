@@ -136,6 +136,9 @@ class BatchNoiseWidget(Widget):
         layout["xaxis"] = {**layout["xaxis"], "type": "log", "showticklabels": True,
                            "title": {"text": "batch size B (sequences)"}, "tickvals": list(NOISE_BATCHES), "range": [-0.1, 1.6]}
         layout["xaxis2"] = {**layout["xaxis2"], "range": [0, data["budget_tokens"]]}
+        layout["yaxis"]["domain"] = [0.6, 1.0]
+        layout["yaxis2"]["domain"] = [0.0, 0.44]
+        layout["annotations"][1]["y"] = 0.44
         layout["hovermode"] = "closest"
         layout["height"] = 660
         layout["margin"] = {**layout["margin"], "t": 90}

@@ -128,7 +128,7 @@ class GradAccumulationWidget(Widget):
              "gradient norm each SGD step uses", "training loss"],
             x_title="optimizer step", y_titles=["gradient norm", "gradient norm", "loss"],
             y_log=[False, True, False], y_ranges=[[0, 1.25 * max(norms)], None, [2.5, 5.0]], shared_x=False)
-        layout["xaxis"] = {**layout["xaxis"], "type": "category"}
+        layout["xaxis"] = {**layout["xaxis"], "type": "category", "showticklabels": True}
         layout["xaxis3"] = {**layout["xaxis3"], "range": [0.5, data["steps"] + 0.5]}
         layout["xaxis2"] = {**layout["xaxis2"], "matches": "x3", "showticklabels": True}
         layout["hovermode"] = "closest"
@@ -137,8 +137,8 @@ class GradAccumulationWidget(Widget):
                                     f"(relative {c['relative_diff']:.1e}); not dividing: ×{c['ratio_not_divided']:.6f}; "
                                     f"{t['micro_batch']}×{t['context']}×{t['k']} = {t['tokens_per_step']:,} tokens/step"),
                            "font": {"size": 12}, "x": 0, "xanchor": "left", "y": 0.995}
-        layout["margin"] = {**layout["margin"], "t": 100}
-        layout["legend"] = {**layout["legend"], "y": 0.6, "yanchor": "bottom"}
+        layout["margin"] = {**layout["margin"], "t": 110}
+        layout["height"] = 760
         return figure(traces, layout)
 
     def tables(self, values, data):

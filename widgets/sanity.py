@@ -111,8 +111,12 @@ class SanityWidget(Widget):
         layout = panels_layout(
             ["initial loss of an untrained model against ln V (uniform guess)",
              "loss (train solid, validation dots): one batch, healthy, buggy"],
-            x_title="step", y_titles=["loss (nats)", "loss"], y_ranges=[[0, 11.5], [0, 4.6]], shared_x=False)
+            x_title="step", y_titles=["loss (nats)", "loss"], y_ranges=[[0, 11.5], [0, 6.0]], shared_x=False)
         layout["xaxis"] = {**layout["xaxis"], "type": "category", "showticklabels": True}
+        layout["yaxis"]["domain"] = [0.64, 1.0]
+        layout["yaxis2"]["domain"] = [0.0, 0.5]
+        layout["annotations"][1]["y"] = 0.5
+        layout["height"] = 720
         layout["xaxis2"] = {**layout["xaxis2"], "range": [0, data["steps"]]}
         layout["hovermode"] = "closest"
         layout["shapes"] = [{"type": "line", "xref": "x2", "yref": "y2", "x0": 0, "x1": data["steps"],
