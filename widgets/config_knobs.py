@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import yaml
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the same safe loader, in C when built
 MAX_CHARS = 20_000  # also the widget's text limit
 MAX_DEPTH = 8  # nesting of mappings/lists in the parsed config
 MAX_ENTRIES = 400  # keys and list items visited in total
@@ -157,7 +158,7 @@ def parse_text(text: str) -> tuple[dict, str]:
     else:
         fmt = "YAML"
         try:
-            parsed = yaml.safe_load(body)  # no !!python tags, no constructors
+            parsed = yaml.load(body, Loader=_SAFE_LOADER)  # safe_load's loader: no !!python tags
         except yaml.YAMLError as error:
             raise ConfigError(_yaml_message(error)) from None
         except (RecursionError, MemoryError, ValueError, OverflowError) as error:

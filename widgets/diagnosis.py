@@ -245,8 +245,8 @@ class DiagnosisWidget(Widget):
         if data["explanation"]:
             layout["height"] = layout["height"] + 120
             layout["margin"]["b"] = 170
-            layout["annotations"].append({"text": _wrap(data["explanation"], 110), "xref": "paper",
-                                          "yref": "paper", "x": 0, "y": -0.13, "xanchor": "left",
+            layout["annotations"].append({"text": _wrap(data["explanation"], 92), "xref": "paper",
+                                          "yref": "paper", "x": 0, "y": -0.15, "font": {"size": 12}, "xanchor": "left",
                                           "yanchor": "top", "align": "left", "showarrow": False})
         return fig
 
