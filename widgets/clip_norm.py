@@ -8,8 +8,6 @@ min(1, c / ||g||), so the bars all drop by the same amount on the log axis.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 from widgets.base import Param, Widget
@@ -90,7 +88,7 @@ class ClipNormWidget(Widget):
             "yaxis": {"type": "log", "range": Y_RANGE_LOG10, "domain": [0.0, 0.66], "anchor": "x",
                       "title": {"text": "gradient norm (log)"}},
             "xaxis2": {"type": "log", "range": [-2.2, 2.2], "anchor": "y2", "side": "top",
-                       "title": {"text": "global L2 norm (log)", "standoff": 4}},
+                       "title": {"text": f"global L2 norm (log); dashed line: threshold c = {c:.3g}", "standoff": 4}},
             "yaxis2": {"domain": [0.8, 0.93], "anchor": "x2"},
             "shapes": [{"type": "line", "xref": "x2", "yref": "y2 domain", "x0": c, "x1": c, "y0": 0, "y1": 1,
                         "line": {"dash": "dash", "color": "#6b7280"}}],
@@ -99,8 +97,6 @@ class ClipNormWidget(Widget):
                           f"scale = min(1, {c:.3g} / {data['norm_before']:.3g}) = {data['scale']:.3g}"),
                  "xref": "paper", "yref": "paper", "x": 0, "y": 0.72, "xanchor": "left", "yanchor": "bottom",
                  "showarrow": False},
-                {"text": f"threshold c = {c:.3g}", "xref": "x2", "yref": "y2 domain", "x": math.log10(c),
-                 "y": 1, "yanchor": "bottom", "showarrow": False, "font": {"size": 10}},
             ],
         }
         return figure(bars, layout)

@@ -93,7 +93,7 @@ class ClipTraceWidget(Widget):
             traces.append(line(steps, run["moved"], run["label"], i, panel=3, show_legend=False))
         total = data["steps"]
         layout = panels_layout(
-            ["gradient norm before clipping (dashed: threshold c; dotted: 90th percentile of the unclipped run)",
+            ["gradient norm before clipping (dashed: c; dotted: 90th percentile)",
              "training loss", "how far the weights moved this step, ||Δθ||"],
             y_titles=["gradient norm", "loss", "||Δθ||"], y_log=[True, False, True],
             y_ranges=[[-1.3, 1.6], [1.8, 4.6], [-2.5, 0.5]], height=700)

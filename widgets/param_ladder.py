@@ -31,6 +31,7 @@ GPT3 = GPTConfig(vocab_size=50257, block_size=2048, n_layer=96, n_head=96, n_emb
                  tie_weights=True)
 HYBRID_PUBLISHED = 852_985_920  # a published figure: 6 full-attention + 18 linear-recurrent layers
 X_RANGE_LOG10 = [-0.3, 12.3]  # fixed: 0.5 to 2e12 parameters, so your bar visibly moves
+TICKS = ["1", "100", "10k", "1M", "100M", "10B", "1T"]
 
 
 def config_of(values: dict) -> GPTConfig:
@@ -54,11 +55,11 @@ def fixed_rungs() -> tuple[dict, ...]:
         {"label": "a line y = a·x + b", "params": line_fit, "source": "counted (torch.nn.Linear(1, 1))"},
         {"label": "this course's tiny GPT", "params": count(GPTConfig())["total"],
          "source": "counted (GPTConfig() defaults)"},
-        {"label": "hybrid model (6 full-attention + 18 linear-recurrent layers)", "params": HYBRID_PUBLISHED,
+        {"label": "hybrid (6 attention + 18 linear-recurrent)", "params": HYBRID_PUBLISHED,
          "source": "published figure (not counted here)"},
         {"label": "GPT-2 XL", "params": count(GPTConfig(**PRESETS["gpt2-xl"]))["total"],
          "source": "counted (48 layers, 1600 wide)"},
-        {"label": "GPT-3 (published: 175B)", "params": count(GPT3)["total"],
+        {"label": "GPT-3 (175B published)", "params": count(GPT3)["total"],
          "source": "counted (96 layers, 12288 wide, context 2048); the paper rounds to 175B"},
     )
 
@@ -107,7 +108,9 @@ class ParamLadderWidget(Widget):
         text = [f"{r['params']:,} (you)" if r["label"] == "your model"
                 else f"{r['params']:,} = {times(r['params'], yours)}" for r in bars]
         ladder = {"type": "bar", "orientation": "h", "y": labels, "x": [r["params"] for r in bars],
-                  "text": text, "textposition": "outside", "cliponaxis": False, "name": "parameters",
+                  "text": text, "cliponaxis": False, "name": "parameters",
+                  "textposition": ["inside" if r["params"] > 1e8 else "outside" for r in bars],
+                  "insidetextanchor": "end", "insidetextfont": {"color": "#ffffff"},
                   "marker": {"color": [color(1) if r["label"] == "your model" else color(0) for r in bars]},
                   "hovertemplate": "%{y}: %{x:,} parameters<extra></extra>", "showlegend": False,
                   "xaxis": "x", "yaxis": "y"}
@@ -123,21 +126,22 @@ class ParamLadderWidget(Widget):
                               "hovertemplate": f"{key.replace('_', ' ')}: {n:,} (%{{x:.1f}}%)<extra></extra>",
                               "showlegend": False})
         config = config_of(values)
-        title = (f"<b>your model: {yours:,} parameters</b> ({config.n_layer} layers, width {config.n_embd}, "
+        title = (f"<b>your model: {yours:,} parameters</b><br>({config.n_layer} layers, width {config.n_embd}, "
                  f"{config.n_head} heads, vocab {config.vocab_size:,}, context {config.block_size:,}, "
                  f"{'tied' if config.tie_weights else 'untied'} embeddings)")
         layout = {
-            "height": 560, "margin": {"l": 250, "r": 24, "t": 56, "b": 48}, "barmode": "stack",
+            "height": 580, "margin": {"l": 24, "r": 24, "t": 72, "b": 48}, "barmode": "stack",
             "hovermode": "closest", "showlegend": False,
             "xaxis": {"type": "log", "range": X_RANGE_LOG10, "anchor": "y",
-                      "title": {"text": "parameters (log scale)"}, "dtick": 1, "exponentformat": "power"},
-            "yaxis": {"domain": [0.34, 1.0], "anchor": "x", "automargin": True},
+                      "title": {"text": "parameters (log scale)", "standoff": 4},
+                      "tickvals": [10 ** k for k in range(0, 13, 2)], "ticktext": TICKS, "tickangle": 0},
+            "yaxis": {"domain": [0.42, 1.0], "anchor": "x", "automargin": True},
             "xaxis2": {"range": [0, 100], "anchor": "y2", "title": {"text": "share of your model's parameters (%)"}},
             "yaxis2": {"domain": [0.0, 0.17], "anchor": "x2", "automargin": True},
             "annotations": [
                 {"text": title, "xref": "paper", "yref": "paper", "x": 0, "y": 1.0, "xanchor": "left",
                  "yanchor": "bottom", "showarrow": False, "yshift": 8},
-                {"text": "<b>where your parameters sit</b> (embeddings: token + position tables; "
+                {"text": "<b>where your parameters sit</b><br>(embeddings: token + position tables; "
                          "decayed: weight matrices)", "xref": "paper", "yref": "paper", "x": 0, "y": 0.17,
                  "xanchor": "left", "yanchor": "bottom", "showarrow": False},
             ],

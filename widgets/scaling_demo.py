@@ -87,18 +87,18 @@ class ScalingDemoWidget(Widget):
         status = (f"after {data['done']} of {data['steps']} steps" if data["done"] < data["steps"]
                   else f"after all {data['steps']} steps")
         layout = {
-            "height": 640, "margin": {"l": 64, "r": 16, "t": 80, "b": 48}, "hovermode": "closest",
-            "legend": {"orientation": "h", "x": 0, "y": 0.43, "yanchor": "bottom"},
+            "height": 640, "margin": {"l": 64, "r": 16, "t": 100, "b": 48}, "hovermode": "closest",
+            "legend": {"orientation": "h", "x": 0, "y": 1.07, "yanchor": "bottom"},
             "xaxis": {"type": "log", "range": x_range, "anchor": "y", "title": {"text": "parameters (log scale)"}},
             "yaxis": {"domain": [0.58, 1.0], "anchor": "x", "range": LOSS_RANGE, "title": {"text": "validation loss"}},
             "xaxis2": {"range": [0, data["steps"]], "anchor": "y2", "title": {"text": "step"}},
-            "yaxis2": {"domain": [0.0, 0.36], "anchor": "x2", "range": LOSS_RANGE, "title": {"text": "training loss"}},
+            "yaxis2": {"domain": [0.0, 0.34], "anchor": "x2", "range": LOSS_RANGE, "title": {"text": "training loss"}},
             "annotations": [
                 {"text": f"<b>final validation loss against size</b> ({status}; same batches for every size)",
                  "xref": "paper", "yref": "paper", "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom",
                  "showarrow": False, "yshift": 6},
-                {"text": "<b>training loss</b>", "xref": "paper", "yref": "paper", "x": 0, "y": 0.36,
-                 "xanchor": "left", "yanchor": "bottom", "showarrow": False, "yshift": 26},
+                {"text": "<b>training loss</b>", "xref": "paper", "yref": "paper", "x": 0, "y": 0.34,
+                 "xanchor": "left", "yanchor": "bottom", "showarrow": False, "yshift": 4},
             ],
         }
         return figure(traces, layout)
