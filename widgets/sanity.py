@@ -67,20 +67,21 @@ class SanityWidget(Widget):
         return {"overfit": overfit, "healthy": healthy, "buggy": buggy}
 
     def compute(self, values, progress=None):
-        vocab = [{"vocab_size": v, "initial_loss": initial_loss(v, self.seed), "ln_v": math.log(v)}
-                 for v in VOCABS]
+        vocab = []
         trainers = self.trainers(values)
         steps = values["steps"]
 
         def result(done: int) -> dict:
-            return {"vocab": vocab, "steps": steps, "done": done, "bug": values["bug"],
+            return {"vocab": list(vocab), "steps": steps, "done": done, "bug": values["bug"],
                     "overfit_target": OVERFIT_TARGET,
                     "runs": {key: t.history[0].as_dict() for key, t in trainers.items()}}
 
+        for v in VOCABS:  # smallest first: the 65-character check shows at once
+            vocab.append({"vocab_size": v, "initial_loss": initial_loss(v, self.seed), "ln_v": math.log(v)})
+            if progress is not None:
+                progress(result(0), 0, steps)
         for t in trainers.values():
             t.model.train()
-        if progress is not None:
-            progress(result(0), 0, steps)
         for step in range(1, steps + 1):
             for t in trainers.values():
                 if t.alive.any():
