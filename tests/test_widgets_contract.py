@@ -109,6 +109,7 @@ def test_show_the_code_runs(name, tmp_path):
     script = tmp_path / f"{name}.py"
     script.write_text(code)
     done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={"PYTHONPATH": str(ROOT), "COURSE_DEVICE": "cpu", "PATH": "/usr/bin:/bin"})
+                          env={"PYTHONPATH": str(ROOT), "COURSE_DEVICE": "cpu", "PATH": "/usr/bin:/bin",
+                               "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip(), "the script prints what it computed"
