@@ -63,7 +63,11 @@ class MuonWidget(Widget):
         trainer = make_muon_trainer(self.spec(values), [False, True], muon_lr=values["muon_lr"],
                                     ns_dtype=torch.float32)
         report = None
-        if progress is not None:
+        if progress is not None:  # the top panel first, before any training step
+            progress({"steps": values["steps"], "done": 0, "device": trainer.device, "spectra": spectra,
+                      "runs": [{"label": r.label, "loss": [], "val_steps": [], "val_loss": []}
+                               for r in trainer.spec.runs]}, 0, values["steps"])
+
             def report(partial: dict) -> None:
                 progress({**partial, "spectra": spectra}, partial["done"], partial["steps"])
         result = trainer.run(report, report_every=REPORT_EVERY)
@@ -91,13 +95,13 @@ class MuonWidget(Widget):
                                    panel=2, mode="lines+markers", dash="dot", show_legend=False,
                                    group=run["label"], marker={"size": 6}))
         layout = panels_layout(
-            [f"singular values of the {values['matrix']} gradient, Newton-Schulz in {values['precision']}",
+            [f"singular values (x: index, largest first) of the {values['matrix']} gradient, "
+             f"Newton-Schulz in {values['precision']}",
              "training loss (solid) and validation loss (dots), same init and batches"],
             y_titles=["singular value (log)", "loss"], y_log=[True, False],
             y_ranges=[SV_RANGE_LOG10, [1.8, 4.4]], shared_x=False, height=720)
         layout["legend"]["y"] = 1.08
         layout["margin"]["t"] = 110
-        layout["xaxis"]["title"] = {"text": "singular value index (largest first)"}
         layout["xaxis"]["showticklabels"] = True
         layout["xaxis"]["range"] = [0, len(spectra["exact"]) + 1]
         layout["xaxis2"]["range"] = [0, data["steps"]]
@@ -157,7 +161,7 @@ for run in trainer.run()["runs"]:
 WIDGET = MuonWidget(
     name="muon",
     title="Muon: Newton-Schulz orthogonalisation, then Muon vs AdamW",
-    caption=("The real gradient's singular values span about seven orders of magnitude; after 5 Newton-Schulz "
+    caption=("The real gradient's singular values span orders of magnitude (seven in float32); after 5 Newton-Schulz "
              "iterations (bfloat16, like torch.optim.Muon) all but the smallest lie between 0.6 and 1.25: near 1 "
              "but not exactly, unlike the exact U V^T. Trained in lockstep from the same weights on the same "
              "batches, the Muon run ends with a lower validation loss than AdamW."),

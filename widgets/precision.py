@@ -143,11 +143,12 @@ class PrecisionWidget(Widget):
                            "insidetextanchor": "middle", "textfont": {"family": "monospace", "color": "#ffffff"},
                            "xaxis": "x", "yaxis": "y", "legendgroup": "bits",
                            "hovertemplate": "%{y}: " + part + " %{x} bits %{text}<extra></extra>"})
-        traces.append({"type": "scatter", "mode": "text", "y": names, "x": [33.5] * len(rows),
+        traces.append({"type": "scatter", "mode": "text", "y": names, "x": [33] * len(rows),
                        "text": [f"{r['stored_text']}  (rel. err {_num(r['rel_error'])})" for r in rows],
                        "textposition": "middle right", "showlegend": False, "xaxis": "x", "yaxis": "y",
                        "hoverinfo": "skip"})
         fp16 = data["fp16"]
+        share_top = 0.3 if max(fp16["underflow"] + fp16["overflow"]) <= 0.3 else 1.0
         traces.append(line(fp16["log2_scale"], fp16["underflow"], "fp16: share flushed to 0", 1, panel=2))
         traces.append(line(fp16["log2_scale"], fp16["overflow"], "fp16: share overflowed to inf", 3, panel=2))
         sc = data["scaler"]
@@ -165,21 +166,19 @@ class PrecisionWidget(Widget):
             traces.append(line(range(len(run["lost_updates"])), run["lost_updates"], run["label"], 5 + i, panel=5,
                                show_legend=False, group=run["label"]))
         layout = panels_layout(
-            [f"{values['value']:g} in each format: sign | exponent | mantissa bits, stored value",
-             "real gradient x S cast to fp16", "dynamic loss scaling, real training steps",
+            [f"{values['value']:g} in each format: sign | exponent | mantissa bits (x: bit count), stored value",
+             "real gradient x S cast to fp16 (x: log2 S)", "dynamic loss scaling, real training steps (x: step)",
              "loss: fp32 vs bf16 autocast vs bf16 weights (same seed)",
              "share of non-zero updates that left the weight unchanged (rounded away)"],
             y_titles=["format", "share", "log2 S", "loss", "share"], shared_x=False, height=1300,
-            y_ranges=[None, [0, 1], [-1, 25], [2.8, 4.4], [0, 1]])
+            y_ranges=[None, [0, share_top], [-1, 25], [2.8, 4.4], [0, 1]])
         layout["margin"]["t"] = 120
-        layout["margin"]["r"] = 230
         layout["legend"]["y"] = 1.07
         layout["barmode"] = "stack"
         layout["hovermode"] = "closest"
-        layout["xaxis"].update(range=[0, 33], title={"text": "bits"}, showticklabels=True)
-        layout["xaxis"]["cliponaxis"] = False
-        layout["xaxis2"].update(range=[0, 24], title={"text": "log2 of the loss scale S"}, showticklabels=True)
-        layout["xaxis3"].update(range=[-0.5, SCALER_STEPS - 0.5], title={"text": "step"}, showticklabels=True)
+        layout["xaxis"].update(range=[0, 62], tickvals=[0, 8, 16, 24, 32], showticklabels=True)
+        layout["xaxis2"].update(range=[0, 24], showticklabels=True)
+        layout["xaxis3"].update(range=[-0.5, SCALER_STEPS - 0.5], showticklabels=True)
         layout["xaxis4"].update(range=[0, data["steps"]], showticklabels=True)
         layout["xaxis5"].update(range=[0, data["steps"]], title={"text": "step"}, matches="x4")
         layout["shapes"] = [{"type": "line", "xref": "x2", "yref": "y2", "x0": values["scale_log2"],
