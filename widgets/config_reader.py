@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from widgets.base import Param, Widget
 from widgets.config_knobs import DEFAULT_CONFIG, LEVELS, MAX_CHARS, read_config
-from widgets.plotting import figure
+from widgets.plotting import figure, wrap_html
 
 LEVEL_COLORS = {"ok": "#059669", "note": "#2563eb", "unusual": "#d97706", "risky": "#dc2626"}
 LEVEL_LABELS = {"ok": "ok", "note": "note", "unusual": "unusual", "risky": "risky"}
@@ -25,7 +25,7 @@ class ConfigReaderWidget(Widget):
                      "showlegend": False}
             layout = {"height": 260, "margin": {"l": 40, "r": 40, "t": 40, "b": 40},
                       "xaxis": {"visible": False}, "yaxis": {"visible": False},
-                      "annotations": [{"text": "<b>The config could not be read</b><br>" + _wrap(data["error"]),
+                      "annotations": [{"text": "<b>The config could not be read</b><br>" + wrap_html(data["error"]),
                                        "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                        "showarrow": False, "font": {"size": 14, "color": LEVEL_COLORS["risky"]},
                                        "align": "center"}]}
@@ -87,18 +87,6 @@ class ConfigReaderWidget(Widget):
             "    print(f\"{item['quantity']}: {item['value']:,}  ({item['formula']})\")\n"
             "print(f\"{report['flags']} knob(s) flagged\")\n"
         )
-
-
-def _wrap(text: str, width: int = 70) -> str:
-    words, lines, current = text.split(), [], ""
-    for word in words:
-        if current and len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}".strip()
-    lines.append(current)
-    return "<br>".join(lines)
 
 
 WIDGET = ConfigReaderWidget(

@@ -26,7 +26,7 @@ from widgets.lab.data import load_corpus
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.plotting import color
+from widgets.plotting import color, wrap_html
 from widgets.runs import history_figure, history_tables, train_streaming
 
 STEPS = 150
@@ -245,7 +245,7 @@ class DiagnosisWidget(Widget):
         if data["explanation"]:
             layout["height"] = layout["height"] + 120
             layout["margin"]["b"] = 170
-            layout["annotations"].append({"text": _wrap(data["explanation"], 92), "xref": "paper",
+            layout["annotations"].append({"text": wrap_html(data["explanation"], 92), "xref": "paper",
                                           "yref": "paper", "x": 0, "y": -0.15, "font": {"size": 12}, "xanchor": "left",
                                           "yanchor": "top", "align": "left", "showarrow": False})
         return fig
@@ -278,18 +278,6 @@ class DiagnosisWidget(Widget):
         if values["guess"] != NO_GUESS and GUESSES[values["guess"]] == CASE_CAUSE[case]:
             lines.append("print(spec)  # you named the cause: here is the whole configuration")
         return "\n".join(lines) + "\n"
-
-
-def _wrap(text: str, width: int) -> str:
-    words, lines, current = text.split(), [], ""
-    for word in words:
-        if current and len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}".strip()
-    lines.append(current)
-    return "<br>".join(lines)
 
 
 WIDGET = DiagnosisWidget(

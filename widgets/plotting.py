@@ -60,3 +60,16 @@ def figure(traces: list[dict], layout: dict, ghost: bool = False) -> dict:
     if ghost:
         layout = {**layout, "meta": {"ghost": True}}
     return {"data": traces, "layout": layout}
+
+
+def wrap_html(text: str, width: int = 70) -> str:
+    """Break text into lines of at most `width` characters for a Plotly annotation (<br>)."""
+    words, lines, current = text.split(), [], ""
+    for word in words:
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}".strip()
+    lines.append(current)
+    return "<br>".join(lines)
