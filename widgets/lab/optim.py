@@ -43,6 +43,7 @@ class CourseOptimizer:
             self.param_groups.append(merged)
         self.state: dict[torch.Tensor, dict] = {}
         self.step_count = 0
+        self._constants: dict = {}
 
     @property
     def lr(self) -> torch.Tensor:
@@ -61,6 +62,7 @@ class CourseOptimizer:
     @torch.no_grad()
     def step(self) -> None:
         self.step_count += 1
+        self._constants: dict = {}  # per-step values shared by every tensor of a group
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
@@ -117,20 +119,35 @@ class AdamW(CourseOptimizer):
                          weight_decay=weight_decay, decoupled=decoupled,
                          bias_correction=bias_correction)
 
+    def constants(self, group: dict, t: int, p: torch.Tensor) -> tuple:
+        """This step's per-run scalars, shaped to multiply p; computed once per group and shape.
+
+        (A small model has dozens of tensors: recomputing 1 - beta1 and friends for each one
+        would cost more than the arithmetic that uses them.)
+        """
+        key = (id(group), t, p.dim(), p.dtype)
+        if key not in self._constants:
+            lr, wd = broadcast(group["lr"], p), broadcast(group["weight_decay"], p)
+            b1, b2 = broadcast(group["beta1"], p), broadcast(group["beta2"], p)
+            self._constants[key] = (lr, wd, b1, b2, 1 - b1, 1 - b2, 1 - b1 ** t, 1 - b2 ** t,
+                                    1 - lr * wd, broadcast(group["eps"], p))
+        return self._constants[key]
+
     def update(self, p, g, group, state):
-        lr, wd = broadcast(group["lr"], p), broadcast(group["weight_decay"], p)
-        b1, b2 = broadcast(group["beta1"], p), broadcast(group["beta2"], p)
+        if "m" not in state:
+            state["m"], state["v"], state["t"] = torch.zeros_like(p), torch.zeros_like(p), 0
+        t = state["t"] = state["t"] + 1
+        lr, wd, b1, b2, one_minus_b1, one_minus_b2, correction1, correction2, shrink, eps = \
+            self.constants(group, t, p)
         if not group["decoupled"]:
             g = g + wd * p  # L2 in the gradient: it will be divided by sqrt(v) below
-        m = state.setdefault("m", torch.zeros_like(p))
-        v = state.setdefault("v", torch.zeros_like(p))
-        t = state["t"] = state.get("t", 0) + 1
-        m.mul_(b1).add_((1 - b1) * g)
-        v.mul_(b2).add_((1 - b2) * g * g)
-        m_hat, v_hat = (m / (1 - b1 ** t), v / (1 - b2 ** t)) if group["bias_correction"] else (m, v)
+        m, v = state["m"], state["v"]
+        m.mul_(b1).add_(one_minus_b1 * g)
+        v.mul_(b2).add_(one_minus_b2 * g * g)
+        m_hat, v_hat = (m / correction1, v / correction2) if group["bias_correction"] else (m, v)
         if group["decoupled"]:
-            p.mul_(1 - lr * wd)  # decay the weight directly, untouched by sqrt(v)
-        p.sub_(lr * m_hat / (v_hat.sqrt() + broadcast(group["eps"], p)))
+            p.mul_(shrink)  # decay the weight directly (1 - lr * wd), untouched by sqrt(v)
+        p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
 
 
 def Adam(groups, runs: int = 1, lr: Number = 1e-3, beta1: Number = 0.9, beta2: Number = 0.999,
