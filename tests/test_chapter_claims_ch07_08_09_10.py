@@ -1,0 +1,90 @@
+"""Claims in chapters 7, 8, 9 and 10 about what a widget's default run shows.
+
+Every sentence in those chapters that states an outcome of a widget run is wrapped in
+<!-- CLAIM:<slug>:<id> --> ... <!-- /CLAIM -->. Each test here recomputes the widget at the
+same parameters the chapter's directive uses (the defaults unless the directive says
+otherwise) and checks the claim on the real data, so the prose cannot drift from the runs.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from app.content import parse_chapter
+from app.settings import Settings
+from widgets.registry import all_widgets
+
+CHAPTERS = Settings().content_dir / "chapters"
+NAMES = ("07-precision.md", "08-instabilities.md", "09-muon.md", "10-scale-and-configs.md")
+
+
+def chapter_text(name: str) -> str:
+    return (CHAPTERS / name).read_text(encoding="utf-8")
+
+
+def claim(name: str, claim_id: str) -> str:
+    """The text of one CLAIM block; fails if the block is missing."""
+    slug = parse_chapter(CHAPTERS / name).slug
+    m = re.search(rf"<!-- CLAIM:{re.escape(slug)}:{re.escape(claim_id)} -->(.*?)<!-- /CLAIM -->",
+                  chapter_text(name), re.S)
+    assert m, f"{name}: no CLAIM:{slug}:{claim_id} block"
+    return " ".join(m.group(1).split())
+
+
+def directive_params(name: str, widget: str) -> dict:
+    uses = [w for w in parse_chapter(CHAPTERS / name).widgets if w.name == widget]
+    assert uses, f"{name} has no {widget} widget"
+    return uses[0].overrides
+
+
+@lru_cache(maxsize=None)
+def _run(widget: str, overrides: tuple) -> dict:
+    w = all_widgets()[widget]
+    return w.compute(w.canonicalize(dict(overrides)))
+
+
+def run_as_in_chapter(name: str, widget: str) -> dict:
+    return _run(widget, tuple(sorted(directive_params(name, widget).items())))
+
+
+TESTED = {("precision", "fp16-underflow"), ("precision", "bf16-weights")}
+
+
+def test_every_claim_block_is_closed_and_has_a_test():
+    """Each CLAIM id in these chapters is one this file checks."""
+    found = set()
+    for name in NAMES:
+        path = CHAPTERS / name
+        if not path.exists():
+            continue
+        text = chapter_text(name)
+        opens = re.findall(r"<!-- CLAIM:([a-z0-9-]+):([a-z0-9-]+) -->", text)
+        assert len(opens) == text.count("<!-- /CLAIM -->"), f"{name}: unbalanced CLAIM blocks"
+        found |= set(opens)
+    assert found <= TESTED, f"claims without a test: {sorted(found - TESTED)}"
+
+
+# --- chapter 7: numerical precision ----------------------------------------------------------
+CH7 = "07-precision.md"
+
+
+def test_ch7_fp16_underflow_12_percent_at_s1_and_0_2_percent_at_s256():
+    text = claim(CH7, "fp16-underflow")
+    assert "about 12%" in text and "$S = 1$" in text and "$S = 2^8$" in text and "about 0.2%" in text
+    fp16 = run_as_in_chapter(CH7, "precision")["fp16"]
+    share = dict(zip(fp16["log2_scale"], fp16["underflow"]))
+    assert 0.105 <= share[0] < 0.135, share[0]
+    assert 0.0015 <= share[8] < 0.0025, share[8]
+    assert fp16["overflow"][8] == 0
+
+
+def test_ch7_bf16_autocast_tracks_fp32_and_bf16_weights_lose_about_half_the_updates():
+    text = claim(CH7, "bf16-weights")
+    assert "within 0.01" in text and "almost no updates (never more than 0.01% on a step)" in text and "about half" in text
+    runs = {r["label"]: r for r in run_as_in_chapter(CH7, "precision")["runs"]}
+    fp32, autocast, weights = runs["fp32"], runs["bf16 autocast"], runs["bf16 weights"]
+    assert abs(autocast["val_loss"][-1] - fp32["val_loss"][-1]) < 0.01
+    assert max(autocast["lost_updates"]) < 1e-4 and max(fp32["lost_updates"]) < 1e-4
+    lost = weights["lost_updates"]
+    assert 0.4 <= lost[-1] <= 0.65, lost[-1]  # "about half of all updates by the last step"
+    assert lost[len(lost) // 4] < lost[len(lost) // 2] < lost[-1]  # "climbs as the LR decays"
