@@ -47,7 +47,8 @@ def run_as_in_chapter(name: str, widget: str) -> dict:
     return _run(widget, tuple(sorted(directive_params(name, widget).items())))
 
 
-TESTED = {("precision", "fp16-underflow"), ("precision", "bf16-weights")}
+TESTED = {("precision", "fp16-underflow"), ("precision", "bf16-weights"),
+          ("instabilities", "one-step-spike"), ("instabilities", "moved")}
 
 
 def test_every_claim_block_is_closed_and_has_a_test():
@@ -88,3 +89,33 @@ def test_ch7_bf16_autocast_tracks_fp32_and_bf16_weights_lose_about_half_the_upda
     lost = weights["lost_updates"]
     assert 0.4 <= lost[-1] <= 0.65, lost[-1]  # "about half of all updates by the last step"
     assert lost[len(lost) // 4] < lost[len(lost) // 2] < lost[-1]  # "climbs as the LR decays"
+
+
+# --- chapter 8: instabilities ------------------------------------------------------------------
+CH8 = "08-instabilities.md"
+
+
+def clip_trace_runs() -> dict:
+    data = run_as_in_chapter(CH8, "clip-trace")
+    assert data["bad_step"] == 60 and data["threshold"] == 1.0
+    return {r["label"]: r for r in data["runs"]}
+
+
+def test_ch8_corrupted_batch_is_a_one_step_spike_in_both_runs():
+    text = claim(CH8, "one-step-spike")
+    assert "more than twice" in text and "step 60" in text and "within 0.2" in text
+    for run in clip_trace_runs().values():
+        loss = run["loss"]
+        assert loss[60] > 2 * loss[59], (run["label"], loss[59:62])
+        assert abs(loss[61] - loss[59]) < 0.2, (run["label"], loss[59:62])
+        assert run["diverged_at"] is None
+
+
+def test_ch8_unclipped_run_moves_further_on_and_after_the_bad_step():
+    text = claim(CH8, "moved")
+    assert "more than 1.5" in text and "more than 1.3" in text and "within 10%" in text
+    runs = clip_trace_runs()
+    free, clipped = runs["no clipping"]["moved"], runs["clip at 1"]["moved"]
+    assert free[60] > 1.5 * free[59] and free[61] > 1.3 * free[59], free[58:63]
+    assert abs(clipped[60] / clipped[59] - 1) < 0.10, clipped[58:63]
+    assert runs["clip at 1"]["clipped"][60] and not runs["no clipping"]["clipped"][60]
