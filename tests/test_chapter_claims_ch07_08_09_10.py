@@ -48,7 +48,7 @@ def run_as_in_chapter(name: str, widget: str) -> dict:
 
 
 TESTED = {("precision", "fp16-underflow"), ("precision", "bf16-weights"),
-          ("instabilities", "one-step-spike"), ("instabilities", "moved")}
+          ("instabilities", "one-step-spike"), ("instabilities", "moved"), ("muon", "ns-growth")}
 
 
 def test_every_claim_block_is_closed_and_has_a_test():
@@ -119,3 +119,24 @@ def test_ch8_unclipped_run_moves_further_on_and_after_the_bad_step():
     assert free[60] > 1.5 * free[59] and free[61] > 1.3 * free[59], free[58:63]
     assert abs(clipped[60] / clipped[59] - 1) < 0.10, clipped[58:63]
     assert runs["clip at 1"]["clipped"][60] and not runs["no clipping"]["clipped"][60]
+
+
+# --- chapter 9: Muon ---------------------------------------------------------------------------
+CH9 = "09-muon.md"
+
+
+def test_ch9_newton_schulz_lifts_the_smallest_singular_value_about_3_4x_per_iteration():
+    text = claim(CH9, "ns-growth")
+    assert "between 3.4 and 3.8" in text and "about 0.0002" in text and "about 0.13" in text
+    assert "about 1.2" in text and "$64 \\times 256$" in text
+    values = all_widgets()["muon"].canonicalize(directive_params(CH9, "muon"))
+    assert values["iterations"] == 5 and values["precision"] == "bfloat16"
+    spectra = run_as_in_chapter(CH9, "muon")["spectra"]
+    assert sorted(spectra["shape"]) == [64, 256]
+    sv = spectra["singular_values"]
+    assert len(sv) == 6  # before the first iteration, then after each of five
+    smallest = [min(s) for s in sv]
+    ratios = [b / a for a, b in zip(smallest, smallest[1:])]
+    assert all(3.4 <= r <= 3.8 for r in ratios), ratios
+    assert 1.5e-4 <= smallest[0] <= 3e-4 and 0.11 <= smallest[-1] <= 0.15, (smallest[0], smallest[-1])
+    assert all(1.15 <= max(s) <= 1.25 for s in sv[1:]), [max(s) for s in sv]
