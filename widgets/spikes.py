@@ -1,0 +1,238 @@
+"""Spike lab: bad batches injected into a real run, and four ways to live with them.
+
+Four runs of the tiny GPT train in lockstep (same initial weights, same batches, one
+RecoveryTrainer, see widgets/lab/recovery.py). From `bad_step` on, `bad_count`
+batches in a row are replaced (through the trainer's batch_hook) by bad data that
+every run reads. The runs differ only in what they do about it:
+
+* do nothing;
+* clip the global gradient norm at c;
+* skip: a spike detector (gradient norm above `spike_factor` x the median of the last
+  20 accepted steps) drops that update, weights and AdamW state untouched;
+* roll back: the same detector restores the weights and optimizer state of
+  `rollback_steps` updates earlier and goes on with the next batches.
+
+The largest attention logit (over layers, heads and positions) is traced every
+step; QK-norm and z-loss apply to all four runs. An LR that creeps upward makes the
+gradient norm rise slowly: the warning sign before a spike.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+
+import torch
+
+from widgets.base import Param, ParamError, Widget
+from widgets.lab.data import load_corpus
+from widgets.lab.model import GPTConfig
+from widgets.lab.recovery import CreepingLR, RecoveryPolicy, RecoveryTrainer, SpikeDetector
+from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.plotting import figure, line, panels_layout
+
+BATCH_SIZE = 8  # sequences per step
+BLOCK_SIZE = 32  # characters per sequence
+WARMUP = 10
+Z_LOSS = 1e-4  # PaLM's coefficient
+REPORT_EVERY = 5
+BAD_KINDS = ("repeated character", "random characters")
+LOSS_RANGE = [1.8, 5.0]
+ATTN_RANGE = [-0.5, 3.0]  # log10: 0.3 to 1000, so QK-norm's cap of 4 and a runaway logit both show
+POST_WINDOW = 10  # steps after the bad stretch over which a jump is measured
+PRE_WINDOW = 10  # steps before it
+
+
+def bad_batch(kind: str, step: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A bad batch: 'ZZZZ...' everywhere (a broken file), or uniformly random characters."""
+    if kind == "repeated character":
+        z = torch.full_like(x, load_corpus().encode("Z")[0])
+        return z, z.clone()
+    g = torch.Generator().manual_seed(10_000 + step)
+    noise = torch.randint(0, GPTConfig().vocab_size, (x.shape[0], x.shape[1] + 1), generator=g)
+    return noise[:, :-1].clone(), noise[:, 1:].clone()
+
+
+def jump(loss: list[float], start: int, count: int) -> float | None:
+    """Mean training loss over the POST_WINDOW steps after the bad stretch minus the mean of the PRE_WINDOW before."""
+    before = loss[max(0, start - PRE_WINDOW):start]
+    after = loss[start + count:start + count + POST_WINDOW]
+    if not before or not after:
+        return None
+    return statistics.fmean(after) - statistics.fmean(before)
+
+
+class SpikesWidget(Widget):
+    def check(self, values: dict) -> None:
+        if values["bad_step"] >= values["steps"]:
+            raise ParamError("bad_step", values["bad_step"], f"fewer than steps ({values['steps']})",
+                             f"bad_step={values['bad_step']} must fall inside the run (steps={values['steps']})")
+
+    # --- the runs -------------------------------------------------------------------
+    def spec(self, values: dict) -> TrainSpec:
+        steps = values["steps"]
+        schedule = CreepingLR(values["peak_lr"], WARMUP, steps, values["lr_creep"])
+        return TrainSpec(
+            model=GPTConfig(block_size=BLOCK_SIZE, qk_norm=values["qk_norm"]),
+            runs=(RunConfig("do nothing", schedule),
+                  RunConfig(f"clip at {values['clip']:.3g}", schedule, clip=values["clip"]),
+                  RunConfig("skip the batch", schedule),
+                  RunConfig(f"roll back {values['rollback_steps']}", schedule)),
+            steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25,
+            z_loss=Z_LOSS if values["z_loss"] else 0.0, record_attention=True)
+
+    @staticmethod
+    def policies(values: dict) -> tuple[RecoveryPolicy, ...]:
+        return (RecoveryPolicy("none"), RecoveryPolicy("none"), RecoveryPolicy("skip"),
+                RecoveryPolicy("rollback", values["rollback_steps"]))
+
+    @staticmethod
+    def hook(values: dict):
+        start, count, kind = values["bad_step"], values["bad_count"], values["bad_kind"]
+
+        def corrupt(step: int, x: torch.Tensor, y: torch.Tensor):
+            return bad_batch(kind, step, x) if start <= step < start + count else (x, y)
+        return corrupt
+
+    def compute(self, values, progress=None):
+        trainer = RecoveryTrainer(self.spec(values), self.policies(values),
+                                  SpikeDetector(factor=values["spike_factor"]), device="cpu",
+                                  batch_hook=self.hook(values))
+
+        def finish(result: dict) -> dict:
+            for run in result["runs"]:
+                run["jump"] = jump(run["loss"], values["bad_step"], values["bad_count"]) if values["bad_count"] else None
+                run["max_attn_logit"] = [a if math.isfinite(a) else None for a in run.get("max_attn_logit", [])]
+                run["loss"] = [a if math.isfinite(a) else None for a in run["loss"]]
+            result["bad_steps"] = [values["bad_step"], min(values["steps"], values["bad_step"] + values["bad_count"])]
+            return result
+
+        report = None
+        if progress is not None:
+            def report(partial: dict) -> None:
+                progress(finish(partial), partial["done"], partial["steps"])
+        return finish(trainer.run(report, report_every=REPORT_EVERY))
+
+    # --- drawing ---------------------------------------------------------------------
+    def figure(self, values, data):
+        traces = []
+        for i, run in enumerate(data["runs"]):
+            steps = list(range(len(run["loss"])))
+            traces.append(line(steps, run["loss"], run["label"], i, panel=1))
+            traces.append(line(steps, run["grad_norm"], run["label"], i, panel=2, show_legend=False))
+            traces.append(line(steps, run.get("max_attn_logit", []), run["label"], i, panel=3, show_legend=False))
+            if run["val_steps"]:
+                traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", i, panel=1,
+                                   mode="markers", show_legend=False, group=run["label"], marker={"size": 7}))
+            events = [(t, "skipped") for t in run.get("skipped", [])] + \
+                     [(t, f"rolled back {n} steps") for t, n in run.get("rollbacks", [])]
+            if events:
+                xs = [t for t, _ in events]
+                ys = [min(LOSS_RANGE[1] - 0.15, run["loss"][t]) if t < len(run["loss"]) and run["loss"][t] is not None
+                      else LOSS_RANGE[1] - 0.15 for t in xs]
+                traces.append(line(xs, ys, f"{run['label']}: {', '.join(sorted({e for _, e in events}))}", i,
+                                   panel=1, mode="markers", show_legend=False, group=run["label"],
+                                   marker={"symbol": "x" if run.get("skipped") else "triangle-left", "size": 11},
+                                   hovertext=[e for _, e in events]))
+        titles = ["training loss per step (dots: validation)", "gradient norm before clipping",
+                  "largest attention logit" + (" (QK-norm caps it at 4)" if values["qk_norm"] else "")]
+        layout = panels_layout(titles, y_titles=["loss", "grad norm", "max logit"], y_log=[False, True, True],
+                               y_ranges=[LOSS_RANGE, [-1.3, 2.0], ATTN_RANGE])
+        layout["xaxis"] = {**layout["xaxis"], "range": [0, data["steps"]]}
+        start, end = data.get("bad_steps", [values["bad_step"], values["bad_step"] + values["bad_count"]])
+        shapes = []
+        if values["bad_count"]:
+            for suffix in ("", "2", "3"):
+                shapes.append({"type": "rect", "xref": f"x{suffix}", "yref": f"y{suffix} domain",
+                               "x0": start - 0.5, "x1": end - 0.5, "y0": 0, "y1": 1, "line": {"width": 0},
+                               "fillcolor": "rgba(220, 38, 38, 0.15)"})
+        shapes.append({"type": "line", "xref": "x2", "yref": "y2", "x0": 0, "x1": data["steps"],
+                       "y0": values["clip"], "y1": values["clip"], "line": {"dash": "dash", "color": "#6b7280"}})
+        layout["shapes"] = shapes
+        return figure(traces, layout)
+
+    def tables(self, values, data):
+        summary = {"caption": "Each run around the bad batches",
+                   "columns": ["run", "loss jump (mean of 10 steps after minus 10 before)", "final validation loss",
+                               "largest attention logit", "skipped steps", "rollbacks (step: updates undone)"],
+                   "rows": []}
+        for run in data["runs"]:
+            attn = [a for a in run.get("max_attn_logit", []) if a is not None]
+            summary["rows"].append([
+                run["label"], _num(run.get("jump")), _num(run["val_loss"][-1] if run["val_loss"] else None),
+                _num(max(attn) if attn else None), ", ".join(map(str, run.get("skipped", []))) or "-",
+                ", ".join(f"{t}: {n}" for t, n in run.get("rollbacks", [])) or "-"])
+        tables = [summary]
+        for run in data["runs"]:
+            rows = [[t, _num(run["loss"][t]), _num(run["lr"][t]), _num(run["grad_norm"][t]),
+                     _num(run["max_attn_logit"][t] if t < len(run.get("max_attn_logit", [])) else None)]
+                    for t in range(len(run["loss"]))
+                    if t % 10 == 0 or data["bad_steps"][0] - 1 <= t <= data["bad_steps"][1] + 2]
+            tables.append({"caption": f"{run['label']}: every 10 steps and around the bad batches",
+                           "columns": ["step", "loss", "learning rate", "gradient norm", "largest attention logit"],
+                           "rows": rows})
+        return tables
+
+    def code(self, values):
+        shown = {k: values[k] for k in sorted(values)}
+        return f'''# The spike lab's four lockstep runs (same initial weights, same batches), run for real.
+# Run from the course repository root:  python this_file.py
+import torch
+from widgets.lab.recovery import RecoveryTrainer, SpikeDetector
+from widgets.spikes import WIDGET
+
+torch.set_num_threads(1)
+values = {shown!r}
+spec = WIDGET.spec(values)  # TrainSpec: 4 RunConfigs, CreepingLR schedule, z_loss, record_attention
+trainer = RecoveryTrainer(spec, WIDGET.policies(values), SpikeDetector(factor=values["spike_factor"]),
+                          device="cpu", batch_hook=WIDGET.hook(values))  # hook: the bad batches
+result = trainer.run()
+start, count = values["bad_step"], values["bad_count"]
+for run in result["runs"]:
+    loss = run["loss"]
+    before = sum(loss[start - 10:start]) / len(loss[start - 10:start]) if start else float("nan")
+    after = loss[start + count:start + count + 10]
+    after = sum(after) / len(after) if after else float("nan")
+    print(f"{{run['label']:>16}}: loss before {{before:.3f}}, after {{after:.3f}} (jump {{after - before:+.3f}}), "
+          f"max attention logit {{max(run['max_attn_logit']):.1f}}, skipped {{run['skipped']}}, "
+          f"rollbacks {{run['rollbacks']}}, final validation {{run['val_loss'][-1]:.3f}}")
+'''
+
+
+def _num(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.4g}"
+
+
+WIDGET = SpikesWidget(
+    name="spikes",
+    title="Spike lab: bad batches, and what to do about them",
+    caption=("Four real runs in lockstep read three bad batches ('ZZZZ...') at step 60: the run that does nothing "
+             "jumps in loss afterwards, clipping makes the jump smaller, and skipping the flagged batches avoids it; "
+             "rolling back avoids it too but gives up 10 steps of progress."),
+    streams=True,
+    params=(
+        Param("bad_step", "Bad batches start at step", "int", 60, min=0, max=199, step=1, unit="steps"),
+        Param("bad_count", "Bad batches in a row", "int", 3, min=0, max=10, step=1,
+              help="0 injects nothing: a clean run to compare with."),
+        Param("bad_kind", "Bad data", "choice", "repeated character", choices=BAD_KINDS,
+              help="'ZZZZ...' in every sequence (a broken file), or uniformly random characters."),
+        Param("clip", "Clipping threshold c (clip run)", "float", 1.0, min=0.1, max=10.0, step=0.05, log=True),
+        Param("rollback_steps", "Roll back by", "int", 10, min=0, max=40, step=1, unit="steps",
+              help="The rollback run restores the weights and AdamW state it had this many updates before the "
+                   "flagged step."),
+        Param("qk_norm", "QK-norm (all runs)", "bool", False,
+              help="Normalise queries and keys per head: the attention logit can then not exceed sqrt(16) = 4."),
+        Param("z_loss", "z-loss 1e-4 (all runs)", "bool", False,
+              help="Adds 1e-4 * logsumexp(logits)^2 to the loss (PaLM): keeps the output logits from drifting."),
+        Param("peak_lr", "Learning rate", "float", 6e-3, min=1e-3, max=3e-2, step=0.05, log=True,
+              help="After 10 warmup steps."),
+        Param("lr_creep", "LR creeps up to", "float", 1.0, min=1.0, max=6.0, step=0.1, unit="x the LR",
+              advanced=True, help="The LR rises linearly to this multiple by the last step. In this tiny model "
+                                  "the gradient norm hardly moves as it does (it even drifts down); the largest "
+                                  "attention logit is what climbs, step after step: that is the warning sign to watch."),
+        Param("spike_factor", "Spike detector threshold", "float", 3.0, min=1.5, max=20.0, step=0.1, log=True,
+              unit="x median", advanced=True,
+              help="Skip and rollback act when the gradient norm exceeds this multiple of the median of the last "
+                   "20 accepted steps (nothing is flagged in the first 20 steps)."),
+        Param("steps", "Training steps", "int", 100, min=30, max=200, step=10, unit="steps", advanced=True),
+    ),
+)
