@@ -54,7 +54,9 @@ def test_every_claim_block_is_closed_and_has_a_test():
     tested = {("batch-size", "accum-equal"), ("batch-size", "forgot-zero-grad"),
               ("sgd-to-adamw", "bias-steps"), ("sgd-to-adamw", "race-default"),
               ("sgd-to-adamw", "race-rotated"), ("training-loop", "sanity-default"),
-              ("training-loop", "label-shift")}
+              ("training-loop", "label-shift"), ("gradient-clipping", "clip-norm-default"),
+              ("gradient-clipping", "clip-trace-default"), ("gradient-clipping", "clip-trace-rate"),
+              ("regularisation", "overfit-default"), ("regularisation", "dropout-does-it")}
     found = set()
     for name in ("01-training-loop.md", "02-sgd-to-adamw.md", "04-batch-size.md",
                  "05-gradient-clipping.md", "06-regularisation.md"):
@@ -170,3 +172,103 @@ def test_ch4_forgetting_zero_grad_grows_the_gradient_and_ends_higher():
     assert forgot["grad_norm"][9] > forgot["grad_norm"][0]  # it climbs
     assert forgot["loss"][-1] > good["loss"][-1]
     assert all(math.isfinite(v) for v in forgot["loss"])
+
+
+# --- chapter 5: gradient clipping ------------------------------------------------------------
+CH5 = "05-gradient-clipping.md"
+
+
+def test_ch5_clip_norm_default_scales_every_tensor_by_one_factor():
+    text = claim(CH5, "clip-norm-default")
+    assert "step 40" in text and "about 11" in text and "about 0.089" in text and "exactly 1" in text
+    assert "about 9.4" in text and "below 0.05" in text and "about 1.2" in text and "about 0.83" in text
+    values = all_widgets()["clip-norm"].canonicalize(directive_params(CH5, "clip-norm"))
+    assert values == {"threshold": 1.0, "bad_batch": True, "step": 40}
+    data = run_as_in_chapter(CH5, "clip-norm")
+    assert round(data["norm_before"]) == 11
+    assert round(data["scale"], 3) == 0.089
+    assert data["norm_after"] == pytest.approx(1.0, rel=1e-5)
+    ratios = [c / r for r, c in zip(data["raw"], data["clipped"])]
+    assert max(ratios) - min(ratios) < 1e-5 and ratios[0] == pytest.approx(data["scale"], rel=1e-4)
+    largest = max(range(len(data["raw"])), key=data["raw"].__getitem__)
+    assert data["names"][largest] == "wte" and round(data["raw"][largest], 1) == 9.4
+    assert min(data["raw"]) < 0.05
+    real = _run("clip-norm", tuple(sorted({**directive_params(CH5, "clip-norm"), "bad_batch": False}.items())))
+    assert round(real["norm_before"], 1) == 1.2 and round(real["scale"], 2) == 0.83
+
+
+def test_ch5_clip_trace_default_spike_and_the_weights_it_moves():
+    text = claim(CH5, "clip-trace-default")
+    for part in ("80 steps", "$c = 1$", "step 60", "about 11", "about 0.8", "1.8 times", "next five",
+                 "step 11", "above 30"):
+        assert part in text, part
+    data = run_as_in_chapter(CH5, "clip-trace")
+    assert data["steps"] == 80 and data["threshold"] == 1.0 and data["bad_step"] == 60
+    free, clipped = data["runs"]
+    assert free["label"] == "no clipping" and not any(free["clipped"])
+    t = 60
+    assert round(free["grad_norm"][t]) == 11
+    median = sorted(free["grad_norm"])[len(free["grad_norm"]) // 2]
+    assert round(median, 1) == 0.8 and free["grad_norm"][t] > 10 * median
+    assert round(free["moved"][t] / free["moved"][t - 1], 1) == 1.8
+    # further than before the spike for exactly the next five steps
+    assert all(m > free["moved"][t - 1] for m in free["moved"][t + 1:t + 6])
+    assert free["moved"][t + 6] <= free["moved"][t - 1]
+    # with clipping the corrupted step moves about as far as the ordinary step before it
+    assert abs(clipped["moved"][t] / clipped["moved"][t - 1] - 1) < 0.1
+    assert clipped["clipped"][t] and clipped["grad_norm"][t] > 10
+    # the clipped run's own spike on an ordinary batch
+    assert clipped["grad_norm"][11] > 30 and clipped["clipped"][11] and free["grad_norm"][11] < 1
+
+
+def test_ch5_clip_trace_default_clip_rate_and_90th_percentile():
+    text = claim(CH5, "clip-trace-rate")
+    assert "35%" in text and "80 steps" in text and "22 of its 28" in text and "first 30" in text
+    assert "about 1.5" in text
+    data = run_as_in_chapter(CH5, "clip-trace")
+    clipped = data["runs"][1]["clipped"]
+    assert len(clipped) == 80 and sum(clipped) == 28 and sum(clipped[:30]) == 22
+    assert round(data["share_clipped"], 2) == 0.35
+    assert round(data["p90"], 1) == 1.5
+
+
+# --- chapter 6: regularisation ----------------------------------------------------------------
+CH6 = "06-regularisation.md"
+
+
+def gap(run: dict) -> float:
+    return run["val_loss"][-1] - run["train_eval_loss"][-1]
+
+
+def test_ch6_overfitting_default_validation_turns_up_and_the_gap():
+    text = claim(CH6, "overfit-default")
+    for part in ("150 steps", "about 3.35", "step 90", "about 0.1 higher", "about 2.5", "about 0.9",
+                 "dropout 0.2 and weight decay 0.1", "about 2.8", "about 0.55", "last step"):
+        assert part in text, part
+    values = all_widgets()["overfitting"].canonicalize(directive_params(CH6, "overfitting"))
+    assert values["steps"] == 150 and values["dropout"] == 0.2 and values["weight_decay"] == 0.1
+    assert values["slice_chars"] == 1000
+    free, reg = run_as_in_chapter(CH6, "overfitting")["runs"]
+    assert free["label"] == "no regularisation"
+    best = min(free["val_loss"])
+    assert round(best, 2) == 3.35 and free["val_steps"][free["val_loss"].index(best)] == 90
+    assert round(free["val_loss"][-1] - best, 1) == 0.1
+    assert round(free["train_eval_loss"][-1], 1) == 2.5 and free["train_eval_loss"][-1] == min(free["train_eval_loss"])
+    assert round(gap(free), 1) == 0.9
+    assert round(reg["train_eval_loss"][-1], 1) == 2.8 and reg["train_eval_loss"][-1] > free["train_eval_loss"][-1]
+    assert 0.5 <= gap(reg) <= 0.6
+    assert reg["val_loss"][-1] == min(reg["val_loss"])
+
+
+def test_ch6_on_the_short_run_dropout_not_decay_closes_the_gap():
+    text = claim(CH6, "dropout-does-it")
+    assert "most of that difference comes from dropout" in text and "10^{-3}" in text and "10^{-2}" in text and "150 steps" in text
+    params = directive_params(CH6, "overfitting")
+    values = all_widgets()["overfitting"].canonicalize(params)
+    assert values["lr"] * values["weight_decay"] == pytest.approx(1e-3)
+    free, reg = run_as_in_chapter(CH6, "overfitting")["runs"]
+    closed = gap(free) - gap(reg)
+    decay_only = _run("overfitting", tuple(sorted({**params, "dropout": 0.0}.items())))["runs"][1]
+    dropout_only = _run("overfitting", tuple(sorted({**params, "weight_decay": 0.0}.items())))["runs"][1]
+    assert abs(gap(decay_only) - gap(free)) < 0.1 * closed  # decay alone closes next to nothing
+    assert gap(free) - gap(dropout_only) > 0.7 * closed     # dropout alone closes most of it
