@@ -48,7 +48,8 @@ def run_as_in_chapter(name: str, widget: str) -> dict:
 
 
 TESTED = {("precision", "fp16-underflow"), ("precision", "bf16-weights"),
-          ("instabilities", "one-step-spike"), ("instabilities", "moved"), ("muon", "ns-growth")}
+          ("instabilities", "one-step-spike"), ("instabilities", "moved"), ("muon", "ns-growth"),
+          ("scale-and-configs", "ladder"), ("scale-and-configs", "reader-default")}
 
 
 def test_every_claim_block_is_closed_and_has_a_test():
@@ -140,3 +141,33 @@ def test_ch9_newton_schulz_lifts_the_smallest_singular_value_about_3_4x_per_iter
     assert all(3.4 <= r <= 3.8 for r in ratios), ratios
     assert 1.5e-4 <= smallest[0] <= 3e-4 and 0.11 <= smallest[-1] <= 0.15, (smallest[0], smallest[-1])
     assert all(1.15 <= max(s) <= 1.25 for s in sv[1:]), [max(s) for s in sv]
+
+
+# --- chapter 10: scale and configs ---------------------------------------------------------------
+CH10 = "10-scale-and-configs.md"
+
+
+def test_ch10_ladder_counts():
+    text = claim(CH10, "ladder")
+    for figure in ("(2 parameters)", "(108,352)", "852,985,920", "1,557,611,200", "174,604,259,328",
+                   "about 112 times"):
+        assert figure in text, figure
+    data = run_as_in_chapter(CH10, "param-ladder")
+    assert data["yours"]["total"] == 108_352  # the directive's defaults are the tiny GPT
+    rungs = {r["label"]: r["params"] for r in data["rungs"]}
+    assert rungs["a line y = a·x + b"] == 2 and rungs["this course's tiny GPT"] == 108_352
+    hybrid = next(n for label, n in rungs.items() if label.startswith("hybrid"))
+    assert hybrid == 852_985_920
+    assert rungs["GPT-2 XL"] == 1_557_611_200
+    gpt3 = next(n for label, n in rungs.items() if label.startswith("GPT-3"))
+    assert gpt3 == 174_604_259_328 and round(gpt3 / rungs["GPT-2 XL"]) == 112
+
+
+def test_ch10_reader_default_flags_nothing_and_does_the_token_arithmetic():
+    text = claim(CH10, "reader-default")
+    assert "flags no knob" in text and "4,194,304 tokens per step" in text and "2.1 trillion" in text
+    data = run_as_in_chapter(CH10, "config-reader")
+    assert data["error"] is None and data["flags"] == 0
+    arithmetic = {row["quantity"]: row["value"] for row in data["arithmetic"]}
+    assert arithmetic["tokens per step"] == 4_194_304
+    assert round(arithmetic["total tokens"] / 1e12, 1) == 2.1
