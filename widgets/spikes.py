@@ -63,7 +63,7 @@ def jump(loss: list[float], start: int, count: int) -> float | None:
 
 class SpikesWidget(Widget):
     def check(self, values: dict) -> None:
-        if values["bad_step"] >= values["steps"]:
+        if values["bad_count"] and values["bad_step"] >= values["steps"]:
             raise ParamError("bad_step", values["bad_step"], f"fewer than steps ({values['steps']})",
                              f"bad_step={values['bad_step']} must fall inside the run (steps={values['steps']})")
 
