@@ -48,7 +48,7 @@ def run_as_in_chapter(name: str, widget: str) -> dict:
 
 
 TESTED = {("precision", "fp16-underflow"), ("precision", "bf16-weights"),
-          ("instabilities", "one-step-spike"), ("instabilities", "moved"), ("muon", "ns-growth"),
+          ("instabilities", "one-step-spike"), ("instabilities", "moved"), ("instabilities", "attn-logit"), ("muon", "ns-growth"),
           ("scale-and-configs", "ladder"), ("scale-and-configs", "reader-default")}
 
 
@@ -120,6 +120,19 @@ def test_ch8_unclipped_run_moves_further_on_and_after_the_bad_step():
     assert free[60] > 1.5 * free[59] and free[61] > 1.3 * free[59], free[58:63]
     assert abs(clipped[60] / clipped[59] - 1) < 0.10, clipped[58:63]
     assert runs["clip at 1"]["clipped"][60] and not runs["no clipping"]["clipped"][60]
+
+
+def test_ch8_attention_logit_climbs_without_qk_norm_and_stays_below_4_with_it():
+    text = claim(CH8, "attn-logit")
+    assert "about 0.1" in text and "more than 25" in text and "below 4 in every run" in text
+    params = directive_params(CH8, "spikes")
+    assert not all_widgets()["spikes"].canonicalize(params)["qk_norm"]
+    runs = {r["label"]: r for r in run_as_in_chapter(CH8, "spikes")["runs"]}
+    logit = runs["do nothing"]["max_attn_logit"]
+    assert logit[0] < 0.2 and logit[-1] > 25, (logit[0], logit[-1])
+    with_qk = _run("spikes", tuple(sorted({**params, "qk_norm": True}.items())))
+    for run in with_qk["runs"]:
+        assert max(run["max_attn_logit"]) < 4, (run["label"], max(run["max_attn_logit"]))
 
 
 # --- chapter 9: Muon ---------------------------------------------------------------------------
