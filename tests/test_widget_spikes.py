@@ -20,9 +20,9 @@ def default_run():
 
 
 def test_caption_matches_the_defaults():
-    assert DEFAULTS["bad_step"] == 60 and DEFAULTS["bad_count"] == 3 and DEFAULTS["rollback_steps"] == 10
+    assert DEFAULTS["bad_step"] == 50 and DEFAULTS["bad_count"] == 3 and DEFAULTS["rollback_steps"] == 10
     assert DEFAULTS["bad_kind"] == "repeated character"
-    assert "three bad batches" in WIDGET.caption and "step 60" in WIDGET.caption and "10 steps" in WIDGET.caption
+    assert "three bad batches" in WIDGET.caption and "step 50" in WIDGET.caption and "10 steps" in WIDGET.caption
 
 
 # --- the caption's claims on the real default runs ----------------------------------------
@@ -31,7 +31,7 @@ def test_doing_nothing_jumps_after_the_bad_batches(default_run):
     assert runs[NOTHING]["jump"] >= 0.1, runs[NOTHING]["jump"]
     # the same batches for every run: compared with the run that skipped them, the jump is clear
     assert runs[NOTHING]["jump"] - runs[SKIP]["jump"] >= 0.15
-    after = slice(63, 73)
+    after = slice(53, 63)
     gap = sum(a - b for a, b in zip(runs[NOTHING]["loss"][after], runs[SKIP]["loss"][after])) / 10
     assert gap >= 0.15, gap
 
@@ -39,52 +39,52 @@ def test_doing_nothing_jumps_after_the_bad_batches(default_run):
 def test_clipping_makes_the_jump_smaller(default_run):
     runs = default_run["runs"]
     assert runs[CLIP]["jump"] <= runs[NOTHING]["jump"] - 0.08, (runs[CLIP]["jump"], runs[NOTHING]["jump"])
-    assert all(runs[CLIP]["clipped"][60:63])  # the bad batches' gradients were clipped
+    assert all(runs[CLIP]["clipped"][50:53])  # the bad batches' gradients were clipped
 
 
 def test_skip_and_rollback_flag_exactly_the_bad_batches(default_run):
     runs = default_run["runs"]
-    assert runs[SKIP]["skipped"] == [60, 61, 62] and runs[SKIP]["rollbacks"] == []
+    assert runs[SKIP]["skipped"] == [50, 51, 52] and runs[SKIP]["rollbacks"] == []
     # the first flagged step rolls back 10 updates; the next two find that checkpoint and undo nothing more
-    assert runs[ROLLBACK]["rollbacks"] == [[60, 10], [61, 0], [62, 0]] and runs[ROLLBACK]["skipped"] == []
+    assert runs[ROLLBACK]["rollbacks"] == [[50, 10], [51, 0], [52, 0]] and runs[ROLLBACK]["skipped"] == []
     for run in (runs[SKIP], runs[ROLLBACK]):
         assert run["jump"] <= 0.0, run["jump"]  # no jump at all: the loss keeps falling
     assert default_run["runs"][NOTHING]["skipped"] == [] and default_run["runs"][CLIP]["rollbacks"] == []
 
 
 def test_skipping_equals_a_run_that_never_saw_the_bad_batches(default_run):
-    """Skipped run from step 63 on == a run whose batch stream simply lacks batches 60-62."""
+    """Skipped run from step 53 on == a run whose batch stream simply lacks batches 50-52."""
     values = WIDGET.canonicalize({})
     spec = WIDGET.spec(values)
     stream = BatchStream(load_corpus().train, spec.batch_size, spec.model.block_size, spec.seed)
     batches = [stream.next() for _ in range(spec.steps + 3)]
 
-    def never_seen(step, x, y):  # from step 60 on, read the batch 3 later: batches 60-62 are gone
-        return batches[step + 3] if step >= 60 else (x, y)
+    def never_seen(step, x, y):  # from step 50 on, read the batch 3 later: batches 50-52 are gone
+        return batches[step + 3] if step >= 50 else (x, y)
 
     one = TrainSpec(model=spec.model, runs=spec.runs[:1], steps=spec.steps - 3, batch_size=spec.batch_size,
                     seed=spec.seed, eval_every=spec.eval_every, record_attention=False)
     reference = RecoveryTrainer(one, (RecoveryPolicy("none"),), device="cpu", batch_hook=never_seen).run()
     skipped = default_run["runs"][SKIP]["loss"]
     clean = reference["runs"][0]["loss"]
-    assert skipped[:60] == pytest.approx(clean[:60], abs=1e-4)
-    assert skipped[63:] == pytest.approx(clean[60:], abs=1e-4)
+    assert skipped[:50] == pytest.approx(clean[:50], abs=1e-4)
+    assert skipped[53:] == pytest.approx(clean[50:], abs=1e-4)
 
 
-def test_rollback_restores_the_state_of_10_steps_before():
-    values = WIDGET.canonicalize({"steps": 70})
+def test_rollback_restores_the_state_of_10_steps_before_exactly():
+    values = WIDGET.canonicalize({"steps": 60})
     trainer = RecoveryTrainer(WIDGET.spec(values), WIDGET.policies(values), SpikeDetector(values["spike_factor"]),
                               device="cpu", batch_hook=WIDGET.hook(values))
     params = list(trainer.model.parameters())
-    while trainer.step < 61:
-        if trainer.step == 50:  # the do-nothing run's state at the start of step 50
-            at_50 = trainer.optimizer.run_state(params, NOTHING)
+    while trainer.step < 51:
+        if trainer.step == 40:  # the do-nothing run's state at the start of step 40
+            at_40 = trainer.optimizer.run_state(params, NOTHING)
         trainer.train_step()
-        if trainer.step == 60:
+        if trainer.step == 50:
             before_spike = trainer.optimizer.run_state(params, ROLLBACK)
-    now = trainer.optimizer.run_state(params, ROLLBACK)
-    assert now["t"] == at_50["t"] == 50
-    for a, b in zip(now["tensors"], at_50["tensors"]):
+    now = trainer.optimizer.run_state(params, ROLLBACK)  # after flagged step 50: back to step 40
+    assert now["t"] == at_40["t"] == 40
+    for a, b in zip(now["tensors"], at_40["tensors"]):
         for key in ("p", "m", "v"):
             assert torch.equal(a[key], b[key])
     assert any(not torch.equal(a["p"], b["p"]) for a, b in zip(now["tensors"], before_spike["tensors"]))

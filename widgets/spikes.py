@@ -205,12 +205,12 @@ def _num(x) -> str:
 WIDGET = SpikesWidget(
     name="spikes",
     title="Spike lab: bad batches, and what to do about them",
-    caption=("Four real runs in lockstep read three bad batches ('ZZZZ...') at step 60: the run that does nothing "
+    caption=("Four real runs in lockstep read three bad batches ('ZZZZ...') at step 50: the run that does nothing "
              "jumps in loss afterwards, clipping makes the jump smaller, and skipping the flagged batches avoids it; "
              "rolling back avoids it too but gives up 10 steps of progress."),
     streams=True,
     params=(
-        Param("bad_step", "Bad batches start at step", "int", 60, min=0, max=199, step=1, unit="steps"),
+        Param("bad_step", "Bad batches start at step", "int", 50, min=0, max=199, step=1, unit="steps"),
         Param("bad_count", "Bad batches in a row", "int", 3, min=0, max=10, step=1,
               help="0 injects nothing: a clean run to compare with."),
         Param("bad_kind", "Bad data", "choice", "repeated character", choices=BAD_KINDS,
@@ -233,6 +233,6 @@ WIDGET = SpikesWidget(
               unit="x median", advanced=True,
               help="Skip and rollback act when the gradient norm exceeds this multiple of the median of the last "
                    "20 accepted steps (nothing is flagged in the first 20 steps)."),
-        Param("steps", "Training steps", "int", 100, min=30, max=200, step=10, unit="steps", advanced=True),
+        Param("steps", "Training steps", "int", 80, min=30, max=200, step=10, unit="steps", advanced=True),
     ),
 )
