@@ -145,6 +145,9 @@ class SpikesWidget(Widget):
                 shapes.append({"type": "rect", "xref": f"x{suffix}", "yref": f"y{suffix} domain",
                                "x0": start - 0.5, "x1": end - 0.5, "y0": 0, "y1": 1, "line": {"width": 0},
                                "fillcolor": "rgba(220, 38, 38, 0.15)"})
+            layout["annotations"].append({"text": "bad batches", "xref": "x",
+                                          "yref": "y domain", "x": end, "y": 0.97, "xanchor": "left",
+                                          "yanchor": "top", "showarrow": False, "font": {"size": 11}})
         shapes.append({"type": "line", "xref": "x2", "yref": "y2", "x0": 0, "x1": data["steps"],
                        "y0": values["clip"], "y1": values["clip"], "line": {"dash": "dash", "color": "#6b7280"}})
         layout["shapes"] = shapes
