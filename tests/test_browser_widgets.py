@@ -32,10 +32,10 @@ def move_first_control(page, instance: str) -> str:
         current = control.input_value()
         control.select_option(next(o for o in options if o != current))
         return "select"
-    if tag == "textarea":
+    if tag == "textarea":  # replace the text with a different config: the result must change
         control.focus()
-        page.keyboard.press("End")
-        page.keyboard.type("\n# a learner's edit\n")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("lr: 0.01\nwarmup_steps: 0\n")
         control.dispatch_event("change")
         return "text"
     control.focus()
