@@ -25,7 +25,7 @@
     } else if (input.dataset.boolFor) {
       document.getElementById(input.dataset.boolFor).value = input.checked ? "true" : "false";
       return;
-    } else if (input.type === "range") {
+    } else if (input.type === "range" || input.type === "number") {
       shown = formatNumber(Number(input.value));
     }
     if (shown !== undefined) {

@@ -15,7 +15,7 @@ RUN_TIMEOUT_MS = 180_000  # a training widget on a loaded 2-core CI machine
 
 def chart_data(page, instance: str) -> str:
     return page.evaluate(
-        "id => JSON.stringify((document.getElementById(id).data || []).map(t => [t.x, t.y, t.z]))",
+        "id => JSON.stringify((document.getElementById(id).data || []).map(t => [t.x, t.y, t.z, t.text]))",
         f"{instance}-chart")
 
 
@@ -25,7 +25,7 @@ def wait_final(page, instance: str) -> None:
 
 def move_first_control(page, instance: str) -> str:
     """Change the first visible control like a keyboard user would; returns what was done."""
-    control = page.locator(f"#{instance} .widget-form .controls").first.locator("input[type=range], select, textarea").first
+    control = page.locator(f"#{instance} .widget-form .controls").first.locator("input[type=range], input[type=number], select, textarea").first
     tag = control.evaluate("el => el.tagName.toLowerCase()")
     if tag == "select":
         options = control.locator("option").all_inner_texts()
@@ -38,6 +38,9 @@ def move_first_control(page, instance: str) -> str:
         page.keyboard.type("lr: 0.01\nwarmup_steps: 0\n")
         control.dispatch_event("change")
         return "text"
+    if control.get_attribute("type") == "number":  # a typed value
+        control.fill("2.5")
+        return "number"
     control.focus()
     at_max = control.evaluate("el => Number(el.value) >= Number(el.max)")
     for _ in range(3):
@@ -54,7 +57,7 @@ def test_widget_draws_and_redraws_after_a_keyboard_move(page, name):
     kind = move_first_control(page, name)
     page.wait_for_function(
         "([id, before]) => { const el = document.getElementById(id + '-chart');"
-        " return el.dataset.final === '1' && JSON.stringify((el.data || []).map(t => [t.x, t.y, t.z])) !== before; }",
+        " return el.dataset.final === '1' && JSON.stringify((el.data || []).map(t => [t.x, t.y, t.z, t.text])) !== before; }",
         arg=[name, before], timeout=RUN_TIMEOUT_MS)
     assert name + "." in page.url, f"the {kind} change is kept in the page URL"
     assert page.locator(f"#{name}-result .provenance").count() == 1
@@ -72,7 +75,7 @@ def test_chapter_warmup_slider_changes_the_chart_while_streaming(page):
     partial_before = int(page.locator("#warmup-chart").get_attribute("data-partial") or 0)
     page.wait_for_function(
         "before => { const el = document.getElementById('warmup-chart');"
-        " return el.dataset.final === '1' && JSON.stringify((el.data || []).map(t => [t.x, t.y, t.z])) !== before; }",
+        " return el.dataset.final === '1' && JSON.stringify((el.data || []).map(t => [t.x, t.y, t.z, t.text])) !== before; }",
         arg=before, timeout=RUN_TIMEOUT_MS)
     # the run streamed: partial curves were drawn before the final one
     assert int(page.locator("#warmup-chart").get_attribute("data-partial") or 0) > partial_before

@@ -55,6 +55,7 @@ class Param:
     help: str = ""
     advanced: bool = False  # shown under "advanced" in the form
     max_length: int = 4000  # for "text" parameters
+    control: str = "slider"  # numbers: "slider", or "number" for a value typed rather than dragged
 
     def allowed(self) -> str:
         if self.kind in ("float", "int"):
@@ -118,7 +119,7 @@ class Param:
         info = {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
                 "unit": self.unit, "log": self.log, "advanced": self.advanced, "help": self.help}
         if self.kind in ("float", "int"):
-            info.update(min=self.min, max=self.max, step=self.step)
+            info.update(min=self.min, max=self.max, step=self.step, control=self.control)
         if self.kind == "choice":
             info["choices"] = list(self.choices)
         if self.kind == "text":

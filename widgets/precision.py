@@ -243,7 +243,7 @@ WIDGET = PrecisionWidget(
              "updates (about half by the end, as the LR decays) rounds away and the loss lags."),
     streams=True,
     params=(
-        Param("value", "Value to store", "float", 0.1, min=-1e6, max=1e6, step=0.001,
+        Param("value", "Value to store", "float", 0.1, min=-1e6, max=1e6, step=0.001, control="number",
               help="Try 0.1, 1/3, 448, 500, 70000 or 1e-8."),
         Param("scale_log2", "Loss scale S (log2)", "int", 8, min=0, max=24, step=1, unit="log2",
               help="The loss (so every gradient) is multiplied by 2^this before the fp16 cast."),
