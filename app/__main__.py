@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="run the benchmarks (app/bench.py)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to app.bench.main")
     bench.set_defaults(func=cmd_bench)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # every option after "bench" (--quick, --repeats N) is app.bench's
+        return cmd_bench(argparse.Namespace(rest=argv[1:]))
     args = parser.parse_args(argv)
     return args.func(args)
 
