@@ -112,7 +112,7 @@ def bench_widgets(repeats: int) -> None:
     widgets = all_widgets()
     uncached: dict[str, tuple[float, float]] = {}
     with server(cache=False) as base, httpx.Client(base_url=base) as client:
-        json_timing(client, "/api/widgets/lr-schedule?total=100")  # warm the imports
+        json_timing(client, "/api/widgets/lr-schedule?total=100&warmup=10")  # warm the imports
         for name, widget in widgets.items():
             if widget.streams:
                 runs = [stream_timings(client, f"/widgets/{name}/stream") for _ in range(repeats)]
