@@ -9,44 +9,11 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
 
 import pytest
 
-from app.content import parse_chapter
-from app.settings import Settings
+from claim_helpers import CHAPTERS, _run, chapter_text, claim, directive_params, run_as_in_chapter
 from widgets.registry import all_widgets
-
-CHAPTERS = Settings().content_dir / "chapters"
-
-
-def chapter_text(name: str) -> str:
-    return (CHAPTERS / name).read_text(encoding="utf-8")
-
-
-def claim(name: str, claim_id: str) -> str:
-    """The text of one CLAIM block; fails if the block is missing."""
-    slug = parse_chapter(CHAPTERS / name).slug
-    m = re.search(rf"<!-- CLAIM:{re.escape(slug)}:{re.escape(claim_id)} -->(.*?)<!-- /CLAIM -->",
-                  chapter_text(name), re.S)
-    assert m, f"{name}: no CLAIM:{slug}:{claim_id} block"
-    return " ".join(m.group(1).split())
-
-
-def directive_params(name: str, widget: str) -> dict:
-    uses = [w for w in parse_chapter(CHAPTERS / name).widgets if w.name == widget]
-    assert uses, f"{name} has no {widget} widget"
-    return uses[0].overrides
-
-
-@lru_cache(maxsize=None)
-def _run(widget: str, overrides: tuple) -> dict:
-    w = all_widgets()[widget]
-    return w.compute(w.canonicalize(dict(overrides)))
-
-
-def run_as_in_chapter(name: str, widget: str) -> dict:
-    return _run(widget, tuple(sorted(directive_params(name, widget).items())))
 
 
 def test_every_claim_block_is_closed_and_has_a_test():
