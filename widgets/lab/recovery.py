@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import torch
 
 from widgets.lab.clip import clip_per_run
-from widgets.lab.model import is_decayed
 from widgets.lab.optim import AdamW, broadcast
 from widgets.lab.trainer import BatchHook, LockstepTrainer, TrainSpec
 
@@ -131,6 +130,8 @@ class SpikeDetector:
 class RecoveryTrainer(LockstepTrainer):
     """A LockstepTrainer whose runs each follow a RecoveryPolicy (one per RunConfig)."""
 
+    optimizer_class = RecoveryAdamW  # can snapshot, restore and sit out one run
+
     def __init__(self, spec: TrainSpec, policies: tuple[RecoveryPolicy, ...], detector: SpikeDetector = SpikeDetector(),
                  device: str | None = None, batch_hook: BatchHook | None = None):
         if len(policies) != len(spec.runs):
@@ -144,16 +145,6 @@ class RecoveryTrainer(LockstepTrainer):
         self.checkpoints = [deque(maxlen=depth) for _ in range(R)]  # start-of-step states, newest last
         self.skipped: list[list[int]] = [[] for _ in range(R)]  # steps whose update was dropped
         self.rollbacks: list[list[list[int]]] = [[] for _ in range(R)]  # [flagged step, updates undone]
-
-    def _make_optimizer(self) -> RecoveryAdamW:
-        runs = self.spec.runs
-        named = list(self.model.named_parameters())
-        decayed = [p for n, p in named if is_decayed(n, p)]
-        other = [p for n, p in named if not is_decayed(n, p)]
-        return RecoveryAdamW([{"params": decayed, "weight_decay": [r.weight_decay for r in runs]},
-                              {"params": other, "weight_decay": 0.0}],
-                             runs=len(runs), lr=[r.schedule.lr_at(0) for r in runs],
-                             beta1=[r.beta1 for r in runs], beta2=[r.beta2 for r in runs])
 
     def train_step(self) -> None:
         t = self.step

@@ -86,6 +86,8 @@ ProgressHook = Callable[[dict], None]
 
 
 class LockstepTrainer:
+    optimizer_class = AdamW  # subclasses may swap in an AdamW with extra powers (lab/recovery.py)
+
     def __init__(self, spec: TrainSpec, device: str | None = None, batch_hook: BatchHook | None = None):
         self.spec = spec
         self.device = device or default_device()
@@ -109,10 +111,10 @@ class LockstepTrainer:
         named = list(self.model.named_parameters())
         decayed = [p for n, p in named if is_decayed(n, p)]
         other = [p for n, p in named if not is_decayed(n, p)]
-        return AdamW([{"params": decayed, "weight_decay": [r.weight_decay for r in runs]},
-                      {"params": other, "weight_decay": 0.0}],
-                     runs=len(runs), lr=[r.schedule.lr_at(0) for r in runs],
-                     beta1=[r.beta1 for r in runs], beta2=[r.beta2 for r in runs])
+        return self.optimizer_class([{"params": decayed, "weight_decay": [r.weight_decay for r in runs]},
+                                     {"params": other, "weight_decay": 0.0}],
+                                    runs=len(runs), lr=[r.schedule.lr_at(0) for r in runs],
+                                    beta1=[r.beta1 for r in runs], beta2=[r.beta2 for r in runs])
 
     # --- one step ---------------------------------------------------------------
     def train_step(self) -> None:
