@@ -43,3 +43,16 @@ def _run(widget: str, overrides: tuple) -> dict:
 
 def run_as_in_chapter(name: str, widget: str) -> dict:
     return _run(widget, tuple(sorted(directive_params(name, widget).items())))
+
+
+def claim_ids(names) -> set[tuple[str, str]]:
+    """Every (slug, id) CLAIM block in these chapter files; fails on an unclosed block."""
+    found = set()
+    for name in names:
+        if not (CHAPTERS / name).exists():
+            continue
+        text = chapter_text(name)
+        opens = re.findall(r"<!-- CLAIM:([a-z0-9-]+):([a-z0-9-]+) -->", text)
+        assert len(opens) == text.count("<!-- /CLAIM -->"), f"{name}: unbalanced CLAIM blocks"
+        found |= set(opens)
+    return found

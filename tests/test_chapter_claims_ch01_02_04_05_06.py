@@ -8,11 +8,10 @@ otherwise) and checks the claim on the real data, so the prose cannot drift from
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 
-from claim_helpers import CHAPTERS, _run, chapter_text, claim, directive_params, run_as_in_chapter
+from claim_helpers import claim_ids, _run, claim, directive_params, run_as_in_chapter
 from widgets.registry import all_widgets
 
 
@@ -24,16 +23,8 @@ def test_every_claim_block_is_closed_and_has_a_test():
               ("training-loop", "label-shift"), ("gradient-clipping", "clip-norm-default"),
               ("gradient-clipping", "clip-trace-default"), ("gradient-clipping", "clip-trace-rate"),
               ("regularisation", "overfit-default"), ("regularisation", "dropout-does-it")}
-    found = set()
-    for name in ("01-training-loop.md", "02-sgd-to-adamw.md", "04-batch-size.md",
-                 "05-gradient-clipping.md", "06-regularisation.md"):
-        path = CHAPTERS / name
-        if not path.exists():
-            continue
-        text = chapter_text(name)
-        opens = re.findall(r"<!-- CLAIM:([a-z0-9-]+):([a-z0-9-]+) -->", text)
-        assert len(opens) == text.count("<!-- /CLAIM -->"), f"{name}: unbalanced CLAIM blocks"
-        found |= set(opens)
+    found = claim_ids(("01-training-loop.md", "02-sgd-to-adamw.md", "04-batch-size.md",
+                       "05-gradient-clipping.md", "06-regularisation.md"))
     assert found <= tested, f"claims without a test: {sorted(found - tested)}"
 
 

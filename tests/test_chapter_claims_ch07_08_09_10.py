@@ -7,9 +7,8 @@ otherwise) and checks the claim on the real data, so the prose cannot drift from
 """
 from __future__ import annotations
 
-import re
 
-from claim_helpers import CHAPTERS, _run, chapter_text, claim, directive_params, run_as_in_chapter
+from claim_helpers import claim_ids, _run, claim, directive_params, run_as_in_chapter
 from widgets.registry import all_widgets
 
 NAMES = ("07-precision.md", "08-instabilities.md", "09-muon.md", "10-scale-and-configs.md")
@@ -22,15 +21,7 @@ TESTED = {("precision", "fp16-underflow"), ("precision", "bf16-weights"),
 
 def test_every_claim_block_is_closed_and_has_a_test():
     """Each CLAIM id in these chapters is one this file checks."""
-    found = set()
-    for name in NAMES:
-        path = CHAPTERS / name
-        if not path.exists():
-            continue
-        text = chapter_text(name)
-        opens = re.findall(r"<!-- CLAIM:([a-z0-9-]+):([a-z0-9-]+) -->", text)
-        assert len(opens) == text.count("<!-- /CLAIM -->"), f"{name}: unbalanced CLAIM blocks"
-        found |= set(opens)
+    found = claim_ids(NAMES)
     assert found <= TESTED, f"claims without a test: {sorted(found - TESTED)}"
 
 
