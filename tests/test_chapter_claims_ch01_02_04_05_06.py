@@ -137,27 +137,30 @@ CH5 = "05-gradient-clipping.md"
 
 
 def test_ch5_clip_norm_default_scales_every_tensor_by_one_factor():
+    # Bounds, not digits: 40 Adam steps amplify rounding, and CPUs round differently
+    # (seen: norm 11.25 to 12.05, real-batch norm 1.24 to 1.36 across kernel sets).
     text = claim(CH5, "clip-norm-default")
-    assert "step 40" in text and "about 11" in text and "about 0.089" in text and "exactly 1" in text
-    assert "about 9.4" in text and "below 0.05" in text and "about 1.2" in text and "about 0.83" in text
+    for part in ("step 40", "between 10.5 and 12.5", "one over that norm", "exactly 1", "between 9 and 10",
+                 "below 0.05", "between 1.1 and 1.4", "0.7 to 0.9"):
+        assert part in text, part
     values = all_widgets()["clip-norm"].canonicalize(directive_params(CH5, "clip-norm"))
     assert values == {"threshold": 1.0, "bad_batch": True, "step": 40}
     data = run_as_in_chapter(CH5, "clip-norm")
-    assert round(data["norm_before"]) == 11
-    assert round(data["scale"], 3) == 0.089
+    assert 10.5 < data["norm_before"] < 12.5
+    assert data["scale"] == pytest.approx(1 / data["norm_before"], rel=1e-4)
     assert data["norm_after"] == pytest.approx(1.0, rel=1e-5)
     ratios = [c / r for r, c in zip(data["raw"], data["clipped"])]
     assert max(ratios) - min(ratios) < 1e-5 and ratios[0] == pytest.approx(data["scale"], rel=1e-4)
     largest = max(range(len(data["raw"])), key=data["raw"].__getitem__)
-    assert data["names"][largest] == "wte" and round(data["raw"][largest], 1) == 9.4
+    assert data["names"][largest] == "wte" and 9 < data["raw"][largest] < 10
     assert min(data["raw"]) < 0.05
     real = _run("clip-norm", tuple(sorted({**directive_params(CH5, "clip-norm"), "bad_batch": False}.items())))
-    assert round(real["norm_before"], 1) == 1.2 and round(real["scale"], 2) == 0.83
+    assert 1.1 < real["norm_before"] < 1.4 and 0.7 < real["scale"] < 0.9
 
 
 def test_ch5_clip_trace_default_spike_and_the_weights_it_moves():
     text = claim(CH5, "clip-trace-default")
-    for part in ("80 steps", "$c = 1$", "step 60", "about 11", "about 0.8", "1.8 times", "next five",
+    for part in ("80 steps", "$c = 1$", "step 60", "about 11", "about 0.8", "1.8 times", "next four",
                  "step 11", "above 30"):
         assert part in text, part
     data = run_as_in_chapter(CH5, "clip-trace")
@@ -168,10 +171,9 @@ def test_ch5_clip_trace_default_spike_and_the_weights_it_moves():
     assert round(free["grad_norm"][t]) == 11
     median = sorted(free["grad_norm"])[len(free["grad_norm"]) // 2]
     assert round(median, 1) == 0.8 and free["grad_norm"][t] > 10 * median
-    assert round(free["moved"][t] / free["moved"][t - 1], 1) == 1.8
-    # further than before the spike for exactly the next five steps
-    assert all(m > free["moved"][t - 1] for m in free["moved"][t + 1:t + 6])
-    assert free["moved"][t + 6] <= free["moved"][t - 1]
+    assert abs(free["moved"][t] / free["moved"][t - 1] - 1.8) < 0.15  # 1.75 to 1.81 seen
+    # further than before the spike for at least the next four steps (five or six, by CPU)
+    assert all(m > free["moved"][t - 1] for m in free["moved"][t + 1:t + 5])
     # with clipping the corrupted step moves about as far as the ordinary step before it
     assert abs(clipped["moved"][t] / clipped["moved"][t - 1] - 1) < 0.1
     assert clipped["clipped"][t] and clipped["grad_norm"][t] > 10
@@ -182,12 +184,12 @@ def test_ch5_clip_trace_default_spike_and_the_weights_it_moves():
 def test_ch5_clip_trace_default_clip_rate_and_90th_percentile():
     text = claim(CH5, "clip-trace-rate")
     assert "35%" in text and "80 steps" in text and "22 of its 28" in text and "first 30" in text
-    assert "about 1.5" in text
+    assert "between 1.35 and 1.55" in text
     data = run_as_in_chapter(CH5, "clip-trace")
     clipped = data["runs"][1]["clipped"]
     assert len(clipped) == 80 and sum(clipped) == 28 and sum(clipped[:30]) == 22
     assert round(data["share_clipped"], 2) == 0.35
-    assert round(data["p90"], 1) == 1.5
+    assert 1.35 < data["p90"] < 1.55  # 1.42 to 1.46 seen across kernel sets
 
 
 # --- chapter 6: regularisation ----------------------------------------------------------------
@@ -199,9 +201,12 @@ def gap(run: dict) -> float:
 
 
 def test_ch6_overfitting_default_validation_turns_up_and_the_gap():
+    # Seen across kernel sets: best 3.29 to 3.36 at step 50 to 120, rise 0.06 to 0.11,
+    # gaps 0.87 to 0.92 and 0.57 to 0.59.
     text = claim(CH6, "overfit-default")
-    for part in ("150 steps", "about 3.35", "step 90", "about 0.1 higher", "about 2.5", "about 0.9",
-                 "dropout 0.2 and weight decay 0.1", "about 2.8", "about 0.55", "last step"):
+    for part in ("150 steps", "between 3.25 and 3.4", "before the last step", "a few hundredths above",
+                 "about 2.5", "about 0.9", "dropout 0.2 and weight decay 0.1", "about 2.8", "about 0.6",
+                 "a third smaller"):
         assert part in text, part
     values = all_widgets()["overfitting"].canonicalize(directive_params(CH6, "overfitting"))
     assert values["steps"] == 150 and values["dropout"] == 0.2 and values["weight_decay"] == 0.1
@@ -209,13 +214,12 @@ def test_ch6_overfitting_default_validation_turns_up_and_the_gap():
     free, reg = run_as_in_chapter(CH6, "overfitting")["runs"]
     assert free["label"] == "no regularisation"
     best = min(free["val_loss"])
-    assert round(best, 2) == 3.35 and free["val_steps"][free["val_loss"].index(best)] == 90
-    assert round(free["val_loss"][-1] - best, 1) == 0.1
-    assert round(free["train_eval_loss"][-1], 1) == 2.5 and free["train_eval_loss"][-1] == min(free["train_eval_loss"])
-    assert round(gap(free), 1) == 0.9
-    assert round(reg["train_eval_loss"][-1], 1) == 2.8 and reg["train_eval_loss"][-1] > free["train_eval_loss"][-1]
-    assert 0.5 <= gap(reg) <= 0.6
-    assert reg["val_loss"][-1] == min(reg["val_loss"])
+    assert 3.25 < best < 3.4 and free["val_steps"][free["val_loss"].index(best)] < 150
+    assert 0.03 < free["val_loss"][-1] - best < 0.2
+    assert abs(free["train_eval_loss"][-1] - 2.5) < 0.1 and free["train_eval_loss"][-1] == min(free["train_eval_loss"])
+    assert abs(gap(free) - 0.9) < 0.1
+    assert abs(reg["train_eval_loss"][-1] - 2.8) < 0.1 and reg["train_eval_loss"][-1] > free["train_eval_loss"][-1]
+    assert abs(gap(reg) - 0.6) < 0.1 and 0.55 < gap(reg) / gap(free) < 0.8
 
 
 def test_ch6_on_the_short_run_dropout_not_decay_closes_the_gap():
@@ -228,5 +232,5 @@ def test_ch6_on_the_short_run_dropout_not_decay_closes_the_gap():
     closed = gap(free) - gap(reg)
     decay_only = _run("overfitting", tuple(sorted({**params, "dropout": 0.0}.items())))["runs"][1]
     dropout_only = _run("overfitting", tuple(sorted({**params, "weight_decay": 0.0}.items())))["runs"][1]
-    assert abs(gap(decay_only) - gap(free)) < 0.1 * closed  # decay alone closes next to nothing
-    assert gap(free) - gap(dropout_only) > 0.7 * closed     # dropout alone closes most of it
+    assert abs(gap(decay_only) - gap(free)) < 0.25 * closed  # decay alone closes next to nothing
+    assert gap(free) - gap(dropout_only) > 0.5 * closed      # dropout alone closes most of it

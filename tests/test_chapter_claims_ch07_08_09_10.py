@@ -63,10 +63,10 @@ def clip_trace_runs() -> dict:
 
 def test_ch8_corrupted_batch_is_a_one_step_spike_in_both_runs():
     text = claim(CH8, "one-step-spike")
-    assert "more than twice" in text and "step 60" in text and "within 0.2" in text
+    assert "more than 2.5 nats" in text and "step 60" in text and "within 0.2" in text
     for run in clip_trace_runs().values():
         loss = run["loss"]
-        assert loss[60] > 2 * loss[59], (run["label"], loss[59:62])
+        assert loss[60] > loss[59] + 2.5, (run["label"], loss[59:62])  # +2.9 to +5.0 seen
         assert abs(loss[61] - loss[59]) < 0.2, (run["label"], loss[59:62])
         assert run["diverged_at"] is None
 

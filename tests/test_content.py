@@ -87,7 +87,7 @@ def test_chapter_3_content():
     quizzes = chapter.quizzes.values()
     assert len(quizzes) >= 4
     assert any(q.multiple for q in quizzes) and any(not q.multiple for q in quizzes)
-    assert "<!-- CLAIM:warmup -->" in chapter.html
+    assert "<!-- CLAIM:learning-rate:warmup -->" in chapter.html
     refs = re.search(r'<section class="references">(.*?)</section>', chapter.html, re.S).group(1)
     for cited in ("SGDR", "Goyal", "Xiong", "Tuning Playbook", "nanoGPT"):
         assert cited in refs

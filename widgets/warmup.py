@@ -56,7 +56,7 @@ WIDGET = WarmupWidget(
     title="Warmup vs no warmup",
     caption=("Two real training runs of the tiny GPT, same initial weights and same batches; the only "
              "difference is the warmup. At the defaults the run without warmup drops faster for a few "
-             "steps, then stalls and ends more than half a nat higher in validation loss."),
+             "steps, then falls behind for good and ends at least a third of a nat higher in validation loss."),
     streams=True,
     params=(
         Param("peak_lr", "Peak learning rate", "float", 6e-3, min=1e-4, max=3e-2, step=0.05, log=True,
