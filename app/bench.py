@@ -160,6 +160,15 @@ def bench_trainer(steps: int) -> None:
           f"   ratio {lockstep / plain:.2f}   (target >= 1.0)")
 
 
+def cpu_model() -> str:
+    """The processor's name: the figures scale with it (one session's 2-core machine ran 1.7x slower)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the warmup widget and the trainer")
@@ -169,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(int(os.environ.get("COURSE_TORCH_THREADS", "1")))  # as the server does
-    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
+          f"({torch.backends.cpu.get_cpu_capability()} kernels, {torch.get_num_threads()} thread), "
+          f"python {sys.version.split()[0]}")
     bench_warmup(args.repeats)
     bench_trainer(steps=100)
     if not args.quick:
