@@ -85,6 +85,37 @@
     if (reset) resetWidget(reset.closest(".widget"));
   });
 
+  // One request per setting, and only the newest setting's result on screen. A keyboard
+  // step fires both `input` and `change`, and both trigger the form; the form queues a
+  // newer request behind the one in flight (hx-sync "queue last") instead of aborting it,
+  // which htmx would log as an error. So: a setting already in flight, or already shown,
+  // is not asked for again; and a response that arrives after the controls have moved on
+  // is not swapped in, because the request for the newer setting is right behind it.
+  function widgetForm(elt) {
+    return elt && elt.classList && elt.classList.contains("widget-form") ? elt : null;
+  }
+  document.addEventListener("htmx:confirm", (event) => {
+    const form = widgetForm(event.detail.elt);
+    if (!form) return;
+    const query = formState(form).toString();
+    const inFlight = form.dataset.sentQuery;
+    if (query === inFlight || (inFlight === undefined && query === form.dataset.shownQuery)) event.preventDefault();
+  });
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const form = widgetForm(event.detail.elt);
+    if (form) form.dataset.sentQuery = formState(form).toString();
+  });
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const form = widgetForm(event.detail.elt);
+    if (!form) return;
+    if (form.dataset.sentQuery !== formState(form).toString()) event.detail.shouldSwap = false;
+    else form.dataset.shownQuery = form.dataset.sentQuery;
+  });
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const form = widgetForm(event.detail.elt);
+    if (form) delete form.dataset.sentQuery;
+  });
+
   // ---------- charts ----------------------------------------------------------------
   function themed(layout) {
     const style = getComputedStyle(document.documentElement);
@@ -98,8 +129,20 @@
     for (const key of Object.keys(out)) {
       if (/^[xy]axis\d*$/.test(key)) out[key] = Object.assign({ gridcolor: grid, zerolinecolor: grid }, out[key]);
     }
-    if (window.matchMedia("(max-width: 640px)").matches && out.height) out.height = Math.round(out.height * 0.85);
+    if (window.matchMedia("(max-width: 640px)").matches) narrowed(out);
     return out;
+  }
+
+  // A phone: smaller type, so legends, panel titles and notes keep to their own lines
+  // instead of running into each other across a 350-pixel-wide chart.
+  function narrowed(layout) {
+    if (layout.height) layout.height = Math.round(layout.height * 0.85);
+    layout.font.size = 10;
+    if (layout.legend) layout.legend = Object.assign({}, layout.legend, { font: { size: 10 } });
+    if (layout.margin) layout.margin = Object.assign({}, layout.margin, { l: Math.min(layout.margin.l || 52, 52) });
+    if (layout.annotations) {
+      layout.annotations = layout.annotations.map((note) => Object.assign({}, note, { font: Object.assign({ size: 10 }, note.font || {}) }));
+    }
   }
 
   const config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
