@@ -204,7 +204,7 @@ def test_ch6_overfitting_default_validation_turns_up_and_the_gap():
     # Seen across kernel sets: best 3.29 to 3.36 at step 50 to 120, rise 0.06 to 0.11,
     # gaps 0.87 to 0.92 and 0.57 to 0.59.
     text = claim(CH6, "overfit-default")
-    for part in ("150 steps", "between 3.25 and 3.4", "before the last step", "a few hundredths above",
+    for part in ("150 steps", "between 3.25 and 3.4", "before the last step", "a few hundredths to a tenth above",
                  "about 2.5", "about 0.9", "dropout 0.2 and weight decay 0.1", "about 2.8", "about 0.6",
                  "a third smaller", "nearly flat for its second half"):
         assert part in text, part
@@ -215,7 +215,7 @@ def test_ch6_overfitting_default_validation_turns_up_and_the_gap():
     assert free["label"] == "no regularisation"
     best = min(free["val_loss"])
     assert 3.25 < best < 3.4 and free["val_steps"][free["val_loss"].index(best)] < 150
-    assert 0.03 < free["val_loss"][-1] - best < 0.2
+    assert 0.03 < free["val_loss"][-1] - best < 0.15
     # "nearly flat for its second half": within 0.2 nat from step 75 on (ranges 0.09 to 0.11 seen)
     second_half = [v for s, v in zip(free["val_steps"], free["val_loss"]) if s >= 75]
     assert max(second_half) - min(second_half) < 0.2
