@@ -27,6 +27,15 @@ def vendor_path(name: str, settings: Settings) -> Path:
     return Path(plotly.__file__).parent / relative
 
 
+def routers() -> list:
+    """Every router of the app, one per resource (the content checker reads their paths)."""
+    from app import (routes_chapters, routes_glossary, routes_progress, routes_quiz, routes_search,
+                     routes_widgets)
+
+    return [routes_widgets.router, routes_chapters.router, routes_quiz.router, routes_progress.router,
+            routes_glossary.router, routes_search.router]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     import torch
@@ -47,12 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = make_templates(settings)
 
     from app.jobs import JobRunner
-    from app.routes_pages import router as pages_router
-    from app.routes_widgets import router as widgets_router
 
     app.state.jobs = JobRunner(settings)
-    app.include_router(widgets_router)
-    app.include_router(pages_router)
+    for router in routers():
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
 
     @app.get("/vendor/{name}", include_in_schema=False)

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
+from app.pages import sidebar_context
 from app.widget_view import render_result, render_widget, resolve
 from widgets.base import ParamError
 from widgets.registry import all_widgets
@@ -129,8 +130,6 @@ async def _events(request: Request, jobs, widget, values):
 @router.get("/widgets", response_class=HTMLResponse)
 def widget_gallery(request: Request):
     """Every widget, one link each."""
-    from app.routes_pages import sidebar_context
-
     return request.app.state.templates.TemplateResponse(
         request, "widget_gallery.html", {**sidebar_context(request), "widgets": list(all_widgets().values())})
 
@@ -144,7 +143,5 @@ def widget_demo(name: str, request: Request):
         html = render_widget(request, name)
     except ParamError as error:
         return unprocessable(error)
-    from app.routes_pages import sidebar_context
-
     return request.app.state.templates.TemplateResponse(
         request, "widget_demo.html", {**sidebar_context(request), "widget": all_widgets()[name], "widget_html": html})
