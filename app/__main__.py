@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def cmd_check(args) -> int:
-    from app.content import check_content
+    from app.check.course import check_content
     from app.settings import Settings
 
     content_dir = Path(args.content_dir) if args.content_dir else Settings.from_env().content_dir

@@ -27,6 +27,15 @@ def vendor_path(name: str, settings: Settings) -> Path:
     return Path(plotly.__file__).parent / relative
 
 
+def routers() -> list:
+    """Every router of the app, one per resource (the content checker reads their paths)."""
+    from app import (routes_chapters, routes_glossary, routes_progress, routes_quiz, routes_search,
+                     routes_widgets)
+
+    return [routes_widgets.router, routes_chapters.router, routes_quiz.router, routes_progress.router,
+            routes_glossary.router, routes_search.router]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     import torch
@@ -59,14 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from app.cache import open_cache
     from app.engine import Engine
     from app.jobs import WidgetJobs
-    from app.routes_pages import router as pages_router
-    from app.routes_widgets import router as widgets_router
 
     app.state.cache = open_cache(settings.cache_url, settings.cache_bytes)
     app.state.engine = Engine(settings)
     app.state.jobs = WidgetJobs(settings, app.state.engine, app.state.cache)
-    app.include_router(widgets_router)
-    app.include_router(pages_router)
+    for router in routers():
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
 
     @app.get("/vendor/{name}", include_in_schema=False)

@@ -28,6 +28,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from app.engine import JobCancelled, JobFailed, QueueFull, Superseded
+from app.pages import sidebar_context
 from app.progress import learner_id, set_learner_cookie
 from app.widget_view import INSTANCE_RE, instance_or_422, render_result, render_widget, resolve, result_html
 from widgets.base import ParamError
@@ -214,8 +215,6 @@ async def _events(request: Request, jobs, widget, values, instance, item, handle
 @router.get("/widgets", response_class=HTMLResponse)
 def widget_gallery(request: Request):
     """Every widget, one link each."""
-    from app.routes_pages import sidebar_context
-
     return request.app.state.templates.TemplateResponse(
         request, "widget_gallery.html", {**sidebar_context(request), "widgets": list(all_widgets().values())})
 
@@ -229,7 +228,5 @@ def widget_demo(name: str, request: Request):
         html = render_widget(request, name)
     except ParamError as error:
         return unprocessable(error)
-    from app.routes_pages import sidebar_context
-
     return request.app.state.templates.TemplateResponse(
         request, "widget_demo.html", {**sidebar_context(request), "widget": all_widgets()[name], "widget_html": html})
