@@ -39,6 +39,7 @@ from app.check.expr import ExprError, parse as parse_expr
 from app.markdown import render_inline
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+INDEX_RE = re.compile(r"[0-9]{1,4}")
 
 
 class QuizFormatError(ValueError):
@@ -219,16 +220,18 @@ def normalize_selection(quiz: Quiz, selected: Any) -> tuple[int, ...]:
         raise AnswerError("choose at least one option")
     indices = []
     for value in selected:
-        if isinstance(value, bool):
-            raise AnswerError(f"{value!r} is not an option index")
+        # an index is an int, an integral float (JSON 1.0) or ASCII digits (a form field):
+        # int() alone would take "1_0", " 1 ", Arabic-Indic digits, and overflow on inf
+        if isinstance(value, bool) or (isinstance(value, str) and not INDEX_RE.fullmatch(value)):
+            raise AnswerError(f"{_clip(repr(value))} is not an option index")
         try:
             index = int(value)
-        except (TypeError, ValueError):
-            raise AnswerError(f"{value!r} is not an option index") from None
+        except (TypeError, ValueError, OverflowError):  # OverflowError: inf, -inf, 1e400 in JSON
+            raise AnswerError(f"{_clip(repr(value))} is not an option index") from None
         if isinstance(value, float) and value != index:
             raise AnswerError(f"{value!r} is not an option index")
         if not 0 <= index < len(quiz.options):
-            raise AnswerError(f"option {index} does not exist: question {quiz.id!r} has options "
+            raise AnswerError(f"option {_clip(str(index))} does not exist: question {quiz.id!r} has options "
                               f"0 to {len(quiz.options) - 1}")
         if index in indices:
             raise AnswerError(f"option {index} is chosen twice")
@@ -236,6 +239,11 @@ def normalize_selection(quiz: Quiz, selected: Any) -> tuple[int, ...]:
     if not quiz.multiple and len(indices) > 1:
         raise AnswerError(f"question {quiz.id!r} takes a single answer, got {len(indices)}")
     return tuple(sorted(indices))
+
+
+def _clip(text: str, limit: int = 64) -> str:
+    """A rejected answer as it is echoed back: never more than `limit` characters."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def grade(quiz: Quiz, selected: Iterable[Any]) -> Grade:

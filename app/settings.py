@@ -52,6 +52,11 @@ class Settings:
     # torch threads per process: tiny models gain nothing from a second thread, and two
     # jobs with two spinning threads each on two cores slow each other down many times over
     torch_threads: int = 1
+    # the largest request body taken (bytes); a bigger one is a 413 before it is read
+    max_body_bytes: int = 256 * 1024
+    # True behind a TLS-terminating proxy that sets X-Forwarded-Proto (and that is the only
+    # way in): the learner cookie is then Secure when the proxy says the request was HTTPS
+    trust_proxy: bool = False
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -68,6 +73,8 @@ class Settings:
             max_queue=int(env.get("COURSE_MAX_QUEUE", defaults.max_queue)),
             max_jobs_per_learner=int(env.get("COURSE_MAX_JOBS_PER_LEARNER", defaults.max_jobs_per_learner)),
             torch_threads=int(env.get("COURSE_TORCH_THREADS", defaults.torch_threads)),
+            max_body_bytes=parse_bytes(env.get("COURSE_MAX_BODY", str(defaults.max_body_bytes))),
+            trust_proxy=_flag(env.get("COURSE_TRUST_PROXY"), defaults.trust_proxy),
         )
 
     @property

@@ -10,11 +10,18 @@ growing curves to the browser. The callback may raise to cancel the work.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 # progress(partial_data, done, total): called by streaming widgets while they compute
 Progress = Callable[[dict, int, int], None]
+
+# The only number syntax a parameter accepts: ASCII decimal, optional sign, fraction and
+# exponent. float() alone would also take "1_0", " 5 ", "infinity" and Arabic-Indic or
+# full-width digits, so two spellings of one value would be two cache keys and a typo a run.
+NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+MAX_NUMBER_CHARS = 40  # no real setting needs more; a longer string is not a number here
 
 
 class ParamError(ValueError):
@@ -78,22 +85,30 @@ class Param:
             return self._parse_number(raw, int)
         if self.kind == "bool":
             return self._parse_bool(raw)
+        if not isinstance(raw, str):  # a JSON list or number is not a choice or a text
+            raise ParamError(self.name, _clip(str(raw)), self.allowed())
         if self.kind == "choice":
-            value = str(raw)
-            if value not in self.choices:
-                raise ParamError(self.name, value, self.allowed())
-            return value
-        value = str(raw)
+            if raw not in self.choices:
+                raise ParamError(self.name, _clip(raw), self.allowed())
+            return raw
+        value = raw
         if len(value) > self.max_length:
             raise ParamError(self.name, value[:40] + "...", self.allowed(),
                              f"{self.name} is {len(value)} characters long: at most {self.max_length} are allowed")
         return value
 
     def _parse_number(self, raw: Any, cast: type) -> float | int:
-        try:
+        if isinstance(raw, str):
+            if len(raw) > MAX_NUMBER_CHARS or not NUMBER_RE.fullmatch(raw):
+                raise ParamError(self.name, _clip(raw), self.allowed())
             number = float(raw)
-        except (TypeError, ValueError):
-            raise ParamError(self.name, raw, self.allowed()) from None
+        elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            try:
+                number = float(raw)
+            except OverflowError:  # an int too large for a float
+                raise ParamError(self.name, _clip(str(raw)), self.allowed()) from None
+        else:
+            raise ParamError(self.name, _clip(str(raw)), self.allowed())
         if not math.isfinite(number):
             raise ParamError(self.name, raw, self.allowed())
         if cast is int:
@@ -107,12 +122,12 @@ class Param:
     def _parse_bool(self, raw: Any) -> bool:
         if isinstance(raw, bool):
             return raw
-        text = str(raw).strip().lower()
+        text = raw.lower() if isinstance(raw, str) else ""
         if text in ("1", "true", "on", "yes"):
             return True
         if text in ("0", "false", "off", "no"):
             return False
-        raise ParamError(self.name, raw, self.allowed())
+        raise ParamError(self.name, _clip(str(raw)), self.allowed())
 
     def describe(self) -> dict:
         """The JSON description served by GET /api/widgets."""
@@ -125,6 +140,11 @@ class Param:
         if self.kind == "text":
             info["max_length"] = self.max_length
         return info
+
+
+def _clip(text: str, limit: int = 64) -> str:
+    """A rejected value as it is echoed back: never more than `limit` characters."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _fmt(x: float | None) -> str:
