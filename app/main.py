@@ -27,6 +27,15 @@ def vendor_path(name: str, settings: Settings) -> Path:
     return Path(plotly.__file__).parent / relative
 
 
+def routers() -> list:
+    """Every router of the app, one per resource (the content checker reads their paths)."""
+    from app import (routes_chapters, routes_glossary, routes_progress, routes_quiz, routes_search,
+                     routes_widgets)
+
+    return [routes_widgets.router, routes_chapters.router, routes_quiz.router, routes_progress.router,
+            routes_glossary.router, routes_search.router]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     import torch
@@ -35,24 +44,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from app.jobs import start_background_warmup
-
+        engine = app.state.engine
+        if engine.mode != "inprocess":  # embedded: start the workers now; cluster: connect now
+            engine.start_soon()
+        filler = None
         if settings.warm_cache:
-            start_background_warmup(app)
-        yield
-        app.state.jobs.shutdown()
+            from app.precompute import BackgroundFill
+
+            filler = BackgroundFill(app.state.jobs, settings)
+            filler.start()
+        try:
+            yield
+        finally:
+            if filler is not None:
+                await filler.stop()
+            await engine.close()
+            app.state.cache.close()
 
     app = FastAPI(title="Keeping LLM training stable", lifespan=lifespan)
     app.state.settings = settings
     app.state.templates = make_templates(settings)
 
-    from app.jobs import JobRunner
-    from app.routes_pages import router as pages_router
-    from app.routes_widgets import router as widgets_router
+    from app.cache import open_cache
+    from app.engine import Engine
+    from app.jobs import WidgetJobs
 
-    app.state.jobs = JobRunner(settings)
-    app.include_router(widgets_router)
-    app.include_router(pages_router)
+    app.state.cache = open_cache(settings.cache_url, settings.cache_bytes)
+    app.state.engine = Engine(settings)
+    app.state.jobs = WidgetJobs(settings, app.state.engine, app.state.cache)
+    for router in routers():
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
 
     @app.get("/vendor/{name}", include_in_schema=False)

@@ -31,7 +31,7 @@ and the feedback then shows the named widget really run at those parameters:
       check: "run['no warmup'].val_loss[-1] > run['warmup 40'].val_loss[-1] + 0.5"
 
 `check` (a string, or a list of strings that must all hold) states what the correct
-option claims, as an expression over the widget's result data (see app/expr.py).
+option claims, as an expression over the widget's result data (see app/check/expr.py).
 `python -m app check` and the tests run the widget and fail when a check is false,
 so a predict question cannot lie about the real run.
 """
@@ -45,6 +45,7 @@ from typing import Any, Iterable
 
 from markupsafe import Markup
 
+from app.check.expr import ExprError, parse as parse_expr
 from app.markdown import render_inline
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -225,8 +226,6 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
 
 
 def _parse_predict(raw: Any, fail, qid: str) -> Predict:
-    from app.expr import ExprError, parse as parse_expr
-
     if not isinstance(raw, dict) or set(raw) - {"widget", "params", "check"}:
         raise fail(f"quiz {qid}: predict must be a mapping of widget, params and check")
     widget = raw.get("widget")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.__main__ import main
-from app.content import check_content
+from app.check.course import check_content
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from app.content import ContentError, check_course, load_course, load_course_uncached, parse_chapter
+from app.check.course import check_content
+from app.content import ContentError, load_course, load_course_uncached, parse_chapter
 from app.markdown import MarkdownError, fill_slots, render_markdown
 from app.settings import Settings
 
 CONTENT_DIR = Settings().content_dir
 CHAPTER_FILES = sorted((CONTENT_DIR / "chapters").glob("*.md"))
+
+
+def check_course(content_dir) -> list[str]:
+    """The fast checks (predict questions are not run)."""
+    return check_content(content_dir, run_predictions=False).problems
 
 
 def chapter_text(body: str, **meta) -> str:

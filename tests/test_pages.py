@@ -182,24 +182,6 @@ def test_prev_next_links_follow_the_order(small_client):
     assert [c["slug"] for c in small_client.get("/api/chapters").json()] == ["alpha", "beta", "gamma"]
 
 
-def test_widget_placeholder_only_for_not_implemented(small_client, monkeypatch):
-    from app import widget_view
-
-    def not_yet(request, name, overrides=None, instance=None):
-        raise NotImplementedError
-
-    monkeypatch.setattr(widget_view, "render_widget", not_yet)
-    html = small_client.get("/chapters/beta").text
-    assert '<div class="widget-placeholder" data-widget="lr-schedule"' in html
-
-    def unknown(request, name, overrides=None, instance=None):
-        raise KeyError(name)
-
-    monkeypatch.setattr(widget_view, "render_widget", unknown)
-    with pytest.raises(KeyError):
-        small_client.get("/chapters/beta")
-
-
 def test_widget_gets_overrides_and_page_unique_instances(small_settings, monkeypatch):
     from fastapi.testclient import TestClient
 

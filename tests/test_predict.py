@@ -8,7 +8,7 @@ import re
 import pytest
 
 from app.content import load_course
-from app.expr import ExprError, evaluate, explain, names_for, parse
+from app.check.expr import ExprError, evaluate, explain, names_for, parse
 from app.quiz import QuizFormatError, parse_quiz
 from app.settings import Settings
 
@@ -153,12 +153,12 @@ def assert_predictions_hold(chapter, quiz, cache_dir=None) -> None:
     With cache_dir, a run recorded by `python -m app check` (var/check-runs, keyed by the
     widget, its parameters, seed, the hash of every widget source file, torch and device)
     is reused instead of training again; COURSE_CHECK_FRESH=1 always trains."""
-    from app.content import _prediction_problems
+    from app.check.predictions import prediction_problems
     from widgets.registry import all_widgets
 
     widget = all_widgets()[quiz.predict.widget]
     values = widget.canonicalize(quiz.predict.params)
-    problems = _prediction_problems(widget, values, [(chapter.path.name, quiz)], cache_dir=cache_dir)
+    problems = prediction_problems(widget, values, [(chapter.path.name, quiz)], cache_dir=cache_dir)
     assert problems == [], "the correct option is not true of the real run:\n" + "\n".join(problems)
 
 

@@ -41,6 +41,20 @@ def _stacked(runs: int, *shape: int) -> nn.Parameter:
     return nn.Parameter(torch.empty(runs, *shape))
 
 
+def dropout(x: torch.Tensor, p: float, training: bool, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout whose mask comes from `generator`, never from torch's global RNG.
+
+    Each job owns its generator (the trainer makes one from the spec's seed), so two jobs
+    running at the same moment in two threads draw the same masks as each run alone.
+    """
+    if not training or p == 0.0:
+        return x
+    if generator is None:
+        raise ValueError("dropout needs a generator: nothing in the lab reads torch's global RNG")
+    keep = torch.empty_like(x).bernoulli_(1.0 - p, generator=generator).div_(1.0 - p)
+    return x * keep
+
+
 class StackedLayerNorm(nn.Module):
     def __init__(self, runs: int, dim: int, bias: bool):
         super().__init__()
@@ -74,6 +88,8 @@ class CausalSelfAttention(nn.Module):
         self.proj = StackedLinear(runs, config.n_embd, config.n_embd, config.bias)
         self.record_logits = False  # set by the spike lab to trace the largest attention logit
         self.max_logit = None  # (R,) tensor after a forward pass with record_logits
+        self.causal = True  # lab/bugs.py switches it off to show what a missing mask does
+        self.generator: torch.Generator | None = None  # dropout masks (set by TinyGPT.set_generator)
 
     def forward(self, x):  # (R, B, T, C)
         R, B, T, C = x.shape
@@ -86,12 +102,19 @@ class CausalSelfAttention(nn.Module):
         if self.record_logits:
             with torch.no_grad():
                 logits = (q @ k.transpose(-2, -1)) / math.sqrt(C // H)
-                mask = torch.ones(T, T, dtype=torch.bool).tril()
-                self.max_logit = logits.masked_fill(~mask, -math.inf).view(R, -1).amax(1)
+                if self.causal:
+                    logits = logits.masked_fill(~torch.ones(T, T, dtype=torch.bool, device=x.device).tril(), -math.inf)
+                self.max_logit = logits.view(R, -1).amax(1)
         p = self.config.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        if p == 0.0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        else:  # written out, so the attention dropout draws from the job's generator
+            logits = (q @ k.transpose(-2, -1)) / math.sqrt(C // H)
+            if self.causal:
+                logits = logits.masked_fill(~torch.ones(T, T, dtype=torch.bool, device=x.device).tril(), -math.inf)
+            y = dropout(logits.softmax(-1), p, True, self.generator) @ v
         y = y.transpose(1, 2).reshape(R, B, T, C)
-        return F.dropout(self.proj(y), self.config.dropout, self.training)
+        return dropout(self.proj(y), self.config.dropout, self.training, self.generator)
 
 
 class MLP(nn.Module):
@@ -100,9 +123,10 @@ class MLP(nn.Module):
         self.fc = StackedLinear(runs, config.n_embd, 4 * config.n_embd, config.bias)
         self.proj = StackedLinear(runs, 4 * config.n_embd, config.n_embd, config.bias)
         self.dropout = config.dropout
+        self.generator: torch.Generator | None = None
 
     def forward(self, x):
-        return F.dropout(self.proj(F.gelu(self.fc(x))), self.dropout, self.training)
+        return dropout(self.proj(F.gelu(self.fc(x))), self.dropout, self.training, self.generator)
 
 
 class Block(nn.Module):
@@ -134,6 +158,14 @@ class TinyGPT(nn.Module):
         self.blocks = nn.ModuleList(Block(config, runs) for _ in range(config.n_layer))
         self.ln_f = None if config.post_ln else StackedLayerNorm(runs, config.n_embd, config.bias)
         self.lm_head = None if config.tie_weights else _stacked(runs, config.n_embd, config.vocab_size)
+        self.generator: torch.Generator | None = None
+
+    def set_generator(self, generator: torch.Generator | None) -> "TinyGPT":
+        """The generator every dropout mask of this model is drawn from (one per job)."""
+        for module in self.modules():
+            if hasattr(module, "generator"):
+                module.generator = generator
+        return self
 
     # --- initialisation --------------------------------------------------------
     def init_weights(self, seed: int) -> "TinyGPT":
@@ -162,7 +194,7 @@ class TinyGPT(nn.Module):
         B, T = idx.shape
         assert T <= self.config.block_size, f"sequence of {T} exceeds block_size {self.config.block_size}"
         x = self.wte[:, idx] + self.wpe[:, :T].unsqueeze(1)  # (R, B, T, C)
-        x = F.dropout(x, self.config.dropout, self.training)
+        x = dropout(x, self.config.dropout, self.training, self.generator)
         for block in self.blocks:
             x = block(x)
         if self.ln_f is not None:

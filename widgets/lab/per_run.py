@@ -100,10 +100,10 @@ def train_per_run(config: GPTConfig, labels: Sequence[str], blocks: Sequence[tup
     `on_step(t, model, optimizers)` is called after each update (to record extra state).
     """
     corpus = load_corpus()
-    torch.manual_seed(seed)
     runs = sum(n for n, _ in blocks)
     assert len(labels) == runs, "one label per run"
     model = TinyGPT(config, runs=runs).init_weights(seed).to(device)
+    model.set_generator(torch.Generator(device=device).manual_seed(seed))  # dropout: the job's own RNG
     batches = BatchStream(corpus.train, batch_size, config.block_size, seed)
     val_x, val_y = (t.to(device) for t in fixed_batch(corpus.val, eval_batch_size, config.block_size, seed + 1))
     optimizers = PerRunOptimizers(list(model.named_parameters()), blocks)

@@ -93,8 +93,10 @@ class LockstepTrainer:
         self.device = device or default_device()
         self.batch_hook = batch_hook  # lets a widget corrupt or replace a step's batch
         corpus = load_corpus()
-        torch.manual_seed(spec.seed)  # dropout masks
+        # the job's own generator for dropout masks: nothing here reads torch's global RNG
+        self.generator = torch.Generator(device=self.device).manual_seed(spec.seed)
         self.model = TinyGPT(spec.model, runs=len(spec.runs)).init_weights(spec.seed).to(self.device)
+        self.model.set_generator(self.generator)
         self.model.set_record_logits(spec.record_attention)
         self.batches = BatchStream(corpus.train, spec.batch_size, spec.model.block_size, spec.seed)
         self.val_batch = [t.to(self.device) for t in

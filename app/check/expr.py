@@ -106,8 +106,6 @@ def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):
-        if node.id in ("True", "False", "None"):  # older ast versions
-            return {"True": True, "False": False, "None": None}[node.id]
         if node.id in FUNCTIONS:
             raise ExprError(f"{node.id} is a function: call it, as in {node.id}(...)")
         if node.id not in names:

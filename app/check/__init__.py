@@ -1,0 +1,11 @@
+"""The author's checker behind `python -m app check`, in three parts:
+
+    course.py       loads every chapter and collects problems (format, widgets, links)
+    links.py        internal links: chapters, anchors, glossary terms, widgets, pages
+    predictions.py  every predict question's check, evaluated on the widget's real run
+    run_cache.py    recorded runs of predict widgets (var/check-runs), keyed by all they depend on
+    expr.py         the safe expression language the predict checks are written in
+
+This package is deliberately empty at import: app.quiz imports app.check.expr while a
+chapter loads, and the checker itself imports the loader.
+"""

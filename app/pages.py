@@ -1,0 +1,71 @@
+"""What every page route shares: the course, the learner's store, the sidebar, rendering.
+
+Routes get the course and the progress store through FastAPI dependencies
+(`Depends(course)`, `Depends(store)`), so a test can swap either one.
+"""
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from app.content import Chapter, Course, load_course
+from app.progress import ChapterProgress, ProgressStore, learner_id, set_learner_cookie, store_for
+from app.quiz import Quiz
+
+
+def course(request: Request) -> Course:
+    """The course as it is on disk now (reloaded when a chapter file changes)."""
+    return load_course(request.app.state.settings.content_dir)
+
+
+def store(request: Request) -> ProgressStore:
+    return store_for(request)
+
+
+def is_htmx(request: Request) -> bool:
+    """Whether htmx sent this request (it then wants a fragment, not a page)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def chapter_or_404(course: Course, slug: str) -> Chapter:
+    chapter = course.get(slug)
+    if chapter is None:
+        raise HTTPException(404, f"no chapter {slug!r}")
+    return chapter
+
+
+def quiz_or_404(chapter: Chapter, qid: str) -> Quiz:
+    quiz = chapter.quizzes.get(qid)
+    if quiz is None:
+        raise HTTPException(404, f"chapter {chapter.slug!r} has no question {qid!r}; "
+                                 f"it has {sorted(chapter.quizzes)}")
+    return quiz
+
+
+def progress_for(request: Request, course: Course) -> dict[str, ChapterProgress]:
+    """This learner's progress per chapter slug (empty for a learner seen for the first time)."""
+    learner, is_new = learner_id(request)
+    if is_new:
+        return {}
+    questions = {c.slug: set(c.quizzes) for c in course.chapters}
+    return store_for(request).summary(learner, questions)
+
+
+def sidebar_context(request: Request, current: str | None = None) -> dict:
+    """What _sidebar.html needs; pass it to any page that extends base.html."""
+    loaded = course(request)
+    return {"chapters": loaded.chapters, "current_slug": current,
+            "progress": progress_for(request, loaded)}
+
+
+def render_page(request: Request, template: str, context: dict, status_code: int = 200) -> HTMLResponse:
+    """A whole page from `template`, with the learner cookie set when this request made one."""
+    response = request.app.state.templates.TemplateResponse(request, template, context,
+                                                             status_code=status_code)
+    return set_learner_cookie(request, response)
+
+
+def render_fragment(request: Request, template: str, context: dict, status_code: int = 200) -> HTMLResponse:
+    """A partial template (for htmx), with the learner cookie set when this request made one."""
+    html = request.app.state.templates.get_template(template).render(**context)
+    return set_learner_cookie(request, HTMLResponse(html, status_code=status_code))

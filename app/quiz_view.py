@@ -1,0 +1,41 @@
+"""Turns a question into HTML: the form, the learner's saved answer, and a predict run."""
+from __future__ import annotations
+
+from fastapi import Request
+from markupsafe import Markup
+
+from app import widget_view
+from app.content import Chapter
+from app.progress import learner_id, store_for
+from app.quiz import Grade, Quiz
+from widgets.base import ParamError
+
+
+def chapter_score(request: Request, chapter: Chapter) -> dict:
+    """{correct, answered, total} of this learner's answers in the chapter."""
+    learner, is_new = learner_id(request)
+    answers = {} if is_new else store_for(request).answers(learner, chapter.slug)
+    correct = sum(1 for q in chapter.quizzes if q in answers and answers[q][1])
+    return {"correct": correct, "answered": sum(1 for q in chapter.quizzes if q in answers),
+            "total": len(chapter.quizzes)}
+
+
+def predict_html(request: Request, quiz: Quiz) -> Markup | None:
+    """The real run of a predict question's widget, to show beside the learner's prediction."""
+    if quiz.predict is None:
+        return None
+    p = quiz.predict
+    try:
+        return widget_view.render_widget(request, p.widget, p.params, f"predict-{quiz.id}")
+    except (KeyError, ParamError) as exc:  # `python -m app check` reports these to authors
+        message = exc.message if isinstance(exc, ParamError) else f"no widget named {p.widget!r}"
+        return Markup('<p class="widget-error" role="alert">The run cannot be shown: {}</p>').format(message)
+
+
+def render_quiz(request: Request, chapter: Chapter, quiz: Quiz, graded: Grade | None,
+                score: dict | None = None) -> str:
+    """One question as HTML, with the learner's saved answer and its feedback when there is one."""
+    template = request.app.state.templates.get_template("_quiz.html")
+    return template.render(chapter=chapter, quiz=quiz, graded=graded,
+                           score=score if score is not None else chapter_score(request, chapter),
+                           predict_html=predict_html(request, quiz) if graded else None)

@@ -1,0 +1,82 @@
+"""Chapters, each with a JSON twin.
+
+GET  /                      chapter list with this learner's progress
+GET  /chapters/{slug}       a chapter (records a visit)
+GET  /api/chapters          JSON list of chapters
+GET  /api/chapters/{slug}   JSON front matter, contents, questions (no answers) and rendered HTML
+"""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+
+from app import widget_view
+from app.content import Chapter, Course, WidgetUse
+from app.markdown import fill_slots
+from app.pages import chapter_or_404, course, render_page, sidebar_context, store
+from app.progress import ProgressStore, learner_id
+from app.quiz import AnswerError, grade
+from app.quiz_view import chapter_score, render_quiz
+
+router = APIRouter()
+
+
+def render_body(request: Request, chapter: Chapter, progress: ProgressStore) -> Markup:
+    """The chapter's HTML with its widgets and quizzes filled in for this request."""
+    learner, is_new = learner_id(request)
+    saved = {} if is_new else progress.answers(learner, chapter.slug)
+    score = chapter_score(request, chapter)
+
+    def fill(kind: str, index: int) -> str:
+        slot = chapter.slots[index]
+        if isinstance(slot, WidgetUse):
+            return str(widget_view.render_widget(request, slot.name, slot.overrides, slot.instance))
+        graded = None
+        if slot.id in saved:
+            try:
+                graded = grade(slot, saved[slot.id][0])
+            except AnswerError:  # the question changed since it was answered
+                graded = None
+        return render_quiz(request, chapter, slot, graded, score)
+
+    return Markup(fill_slots(chapter.linked_html or chapter.html, fill))
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request):
+    """The chapter list, with this learner's progress."""
+    return render_page(request, "index.html", sidebar_context(request))
+
+
+@router.get("/chapters/{slug}", response_class=HTMLResponse)
+def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
+                 progress: ProgressStore = Depends(store)):
+    """One chapter: header, glossary, contents, body with live widgets and quizzes."""
+    chapter = loaded.get(slug)
+    if chapter is None:
+        context = sidebar_context(request)
+        context["slug"] = slug
+        return render_page(request, "_not_found.html", context, status_code=404)
+    learner, _ = learner_id(request)
+    progress.record_visit(learner, chapter.slug)
+    prev, nxt = loaded.neighbours(slug)
+    context = sidebar_context(request, chapter.slug)
+    context.update(chapter=chapter, body=render_body(request, chapter, progress), prev=prev, next=nxt)
+    return render_page(request, "chapter.html", context)
+
+
+@router.get("/api/chapters")
+def chapters_api(loaded: Course = Depends(course)):
+    """Every chapter's front matter, URL, number of questions and widgets, in order."""
+    return [c.summary() for c in loaded.chapters]
+
+
+@router.get("/api/chapters/{slug}")
+def chapter_api(request: Request, slug: str, loaded: Course = Depends(course),
+                progress: ProgressStore = Depends(store)):
+    """One chapter: front matter, contents, questions (without answers) and rendered HTML."""
+    chapter = chapter_or_404(loaded, slug)
+    return {**chapter.summary(), "toc": chapter.toc,
+            "quizzes": [q.public() for q in chapter.quizzes.values()],
+            "html": str(render_body(request, chapter, progress))}
