@@ -130,6 +130,41 @@ def _moves_of(widget: Widget, base: dict, param: Param, distance: int) -> Iterat
             yield {**base, param.name: _value_at(param, low, step, index)}
 
 
+def near_moves(widget: Widget, base: dict, radius: int) -> list[dict]:
+    """Canonical values of every one-control move at most `radius` positions from `base`
+    (what a page's form sends, see form_values), nearest first."""
+    found = []
+    for distance in range(1, radius + 1):
+        for param in widget.params:
+            for raw in _moves_of(widget, base, param, distance):
+                try:
+                    found.append(widget.canonicalize(raw))
+                except ParamError:
+                    pass
+    return found
+
+
+def far_move(widget: Widget, base: dict, radius: int, rng) -> dict | None:
+    """Canonical values with one slider at a random position more than `radius` positions
+    from `base`: a move precompute at that radius has not made (None if no slider reaches)."""
+    sliders = [(p, _slider(p)) for p in widget.params if p.kind in ("float", "int")]
+    sliders = [(p, grid) for p, grid in sliders if grid is not None]
+    rng.shuffle(sliders)
+    for param, (low, step, count) in sliders:
+        here = _index_of(param, low, step, count, base[param.name])
+        if count - 1 - here <= radius and here <= radius:
+            continue  # every position is near
+        for _ in range(20):
+            index = rng.randrange(count)
+            if abs(index - here) <= radius:
+                continue
+            try:
+                return widget.canonicalize({**base, param.name: _value_at(param, low, step, index)})
+            except ParamError:
+                continue
+    return None
+
+
 def _reach(param: Param, base: dict) -> int:
     """How many positions this control can move from `base`, to its farther end."""
     if param.kind in ("bool", "choice"):
@@ -318,6 +353,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # its own INFO lines are not ours
     counting = time.monotonic()
     planned = list(itertools.islice(moves(settings.content_dir, args.radius,
                                           set(args.widget) if args.widget else None), args.limit))

@@ -19,7 +19,7 @@ from app.content import Course
 from app.pages import chapter_or_404, course, is_htmx, progress_for, quiz_or_404, render_fragment, store
 from app.progress import ProgressStore, learner_id, set_learner_cookie
 from app.quiz import AnswerError, grade
-from app.quiz_view import chapter_score, predict_html
+from app.quiz_view import chapter_score, option_order, predict_html
 
 router = APIRouter()
 
@@ -54,6 +54,7 @@ def _answer_form(request: Request, slug: str, qid: str, choices: list[str], load
     if htmx:
         return render_fragment(request, "_quiz_feedback.html", {
             "chapter": chapter, "quiz": quiz, "graded": result, "score": chapter_score(request, chapter),
+            "order": option_order(request, chapter, quiz),
             "oob": True, "progress": progress_for(request, loaded), "predict_html": predict_html(request, quiz)})
     return set_learner_cookie(request, RedirectResponse(f"{chapter.url}#quiz-{quiz.id}", status_code=303))
 
