@@ -27,6 +27,7 @@ from markupsafe import Markup
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.content import BrokenChapter
 from app.quiz import AnswerError
 from widgets.base import ParamError
 
@@ -160,11 +161,19 @@ async def on_answer_error(request: Request, exc: AnswerError) -> Response:
                                            getattr(exc, "allowed", None) or "option indices of the question")])
 
 
+EXPECTED = {"int_type": "an integer", "int_parsing": "an integer", "float_type": "a number",
+            "list_type": "a list", "dict_type": "a JSON object", "string_type": "a string",
+            "bool_type": "true or false", "missing": "a value (it is required)",
+            "json_invalid": "valid JSON", "model_attributes_type": "a JSON object"}
+
+
 async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
     problems = []
     for error in exc.errors()[:20]:
-        ctx = {k: v for k, v in (error.get("ctx") or {}).items() if k != "error"}
-        allowed = ", ".join(f"{k} {clip(v)}" for k, v in ctx.items()) or error.get("msg")
+        ctx = {k: v for k, v in (error.get("ctx") or {}).items()
+               if k not in ("error", "field_type", "actual_length")}
+        allowed = (", ".join(f"{k.replace('_', ' ')} {clip(v)}" for k, v in ctx.items())
+                   or EXPECTED.get(error.get("type", ""), error.get("msg")))
         problems.append(problem(list(error.get("loc", ())), error.get("msg", "invalid"),
                                 error.get("input"), allowed, error.get("type", "value_error")))
     return unprocessable(request, problems or [problem(["body"], "invalid request")])
@@ -227,7 +236,17 @@ class CatchAll:
             await response(scope, receive, send)
 
 
+async def on_broken_chapter(request: Request, exc: BrokenChapter) -> Response:
+    error_id = log_failure(str(exc), exc_info=None)
+    message = (f"This chapter's file has an error its author must fix; every other chapter "
+               f"works. The error id is in the server's log: {error_id}")
+    if wants_html(request) and not is_htmx(request):
+        return error_page(request, 500, "This chapter cannot be shown right now", message, error_id)
+    return JSONResponse({"detail": message, "error_id": error_id}, status_code=500)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(BrokenChapter, on_broken_chapter)
     app.add_exception_handler(ParamError, on_param_error)
     app.add_exception_handler(AnswerError, on_answer_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

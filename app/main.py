@@ -8,6 +8,9 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from app import errors
+from app.limits import BodyLimit
+from app.security import SecurityHeaders
 from app.settings import Settings
 from app.templating import make_templates
 
@@ -74,6 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = WidgetJobs(settings, app.state.engine, app.state.cache)
     for router in routers():
         app.include_router(router)
+    errors.install(app)
+    # outermost last: headers on every response, the 500 with an error id inside them, and
+    # no body read past the cap
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(errors.CatchAll)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
 
     @app.get("/vendor/{name}", include_in_schema=False)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from app.content import Chapter, Course, load_course
+from app.content import BrokenChapter, Chapter, Course, load_course
+from app.errors import is_htmx  # noqa: F401  (routes import it from here: htmx wants a fragment)
 from app.progress import ChapterProgress, ProgressStore, learner_id, set_learner_cookie, store_for
 from app.quiz import Quiz
 
@@ -22,22 +23,22 @@ def store(request: Request) -> ProgressStore:
     return store_for(request)
 
 
-def is_htmx(request: Request) -> bool:
-    """Whether htmx sent this request (it then wants a fragment, not a page)."""
-    return request.headers.get("HX-Request") == "true"
 
 
 def chapter_or_404(course: Course, slug: str) -> Chapter:
+    """The chapter; HTTPException 404, or BrokenChapter (a 500) for a file that does not load."""
     chapter = course.get(slug)
+    if chapter is None and slug in course.broken:
+        raise BrokenChapter(slug, course.broken[slug])
     if chapter is None:
-        raise HTTPException(404, f"no chapter {slug!r}")
+        raise HTTPException(404, f"no chapter {slug[:64]!r}")
     return chapter
 
 
 def quiz_or_404(chapter: Chapter, qid: str) -> Quiz:
     quiz = chapter.quizzes.get(qid)
     if quiz is None:
-        raise HTTPException(404, f"chapter {chapter.slug!r} has no question {qid!r}; "
+        raise HTTPException(404, f"chapter {chapter.slug!r} has no question {qid[:64]!r}; "
                                  f"it has {sorted(chapter.quizzes)}")
     return quiz
 

@@ -54,6 +54,8 @@ def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
                  progress: ProgressStore = Depends(store)):
     """One chapter: header, glossary, contents, body with live widgets and quizzes."""
     chapter = loaded.get(slug)
+    if chapter is None and slug in loaded.broken:
+        chapter_or_404(loaded, slug)  # raises BrokenChapter: the error page for this chapter only
     if chapter is None:
         context = sidebar_context(request)
         context["slug"] = slug

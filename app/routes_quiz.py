@@ -7,19 +7,20 @@ POST /api/quiz/{slug}/{qid}   JSON {"selected": [indices]} -> grade
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-from urllib.parse import parse_qs
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from markupsafe import Markup
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, StrictInt
 
 from app.content import Course
+from app.errors import clip
+from app.limits import read_form
 from app.pages import chapter_or_404, course, is_htmx, progress_for, quiz_or_404, render_fragment, store
 from app.progress import ProgressStore, learner_id, set_learner_cookie
-from app.quiz import AnswerError, grade
+from app.quiz import AnswerError, Grade, Quiz, grade
 from app.quiz_view import chapter_score, option_order, predict_html
+from widgets.base import ParamError
 
 router = APIRouter()
 
@@ -31,10 +32,21 @@ async def quiz_form(request: Request, slug: str, qid: str, loaded: Course = Depe
 
     htmx requests get the feedback fragment; a plain form POST is redirected (303) to the
     question on the chapter page, which shows the saved answer and its feedback."""
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    choices = [value for key, value in await read_form(request) if key == "choice"]
     # the rest writes SQLite and reads the result cache: off the event loop, so no stream or
     # page waits behind it
-    return await asyncio.to_thread(_answer_form, request, slug, qid, form.get("choice", []), loaded, progress)
+    return await asyncio.to_thread(_answer_form, request, slug, qid, choices, loaded, progress)
+
+
+def grade_or_422(quiz: Quiz, selected, field: str) -> Grade:
+    """The graded answer; a ParamError (422) naming the field, the answer and what is allowed."""
+    try:
+        return grade(quiz, selected)
+    except AnswerError as exc:
+        last = len(quiz.options) - 1
+        allowed = (f"distinct option indices from 0 to {last}" if quiz.multiple
+                   else f"one option index from 0 to {last}")
+        raise ParamError(field, clip(selected), allowed, str(exc)) from None
 
 
 def _answer_form(request: Request, slug: str, qid: str, choices: list[str], loaded: Course,
@@ -42,13 +54,7 @@ def _answer_form(request: Request, slug: str, qid: str, choices: list[str], load
     chapter = chapter_or_404(loaded, slug)
     quiz = quiz_or_404(chapter, qid)
     htmx = is_htmx(request)
-    try:
-        result = grade(quiz, choices)
-    except AnswerError as exc:
-        if htmx:
-            html = Markup('<p class="quiz-error" role="alert">{}</p>').format(str(exc))
-            return set_learner_cookie(request, HTMLResponse(html, status_code=422))
-        raise HTTPException(422, str(exc)) from None
+    result = grade_or_422(quiz, choices, "choice")
     learner, _ = learner_id(request)
     progress.record_answer(learner, chapter.slug, quiz.id, list(result.selected), result.correct)
     if htmx:
@@ -60,19 +66,41 @@ def _answer_form(request: Request, slug: str, qid: str, choices: list[str], load
 
 
 class Answer(BaseModel):
-    selected: list[Any]
+    """A learner's answer: the authored indices of the options chosen."""
+    selected: list[Annotated[StrictInt, Field(ge=0, le=999)]] = Field(
+        min_length=1, max_length=64, description="the chosen options' indices (one for a "
+                                                 "single-answer question), each from 0 to the last option")
 
 
-@router.post("/api/quiz/{slug}/{qid}")
+class OptionFeedback(BaseModel):
+    index: int
+    selected: bool
+    correct: bool
+    feedback: str
+
+
+class PredictRun(BaseModel):
+    """A predict question's real run, to fetch once the prediction is made."""
+    widget: str
+    params: dict
+    json_url: str
+
+
+class Graded(BaseModel):
+    """Whether the answer is right, with the feedback for every option (authored order)."""
+    correct: bool
+    selected: list[int]
+    options: list[OptionFeedback]
+    run: PredictRun | None = None
+
+
+@router.post("/api/quiz/{slug}/{qid}", response_model=None, responses={200: {"model": Graded}})
 def quiz_api(request: Request, slug: str, qid: str, answer: Answer = Body(...),
              loaded: Course = Depends(course), progress: ProgressStore = Depends(store)):
     """Grade {"selected": [indices]}: whether it is right, and feedback for every option."""
     chapter = chapter_or_404(loaded, slug)
     quiz = quiz_or_404(chapter, qid)
-    try:
-        result = grade(quiz, answer.selected)
-    except AnswerError as exc:
-        raise HTTPException(422, str(exc)) from None
+    result = grade_or_422(quiz, answer.selected, "selected")
     learner, _ = learner_id(request)
     progress.record_answer(learner, chapter.slug, quiz.id, list(result.selected), result.correct)
     return set_learner_cookie(request, JSONResponse(result.as_dict()))

@@ -2,7 +2,11 @@
 
   GET /api/widgets                 every widget with its parameters and bounds
   GET /api/widgets/{name}?...      the result as JSON (params, data, figure, provenance)
+  POST /api/widgets/{name}         the same, parameters in the body (JSON object or form)
   GET /widgets/{name}?...          the result fragment htmx swaps into the page
+  POST /widgets/{name}             the finished fragment, parameters in a form body: widgets
+                                   with a text parameter (the config reader) post their form,
+                                   since a URL cannot carry long text
   GET /widgets/{name}/stream?...   Server-Sent Events: the run's new points, then the result
   GET /widgets/{name}/demo?...     a page holding just this widget
   GET /widgets                     a gallery of every widget
@@ -15,7 +19,10 @@ a request whose client went away is cancelled, and a full queue answers 503 + Re
 Stream events: `queued` {"pending"}, then `progress` {"seq", "done", "total"} with either
 "figure" (a whole figure) or "extend" (new points per trace, for Plotly.extendTraces) and
 maybe "layout"; it ends with `result` {"html": the result fragment, "provenance"}, or
-`failed` / `cancelled` {"message"}.
+`failed` {"message", "error_id"} / `cancelled` {"message"}.
+
+Bad input is a ParamError, answered as a 422 by app/errors.py (the fragment shows it in
+place instead); a failed run is a 500 whose error id is in the log with the failure.
 """
 from __future__ import annotations
 
@@ -28,15 +35,18 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from app.engine import JobCancelled, JobFailed, QueueFull, Superseded
+from app.errors import log_failure
+from app.limits import read_form
 from app.pages import sidebar_context
 from app.progress import learner_id, set_learner_cookie
-from app.widget_view import INSTANCE_RE, instance_or_422, render_result, render_widget, resolve, result_html
-from widgets.base import ParamError
+from app.widget_view import (INSTANCE_RE, check_url_text, instance_or_422, render_result, render_widget,
+                             result_html)
+from widgets.base import ParamError, Widget
 from widgets.registry import all_widgets
 
 router = APIRouter()
 KEEP_ALIVE_S = 15.0  # a comment line this often while a run waits in the queue
-FAILED = "The run failed on the server (the error is in the server's log)."
+FAILED = "The run failed on the server. The error id is in the server's log: {}"
 
 
 def json_safe(value: Any) -> Any:
@@ -50,24 +60,59 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def unprocessable(error: ParamError) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"detail": [
-        {"loc": ["query", error.field], "msg": error.message, "type": "value_error",
-         "input": error.as_dict()["value"], "allowed": error.allowed}]})
-
-
 def busy_json(error: QueueFull) -> JSONResponse:
     return JSONResponse(status_code=503, headers={"Retry-After": str(error.retry_after)},
                         content={"detail": f"busy, queued: {error.reason}; try again in "
                                            f"{error.retry_after} s", "retry_after": error.retry_after})
 
 
-def resolve_or_404(name: str, query: Mapping[str, str]):
-    """(widget, canonical values); HTTPException 404 for an unknown widget, ParamError for bad values."""
-    try:
-        return resolve(name, query)
-    except KeyError:
-        raise HTTPException(404, f"no widget named {name!r}; see /api/widgets") from None
+def widget_or_404(name: str) -> Widget:
+    widget = all_widgets().get(name)
+    if widget is None:
+        raise HTTPException(404, f"no widget named {name[:64]!r}; see /api/widgets")
+    return widget
+
+
+def single_values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """name -> value; a name given twice is a 422 (which one was meant?)."""
+    values: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in values:
+            count = sum(1 for k, _ in pairs if k == key)
+            raise ParamError(key[:64], f"given {count} times", "one value",
+                             f"{key[:64]} is given {count} times: give it once")
+        values[key] = value
+    return values
+
+
+async def request_params(request: Request) -> dict[str, Any]:
+    """A request's parameters: the query string's, then for a POST the body's (a JSON object,
+    or a URL-encoded form). The body was capped by app/limits.py before it is read here."""
+    pairs = list(request.query_params.multi_items())
+    if request.method == "POST":
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "application/json":
+            raw = await request.body()
+            try:
+                body = json.loads(raw)
+            except ValueError:  # not JSON, not UTF-8, or an integer of thousands of digits
+                raise ParamError("body", f"{len(raw)} bytes", "a JSON object of parameter values",
+                                 "the body is not a JSON object of parameter values") from None
+            if not isinstance(body, dict):
+                raise ParamError("body", type(body).__name__, "a JSON object of parameter values")
+            pairs += list(body.items())
+        else:
+            pairs += await read_form(request)
+    return single_values(pairs)
+
+
+async def widget_request(name: str, request: Request) -> tuple[Widget, dict, str]:
+    """(widget, canonical values, instance) of a request; 404 or ParamError."""
+    widget = widget_or_404(name)
+    params = await request_params(request)
+    if request.method == "GET":
+        check_url_text(widget, params)
+    return widget, widget.canonicalize(params), instance_or_422(name, params)
 
 
 async def wait_for_disconnect(request: Request) -> None:
@@ -90,70 +135,81 @@ def engine_status(request: Request):
     return {"engine": request.app.state.engine.status(), "cache": request.app.state.cache.stats()}
 
 
+async def finished_item(request: Request, widget: Widget, values: dict, instance: str):
+    """(item, None) with the finished item, from the cache or the run awaited (cancelled if
+    the client leaves first); or (None, the response saying why there is none)."""
+    jobs = request.app.state.jobs
+    item = await asyncio.to_thread(jobs.cached, widget, values)
+    if item is not None:
+        return item, None
+    learner, _ = learner_id(request)
+    try:
+        handle = await jobs.follow(widget, values, owner=(learner, instance))
+    except QueueFull as error:
+        return None, busy_json(error)
+    gone = asyncio.ensure_future(wait_for_disconnect(request))
+    outcome = asyncio.ensure_future(handle.result())
+    try:
+        await asyncio.wait({gone, outcome}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        handle.release()
+    if not outcome.done():  # the client left: nobody to answer
+        outcome.cancel()
+        return None, JSONResponse(status_code=499, content={"detail": "the client went away"})
+    try:
+        return outcome.result(), None
+    except Superseded:
+        return None, JSONResponse(status_code=409, content={
+            "detail": "superseded: a newer request for this widget instance replaced it"})
+    except JobCancelled:
+        return None, JSONResponse(status_code=409, content={"detail": "the run was cancelled"})
+    except JobFailed as failure:
+        error_id = log_failure(f"the {widget.name} run at {values} failed: {failure}", exc_info=None)
+        return None, JSONResponse(status_code=500, content={"detail": FAILED.format(error_id),
+                                                            "error_id": error_id})
+
+
 @router.get("/api/widgets/{name}")
+@router.post("/api/widgets/{name}")
 async def widget_json(name: str, request: Request):
     """The JSON twin of a widget: canonical parameters, data series, figure and provenance.
     A miss waits for the run; the run is cancelled if the client leaves first."""
-    try:
-        widget, values = resolve_or_404(name, request.query_params)
-        instance = instance_or_422(name, request.query_params)
-    except ParamError as error:
-        return unprocessable(error)
-    jobs = request.app.state.jobs
-    item = await asyncio.to_thread(jobs.cached, widget, values)
-    if item is None:
-        learner, _ = learner_id(request)
-        try:
-            handle = await jobs.follow(widget, values, owner=(learner, instance))
-        except QueueFull as error:
-            return set_learner_cookie(request, busy_json(error))
-        gone = asyncio.ensure_future(wait_for_disconnect(request))
-        outcome = asyncio.ensure_future(handle.result())
-        try:
-            await asyncio.wait({gone, outcome}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            gone.cancel()
-            handle.release()
-        if not outcome.done():  # the client left: nobody to answer
-            outcome.cancel()
-            return JSONResponse(status_code=499, content={"detail": "the client went away"})
-        try:
-            item = outcome.result()
-        except Superseded:
-            return JSONResponse(status_code=409, content={
-                "detail": "superseded: a newer request for this widget instance replaced it"})
-        except JobCancelled:
-            return JSONResponse(status_code=409, content={"detail": "the run was cancelled"})
-        except JobFailed:
-            raise HTTPException(500, f"{name}: {FAILED}") from None
-    return set_learner_cookie(request, JSONResponse(json_safe(item)))
+    widget, values, instance = await widget_request(name, request)
+    item, failure = await finished_item(request, widget, values, instance)
+    return set_learner_cookie(request, failure or JSONResponse(json_safe(item)))
 
 
 @router.get("/widgets/{name}", response_class=HTMLResponse)
-def widget_fragment(name: str, request: Request):
-    """The result fragment: the figure when cached, otherwise the stream to follow."""
+@router.post("/widgets/{name}", response_class=HTMLResponse)
+async def widget_fragment(name: str, request: Request):
+    """The result fragment. GET: the figure when cached, otherwise the stream to follow.
+    POST (a form with long text): the finished figure, the run awaited."""
+    widget = widget_or_404(name)
     try:
-        widget, values = resolve_or_404(name, request.query_params)
-        instance = instance_or_422(name, request.query_params)
-    except ParamError as error:
+        widget, values, instance = await widget_request(name, request)
+    except ParamError as error:  # shown in place of the result, in the widget
         instance = request.query_params.get("instance", name)
         instance = instance if INSTANCE_RE.fullmatch(instance) else name
-        return render_result(request, widget=all_widgets()[name], values=None, instance=instance,
-                             error=error, status_code=422)
+        return await asyncio.to_thread(render_result, request, widget=widget, values=None,
+                                       instance=instance, error=error, status_code=422)
+    if request.method == "POST":
+        item, failure = await finished_item(request, widget, values, instance)
+        if failure is not None and failure.status_code != 503:
+            return set_learner_cookie(request, failure)
+        if failure is None:
+            return await asyncio.to_thread(render_result, request, widget, values, instance, item=item)
     engine = request.app.state.engine
     if engine.pending() >= engine.settings.max_queue and not request.app.state.jobs.is_cached(widget, values):
-        return render_result(request, widget, values, instance, status_code=503, busy=engine.retry_after())
-    return render_result(request, widget, values, instance)
+        return await asyncio.to_thread(render_result, request, widget, values, instance, status_code=503,
+                                       busy=engine.retry_after())
+    return await asyncio.to_thread(render_result, request, widget, values, instance)
 
 
 @router.get("/widgets/{name}/stream")
 async def widget_stream(name: str, request: Request):
     """Server-Sent Events: the run's new points as they come, then the finished fragment."""
-    try:
-        widget, values = resolve_or_404(name, request.query_params)
-        instance = instance_or_422(name, request.query_params)
-    except ParamError as error:
-        return unprocessable(error)
+    widget, values, instance = await widget_request(name, request)
     jobs = request.app.state.jobs
     item = await asyncio.to_thread(jobs.cached, widget, values)
     handle = None
@@ -182,10 +238,10 @@ async def _final(request: Request, widget, values, instance: str, item: dict) ->
 async def _events(request: Request, jobs, widget, values, instance, item, handle):
     """The stream's body. Starlette cancels it when the client disconnects; `finally` then
     releases the job, which stops at its next report if nobody else follows it."""
-    if handle is None:
-        yield await _final(request, widget, values, instance, item)
-        return
     try:
+        if handle is None:
+            yield await _final(request, widget, values, instance, item)
+            return
         yield _sse("queued", {"pending": jobs.engine.pending()})
         index = 0
         while True:
@@ -204,12 +260,17 @@ async def _events(request: Request, jobs, widget, values, instance, item, handle
         except JobCancelled:
             yield _sse("cancelled", {"message": "the run was cancelled"})
             return
-        except JobFailed:
-            yield _sse("failed", {"message": FAILED})
+        except JobFailed as failure:
+            error_id = log_failure(f"the {widget.name} run at {values} failed: {failure}", exc_info=None)
+            yield _sse("failed", {"message": FAILED.format(error_id), "error_id": error_id})
             return
         yield await _final(request, widget, values, instance, item)
+    except Exception:  # the status is sent already: say so in the stream, with the error id
+        error_id = log_failure(f"the {widget.name} stream at {values} failed")
+        yield _sse("failed", {"message": FAILED.format(error_id), "error_id": error_id})
     finally:
-        handle.release()
+        if handle is not None:
+            handle.release()
 
 
 @router.get("/widgets", response_class=HTMLResponse)
@@ -222,11 +283,7 @@ def widget_gallery(request: Request):
 @router.get("/widgets/{name}/demo", response_class=HTMLResponse)
 def widget_demo(name: str, request: Request):
     """A page with just this widget (its state in the URL like any chapter)."""
-    if name not in all_widgets():
-        raise HTTPException(404, f"no widget named {name!r}")
-    try:
-        html = render_widget(request, name)
-    except ParamError as error:
-        return unprocessable(error)
+    widget_or_404(name)
+    html = render_widget(request, name)
     return request.app.state.templates.TemplateResponse(
         request, "widget_demo.html", {**sidebar_context(request), "widget": all_widgets()[name], "widget_html": html})

@@ -20,12 +20,6 @@ from widgets.base import Param, ParamError, Widget
 from widgets.registry import all_widgets
 
 
-def resolve(name: str, query: Mapping[str, Any]) -> tuple[Widget, dict]:
-    """(widget, canonical values) from a query; KeyError for an unknown name, ParamError for bad values."""
-    widget = all_widgets()[name]
-    return widget, widget.canonicalize(query)
-
-
 def format_value(param: Param, value: Any) -> str:
     if param.kind == "float":
         return f"{value:.3g}"
@@ -61,6 +55,7 @@ def _page_values(widget: Widget, overrides: Mapping[str, Any], query: Mapping[st
     from_url = {k[len(prefix):]: v for k, v in query.items() if k.startswith(prefix)}
     if from_url:
         try:
+            check_url_text(widget, from_url)
             values = widget.canonicalize({**values, **from_url})
         except ParamError as error:
             notes.append(f"The link's value was ignored: {error.message}")
@@ -81,7 +76,7 @@ def render_widget(request: Request, name: str, overrides: Mapping[str, Any] | No
     values, notes = _page_values(widget, overrides or {}, request.query_params, instance)
     templates = request.app.state.templates
     html = templates.get_template("_widget.html").render(
-        widget=widget, instance=instance, notes=notes,
+        widget=widget, instance=instance, notes=notes, url_text_max=URL_TEXT_MAX,
         controls=[control(p, values[p.name]) for p in widget.params if not p.advanced],
         advanced=[control(p, values[p.name]) for p in widget.params if p.advanced],
         result=result_context(request, widget, values, instance))
@@ -89,14 +84,29 @@ def render_widget(request: Request, name: str, overrides: Mapping[str, Any] | No
 
 
 INSTANCE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The longest text a URL may carry: uvicorn refuses a request head over 16 KiB, and a
+# character can take 12 bytes percent-encoded. Longer text goes in a POST body.
+URL_TEXT_MAX = 1000
 
 
 def instance_or_422(name: str, query: Mapping[str, Any]) -> str:
     """The page-unique widget instance a request is for (its name when not given)."""
     instance = query.get("instance") or name
-    if not INSTANCE_RE.fullmatch(instance):
-        raise ParamError("instance", instance[:70], "1 to 64 letters, digits, '-' or '_'")
+    if not isinstance(instance, str) or not INSTANCE_RE.fullmatch(instance):
+        shown = instance if isinstance(instance, str) else repr(instance)
+        raise ParamError("instance", shown[:64], "1 to 64 letters, digits, '-' or '_'")
     return instance
+
+
+def check_url_text(widget: Widget, query: Mapping[str, Any]) -> None:
+    """A text parameter in a URL is at most URL_TEXT_MAX characters (POST longer text)."""
+    for p in widget.params:
+        value = query.get(p.name)
+        if p.kind == "text" and isinstance(value, str) and len(value) > URL_TEXT_MAX:
+            raise ParamError(p.name, value[:40] + "...", f"at most {URL_TEXT_MAX} characters in a URL; "
+                             f"POST up to {p.max_length} in the body",
+                             f"{p.name} is {len(value)} characters long: a URL carries at most "
+                             f"{URL_TEXT_MAX}; send longer text (up to {p.max_length}) in a POST body")
 
 
 def result_context(request: Request, widget: Widget, values: dict | None, instance: str,
@@ -128,7 +138,8 @@ def result_html(request: Request, **context) -> str:
 
 def render_result(request: Request, widget: Widget, values: dict | None, instance: str,
                   error: ParamError | None = None, status_code: int = 200,
-                  busy: int | None = None) -> HTMLResponse:
+                  busy: int | None = None, item: dict | None = None) -> HTMLResponse:
     headers = {"Retry-After": str(busy)} if busy is not None else None
-    html = result_html(request, widget=widget, values=values, instance=instance, error=error, busy=busy)
+    html = result_html(request, widget=widget, values=values, instance=instance, error=error, busy=busy,
+                       item=item)
     return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -46,7 +46,10 @@
     const instance = widget.dataset.instance;
     const url = new URL(window.location.href);
     for (const key of [...url.searchParams.keys()]) if (key.startsWith(instance + ".")) url.searchParams.delete(key);
-    for (const [key, value] of formState(form)) url.searchParams.set(instance + "." + key, value);
+    // only what fits: a long pasted text would make a URL the server cannot take (the form
+    // posts it instead), so the link keeps the other settings and leaves the text out
+    const max = Number(form.dataset.urlTextMax || 1000);
+    for (const [key, value] of formState(form)) if (value.length <= max) url.searchParams.set(instance + "." + key, value);
     url.hash = instance;
     return url;
   }
