@@ -43,8 +43,10 @@ help:
 
 setup: $(STAMPS)/project $(NPM_STAMP)
 
+# --no-proxy-headers: uvicorn would otherwise believe X-Forwarded-Proto from any local client;
+# the app honours it only with COURSE_TRUST_PROXY=1 (app/security.py).
 serve: setup
-	exec $(PY) -m uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
+	exec $(PY) -m uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --no-proxy-headers
 
 test: setup browser redis
 	@$(MAKE) --no-print-directory check

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from fastapi import Request, Response
 
+from app.security import is_https
+
 COOKIE_NAME = "learner"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 LEARNER_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -127,5 +129,5 @@ def set_learner_cookie(request: Request, response: Response) -> Response:
     learner, is_new = learner_id(request)
     if is_new:
         response.set_cookie(COOKIE_NAME, learner, max_age=COOKIE_MAX_AGE, httponly=True,
-                            samesite="lax", path="/")
+                            samesite="lax", path="/", secure=is_https(request))
     return response

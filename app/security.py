@@ -6,10 +6,12 @@ inline event handler, no eval. Every script the course runs is a file (static/co
 <script type="application/json"> blocks, which are data and never executed. htmx is told in
 base.html's htmx-config meta tag not to inject its indicator <style> and never to eval.
 
-    style-src 'self' 'unsafe-inline'   Plotly draws every chart by setting style attributes on
-                 SVG and HTML elements it creates, and injects a <style> element of its own
-                 rules at start; neither accepts a nonce, and without 'unsafe-inline' no chart
-                 is drawn. Inline style cannot run code, so scripts stay locked to this origin.
+    style-src 'self' 'unsafe-inline'   Plotly draws charts by writing style attributes
+                 (style-src-attr) and <style> elements with rules in them (style-src-elem);
+                 neither takes a nonce. Tried in Chromium: with style-src 'self' (even with the
+                 hash of the empty <style> Plotly starts with) every chart logs dozens of
+                 violations and loses its hover and mode-bar styling. Inline style runs no
+                 code, so scripts stay locked to this origin.
     img-src 'self' data: blob:   Plotly's "download plot as a png" renders the chart to a data:
                  URL first, and its mode bar draws icons from data: URIs.
 

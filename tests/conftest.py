@@ -13,9 +13,11 @@ Real browser (mark such tests @pytest.mark.browser; they are also marked automat
                  no warm-up)
     browser      (session) Playwright Chromium: Debian's /usr/bin/chromium, headless
     page         a fresh Playwright Page whose base URL is live_server, so page.goto("/") works.
-                 It records page.console_errors, page.page_errors and page.foreign_requests
-                 (requests to any host other than the live server's; they fail at a dead proxy).
-                 At teardown the test FAILS if any of the three lists is not empty; a test
+                 It records page.console_errors, page.page_errors, page.foreign_requests
+                 (requests to any host other than the live server's; they fail at a dead proxy)
+                 and page.csp_violations (every securitypolicyviolation event: the
+                 Content-Security-Policy refused a script, a style, a frame...).
+                 At teardown the test FAILS if any of the lists is not empty; a test
                  that provokes an error on purpose asserts on it, then clears the list.
 """
 from __future__ import annotations
@@ -134,7 +136,8 @@ def live_server(tmp_path_factory):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+             "--no-proxy-headers"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def server_log() -> str:
@@ -183,6 +186,15 @@ def browser():
             chromium.close()
 
 
+CSP_PREFIX = "CSP violation: "
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error("%s" + e.effectiveDirective + " refused " + (e.blockedURI || "inline") +
+                " at " + e.sourceFile + ":" + e.lineNumber + (e.sample ? " (" + e.sample + ")" : ""));
+});
+""" % CSP_PREFIX
+
+
 def _is_foreign(url: str, server_netloc: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme in ("data", "blob", "about", "javascript"):
@@ -201,14 +213,20 @@ def page(browser, live_server):
     # the dead proxy Chromium is launched with (CHROMIUM_ARGS). No request interception:
     # a Python route predicate pauses every request until the test thread runs it, which
     # stalls htmx requests while a training stream is open.
+    # Every CSP violation is reported explicitly, with what was refused and where, before
+    # any script of the page runs (Chromium's own console line does not say which directive).
+    context.add_init_script(CSP_LISTENER)
     new_page = context.new_page()
     new_page.live_server = live_server
     new_page.console_errors = []
     new_page.page_errors = []
     new_page.foreign_requests = []
+    new_page.csp_violations = []
 
     def on_console(message):
-        if message.type == "error":
+        if message.type == "error" and message.text.startswith(CSP_PREFIX):
+            new_page.csp_violations.append(message.text[len(CSP_PREFIX):])
+        elif message.type == "error":
             location = message.location or {}
             where = location.get("url", "")
             if where:
@@ -230,7 +248,8 @@ def page(browser, live_server):
     problems = []
     for label, found in (("console errors", new_page.console_errors),
                          ("page errors (uncaught exceptions)", new_page.page_errors),
-                         ("requests to other hosts", new_page.foreign_requests)):
+                         ("requests to other hosts", new_page.foreign_requests),
+                         ("Content-Security-Policy violations", new_page.csp_violations)):
         if found:
             problems.append(f"{label}:\n" + "\n".join(f"  {item}" for item in found))
     if problems:
