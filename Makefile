@@ -1,7 +1,8 @@
 # Keeping LLM training stable: set-up, serving and tests.
 #
 #   make serve    set everything up (once) and serve the course at http://127.0.0.1:8000
-#   make test     set everything up, including Chromium, then check the content and run pytest
+#   make test     set everything up, including Chromium and redis-server, then check the content
+#                 and run pytest
 #
 # Every set-up step leaves a stamp, so a second run only checks the stamps (about a second).
 #
@@ -19,6 +20,7 @@ SHELL := /bin/bash
 PYTHON     ?= python3
 TORCH_SPEC ?= torch==2.13.0
 CHROMIUM   ?= /usr/bin/chromium
+REDIS      ?= /usr/bin/redis-server
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
 
@@ -31,11 +33,11 @@ NPM_STAMP := $(NODE_DIR)/.installed
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help setup serve test check pytest browser clean FORCE
+.PHONY: help setup serve test check pytest browser redis clean FORCE
 
 help:
 	@echo "make serve   set up (once) and serve the course at http://$(HOST):$(PORT)"
-	@echo "make test    set up (Chromium included), check the content, run the tests"
+	@echo "make test    set up (Chromium and redis-server included), check the content, run the tests"
 	@echo "make setup   only the set-up: $(VENV) (torch first: $(TORCH_SPEC)), npm packages"
 	@echo "make clean   remove $(VENV), $(NODE_DIR) and the stamps"
 
@@ -44,7 +46,7 @@ setup: $(STAMPS)/project $(NPM_STAMP)
 serve: setup
 	exec $(PY) -m uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
 
-test: setup browser
+test: setup browser redis
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory pytest
 
@@ -66,6 +68,14 @@ browser:
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium; \
 	fi
 	@test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) is still missing after apt-get install chromium" >&2; exit 1; }
+
+# The tests start their own redis-server (a shared cache for two web processes) on a free port.
+redis:
+	@if [ ! -x "$(REDIS)" ]; then \
+	  echo "$(REDIS) is missing: installing Debian's redis-server"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y redis-server; \
+	fi
+	@test -x "$(REDIS)" || { echo "$(REDIS) is still missing after apt-get install redis-server" >&2; exit 1; }
 
 # --- the virtual environment -------------------------------------------------------------
 

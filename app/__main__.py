@@ -1,5 +1,11 @@
-"""Command line: `python -m app check [--fast]` checks the course content for authors;
-`python -m app bench` runs the benchmark (app/bench.py)."""
+"""Command line.
+
+    python -m app check [--fast]          check the course content (for authors)
+    python -m app bench [...]             the benchmark (app/bench.py)
+    python -m app bench --load [...]      the class-load benchmark (app/bench_load.py)
+    python -m app precompute [...]        fill the result cache (app/precompute.py)
+    python -m app cache stats|export FILE|import FILE|clear   the result cache (COURSE_CACHE_URL)
+"""
 from __future__ import annotations
 
 import argparse
@@ -33,9 +39,46 @@ def cmd_check(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if "--load" in args.rest:
+        from app import bench_load
+
+        return int(bench_load.main([a for a in args.rest if a != "--load"]) or 0)
     from app import bench
 
     return int(bench.main(args.rest) or 0)
+
+
+def cmd_precompute(args) -> int:
+    from app import precompute
+
+    return precompute.main(args.rest)
+
+
+def cmd_cache(args) -> int:
+    from app.cache import export_cache, import_cache, open_cache
+    from app.settings import Settings
+
+    settings = Settings.from_env()
+    cache = open_cache(settings.cache_url, settings.cache_bytes)
+    try:
+        if args.action == "stats":
+            stats = cache.stats()
+            print(f"{stats['url']}: {stats['entries']} results, {stats['bytes'] / 2**20:.1f} MiB "
+                  f"of {stats['max_bytes'] / 2**20:.0f} MiB")
+        elif args.action == "export":
+            started = time.monotonic()
+            count = export_cache(cache, Path(args.file))
+            print(f"exported {count} results to {args.file} ({Path(args.file).stat().st_size / 2**20:.1f} MiB, "
+                  f"{time.monotonic() - started:.1f} s)")
+        elif args.action == "import":
+            count = import_cache(cache, Path(args.file))
+            print(f"imported {count} results from {args.file} into {settings.cache_url}")
+        elif args.action == "clear":
+            cache.clear()
+            print(f"cleared {settings.cache_url}")
+    finally:
+        cache.close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,10 +94,21 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="run the benchmarks (app/bench.py)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to app.bench.main")
     bench.set_defaults(func=cmd_bench)
+    pre = sub.add_parser("precompute", help="fill the result cache with placements and one-control moves")
+    pre.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to app.precompute.main")
+    pre.set_defaults(func=cmd_precompute)
+    cache = sub.add_parser("cache", help="the result cache named by COURSE_CACHE_URL")
+    cache.add_argument("action", choices=["stats", "export", "import", "clear"])
+    cache.add_argument("file", nargs="?", help="the file to export to or import from (gzip JSON lines)")
+    cache.set_defaults(func=cmd_cache)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # every option after "bench" (--quick, --repeats N) is app.bench's
         return cmd_bench(argparse.Namespace(rest=argv[1:]))
+    if argv[:1] == ["precompute"]:  # likewise for precompute's own options
+        return cmd_precompute(argparse.Namespace(rest=argv[1:]))
     args = parser.parse_args(argv)
+    if args.func is cmd_cache and args.action in ("export", "import") and not args.file:
+        parser.error(f"cache {args.action} needs a FILE")
     return args.func(args)
 
 

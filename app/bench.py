@@ -40,7 +40,8 @@ def server(cache: bool):
         port = s.getsockname()[1]
     tmp = tempfile.mkdtemp(prefix="course-bench-")
     env = {**os.environ, "COURSE_WARM_CACHE": "0", "COURSE_DB": f"{tmp}/progress.sqlite3",
-           "COURSE_CACHE_ENTRIES": "512" if cache else "0", "PYTHONPATH": str(ROOT)}
+           "COURSE_CACHE_URL": "memory://", "COURSE_CACHE_BYTES": "1GiB" if cache else "0",
+           "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                                cwd=ROOT, env=env)

@@ -1,54 +1,392 @@
-"""An in-memory LRU cache of widget results, keyed by what determines them.
+"""The shared cache of finished widget results, bounded in bytes, least recently used out.
 
-The key is (widget, canonical parameters, seed, code version): computation is
-deterministic, so the same key always means the same numbers.
+A result is keyed by everything that determines its numbers: the widget, its canonical
+parameters, the seed, the code version (a hash of the widget and lab sources), and the
+*profile* of what computed it: torch version, device and ATen's CPU kernel set (processors
+round differently and training amplifies it, so an AVX-512 run is not an AVX2 run).
+
+`open_cache(url, max_bytes)` picks the store from a URL:
+  sqlite:///PATH        one file shared by every process on this machine (WAL), the default
+  redis://HOST:PORT/DB  one Redis shared by several web hosts
+  memory://             this process only (tests)
+Entries are zlib-compressed JSON, and the bound counts their compressed bytes.
+`export_cache` / `import_cache` move a filled cache between machines (JSON lines, gzip).
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import sqlite3
 import threading
+import time
+import zlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator, Protocol
+from urllib.parse import urlsplit
 
 WIDGETS_DIR = Path(__file__).resolve().parents[1] / "widgets"
+TOUCH_EVERY_S = 60.0  # a read refreshes an entry's last use at most this often (sqlite)
 
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """A hash of the widget and lab sources: editing them invalidates cached results."""
+    """A hash of the widget and lab sources as this process loaded them (a restart after an
+    edit gives new keys, so results of the old code are never served for the new)."""
     digest = hashlib.sha1()
     for path in sorted(WIDGETS_DIR.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
+def canonical_json(values: dict) -> str:
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
 def cache_key(widget: str, values: dict, seed: int) -> str:
-    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
-    return f"{widget}|{canonical}|{seed}|{code_version()}"
+    """What a run's numbers depend on apart from the machine: widget|params|seed|code."""
+    return f"{widget}|{canonical_json(values)}|{seed}|{code_version()}"
 
 
-class ResultCache:
-    def __init__(self, max_entries: int):
-        self.max_entries = max_entries
-        self._items: OrderedDict[str, dict] = OrderedDict()
+@dataclass(frozen=True)
+class Profile:
+    """What computes a result: torch version, device, and ATen's CPU kernel set."""
+
+    torch: str
+    device: str
+    cpu: str
+
+    @property
+    def token(self) -> str:
+        return f"{self.torch}/{self.device}/{self.cpu}"
+
+    @classmethod
+    def parse(cls, token: str) -> "Profile":
+        torch, device, cpu = token.split("/", 2)
+        return cls(torch, device, cpu)
+
+
+def local_profile() -> Profile:
+    """The profile of this process: what an embedded worker on this machine computes with."""
+    import torch
+
+    from widgets.lab.trainer import default_device
+
+    return Profile(torch.__version__, default_device(), torch.backends.cpu.get_cpu_capability())
+
+
+def job_key(widget: str, values: dict, seed: int) -> str:
+    """The engine's name for the computation: identical requests share it, wherever they come
+    from. Short and safe, because the parameters can be long text."""
+    digest = hashlib.sha256(cache_key(widget, values, seed).encode()).hexdigest()[:24]
+    return f"widget-{widget}-{digest}"
+
+
+def result_key(job: str, profile: Profile) -> str:
+    """The cache's key for a job's result as computed on `profile`."""
+    return f"{job}@{hashlib.sha256(profile.token.encode()).hexdigest()[:12]}"
+
+
+def encode(item: dict) -> bytes:
+    return zlib.compress(json.dumps(item, separators=(",", ":")).encode(), 6)
+
+
+def decode(blob: bytes) -> dict:
+    return json.loads(zlib.decompress(blob))
+
+
+class ResultCache(Protocol):
+    max_bytes: int
+
+    def get(self, key: str) -> dict | None: ...
+    def put(self, key: str, item: dict) -> None: ...
+    def __contains__(self, key: str) -> bool: ...
+    def entries(self) -> Iterator[tuple[str, dict]]: ...
+    def stats(self) -> dict: ...
+    def clear(self) -> None: ...
+    def close(self) -> None: ...
+
+
+# --- memory:// ----------------------------------------------------------------------------
+class MemoryCache:
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._blobs: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: str) -> dict | None:
         with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
+            blob = self._blobs.get(key)
+            if blob is None:
+                return None
+            self._blobs.move_to_end(key)
+        return decode(blob)
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._blobs
 
     def put(self, key: str, item: dict) -> None:
+        blob = encode(item)
         with self._lock:
-            self._items[key] = item
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
+            old = self._blobs.pop(key, None)
+            self._bytes -= len(old) if old is not None else 0
+            if len(blob) > self.max_bytes:
+                return
+            self._blobs[key] = blob
+            self._bytes += len(blob)
+            while self._bytes > self.max_bytes:
+                _, evicted = self._blobs.popitem(last=False)
+                self._bytes -= len(evicted)
+
+    def entries(self) -> Iterator[tuple[str, dict]]:
+        with self._lock:
+            snapshot = list(self._blobs.items())
+        for key, blob in snapshot:
+            yield key, decode(blob)
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"url": "memory://", "entries": len(self._blobs), "bytes": self._bytes,
+                    "max_bytes": self.max_bytes}
 
     def clear(self) -> None:
         with self._lock:
-            self._items.clear()
+            self._blobs.clear()
+            self._bytes = 0
+
+    def close(self) -> None:
+        pass
+
+
+# --- sqlite:///PATH -----------------------------------------------------------------------
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    used REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_by_use ON results (used);
+CREATE TABLE IF NOT EXISTS totals (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO totals (id, bytes) VALUES (1, 0);
+"""
+
+
+class SqliteCache:
+    """One file that every process on the machine shares. The total size lives in a row
+    updated in the same transaction as the entries, so eviction never needs a full scan."""
+
+    def __init__(self, path: Path, max_bytes: int):
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._connection() as conn:
+            conn.executescript(SQLITE_SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def get(self, key: str) -> dict | None:
+        conn = self._connection()
+        row = conn.execute("SELECT value, used FROM results WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        now = time.time()
+        if now - row[1] > TOUCH_EVERY_S:  # reads stay reads, mostly: a write per minute at most
+            conn.execute("UPDATE results SET used = ? WHERE key = ?", (now, key))
+        return decode(row[0])
+
+    def __contains__(self, key: str) -> bool:
+        return self._connection().execute("SELECT 1 FROM results WHERE key = ?", (key,)).fetchone() is not None
+
+    def put(self, key: str, item: dict) -> None:
+        blob = encode(item)
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            old = conn.execute("SELECT size FROM results WHERE key = ?", (key,)).fetchone()
+            if old:
+                conn.execute("DELETE FROM results WHERE key = ?", (key,))
+                conn.execute("UPDATE totals SET bytes = bytes - ?", (old[0],))
+            if len(blob) <= self.max_bytes:
+                conn.execute("INSERT INTO results (key, value, size, used) VALUES (?, ?, ?, ?)",
+                             (key, blob, len(blob), time.time()))
+                conn.execute("UPDATE totals SET bytes = bytes + ?", (len(blob),))
+            self._evict(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _evict(self, conn: sqlite3.Connection) -> None:
+        total = conn.execute("SELECT bytes FROM totals").fetchone()[0]
+        while total > self.max_bytes:
+            oldest = conn.execute("SELECT key, size FROM results ORDER BY used LIMIT 64").fetchall()
+            if not oldest:
+                break
+            for key, size in oldest:
+                if total <= self.max_bytes:
+                    break
+                conn.execute("DELETE FROM results WHERE key = ?", (key,))
+                total -= size
+        conn.execute("UPDATE totals SET bytes = ?", (max(total, 0),))
+
+    def entries(self) -> Iterator[tuple[str, dict]]:
+        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            for key, blob in conn.execute("SELECT key, value FROM results ORDER BY used"):
+                yield key, decode(blob)
+        finally:
+            conn.close()
+
+    def stats(self) -> dict:
+        conn = self._connection()
+        count = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        total = conn.execute("SELECT bytes FROM totals").fetchone()[0]
+        return {"url": f"sqlite:///{self.path}", "entries": count, "bytes": total,
+                "max_bytes": self.max_bytes}
+
+    def clear(self) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DELETE FROM results")
+        conn.execute("UPDATE totals SET bytes = 0")
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+# --- redis://HOST:PORT/DB -----------------------------------------------------------------
+# One script, so a put and its evictions are atomic however many web hosts write at once.
+# KEYS: the LRU sorted set, the size hash, the total counter; ARGV: key, blob, now, max, prefix
+_REDIS_PUT = """
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old then
+  redis.call('DECRBY', KEYS[3], old)
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('DEL', ARGV[5] .. 'v:' .. ARGV[1])
+end
+local size = string.len(ARGV[2])
+local max = tonumber(ARGV[4])
+if size <= max then
+  redis.call('SET', ARGV[5] .. 'v:' .. ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[2], ARGV[1], size)
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  redis.call('INCRBY', KEYS[3], size)
+end
+local total = tonumber(redis.call('GET', KEYS[3]) or '0')
+while total > max do
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)
+  if #oldest == 0 then break end
+  local evicted = tonumber(redis.call('HGET', KEYS[2], oldest[1]) or '0')
+  redis.call('ZREM', KEYS[1], oldest[1])
+  redis.call('HDEL', KEYS[2], oldest[1])
+  redis.call('DEL', ARGV[5] .. 'v:' .. oldest[1])
+  total = redis.call('DECRBY', KEYS[3], evicted)
+end
+return total
+"""
+
+
+class RedisCache:
+    def __init__(self, url: str, max_bytes: int, prefix: str = "course:results:"):
+        import redis
+
+        self.url = url
+        self.max_bytes = max_bytes
+        self.prefix = prefix
+        self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self._lru, self._sizes, self._total = prefix + "lru", prefix + "sizes", prefix + "bytes"
+        self._put = self._redis.register_script(_REDIS_PUT)
+
+    def get(self, key: str) -> dict | None:
+        blob = self._redis.get(self.prefix + "v:" + key)
+        if blob is None:
+            return None
+        self._redis.zadd(self._lru, {key: time.time()}, xx=True)
+        return decode(blob)
+
+    def __contains__(self, key: str) -> bool:
+        return bool(self._redis.exists(self.prefix + "v:" + key))
+
+    def put(self, key: str, item: dict) -> None:
+        self._put(keys=[self._lru, self._sizes, self._total],
+                  args=[key, encode(item), time.time(), self.max_bytes, self.prefix])
+
+    def entries(self) -> Iterator[tuple[str, dict]]:
+        for raw in self._redis.zrange(self._lru, 0, -1):
+            key = raw.decode()
+            blob = self._redis.get(self.prefix + "v:" + key)
+            if blob is not None:
+                yield key, decode(blob)
+
+    def stats(self) -> dict:
+        return {"url": self.url, "entries": int(self._redis.zcard(self._lru)),
+                "bytes": int(self._redis.get(self._total) or 0), "max_bytes": self.max_bytes}
+
+    def clear(self) -> None:
+        keys = [self.prefix + "v:" + k.decode() for k in self._redis.zrange(self._lru, 0, -1)]
+        for start in range(0, len(keys), 500):
+            self._redis.delete(*keys[start:start + 500])
+        self._redis.delete(self._lru, self._sizes, self._total)
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def open_cache(url: str, max_bytes: int) -> ResultCache:
+    """The cache a URL names (see the module docstring)."""
+    parts = urlsplit(url)
+    if parts.scheme == "memory":
+        return MemoryCache(max_bytes)
+    if parts.scheme == "sqlite":
+        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ValueError(f"COURSE_CACHE_URL={url!r}: write sqlite:///PATH (three slashes, "
+                             f"then the file's path)")
+        return SqliteCache(Path(path), max_bytes)  # sqlite:////abs/path or sqlite:///relative
+    if parts.scheme in ("redis", "rediss", "unix"):
+        return RedisCache(url, max_bytes)
+    raise ValueError(f"COURSE_CACHE_URL={url!r}: expected sqlite:///PATH, redis://HOST:PORT/DB "
+                     f"or memory://")
+
+
+# --- moving a filled cache between machines -----------------------------------------------
+def export_cache(cache: ResultCache, path: Path) -> int:
+    """Write every entry to a gzip JSON-lines file; returns how many."""
+    count = 0
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        for key, item in cache.entries():
+            out.write(json.dumps({"key": key, "item": item}, separators=(",", ":")) + "\n")
+            count += 1
+    return count
+
+
+def import_cache(cache: ResultCache, path: Path) -> int:
+    """Put every entry of an exported file into `cache`; returns how many."""
+    count = 0
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                entry = json.loads(line)
+                cache.put(entry["key"], entry["item"])
+                count += 1
+    return count

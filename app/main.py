@@ -44,20 +44,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from app.jobs import start_background_warmup
-
+        engine = app.state.engine
+        if engine.mode != "inprocess":  # embedded: start the workers now; cluster: connect now
+            engine.start_soon()
+        filler = None
         if settings.warm_cache:
-            start_background_warmup(app)
-        yield
-        app.state.jobs.shutdown()
+            from app.precompute import BackgroundFill
+
+            filler = BackgroundFill(app.state.jobs, settings)
+            filler.start()
+        try:
+            yield
+        finally:
+            if filler is not None:
+                await filler.stop()
+            await engine.close()
+            app.state.cache.close()
 
     app = FastAPI(title="Keeping LLM training stable", lifespan=lifespan)
     app.state.settings = settings
     app.state.templates = make_templates(settings)
 
-    from app.jobs import JobRunner
+    from app.cache import open_cache
+    from app.engine import Engine
+    from app.jobs import WidgetJobs
 
-    app.state.jobs = JobRunner(settings)
+    app.state.cache = open_cache(settings.cache_url, settings.cache_bytes)
+    app.state.engine = Engine(settings)
+    app.state.jobs = WidgetJobs(settings, app.state.engine, app.state.cache)
     for router in routers():
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")

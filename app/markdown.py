@@ -18,6 +18,8 @@ Directives are fenced blocks whose info string names them:
     ```takeaways                   the same, <section class="takeaways">
     ```references                  the same, <section class="references">
     ```note                        the same, <aside class="note">
+    ```diagram                     a conceptual diagram (YAML body, see app/diagrams.py),
+                                   rendered to SVG here, once, with its text alternative
 
 Widgets and quizzes depend on the request (query-string state, the learner's saved
 answers), so the cached HTML holds a slot marker for each of them
@@ -151,6 +153,15 @@ def _make_fence(md: MarkdownIt) -> Callable:
         if word == "quiz":
             data = parse_yaml_body(token.content, "quiz", line)
             return _slot(env, Directive("quiz", "quiz", data, line))
+        if word == "diagram":
+            from app.diagrams import DiagramError, render_diagram
+
+            data = parse_yaml_body(token.content, "diagram", line)
+            env["_diagrams"] = env.get("_diagrams", 0) + 1
+            try:
+                return render_diagram(data, f"diagram-{env['_diagrams']}")
+            except DiagramError as exc:
+                raise MarkdownError(f"line {line}: {exc}") from None
         if word in BOX_DIRECTIVES:
             tag, cls, default_title = BOX_DIRECTIVES[word]
             title = rest or default_title

@@ -4,6 +4,8 @@ The directive's YAML body:
 
     id: warmup-why            # unique within the chapter: [a-z0-9-]
     question: Why warm up?    # inline Markdown, math allowed
+    kind: apply               # recall (a fact the chapter states) or apply (a new situation)
+    hint: Think about ...     # inline Markdown, shown folded before the learner answers
     multiple: false           # true: checkboxes, any number of right options
     options:                  # at least two
       - text: ...             # inline Markdown
@@ -13,6 +15,12 @@ The directive's YAML body:
 A single-answer question has exactly one correct option; a multiple-answer question
 has at least one. Grading is all-or-nothing: the answer is correct when the chosen set
 equals the set of correct options.
+
+Options are identified by their authored index (0 = the first in the file) everywhere:
+in the form's values, the API, grading and the saved answers. Each learner sees them in
+an order of their own (`display_order`: a permutation seeded by the learner, the chapter
+and the question), so a reload shows the same order, two learners see different ones, and
+a saved answer survives any reordering because it never records a displayed position.
 
 A "predict, then run" question adds a `predict` mapping: the learner picks a prediction,
 and the feedback then shows the named widget really run at those parameters:
@@ -29,6 +37,8 @@ so a predict question cannot lie about the real run.
 """
 from __future__ import annotations
 
+import hashlib
+import random
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -39,6 +49,8 @@ from app.check.expr import ExprError, parse as parse_expr
 from app.markdown import render_inline
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+KINDS = ("recall", "apply")  # predict questions are their own kind (the `predict` key)
+QUIZ_KEYS = {"id", "question", "kind", "hint", "multiple", "options", "predict"}
 
 
 class QuizFormatError(ValueError):
@@ -74,15 +86,29 @@ class Quiz:
     multiple: bool
     options: tuple[Option, ...]
     predict: Predict | None = None
+    hint: str = ""
+    hint_html: Markup = Markup("")
+    kind: str | None = None  # "recall", "apply", or None when the author did not say
 
     @property
     def correct_indices(self) -> list[int]:
         return [o.index for o in self.options if o.correct]
 
-    def public(self) -> dict:
-        """The question without its answers (for the chapter JSON)."""
-        body = {"id": self.id, "question": self.question, "multiple": self.multiple,
-                "options": [{"index": o.index, "text": o.text} for o in self.options]}
+    @property
+    def skill(self) -> str | None:
+        """What the question asks of the learner: predict, apply or recall."""
+        return "predict" if self.predict is not None else self.kind
+
+    def ordered(self, order: list[int] | None) -> tuple[Option, ...]:
+        """The options in a display order (authored indices); None keeps the authored order."""
+        if not isinstance(order, (list, tuple)):  # None, or a template's undefined
+            return self.options
+        return tuple(self.options[i] for i in order)
+
+    def public(self, order: list[int] | None = None) -> dict:
+        """The question without its answers (for the chapter JSON), options in display order."""
+        body = {"id": self.id, "question": self.question, "multiple": self.multiple, "hint": self.hint,
+                "options": [{"index": o.index, "text": o.text} for o in self.ordered(order)]}
         if self.predict is not None:
             body["predict"] = {"widget": self.predict.widget, "params": dict(self.predict.params)}
         return body
@@ -124,6 +150,12 @@ class Grade:
     correct: bool
     options: tuple[OptionResult, ...]
 
+    def ordered(self, order: list[int] | None) -> tuple[OptionResult, ...]:
+        """The per-option results in a display order (authored indices)."""
+        if not isinstance(order, (list, tuple)):
+            return self.options
+        return tuple(self.options[i] for i in order)
+
     def as_dict(self) -> dict:
         body = {"correct": self.correct, "selected": list(self.selected),
                 "options": [o.as_dict() for o in self.options]}
@@ -145,9 +177,9 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
 
     if not isinstance(data, dict):
         raise fail("a quiz block must be a YAML mapping with id, question and options")
-    unknown = set(data) - {"id", "question", "multiple", "options", "predict"}
+    unknown = set(data) - QUIZ_KEYS
     if unknown:
-        raise fail(f"unknown quiz keys: {sorted(unknown)}")
+        raise fail(f"unknown quiz keys: {sorted(unknown)}; allowed: {', '.join(sorted(QUIZ_KEYS))}")
     qid = data.get("id")
     if not isinstance(qid, str) or not ID_RE.fullmatch(qid):
         raise fail(f"quiz id {qid!r} must be lowercase letters, digits and dashes")
@@ -157,6 +189,13 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
     multiple = data.get("multiple", False)
     if not isinstance(multiple, bool):
         raise fail(f"quiz {qid}: multiple must be true or false")
+    hint = data.get("hint", "")
+    if not isinstance(hint, str):
+        raise fail(f"quiz {qid}: the hint must be text (inline Markdown), got {hint!r}")
+    kind = data.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise fail(f"quiz {qid}: kind {kind!r} must be one of {', '.join(KINDS)} "
+                   f"(a predict question needs none: its `predict` key says what it is)")
     raw_options = data.get("options")
     if not isinstance(raw_options, list) or len(raw_options) < 2:
         raise fail(f"quiz {qid}: at least two options are needed")
@@ -183,7 +222,7 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
                    f"(mark exactly one `correct: true`, or set `multiple: true`)")
     predict = _parse_predict(data["predict"], fail, qid) if "predict" in data else None
     return Quiz(qid, question.strip(), Markup(render_inline(question.strip())), multiple, tuple(options),
-                predict)
+                predict, hint.strip(), Markup(render_inline(hint.strip())) if hint.strip() else Markup(""), kind)
 
 
 def _parse_predict(raw: Any, fail, qid: str) -> Predict:
@@ -207,6 +246,18 @@ def _parse_predict(raw: Any, fail, qid: str) -> Predict:
         except ExprError as exc:
             raise fail(f"quiz {qid}: predict check: {exc}") from None
     return Predict(widget, {str(k): v for k, v in params.items()}, tuple(c.strip() for c in checks))
+
+
+def display_order(quiz: Quiz, learner: str, chapter: str) -> list[int]:
+    """The order in which this learner sees this question's options (authored indices).
+
+    A permutation seeded by (learner, chapter, question): the same on every reload, different
+    between learners, and independent of the order of other questions. Options keep their
+    authored index, so grading and saved answers never depend on it."""
+    seed = hashlib.sha256(f"{learner}\x1f{chapter}\x1f{quiz.id}".encode()).digest()
+    order = list(range(len(quiz.options)))
+    random.Random(int.from_bytes(seed[:8], "big")).shuffle(order)
+    return order
 
 
 def normalize_selection(quiz: Quiz, selected: Any) -> tuple[int, ...]:

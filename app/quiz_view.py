@@ -7,7 +7,7 @@ from markupsafe import Markup
 from app import widget_view
 from app.content import Chapter
 from app.progress import learner_id, store_for
-from app.quiz import Grade, Quiz
+from app.quiz import Grade, Quiz, display_order
 from widgets.base import ParamError
 
 
@@ -18,6 +18,12 @@ def chapter_score(request: Request, chapter: Chapter) -> dict:
     correct = sum(1 for q in chapter.quizzes if q in answers and answers[q][1])
     return {"correct": correct, "answered": sum(1 for q in chapter.quizzes if q in answers),
             "total": len(chapter.quizzes)}
+
+
+def option_order(request: Request, chapter: Chapter, quiz: Quiz) -> list[int]:
+    """The order this learner sees the question's options in (authored indices)."""
+    learner, _ = learner_id(request)
+    return display_order(quiz, learner, chapter.slug)
 
 
 def predict_html(request: Request, quiz: Quiz) -> Markup | None:
@@ -36,6 +42,6 @@ def render_quiz(request: Request, chapter: Chapter, quiz: Quiz, graded: Grade | 
                 score: dict | None = None) -> str:
     """One question as HTML, with the learner's saved answer and its feedback when there is one."""
     template = request.app.state.templates.get_template("_quiz.html")
-    return template.render(chapter=chapter, quiz=quiz, graded=graded,
+    return template.render(chapter=chapter, quiz=quiz, graded=graded, order=option_order(request, chapter, quiz),
                            score=score if score is not None else chapter_score(request, chapter),
                            predict_html=predict_html(request, quiz) if graded else None)

@@ -8,16 +8,16 @@ GET  /api/chapters/{slug}   JSON front matter, contents, questions (no answers) 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from markupsafe import Markup
 
 from app import widget_view
 from app.content import Chapter, Course, WidgetUse
 from app.markdown import fill_slots
 from app.pages import chapter_or_404, course, render_page, sidebar_context, store
-from app.progress import ProgressStore, learner_id
+from app.progress import ProgressStore, learner_id, set_learner_cookie
 from app.quiz import AnswerError, grade
-from app.quiz_view import chapter_score, render_quiz
+from app.quiz_view import chapter_score, option_order, render_quiz
 
 router = APIRouter()
 
@@ -75,8 +75,10 @@ def chapters_api(loaded: Course = Depends(course)):
 @router.get("/api/chapters/{slug}")
 def chapter_api(request: Request, slug: str, loaded: Course = Depends(course),
                 progress: ProgressStore = Depends(store)):
-    """One chapter: front matter, contents, questions (without answers) and rendered HTML."""
+    """One chapter: front matter, contents, questions (without answers, options in this learner's
+    order, each with its authored `index` to answer with) and rendered HTML."""
     chapter = chapter_or_404(loaded, slug)
-    return {**chapter.summary(), "toc": chapter.toc,
-            "quizzes": [q.public() for q in chapter.quizzes.values()],
+    body = {**chapter.summary(), "toc": chapter.toc,
+            "quizzes": [q.public(option_order(request, chapter, q)) for q in chapter.quizzes.values()],
             "html": str(render_body(request, chapter, progress))}
+    return set_learner_cookie(request, JSONResponse(body))

@@ -6,6 +6,7 @@ POST /api/quiz/{slug}/{qid}   JSON {"selected": [indices]} -> grade
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,7 +19,7 @@ from app.content import Course
 from app.pages import chapter_or_404, course, is_htmx, progress_for, quiz_or_404, render_fragment, store
 from app.progress import ProgressStore, learner_id, set_learner_cookie
 from app.quiz import AnswerError, grade
-from app.quiz_view import chapter_score, predict_html
+from app.quiz_view import chapter_score, option_order, predict_html
 
 router = APIRouter()
 
@@ -30,10 +31,16 @@ async def quiz_form(request: Request, slug: str, qid: str, loaded: Course = Depe
 
     htmx requests get the feedback fragment; a plain form POST is redirected (303) to the
     question on the chapter page, which shows the saved answer and its feedback."""
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    # the rest writes SQLite and reads the result cache: off the event loop, so no stream or
+    # page waits behind it
+    return await asyncio.to_thread(_answer_form, request, slug, qid, form.get("choice", []), loaded, progress)
+
+
+def _answer_form(request: Request, slug: str, qid: str, choices: list[str], loaded: Course,
+                 progress: ProgressStore):
     chapter = chapter_or_404(loaded, slug)
     quiz = quiz_or_404(chapter, qid)
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    choices = form.get("choice", [])
     htmx = is_htmx(request)
     try:
         result = grade(quiz, choices)
@@ -47,6 +54,7 @@ async def quiz_form(request: Request, slug: str, qid: str, loaded: Course = Depe
     if htmx:
         return render_fragment(request, "_quiz_feedback.html", {
             "chapter": chapter, "quiz": quiz, "graded": result, "score": chapter_score(request, chapter),
+            "order": option_order(request, chapter, quiz),
             "oob": True, "progress": progress_for(request, loaded), "predict_html": predict_html(request, quiz)})
     return set_learner_cookie(request, RedirectResponse(f"{chapter.url}#quiz-{quiz.id}", status_code=303))
 

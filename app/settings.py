@@ -2,10 +2,29 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+VAR = ROOT / "var"
+
+_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_bytes(text: str) -> int:
+    """'1073741824', '512MB', '2 GiB' -> bytes (k, M, G and T count in powers of 1024)."""
+    match = _SIZE_RE.fullmatch(str(text))
+    if not match:
+        raise ValueError(f"not a size: {text!r} (try 512MB or 2GiB)")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off", "")
 
 
 @dataclass(frozen=True)
@@ -13,10 +32,23 @@ class Settings:
     content_dir: Path = ROOT / "content"
     templates_dir: Path = ROOT / "templates"
     static_dir: Path = ROOT / "static"
-    database_path: Path = ROOT / "var" / "progress.sqlite3"  # learners' progress
-    cache_entries: int = 512  # widget results kept in memory
-    warm_cache: bool = True  # compute every widget's default result at start-up
-    max_concurrent_jobs: int = 2  # training jobs running at once (2 cores)
+    database_path: Path = VAR / "progress.sqlite3"  # learners' progress
+    # Finished widget results: sqlite:///PATH (shared by the processes of one machine),
+    # redis://HOST:PORT/DB (shared by several web hosts) or memory:// (one process, tests).
+    cache_url: str = f"sqlite:///{VAR / 'results.sqlite3'}"
+    cache_bytes: int = 1024**3  # the cache's size bound; the least recently used go first
+    # Fill the cache in the background, at the lowest priority, whenever the engine is idle:
+    # every widget's defaults first, then the chapters' placements, then one-control moves.
+    warm_cache: bool = True
+    # The engine that trains: "" starts an embedded Dask LocalCluster of worker processes;
+    # "tcp://HOST:PORT" uses a running Dask scheduler; "inprocess" runs Dask workers as
+    # threads of this process (cheap to start, for tests).
+    scheduler: str = ""
+    workers: int = 0  # embedded worker processes; 0 means one per core
+    max_queue: int = 32  # jobs this web process may have waiting or running; past it, 503
+    # runs one learner may have waiting or training at once (a chapter page starts one per
+    # uncached widget); each learner's first run is scheduled before anyone's second
+    max_jobs_per_learner: int = 8
     # torch threads per process: tiny models gain nothing from a second thread, and two
     # jobs with two spinning threads each on two cores slow each other down many times over
     torch_threads: int = 1
@@ -28,8 +60,22 @@ class Settings:
         return cls(
             content_dir=Path(env.get("COURSE_CONTENT_DIR", defaults.content_dir)),
             database_path=Path(env.get("COURSE_DB", defaults.database_path)),
-            cache_entries=int(env.get("COURSE_CACHE_ENTRIES", defaults.cache_entries)),
-            warm_cache=env.get("COURSE_WARM_CACHE", "1") not in ("0", "false", "no"),
-            max_concurrent_jobs=int(env.get("COURSE_MAX_JOBS", defaults.max_concurrent_jobs)),
+            cache_url=env.get("COURSE_CACHE_URL", defaults.cache_url),
+            cache_bytes=parse_bytes(env.get("COURSE_CACHE_BYTES", str(defaults.cache_bytes))),
+            warm_cache=_flag(env.get("COURSE_WARM_CACHE"), defaults.warm_cache),
+            scheduler=env.get("COURSE_SCHEDULER", defaults.scheduler).strip(),
+            workers=int(env.get("COURSE_WORKERS", defaults.workers)),
+            max_queue=int(env.get("COURSE_MAX_QUEUE", defaults.max_queue)),
+            max_jobs_per_learner=int(env.get("COURSE_MAX_JOBS_PER_LEARNER", defaults.max_jobs_per_learner)),
             torch_threads=int(env.get("COURSE_TORCH_THREADS", defaults.torch_threads)),
         )
+
+    @property
+    def worker_count(self) -> int:
+        """Embedded worker processes: COURSE_WORKERS, or one per core this process may use."""
+        if self.workers > 0:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)

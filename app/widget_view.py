@@ -3,11 +3,12 @@
 A widget placed in a page keeps its state in the page's URL as
 `?<instance>.<param>=value`, so a link reopens the page with those values.
 The result area holds the finished figure when it is cached, or the address of
-the stream that will grow it.
+the stream that will compute and grow it: rendering a page never computes.
 """
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
@@ -83,32 +84,51 @@ def render_widget(request: Request, name: str, overrides: Mapping[str, Any] | No
         widget=widget, instance=instance, notes=notes,
         controls=[control(p, values[p.name]) for p in widget.params if not p.advanced],
         advanced=[control(p, values[p.name]) for p in widget.params if p.advanced],
-        result=_result_context(request, widget, values, instance))
+        result=result_context(request, widget, values, instance))
     return Markup(html)
 
 
-def _result_context(request: Request, widget: Widget, values: dict | None, instance: str,
-                    error: ParamError | None = None) -> dict:
-    context = {"widget": widget, "instance": instance, "error": error, "item": None, "stream_url": None}
+INSTANCE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def instance_or_422(name: str, query: Mapping[str, Any]) -> str:
+    """The page-unique widget instance a request is for (its name when not given)."""
+    instance = query.get("instance") or name
+    if not INSTANCE_RE.fullmatch(instance):
+        raise ParamError("instance", instance[:70], "1 to 64 letters, digits, '-' or '_'")
+    return instance
+
+
+def result_context(request: Request, widget: Widget, values: dict | None, instance: str,
+                   error: ParamError | None = None, item: dict | None = None,
+                   busy: int | None = None) -> dict:
+    """What _widget_result.html needs. Never computes: the finished item when it is cached
+    (or given), otherwise the address of the stream that will compute and grow it; `busy`
+    (seconds) when the queue is full."""
+    context = {"widget": widget, "instance": instance, "error": error, "item": None,
+               "stream_url": None, "busy": busy}
     if values is None:
         return context
-    item = request.app.state.jobs.cached(widget, values)
-    context["fragment_url"] = f"/widgets/{widget.name}?{query_string(values, instance=instance)}"
     context["json_url"] = f"/api/widgets/{widget.name}?{query_string(values)}"
+    if item is None and busy is None:
+        item = request.app.state.jobs.cached(widget, values)
     if item is not None:
         context.update(item=item, tables=widget.tables(values, item["data"]), code=widget.code(values))
-    elif widget.streams:
-        context["stream_url"] = f"/widgets/{widget.name}/stream?{query_string(values)}"
-    else:  # quick widgets compute right here (they are cheap by construction)
-        item = request.app.state.jobs.run_blocking(widget, values)
-        context.update(item=item, tables=widget.tables(values, item["data"]), code=widget.code(values))
+    elif busy is None:
+        context["stream_url"] = f"/widgets/{widget.name}/stream?{query_string(values, instance=instance)}"
     return context
 
 
+def result_html(request: Request, **context) -> str:
+    """The result fragment alone: what htmx swaps in after a control moves, and what a
+    stream's last event carries."""
+    template = request.app.state.templates.get_template("_widget_result.html")
+    return template.render(result=result_context(request, **context))
+
+
 def render_result(request: Request, widget: Widget, values: dict | None, instance: str,
-                  error: ParamError | None = None, status_code: int = 200) -> HTMLResponse:
-    """The result fragment alone, as htmx swaps it in after a control moves."""
-    templates = request.app.state.templates
-    html = templates.get_template("_widget_result.html").render(
-        result=_result_context(request, widget, values, instance, error))
-    return HTMLResponse(html, status_code=status_code)
+                  error: ParamError | None = None, status_code: int = 200,
+                  busy: int | None = None) -> HTMLResponse:
+    headers = {"Retry-After": str(busy)} if busy is not None else None
+    html = result_html(request, widget=widget, values=values, instance=instance, error=error, busy=busy)
+    return HTMLResponse(html, status_code=status_code, headers=headers)

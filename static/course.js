@@ -4,7 +4,7 @@
 (function () {
   "use strict";
 
-  const streams = new Map(); // widget instance -> EventSource of its current run
+  const streams = new Map(); // widget instance -> AbortController of its current run
 
   // ---------- controls ------------------------------------------------------------
   function formatNumber(x) {
@@ -177,36 +177,109 @@
     box.querySelector(".run-progress-text").textContent = text || `step ${done} of ${total}`;
   }
 
-  function follow(result) {
+  // ---------- streams ---------------------------------------------------------------
+  // A run streams as Server-Sent Events, read with fetch (so a full queue's 503 and its
+  // Retry-After are visible, and closing is an abort). The first progress event carries a
+  // whole figure; later ones only the new points, appended with Plotly.extendTraces. The
+  // last event carries the finished result fragment, swapped in as it is: no third request.
+  function applyDelta(instance, msg) {
+    const chart = document.getElementById(instance + "-chart");
+    if (!chart || !window.Plotly) return;
+    if (msg.figure) { draw(instance, msg.figure, false); return; }
+    if (!chart.data) return; // a delta before any figure (joined late): wait for the result
+    if (msg.replace) {
+      const traces = chart.data.slice();
+      for (const change of msg.replace) traces[change.trace] = change.data;
+      Plotly.react(chart, traces, chart.layout, config);
+    }
+    for (const change of msg.extend || []) {
+      const update = {};
+      for (const [attr, tail] of Object.entries(change.data)) update[attr] = [tail];
+      Plotly.extendTraces(chart, update, [change.trace]);
+    }
+    if (msg.layout) Plotly.relayout(chart, themed(msg.layout));
+    delete chart.dataset.final;
+    chart.dataset.partial = String(Number(chart.dataset.partial || 0) + 1);
+  }
+
+  function showBusy(result, seconds) {
+    const box = result.querySelector(".stream-error");
+    if (box) { box.textContent = `The server is busy, queued: trying again in ${seconds} s.`; box.hidden = false; }
+  }
+
+  function parseEvents(buffer, onEvent) {
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      let kind = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event: ")) kind = line.slice(7);
+        else if (line.startsWith("data: ")) data.push(line.slice(6));
+      }
+      if (data.length) onEvent(kind, JSON.parse(data.join("\n")));
+    }
+    return buffer;
+  }
+
+  async function follow(result) {
     const instance = result.dataset.instance;
     const previous = streams.get(instance);
-    if (previous) previous.close();
-    const source = new EventSource(result.dataset.streamUrl);
-    streams.set(instance, source);
-    source.addEventListener("progress", (event) => {
-      const msg = JSON.parse(event.data);
-      draw(instance, msg.figure, false);
-      setProgress(result, msg.done, msg.total);
-    });
-    source.addEventListener("result", (event) => {
-      source.close();
-      streams.delete(instance);
-      const msg = JSON.parse(event.data);
-      draw(instance, msg.figure, true);
-      setProgress(result, 1, 1, "done");
-      // fetch the finished fragment (now cached): provenance, data table, code
-      if (document.body.contains(result) && result.dataset.fragmentUrl) {
-        htmx.ajax("GET", result.dataset.fragmentUrl, { target: result, swap: "outerHTML" });
+    if (previous) previous.abort();
+    const controller = new AbortController();
+    streams.set(instance, controller);
+    const done = () => { if (streams.get(instance) === controller) streams.delete(instance); };
+    const onEvent = (kind, msg) => {
+      if (kind === "queued") {
+        if (msg.pending > 1) setProgress(result, 0, 1, `queued behind ${msg.pending - 1} other run(s)…`);
+      } else if (kind === "progress") {
+        applyDelta(instance, msg);
+        setProgress(result, msg.done, msg.total);
+      } else if (kind === "result") {
+        done();
+        if (document.body.contains(result)) htmx.swap(result, msg.html, { swapStyle: "outerHTML" });
+      } else if (kind === "failed" || kind === "cancelled") {
+        done();
+        const box = result.querySelector(".stream-error");
+        if (box && kind === "failed") { box.textContent = msg.message; box.hidden = false; }
       }
-    });
-    source.addEventListener("error", (event) => {
-      source.close();
-      streams.delete(instance);
+    };
+    try {
+      const response = await fetch(result.dataset.streamUrl, { signal: controller.signal, headers: { Accept: "text/event-stream" } });
+      if (response.status === 503) {
+        const seconds = Number(response.headers.get("Retry-After") || 5);
+        showBusy(result, seconds);
+        setTimeout(() => { if (streams.get(instance) === controller && document.body.contains(result)) follow(result); }, seconds * 1000);
+        return;
+      }
+      if (!response.ok) throw new Error("the server answered " + response.status);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done: ended } = await reader.read();
+        if (ended) break;
+        buffer = parseEvents(buffer + value, onEvent);
+      }
+      done();
+    } catch (error) {
+      done();
+      if (controller.signal.aborted) return; // a newer setting took over: nothing to report
       const box = result.querySelector(".stream-error");
-      let message = "The connection to the training run was lost. Move a control to try again.";
-      if (event.data) message = "The run failed: " + JSON.parse(event.data).message;
-      if (box) { box.textContent = message; box.hidden = false; }
-    });
+      if (box) { box.textContent = "The connection to the training run was lost. Move a control to try again."; box.hidden = false; }
+    }
+  }
+
+  // A busy fragment (the queue was full) asks for the same setting again after Retry-After.
+  function retryLater(result) {
+    const seconds = Number(result.dataset.retryAfter);
+    setTimeout(() => {
+      if (!document.body.contains(result)) return;
+      const form = result.closest(".widget") && result.closest(".widget").querySelector(".widget-form");
+      if (!form) return;
+      delete form.dataset.shownQuery;
+      htmx.trigger(form, "change");
+    }, seconds * 1000);
   }
 
   function within(root, selector) {
@@ -221,10 +294,12 @@
       const json = result.querySelector("script.figure-json");
       if (json) {
         const previous = streams.get(instance);
-        if (previous) { previous.close(); streams.delete(instance); }
+        if (previous) { previous.abort(); streams.delete(instance); }
         draw(instance, JSON.parse(json.textContent), true);
       } else if (result.dataset.streamUrl) {
         follow(result);
+      } else if (result.dataset.retryAfter) {
+        retryLater(result);
       }
     }
     for (const widget of within(root, ".widget")) {
@@ -239,6 +314,7 @@
       { code: "204", swap: false },
       { code: "[23]..", swap: true },
       { code: "422", swap: true, error: false },
+      { code: "503", swap: true, error: false }, // busy, queued: the fragment says so and retries
       { code: "[45]..", swap: false, error: true },
     ];
     htmx.onLoad(activate); // every element htmx adds (and the whole body at start)

@@ -1,13 +1,16 @@
 """Fixtures shared by every test.
 
 Fast, in-process:
-    settings     app.settings.Settings with the database in tmp_path and no cache warm-up
+    settings     app.settings.Settings with the database in tmp_path, no cache warm-up, an
+                 in-memory result cache and the in-process engine
     app          create_app(settings)
     client       fastapi.testclient.TestClient(app), entered so the lifespan runs
 
 Real browser (mark such tests @pytest.mark.browser; they are also marked automatically):
     live_server  (session) base URL, e.g. "http://127.0.0.1:41234", of uvicorn running
-                 `app.main:create_app` in a subprocess (COURSE_DB in a temp dir, no warm-up)
+                 `app.main:create_app` in a subprocess, as `make serve` runs it (the embedded
+                 engine of worker processes; COURSE_DB and the result cache in a temp dir,
+                 no warm-up)
     browser      (session) Playwright Chromium: Debian's /usr/bin/chromium, headless
     page         a fresh Playwright Page whose base URL is live_server, so page.goto("/") works.
                  It records page.console_errors, page.page_errors and page.foreign_requests
@@ -74,7 +77,11 @@ def pytest_collection_modifyitems(config, items):
 def settings(tmp_path):
     from app.settings import Settings
 
-    return Settings(database_path=tmp_path / "progress.sqlite3", warm_cache=False)
+    # Dask workers as threads of this process, started on the first run and shared by every
+    # test (tests/test_engine_*.py start the real embedded and cluster engines), and a cache
+    # of this test's own
+    return Settings(database_path=tmp_path / "progress.sqlite3", warm_cache=False,
+                    scheduler="inprocess", cache_url="memory://")
 
 
 @pytest.fixture
@@ -120,6 +127,7 @@ def live_server(tmp_path_factory):
     base_url = f"http://127.0.0.1:{port}"
     env = dict(os.environ,
                COURSE_DB=str(workdir / "progress.sqlite3"),
+               COURSE_CACHE_URL=f"sqlite:///{workdir / 'results.sqlite3'}",
                COURSE_WARM_CACHE="0",
                COURSE_DEVICE="cpu",
                PYTHONUNBUFFERED="1")

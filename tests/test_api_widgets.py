@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from app import figure_delta
 from widgets.registry import all_widgets
 
 NAMES = sorted(all_widgets())
@@ -71,29 +73,51 @@ def test_unknown_widget_is_404(client):
     assert client.get("/widgets/nope/stream").status_code == 404
 
 
-def test_quick_widget_fragment_embeds_its_figure(client):
-    response = client.get("/widgets/lr-schedule", params={"instance": "lr-schedule", "family": "linear"})
-    assert response.status_code == 200
-    assert 'class="figure-json"' in response.text and "Show the code" in response.text
-    assert "Data table" in response.text
+def test_a_fragment_never_computes_it_points_to_the_stream_until_cached(client):
+    """Even a quick widget's miss is a stream address: rendering never trains or waits."""
+    params = {"instance": "lr-schedule", "family": "linear"}
+    fragment = client.get("/widgets/lr-schedule", params=params)
+    assert fragment.status_code == 200
+    assert "data-stream-url" in fragment.text and "figure-json" not in fragment.text
+    events = read_events(client, "/widgets/lr-schedule/stream", params)
+    assert [kind for kind, _ in events][-1] == "result"
+    cached = client.get("/widgets/lr-schedule", params=params)
+    assert 'class="figure-json"' in cached.text and "Show the code" in cached.text
+    assert "Data table" in cached.text and "badge-cached" in cached.text
 
 
-def test_training_fragment_points_to_a_stream_until_cached(client):
+def test_a_stream_sends_new_points_then_the_finished_fragment(client):
     params = {"instance": "warmup", "steps": "20", "warmup": "5"}
     fragment = client.get("/widgets/warmup", params=params)
     assert "data-stream-url" in fragment.text and "figure-json" not in fragment.text
-    events = _read_events(client, "/widgets/warmup/stream", params)
+    events = read_events(client, "/widgets/warmup/stream", params)
     kinds = [kind for kind, _ in events]
-    assert kinds[0] == "progress" and kinds[-1] == "result"
-    progress_points = [len(p["figure"]["data"][0]["x"]) for kind, p in events if kind == "progress"]
-    assert progress_points == sorted(progress_points), "curves only grow"
+    assert kinds[0] == "queued" and kinds[1] == "progress" and kinds[-1] == "result"
+    progress = [body for kind, body in events if kind == "progress"]
+    assert "figure" in progress[0], "the first report carries a whole figure"
+    assert any("extend" in body for body in progress[1:]), "later reports only the new points"
+    figure = None
+    for body in progress:  # what the browser does with them
+        figure = figure_delta.apply(figure, body)
+    assert len(figure["data"][0]["x"]) == 20, "the deltas add up to the whole run"
     final = events[-1][1]
-    assert len(final["figure"]["data"][0]["x"]) == 20
+    assert 'class="figure-json"' in final["html"] and "Data table" in final["html"]
+    assert final["provenance"]["cached"] is False and final["provenance"]["host"]
+    shown = json.loads(re.search(r'class="figure-json">(.*?)</script>', final["html"], re.S).group(1))
+    assert shown["data"][0]["x"] == figure["data"][0]["x"]
     cached = client.get("/widgets/warmup", params=params)
     assert "figure-json" in cached.text and "cached" in cached.text
+    again = read_events(client, "/widgets/warmup/stream", params)
+    assert [kind for kind, _ in again] == ["result"], "a cached result streams as its fragment at once"
 
 
-def _read_events(client, url, params):
+def test_a_bad_instance_is_a_422(client):
+    response = client.get("/widgets/warmup/stream", params={"instance": "<script>"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "instance"]
+
+
+def read_events(client, url, params):
     events = []
     with client.stream("GET", url, params=params) as response:
         assert response.status_code == 200

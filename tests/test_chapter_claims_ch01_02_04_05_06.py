@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from claim_helpers import claim_ids, _run, claim, directive_params, run_as_in_chapter
+from claim_helpers import claim_ids, _run, chapter_text, claim, directive_params, run_as_in_chapter
 from widgets.registry import all_widgets
 
 
@@ -20,7 +20,8 @@ def test_every_claim_block_is_closed_and_has_a_test():
     tested = {("batch-size", "accum-equal"), ("batch-size", "forgot-zero-grad"),
               ("sgd-to-adamw", "bias-steps"), ("sgd-to-adamw", "race-default"),
               ("sgd-to-adamw", "race-rotated"), ("training-loop", "sanity-default"),
-              ("training-loop", "label-shift"), ("gradient-clipping", "clip-norm-default"),
+              ("training-loop", "label-shift"), ("training-loop", "leak-at-step-0"),
+              ("gradient-clipping", "clip-norm-default"),
               ("gradient-clipping", "clip-trace-default"), ("gradient-clipping", "clip-trace-rate"),
               ("regularisation", "overfit-default"), ("regularisation", "dropout-does-it")}
     found = claim_ids(("01-training-loop.md", "02-sgd-to-adamw.md", "04-batch-size.md",
@@ -53,6 +54,56 @@ def test_ch1_label_shift_bug_is_too_good_to_be_true():
     assert data["bug"] == "label-shift"
     assert data["runs"]["buggy"]["val_loss"][-1] < 0.01
     assert data["runs"]["healthy"]["val_loss"][-1] > 2.5
+
+
+def test_ch1_a_leak_lowers_the_step_0_loss_only_through_tied_embeddings():
+    text = claim(CH1, "leak-at-step-0")
+    assert "between 3.3 and 3.7" in text and "4.17" in text and "within 0.01" in text
+    data = run_as_in_chapter(CH1, "sanity")
+    healthy, shifted = data["runs"]["healthy"]["loss"][0], data["runs"]["buggy"]["loss"][0]
+    assert round(healthy, 2) == 4.17 and 3.3 < shifted < 3.7  # 3.47 seen: before any update
+    no_mask = _run("sanity", tuple(sorted({**directive_params(CH1, "sanity"), "bug": "no-causal-mask"}.items())))
+    assert no_mask["runs"]["buggy"]["label"] == "bug: no causal mask"
+    assert abs(no_mask["runs"]["buggy"]["loss"][0] - no_mask["runs"]["healthy"]["loss"][0]) < 0.01
+
+
+def _forgotten_zero_grad(optimizer_name: str, forget: bool, steps: int = 400, lr: float | None = None):
+    """Chapter 1's statement about forgetting zero_grad, on a real torch optimizer: a 50-dimensional
+    quadratic whose curvatures span 1 to 100, from a fixed start. Returns (step sizes, final loss)."""
+    import torch
+
+    curv = torch.logspace(0, 2, 50)
+    theta = torch.nn.Parameter(torch.ones(50))
+    opt = (torch.optim.AdamW([theta], lr=0.01, betas=(0.9, 0.95), weight_decay=0.0) if optimizer_name == "adamw"
+           else torch.optim.SGD([theta], lr=lr or 0.005))
+    sizes = []
+    for _ in range(steps):
+        loss = 0.5 * (curv * theta ** 2).sum()
+        loss.backward()
+        before = theta.detach().clone()
+        opt.step()
+        sizes.append((theta.detach() - before).norm().item())
+        if not forget:
+            opt.zero_grad(set_to_none=True)
+    return sizes, (0.5 * (curv * theta.detach() ** 2).sum()).item()
+
+
+def test_ch1_forgetting_zero_grad_keeps_adams_step_size_but_stops_convergence():
+    """'With Adam or AdamW the size of the step barely changes ... the run stops converging';
+    'with plain SGD the step is the sum itself: up to N times a normal step'."""
+    text = " ".join(chapter_text(CH1).split())
+    assert "With Adam or AdamW the size of the step barely changes" in text and "up to $N$ times" in text
+    eta, dim = 0.01, 50
+    sizes, final = _forgotten_zero_grad("adamw", forget=True)
+    _, final_ok = _forgotten_zero_grad("adamw", forget=False)
+    rms = [s / dim ** 0.5 for s in sizes]  # per-coordinate size of each step
+    typical = sorted(rms)[len(rms) // 2]
+    assert max(rms) < 1.5 * eta and 0.5 * eta < typical < 1.2 * eta  # the step neither grows nor dies
+    assert final > 100 * final_ok  # and the run no longer converges (476 against 3e-4 seen)
+    aligned, _ = _forgotten_zero_grad("sgd", forget=True, steps=10, lr=1e-4)
+    assert 8 * aligned[0] < aligned[9] <= 10.001 * aligned[0]  # small steps: gradients agree, about 10x
+    cancelling, _ = _forgotten_zero_grad("sgd", forget=True, steps=10)
+    assert cancelling[9] < 3 * cancelling[0]  # steep directions flip sign: far less than 10x
 
 
 # --- chapter 2: from SGD to AdamW ------------------------------------------------------------
