@@ -3,6 +3,8 @@ divergence of one run while the others carry on, validation cadence. Every train
 here is a tiny model for a few steps on a small batch."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 
 import pytest
@@ -11,7 +13,7 @@ import torch
 from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, train
+from widgets.lab.trainer import LockstepTrainer, RunConfig, StepHook, TrainSpec, train
 
 TINY = GPTConfig(block_size=16, n_layer=1, n_head=2, n_embd=32)
 STEPS = 12
@@ -164,3 +166,109 @@ def test_all_runs_diverged_stops_early():
     result = trainer.run()
     assert result["done"] == 3
     assert [h["diverged_at"] for h in result["runs"]] == [2, 2]
+
+
+# --- the hooks, one by one ----------------------------------------------------------------------
+
+class RefuseRun(StepHook):
+    """Refuses run `run`'s update at the given steps (as the spike lab's skip policy does)."""
+
+    def __init__(self, run: int, steps):
+        self.run, self.steps = run, set(steps)
+
+    def accept(self, trainer, norm, finite):
+        return [not (r == self.run and trainer.step in self.steps) for r in range(len(trainer.spec.runs))]
+
+
+def test_a_skipped_step_equals_never_seeing_the_batch_bit_for_bit():
+    s = spec(run("a", family="constant", warmup=0), run("b", family="constant", warmup=0))  # LR independent of t
+    skipping = LockstepTrainer(s, hooks=[RefuseRun(1, {3, 4})])
+    skipping.run()
+    stream = BatchStream(load_corpus().train, s.batch_size, TINY.block_size, s.seed)
+    batches = [stream.next() for _ in range(STEPS)]
+    kept = [b for t, b in enumerate(batches) if t not in (3, 4)]
+    never = LockstepTrainer(dataclasses.replace(s, steps=STEPS - 2), batch_hook=lambda t, x, y: kept[t])
+    never.run()
+    for a, b in zip(skipping.model.parameters(), never.model.parameters()):
+        assert torch.equal(a[1], b[1])  # run 1 skipped two batches: it is the run that never saw them
+    assert skipping.optimizer.steps == [STEPS, STEPS - 2]
+    for key in ("m", "v"):
+        for state_a, state_b in zip(skipping.optimizer.state.values(), never.optimizer.state.values()):
+            assert torch.equal(state_a[key][1], state_b[key][1])
+    skipped_run = skipping.result()["runs"][1]["loss"]
+    assert [x for t, x in enumerate(skipped_run) if t not in (3, 4)] == never.result()["runs"][1]["loss"]
+
+
+def test_rollback_restores_the_checkpoint_bit_for_bit():
+    from widgets.lab.recovery import Recovery, RecoveryPolicy, SpikeDetector
+
+    fired = []
+
+    class Once(SpikeDetector):  # flags one step: the first with six accepted norms behind it (step 6)
+        def flags(self, norm, recent):
+            if len(recent) == 6 and not fired:
+                fired.append(norm)
+                return True
+            return False
+
+    recovery = Recovery((RecoveryPolicy("none"), RecoveryPolicy("rollback", 3)), Once(window=20, min_history=0))
+    trainer = LockstepTrainer(spec(run("a"), run("b")), hooks=[recovery])
+    states = []
+    while trainer.step < 8:
+        states.append(trainer.optimizer.run_state(1))
+        trainer.train_step()
+        if trainer.step == 7:  # step 6 was flagged: run 1 is back at its state from the start of step 3
+            now = trainer.optimizer.run_state(1)
+            assert now["steps"] == states[3]["steps"] == 3
+            for key, tensors in now["tensors"].items():
+                for name, value in tensors.items():
+                    assert torch.equal(value, states[3]["tensors"][key][name]), name
+    assert recovery.rollbacks == [[], [[6, 3]]]
+    assert trainer.result()["runs"][1]["rollbacks"] == [[6, 3]]
+
+
+def test_batch_source_hook_replaces_the_stream():
+    from widgets.lab.data import RepeatBatch
+
+    one = fixed_batch(load_corpus().train, 4, TINY.block_size, 0)
+    trainer = LockstepTrainer(spec(run()), batches=RepeatBatch(one))
+    hooked = LockstepTrainer(spec(run()), batch_hook=lambda t, x, y: one)  # the same, through the corruption hook
+    assert trainer.run()["runs"][0]["loss"] == hooked.run()["runs"][0]["loss"]
+
+
+def test_clip_policy_hook_decides_the_scale():
+    halve = LockstepTrainer(spec(run("a")), clip_policy=lambda norm, threshold: torch.full_like(norm, 0.5))
+    plain = LockstepTrainer(spec(run("a")))
+    h, p = halve.run()["runs"][0], plain.run()["runs"][0]
+    assert h["clipped"] == [True] * STEPS and not any(p["clipped"])
+    assert h["grad_norm"][0] == p["grad_norm"][0] and h["loss"][1] != p["loss"][1]
+
+
+def test_extra_metrics_and_evaluations_are_recorded_per_run():
+    from widgets.lab.trainer import WeightsMoved
+
+    trainer = LockstepTrainer(spec(run("a", lr=1e-3), run("b", lr=1e-2), eval_every=4, eval_at_start=True),
+                              hooks=[WeightsMoved()], evals={"train_eval": fixed_batch(load_corpus().train, 8, 16, 0)})
+    a, b = trainer.run()["runs"]
+    assert len(a["moved"]) == STEPS and all(m > 0 for m in a["moved"])
+    assert sum(b["moved"]) > 3 * sum(a["moved"])  # ten times the LR moves the weights much further
+    assert a["val_steps"] == [0, 4, 8, 12] and len(a["train_eval"]) == 4
+
+
+def test_run_together_steps_every_trainer_to_its_end():
+    from widgets.lab.trainer import run_together
+
+    short, long = LockstepTrainer(spec(run(), steps=3)), LockstepTrainer(spec(run(), steps=7))
+    seen = []
+    assert run_together([short, long], lambda k: seen.append((k, short.step, long.step)), report_every=2) == 7
+    assert short.step == 3 and long.step == 7 and seen == [(1, 1, 1), (2, 2, 2), (4, 3, 4), (6, 3, 6)]
+    assert short.result()["runs"][0] == LockstepTrainer(spec(run(), steps=3)).run()["runs"][0]
+
+
+def test_a_deep_copy_is_a_checkpoint_that_trains_on_alone():
+    trainer = LockstepTrainer(spec(run()))
+    for _ in range(5):
+        trainer.train_step()
+    twin = copy.deepcopy(trainer)
+    assert all(p.data_ptr() != q.data_ptr() for p, q in zip(trainer.model.parameters(), twin.model.parameters()))
+    assert twin.run() == trainer.run()  # the same state: the same rest of the run

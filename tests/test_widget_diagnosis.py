@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from widgets.diagnosis import (CASE_CAUSE, CASES, CONFIGS, GUESSES, NO_GUESS, case_setup, make_hook,
+from widgets.diagnosis import (CASE_CAUSE, CASES, CONFIGS, GUESSES, NO_GUESS, SHOWN, case_hooks, case_setup,
                                signals)
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer
@@ -14,14 +14,11 @@ from widgets.registry import get_widget
 
 WIDGET = get_widget("diagnosis")
 CASE_OF = {cause: case for case, cause in CASE_CAUSE.items()}
-_data: dict[str, dict] = {}
 
 
 def data_for(cause: str, guess: str = NO_GUESS) -> dict:
-    case = CASE_OF[cause]
-    if case not in _data:
-        _data[case] = WIDGET.compute(WIDGET.canonicalize({"case": case}))
-    return WIDGET.compute(WIDGET.canonicalize({"case": case, "guess": guess}))
+    """The widget's result (its run is trained once per process; a guess only re-grades)."""
+    return WIDGET.compute(WIDGET.canonicalize({"case": CASE_OF[cause], "guess": guess}))
 
 
 def sig(cause: str) -> dict:
@@ -32,9 +29,37 @@ def test_cases_cover_every_cause_once_in_a_shuffled_order():
     assert sorted(CASE_CAUSE.values()) == sorted(GUESSES.values())
     assert list(CASE_CAUSE.values()) != sorted(CASE_CAUSE.values())
     assert set(CASES) == set(CASE_CAUSE)
-    for case in CASES:  # nothing in the unguessed result names the cause
-        text = json.dumps({"params": WIDGET.canonicalize({"case": case})})
-        assert CASE_CAUSE[case] not in text
+
+
+def _shape(x):
+    """The structure of a JSON value: keys and list lengths, not the numbers."""
+    if isinstance(x, dict):
+        return {k: _shape(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [len(x), *(_shape(v) for v in x if isinstance(v, (dict, list)))]
+    return type(x).__name__
+
+
+def test_nothing_the_learner_receives_before_guessing_gives_the_answer_away():
+    """Data (the JSON twin), tables, figure and code of every unguessed case: no schedule, no clipping
+    flags, no cause or guess named, and the same structure for every case: only the curves differ."""
+    shapes = []
+    for case in CASES:
+        values = WIDGET.canonicalize({"case": case})
+        data = WIDGET.compute(values)
+        tables, fig = WIDGET.tables(values, data), WIDGET.figure(values, data)
+        assert all(set(run) == set(SHOWN) for run in data["runs"]), "a run carries more than the chart shows"
+        columns = {c for t in tables for c in t["columns"]}
+        assert not columns & {"learning rate", "clipped"}, columns
+        text = json.dumps([data, tables, fig]) + WIDGET.code(values)
+        for cause in set(CASE_CAUSE.values()):
+            assert cause not in text, (case, cause)
+        for guess in GUESSES:
+            assert guess not in text.lower(), (case, guess)
+        for word in ("warmup", "learning rate", "slice", "corrupt"):
+            assert word not in text.lower(), (case, word)
+        shapes.append(_shape({"data": {k: v for k, v in data.items() if k != "case"}, "tables": tables}))
+    assert all(shape == shapes[0] for shape in shapes)  # the same keys and lengths for every case
 
 
 def test_default_caption_case_1_stalls_then_recovers_and_ends_behind_healthy():
@@ -82,15 +107,15 @@ def test_no_clipping_spikes_and_sets_validation_back():
 
 
 def test_clipping_at_1_would_have_softened_the_same_bad_batches():
-    spec, _ = case_setup(CASE_OF["no_clip"])
+    spec, hooks = case_setup(CASE_OF["no_clip"])
     clipped = dataclasses.replace(spec, runs=(dataclasses.replace(spec.runs[0], clip=1.0),))
-    run = LockstepTrainer(clipped, device="cpu", batch_hook=make_hook("no_clip")).run()["runs"][0]
+    run = LockstepTrainer(clipped, device="cpu", **hooks).run()["runs"][0]
     assert signals(run)["largest_val_jump"] <= sig("no_clip")["largest_val_jump"] - 0.1
 
 
 def test_the_same_peak_lr_with_warmup_trains_well():
-    spec, hook = case_setup(CASE_OF["no_warmup"])
-    assert hook is None and CONFIGS["no_warmup"].schedule.warmup == 0
+    spec, hooks = case_setup(CASE_OF["no_warmup"])
+    assert hooks == case_hooks("no_warmup") == {} and CONFIGS["no_warmup"].schedule.warmup == 0
     s = spec.runs[0].schedule
     warm = dataclasses.replace(spec, runs=(dataclasses.replace(
         spec.runs[0], schedule=Schedule(s.family, s.peak_lr, 30, s.total, s.min_lr)),))

@@ -6,10 +6,9 @@ import torch
 
 from widgets.lab.data import load_corpus
 from widgets.lab.model import GPTConfig, is_decayed
-from widgets.lab.overfit import SliceTrainer
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.overfitting import WIDGET
+from widgets.overfitting import WIDGET, slice_trainer
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,7 @@ def _spec(steps=3, wd=0.5, dropout=0.0):
 
 def test_slice_trainer_reads_only_the_slice():
     tokens = load_corpus().train[:200]
-    trainer = SliceTrainer(_spec(), tokens, device="cpu")
+    trainer = slice_trainer(_spec(), tokens)
     allowed = set(tokens.tolist())
     for _ in range(20):
         x, y = trainer.batches.next()
@@ -55,47 +54,47 @@ def test_slice_trainer_reads_only_the_slice():
         assert set(y.flatten().tolist()) <= allowed
 
 
-def test_decay_all_puts_every_tensor_in_the_decayed_group():
+def _slot(trainer, name):
+    return next(s for s in trainer.params.views() if s.name == name)
+
+
+def test_decay_all_decays_every_tensor():
     tokens = load_corpus().train[:500]
-    matrices = SliceTrainer(_spec(), tokens, device="cpu")
-    everything = SliceTrainer(_spec(), tokens, decay_all=True, device="cpu")
+    matrices, everything = slice_trainer(_spec(), tokens), slice_trainer(_spec(), tokens, decay_all=True)
     named = dict(matrices.model.named_parameters())
-    decayed = {id(p) for p in matrices.optimizer.param_groups[0]["params"]}
-    assert decayed == {id(p) for n, p in named.items() if is_decayed(n, p)}
-    assert len(everything.optimizer.param_groups) == 1
-    assert len(everything.optimizer.param_groups[0]["params"]) == len(named)
-    # with zero gradients AdamW only decays: a bias moves in one trainer and not in the other
+    decayed = {s.name for s in matrices.params.group("decayed").slots}
+    assert decayed == {n for n, p in named.items() if is_decayed(n, p)}
+    assert [g["weight_decay"].tolist() for g in matrices.optimizer.param_groups] == [[0.5], [0.0]]
+    assert [g["weight_decay"].tolist() for g in everything.optimizer.param_groups] == [[0.5], [0.5]]
+    # with zero gradients AdamW only decays: a norm gain moves in one trainer and not in the other
     for trainer in (matrices, everything):
-        for p in trainer.model.parameters():
-            p.grad = torch.zeros_like(p)
+        for buffer in trainer.params.buffers():
+            buffer.grad.zero_()
         trainer.optimizer.set_lr(1e-2)
         trainer.optimizer.step()
-    bias = "blocks.0.mlp.fc.bias"
     ln = "blocks.0.ln1.weight"
     assert torch.equal(dict(matrices.model.named_parameters())[ln], torch.ones_like(named[ln]))
     assert dict(everything.model.named_parameters())[ln].max() < 1.0
-    assert bias in named
 
 
-def test_slice_trainer_matches_torch_adamw_weight_decay():
-    """The decoupled decay of the 'all tensors' group matches torch.optim.AdamW on one tensor."""
+def test_decay_all_matches_torch_adamw_weight_decay():
+    """The decoupled decay of a norm gain (decay_all) matches torch.optim.AdamW on that one tensor."""
     tokens = load_corpus().train[:500]
-    trainer = SliceTrainer(_spec(wd=0.3), tokens, decay_all=True, device="cpu")
-    p = trainer.model.blocks[0].ln1.weight
-    ref = torch.nn.Parameter(p[0].detach().clone())
+    trainer = slice_trainer(_spec(wd=0.3), tokens, decay_all=True)
+    slot = _slot(trainer, "blocks.0.ln1.weight")
+    ref = torch.nn.Parameter(slot.view[0].detach().clone())
     torch_opt = torch.optim.AdamW([ref], lr=1e-2, betas=(0.9, 0.95), weight_decay=0.3)
-    g = torch.randn_like(p)
-    for q in trainer.model.parameters():
-        q.grad = torch.zeros_like(q)
-    p.grad = g.clone()
+    g = torch.randn(slot.view.shape, generator=torch.Generator().manual_seed(0))
+    for buffer in trainer.params.buffers():
+        buffer.grad.zero_()
+    slot.view.grad.copy_(g)
     ref.grad = g[0].clone()
     trainer.optimizer.set_lr(1e-2)
     trainer.optimizer.step()
     torch_opt.step()
-    torch.testing.assert_close(p[0].detach(), ref.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(slot.param[0].detach(), ref.detach(), rtol=1e-5, atol=1e-6)
 
 
 def test_train_eval_loss_is_recorded_with_validation():
-    trainer = SliceTrainer(_spec(steps=4), load_corpus().train[:500], device="cpu")
-    run = trainer.run()["runs"][0]
+    run = slice_trainer(_spec(steps=4), load_corpus().train[:500]).run()["runs"][0]
     assert run["val_steps"] == [2, 4] and len(run["train_eval_loss"]) == 2

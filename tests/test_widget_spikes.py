@@ -6,7 +6,8 @@ import torch
 
 from widgets.base import ParamError
 from widgets.lab.data import BatchStream, load_corpus
-from widgets.lab.recovery import RecoveryAdamW, RecoveryPolicy, RecoveryTrainer, SpikeDetector
+from widgets.lab.optim import AdamW
+from widgets.lab.recovery import RecoveryPolicy, SpikeDetector, recovery_trainer
 from widgets.lab.trainer import TrainSpec
 from widgets.spikes import WIDGET
 
@@ -44,9 +45,12 @@ def test_clipping_makes_the_jump_smaller(default_run):
 
 def test_skip_flags_exactly_the_bad_batches_and_rollback_flags_them_first(default_run):
     runs = default_run["runs"]
-    assert runs[SKIP]["skipped"] == [50, 51, 52] and runs[SKIP]["rollbacks"] == []
+    # a later false alarm is possible (a natural spike after the bad stretch: the chapter claims nothing
+    # about it, and where it falls moves with the processor's rounding)
+    assert runs[SKIP]["skipped"][:3] == [50, 51, 52] and runs[SKIP]["rollbacks"] == []
+    assert all(step > 52 + 10 for step in runs[SKIP]["skipped"][3:])
     # the first flagged step rolls back 10 updates; the next two find that checkpoint and undo nothing more
-    # (a later false alarm is possible: with ATen's unvectorised kernels the run also flags step 63)
+    # (a later false alarm is possible, as for the skip run)
     assert runs[ROLLBACK]["rollbacks"][:3] == [[50, 10], [51, 0], [52, 0]] and runs[ROLLBACK]["skipped"] == []
     assert all(step > 52 for step, _ in runs[ROLLBACK]["rollbacks"][3:])
     for run in (runs[SKIP], runs[ROLLBACK]):
@@ -55,41 +59,42 @@ def test_skip_flags_exactly_the_bad_batches_and_rollback_flags_them_first(defaul
 
 
 def test_skipping_equals_a_run_that_never_saw_the_bad_batches(default_run):
-    """Skipped run from step 53 on == a run whose batch stream simply lacks batches 50-52."""
+    """The skip run, at the steps it did not skip == a run whose batch stream simply lacks those batches."""
     values = WIDGET.canonicalize({})
     spec = WIDGET.spec(values)
+    skipped = default_run["runs"][SKIP]["skipped"]
     stream = BatchStream(load_corpus().train, spec.batch_size, spec.model.block_size, spec.seed)
-    batches = [stream.next() for _ in range(spec.steps + 3)]
+    corrupt = WIDGET.hook(values)
+    batches = [corrupt(t, *stream.next()) for t in range(spec.steps)]
+    kept = [b for t, b in enumerate(batches) if t not in skipped]
 
-    def never_seen(step, x, y):  # from step 50 on, read the batch 3 later: batches 50-52 are gone
-        return batches[step + 3] if step >= 50 else (x, y)
-
-    one = TrainSpec(model=spec.model, runs=spec.runs[:1], steps=spec.steps - 3, batch_size=spec.batch_size,
-                    seed=spec.seed, eval_every=spec.eval_every, record_attention=False)
-    reference = RecoveryTrainer(one, (RecoveryPolicy("none"),), device="cpu", batch_hook=never_seen).run()
-    skipped = default_run["runs"][SKIP]["loss"]
-    clean = reference["runs"][0]["loss"]
-    assert skipped[:50] == pytest.approx(clean[:50], abs=1e-4)
-    assert skipped[53:] == pytest.approx(clean[50:], abs=1e-4)
+    one = TrainSpec(model=spec.model, runs=spec.runs[SKIP:SKIP + 1], steps=len(kept), batch_size=spec.batch_size,
+                    seed=spec.seed, eval_every=spec.eval_every, z_loss=spec.z_loss)
+    reference = recovery_trainer(one, (RecoveryPolicy("none"),), batch_hook=lambda t, x, y: kept[t]).run()
+    seen = [loss for t, loss in enumerate(default_run["runs"][SKIP]["loss"]) if t not in skipped]
+    # a one-run model rounds its batched matmuls slightly differently from a four-run one
+    assert seen == pytest.approx(reference["runs"][0]["loss"], abs=1e-4)
 
 
 def test_rollback_restores_the_state_of_10_steps_before_exactly():
     values = WIDGET.canonicalize({"steps": 60})
-    trainer = RecoveryTrainer(WIDGET.spec(values), WIDGET.policies(values), SpikeDetector(values["spike_factor"]),
-                              device="cpu", batch_hook=WIDGET.hook(values))
-    params = list(trainer.model.parameters())
+    trainer = recovery_trainer(WIDGET.spec(values), WIDGET.policies(values), SpikeDetector(values["spike_factor"]),
+                               batch_hook=WIDGET.hook(values))
     while trainer.step < 51:
         if trainer.step == 40:  # the do-nothing run's state at the start of step 40
-            at_40 = trainer.optimizer.run_state(params, NOTHING)
+            at_40 = trainer.optimizer.run_state(NOTHING)
         trainer.train_step()
         if trainer.step == 50:
-            before_spike = trainer.optimizer.run_state(params, ROLLBACK)
-    now = trainer.optimizer.run_state(params, ROLLBACK)  # after flagged step 50: back to step 40
-    assert now["t"] == at_40["t"] == 40
-    for a, b in zip(now["tensors"], at_40["tensors"]):
-        for key in ("p", "m", "v"):
-            assert torch.equal(a[key], b[key])
-    assert any(not torch.equal(a["p"], b["p"]) for a, b in zip(now["tensors"], before_spike["tensors"]))
+            before_spike = trainer.optimizer.run_state(ROLLBACK)
+    now = trainer.optimizer.run_state(ROLLBACK)  # after flagged step 50: back to step 40
+    assert now["steps"] == at_40["steps"] == 40
+    assert now["tensors"].keys() == at_40["tensors"].keys()
+    for key, tensors in now["tensors"].items():
+        assert tensors.keys() == {"param", "m", "v"}
+        for name in tensors:  # weights, m and v, bit for bit
+            assert torch.equal(tensors[name], at_40["tensors"][key][name])
+    assert any(not torch.equal(a["param"], b["param"])
+               for a, b in zip(now["tensors"].values(), before_spike["tensors"].values()))
 
 
 def test_qk_norm_keeps_the_largest_attention_logit_lower():
@@ -120,24 +125,24 @@ def _torch_adamw(p0, grads, lr=3e-3, wd=0.1):
     return p.detach()
 
 
-def test_recovery_adamw_matches_torch_and_an_inactive_run_is_untouched():
-    torch.manual_seed(0)
-    p0 = torch.randn(5, 7)
-    grads = [torch.randn(2, 5, 7) for _ in range(6)]
+def test_adamw_with_an_inactive_run_matches_torch_and_leaves_it_untouched():
+    g = torch.Generator().manual_seed(0)
+    p0 = torch.randn(5, 7, generator=g)
+    grads = [torch.randn(2, 5, 7, generator=g) for _ in range(6)]
     p = torch.nn.Parameter(p0.expand(2, 5, 7).clone())
-    opt = RecoveryAdamW([{"params": [p], "weight_decay": 0.1}], runs=2, lr=3e-3, beta1=0.9, beta2=0.95)
-    for i, g in enumerate(grads):
-        opt.active = torch.tensor([True, i not in (2, 3)])  # run 1 sits out steps 2 and 3
-        before = p.detach()[1].clone()
-        p.grad = g.clone()
-        opt.step()
+    opt = AdamW([{"params": [p], "weight_decay": 0.1}], runs=2, lr=3e-3, beta1=0.9, beta2=0.95)
+    for i, grad in enumerate(grads):
+        before = [p.detach()[1].clone(), *(opt.state[p][k][1].clone() for k in ("m", "v") if p in opt.state)]
+        p.grad = grad.clone()
+        opt.step([True, i not in (2, 3)])  # run 1 sits out steps 2 and 3
         if i in (2, 3):
-            assert torch.equal(p.detach()[1], before)
+            after = [p.detach()[1], opt.state[p]["m"][1], opt.state[p]["v"][1]]
+            assert all(torch.equal(a, b) for a, b in zip(before, after))
     assert torch.allclose(p.detach()[0], _torch_adamw(p0, [g[0] for g in grads]), atol=1e-6)
     # run 1 equals an AdamW that never saw the gradients of steps 2 and 3 (its own step count)
     assert torch.allclose(p.detach()[1], _torch_adamw(p0, [g[1] for i, g in enumerate(grads) if i not in (2, 3)]),
                           atol=1e-6)
-    assert opt.t.tolist() == [6.0, 4.0]
+    assert opt.steps == [6, 4]
 
 
 def test_spike_detector():

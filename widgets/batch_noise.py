@@ -15,11 +15,11 @@ import math
 import torch
 
 from widgets.base import Param, Widget
+from widgets.kit import REPORT_EVERY, figure, fmt, line, panels_layout
 from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
-from widgets.plotting import color, figure, line, panels_layout
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
 
 BLOCK_SIZE = 32
 NOISE_BATCHES = (1, 2, 4, 8, 16, 32)
@@ -58,33 +58,33 @@ class BatchNoiseWidget(Widget):
             specs.append(TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
                                    runs=(RunConfig(f"batch {b}", Schedule("constant", lr, 0, steps, lr)),),
                                    steps=steps, batch_size=b, seed=self.seed,
-                                   eval_every=max(1, steps // EVALS_PER_RUN)))
+                                   eval_every=max(1, steps // EVALS_PER_RUN), eval_at_start=True))
         return specs
 
     def compute(self, values, progress=None):
         corpus = load_corpus()
         m = values["batches"]
-        pre = LockstepTrainer(self.pretrain_spec(values), device="cpu")
+        pre = LockstepTrainer(self.pretrain_spec(values))
         pre.run()
         model = pre.model
         model.eval()  # no dropout anyway; eval makes it explicit that weights are fixed
         g_big = flat_grad(model, *fixed_batch(corpus.train, BIG_BATCH, BLOCK_SIZE, self.seed + 1000))
         specs = self.run_specs(values)
-        trainers = [LockstepTrainer(s, device="cpu") for s in specs]
+        trainers = [LockstepTrainer(s) for s in specs]
         run_steps = sum(s.steps for s in specs)
         total = len(NOISE_BATCHES) + run_steps  # progress units: one per batch size, then one per step
         data = {"batch_sizes": [], "noise": [], "cosine": [], "slope": None, "big_batch": BIG_BATCH,
                 "at_step": values["at_step"], "big_grad_sq_norm": g_big.pow(2).sum().item(),
-                "budget_tokens": BUDGET_SEQUENCES * BLOCK_SIZE}
+                "budget_tokens": BUDGET_SEQUENCES * BLOCK_SIZE, "device": pre.device}
 
         def snapshot(done: int) -> dict:
             runs = []
             for b, t in zip(RUN_BATCHES, trainers):
-                h = t.history[0]
-                runs.append({"label": h.label, "batch_size": b, "steps": t.spec.steps,
-                             "tokens": [(i + 1) * b * BLOCK_SIZE for i in range(len(h.loss))], "loss": list(h.loss),
-                             "val_tokens": [s * b * BLOCK_SIZE for s in h.val_steps], "val_loss": list(h.val_loss),
-                             "diverged_at": h.diverged_at})
+                h = t.result()["runs"][0]
+                runs.append({"label": h["label"], "batch_size": b, "steps": t.spec.steps,
+                             "tokens": [(i + 1) * b * BLOCK_SIZE for i in range(len(h["loss"]))], "loss": h["loss"],
+                             "val_tokens": [s * b * BLOCK_SIZE for s in h["val_steps"]], "val_loss": h["val_loss"],
+                             "diverged_at": h["diverged_at"]})
             return {**data, "batch_sizes": list(data["batch_sizes"]), "noise": list(data["noise"]),
                     "cosine": list(data["cosine"]), "runs": runs, "done": done}
 
@@ -104,15 +104,11 @@ class BatchNoiseWidget(Widget):
                 data["slope"] = fit_slope(data["batch_sizes"], data["noise"])
             if progress is not None:
                 progress(snapshot(len(data["noise"])), len(data["noise"]), total)
-        done = len(NOISE_BATCHES)
-        for t in trainers:
-            t.model.train()
-            t.evaluate()  # step 0: the shared starting point
-            while t.step < t.spec.steps and bool(t.alive.any()):
-                t.train_step()
-                done += 1
-                if progress is not None and done % 8 == 0:
-                    progress(snapshot(done), done, total)
+        def report(rounds: int) -> None:
+            done = len(NOISE_BATCHES) + sum(t.step for t in trainers)
+            progress(snapshot(done), done, total)
+
+        run_together(trainers, None if progress is None else report, REPORT_EVERY)
         return snapshot(total)
 
     def figure(self, values, data):
@@ -146,15 +142,15 @@ class BatchNoiseWidget(Widget):
 
     def tables(self, values, data):
         noise = {"caption": (f"Gradient noise at step {data['at_step']}: {values['batches']} batches per size, against "
-                             f"a {data['big_batch']}-sequence gradient (log-log slope {_num(data['slope'])})"),
+                             f"a {data['big_batch']}-sequence gradient (log-log slope {fmt(data['slope'], 3)})"),
                  "columns": ["batch size", "mean ‖g_B − g_big‖²", "mean cosine to g_big"],
-                 "rows": [[b, f"{n:.4g}", f"{c:.3f}"] for b, n, c in zip(data["batch_sizes"], data["noise"],
-                                                                        data["cosine"])]}
+                 "rows": [[b, fmt(n), fmt(c, 3)] for b, n, c in zip(data["batch_sizes"], data["noise"],
+                                                                    data["cosine"])]}
         tables = [noise]
         for run in data["runs"]:
             tables.append({"caption": f"{run['label']}: validation loss against tokens seen",
                            "columns": ["tokens", "validation loss"],
-                           "rows": [[t, f"{v:.4g}"] for t, v in zip(run["val_tokens"], run["val_loss"])]})
+                           "rows": [[t, fmt(v)] for t, v in zip(run["val_tokens"], run["val_loss"])]})
         return tables
 
     def code(self, values):
@@ -167,7 +163,7 @@ from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
 
 seed, block, corpus = {self.seed}, {BLOCK_SIZE}, load_corpus()
-pre = LockstepTrainer({self.pretrain_spec(values)!r}, device="cpu")
+pre = LockstepTrainer({self.pretrain_spec(values)!r})
 pre.run()  # {values["at_step"]} real steps first (0 = measure at initialisation)
 model = pre.model
 
@@ -189,13 +185,9 @@ print("log-log slope", sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a
 
 # the same token budget for every batch size, the same LR
 for spec in {self.run_specs(values)!r}:
-    run = LockstepTrainer(spec, device="cpu").run()["runs"][0]
+    run = LockstepTrainer(spec).run()["runs"][0]
     print(f"{{run['label']}}: {{spec.steps}} steps, final validation loss {{run['val_loss'][-1]:.3f}}")
 '''
-
-
-def _num(x) -> str:
-    return "not yet" if x is None else f"{x:.3f}"
 
 
 WIDGET = BatchNoiseWidget(

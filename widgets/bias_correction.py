@@ -12,10 +12,11 @@ from __future__ import annotations
 import torch
 
 from widgets.base import Param, Widget
-from widgets.lab.data import BatchStream, load_corpus
-from widgets.lab.model import GPTConfig, TinyGPT
+from widgets.kit import figure, fmt, line, panels_layout
+from widgets.lab.model import GPTConfig
 from widgets.lab.optim import AdamW
-from widgets.plotting import figure, line, panels_layout
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import LockstepTrainer, RunConfig, StepHook, TrainSpec
 
 LR = 1e-3  # the steps are shown in units of the LR, so its value does not matter
 EPS = 1e-8
@@ -24,24 +25,33 @@ BATCH_SIZE, BLOCK_SIZE = 8, 32
 WATCHED = "blocks.0.attn.qkv.weight"  # the tensor whose largest-gradient weight is followed
 
 
+class WatchGradient(StepHook):
+    """Records one weight's gradient every step: the entry of `name` whose gradient is largest at step 0."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.index = None
+
+    def metrics(self, trainer) -> dict:
+        grad = next(s.view.grad for s in trainer.params.views() if s.name == self.name)[0]  # run 0
+        if self.index is None:
+            self.index = grad.abs().argmax()
+        return {"watched_grad": grad.flatten().index_select(0, self.index.view(1))}  # a copy, not a view
+
+    def where(self, trainer) -> str:
+        shape = next(s.view.shape[1:] for s in trainer.params.views() if s.name == self.name)
+        return f"{self.name}[{', '.join(str(int(i)) for i in torch.unravel_index(self.index.cpu(), shape))}]"
+
+
 def gpt_gradients(steps: int, seed: int) -> tuple[list[float], str]:
     """The gradient of one weight of the tiny GPT over its first `steps` training steps (AdamW, LR 3e-3)."""
-    config = GPTConfig(block_size=BLOCK_SIZE)
-    model = TinyGPT(config, runs=1).init_weights(seed)
-    batches = BatchStream(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, seed)
-    opt = AdamW(model.parameters(), lr=GPT_LR)
-    watched = dict(model.named_parameters())[WATCHED]
-    index, grads = None, []
-    for _ in range(steps):
-        _, loss = model(*batches.next())
-        opt.zero_grad()
-        loss.sum().backward()
-        g = watched.grad[0]
-        if index is None:
-            index = tuple(int(i) for i in torch.unravel_index(g.abs().argmax(), g.shape))
-        grads.append(g[index].item())
-        opt.step()
-    return grads, f"{WATCHED}[{index[0]}, {index[1]}]"
+    spec = TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
+                     runs=(RunConfig("gpt", Schedule("constant", GPT_LR, 0, steps)),),
+                     steps=steps, batch_size=BATCH_SIZE, seed=seed, eval_every=0)
+    watch = WatchGradient(WATCHED)
+    trainer = LockstepTrainer(spec, hooks=[watch])
+    run = trainer.run()["runs"][0]
+    return run["watched_grad"], watch.where(trainer)
 
 
 def adam_trace(grads: list[float], beta1: float, beta2: float, correct: bool) -> dict:
@@ -96,7 +106,7 @@ class BiasCorrectionWidget(Widget):
         return figure(traces, layout, ghost=True)
 
     def tables(self, values, data):
-        rows = [[t, f"{g:.4g}", f"{m:.4g}", f"{mh:.4g}", f"{v:.4g}", f"{vh:.4g}", f"{su:.4g}", f"{sc:.4g}"]
+        rows = [[t, *(fmt(x) for x in (g, m, mh, v, vh, su, sc))]
                 for t, g, m, mh, v, vh, su, sc in zip(data["steps"], data["g"], data["m"], data["m_hat"],
                                                       data["v"], data["v_hat"], data["step_uncorrected"],
                                                       data["step_corrected"])]

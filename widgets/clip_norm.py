@@ -8,46 +8,38 @@ min(1, c / ||g||), so the bars all drop by the same amount on the log axis.
 """
 from __future__ import annotations
 
-import torch
 
 from widgets.base import Param, Widget
+from widgets.kit import color, figure, fmt
 from widgets.lab.clip import clip_grad_norm, global_grad_norm
-from widgets.lab.data import load_corpus
+from widgets.lab.corrupt import BAD_CHAR, constant_batch
 from widgets.lab.model import GPTConfig
-from widgets.lab.schedules import Schedule
+from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
-from widgets.plotting import color, figure
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
 RUN_STEPS = 200  # the schedule of the run we stop in: fixed, so step s is the same run whatever s
 PEAK_LR = 6e-3
-BAD_CHAR = "Z"  # the corrupted batch: every input and target is this one character
 Y_RANGE_LOG10 = [-5, 2]
-
-
-def bad_batch(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A corrupted batch, e.g. a file of 'ZZZZ...': the model is confidently wrong on all of it."""
-    z = torch.full_like(x, load_corpus().encode(BAD_CHAR)[0])
-    return z, z.clone()
 
 
 def train_spec(seed: int) -> TrainSpec:
     return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
-                     runs=(RunConfig("run", Schedule("cosine", PEAK_LR, 10, RUN_STEPS, PEAK_LR / 10)),),
-                     steps=RUN_STEPS, batch_size=BATCH_SIZE, seed=seed, eval_every=10 ** 9)
+                     runs=(RunConfig("run", cosine_to_floor(PEAK_LR, 10, RUN_STEPS)),),
+                     steps=RUN_STEPS, batch_size=BATCH_SIZE, seed=seed, eval_every=0)
 
 
 def gradient_at(step: int, bad: bool, seed: int) -> tuple[LockstepTrainer, float]:
     """Train `step` steps, then fill .grad with the next batch's gradient. Returns (trainer, loss)."""
-    trainer = LockstepTrainer(train_spec(seed), device="cpu")
+    trainer = LockstepTrainer(train_spec(seed))
     for _ in range(step):
         trainer.train_step()
     x, y = trainer.batches.next()  # the batch step `step` would train on
     if bad:
-        x, y = bad_batch(x, y)
+        x, y = constant_batch(x)  # 'ZZZZ...': the model is confidently wrong on all of it
     trainer.model.zero_grad()
-    _, loss = trainer.model(x, y)
+    _, loss = trainer.model(x.to(trainer.device), y.to(trainer.device))
     loss.sum().backward()
     return trainer, float(loss.item())
 
@@ -61,7 +53,7 @@ class ClipNormWidget(Widget):
         clipped = [float(p.grad.norm()) for _, p in named]
         after = float(global_grad_norm([p for _, p in named]))
         threshold = values["threshold"]
-        return {"names": [n for n, _ in named], "raw": raw, "clipped": clipped, "loss": loss,
+        return {"names": [n for n, _ in named], "raw": raw, "clipped": clipped, "loss": loss, "device": trainer.device,
                 "norm_before": float(before), "norm_after": after,
                 "scale": min(1.0, threshold / (float(before) + 1e-6)), "threshold": threshold,
                 "step": values["step"], "bad_batch": values["bad_batch"]}
@@ -102,11 +94,11 @@ class ClipNormWidget(Widget):
         return figure(bars, layout)
 
     def tables(self, values, data):
-        rows = [[n, f"{r:.4g}", f"{c:.4g}", f"{c / r:.4g}" if r > 0 else "-"]
+        rows = [[n, fmt(r), fmt(c), fmt(c / r) if r > 0 else "-"]
                 for n, r, c in zip(data["names"], data["raw"], data["clipped"])]
-        summary = [["global norm before", f"{data['norm_before']:.4g}"], ["global norm after", f"{data['norm_after']:.4g}"],
-                   ["threshold c", f"{data['threshold']:.4g}"], ["scale min(1, c/||g||)", f"{data['scale']:.4g}"],
-                   ["loss on the batch", f"{data['loss']:.4g}"]]
+        summary = [["global norm before", fmt(data["norm_before"])], ["global norm after", fmt(data["norm_after"])],
+                   ["threshold c", fmt(data["threshold"])], ["scale min(1, c/||g||)", fmt(data["scale"])],
+                   ["loss on the batch", fmt(data["loss"])]]
         return [{"caption": "Gradient norm of each parameter tensor", "rows": rows,
                  "columns": ["tensor", "raw norm", "clipped norm", "clipped / raw"]},
                 {"caption": "The whole gradient", "columns": ["quantity", "value"], "rows": summary}]

@@ -12,14 +12,15 @@ import math
 
 import torch
 
-from widgets.base import Param, ParamError, Widget
-from widgets.clip_norm import BAD_CHAR, BATCH_SIZE, BLOCK_SIZE, bad_batch
+from widgets.base import Param, Widget
+from widgets.kit import check_inside_run, figure, fmt, hline, line, panels_layout, train_streaming
+from widgets.lab.corrupt import BAD_CHAR, constant_batch, corrupt_steps
 from widgets.lab.model import GPTConfig
-from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
-from widgets.plotting import figure, line, panels_layout
+from widgets.lab.schedules import cosine_to_floor
+from widgets.lab.trainer import RunConfig, TrainSpec, WeightsMoved
 
-REPORT_EVERY = 5
+BATCH_SIZE = 8
+BLOCK_SIZE = 32
 PEAK_LR = 6e-3
 WARMUP = 10
 
@@ -31,49 +32,26 @@ def percentile_90(norms: list[float]) -> float:
 
 class ClipTraceWidget(Widget):
     def check(self, values: dict) -> None:
-        if values["bad_step"] >= values["steps"]:
-            raise ParamError("bad_step", values["bad_step"], f"fewer than steps ({values['steps']})",
-                             f"bad_step={values['bad_step']} must fall inside the run (steps={values['steps']})")
+        check_inside_run(values, "bad_step", "must fall inside the run")
 
     def spec(self, values: dict) -> TrainSpec:
         steps = values["steps"]
-        schedule = Schedule("cosine", PEAK_LR, WARMUP, steps, PEAK_LR / 10)
+        schedule = cosine_to_floor(PEAK_LR, WARMUP, steps)
         return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
                          runs=(RunConfig("no clipping", schedule),
                                RunConfig(f"clip at {values['threshold']:.3g}", schedule, clip=values["threshold"])),
                          steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25)
 
     def hook(self, values: dict):
-        def corrupt(step: int, x: torch.Tensor, y: torch.Tensor):
-            return bad_batch(x, y) if values["bad_batch"] and step == values["bad_step"] else (x, y)
-        return corrupt
+        bad = [values["bad_step"]] if values["bad_batch"] else []
+        return corrupt_steps(bad, lambda t, x, y: constant_batch(x))
 
     def compute(self, values, progress=None):
-        trainer = LockstepTrainer(self.spec(values), batch_hook=self.hook(values))
-        moved: list[list[float]] = [[] for _ in trainer.spec.runs]
-
-        def flat() -> torch.Tensor:  # (R, all weights of one run)
-            return torch.cat([p.detach().flatten(1) for p in trainer.model.parameters()], 1).double()
-
-        def snapshot() -> dict:
-            result = trainer.result()
-            runs = [{**{k: list(v) if isinstance(v, list) else v for k, v in run.items()}, "moved": list(m)}
-                    for run, m in zip(result["runs"], moved)]
-            return {**result, "runs": runs, "threshold": values["threshold"],
-                    "bad_step": values["bad_step"] if values["bad_batch"] else None}
-
-        while trainer.step < trainer.spec.steps and bool(trainer.alive.any()):
-            before = flat()
-            alive = trainer.alive.clone()
-            trainer.train_step()
-            distance = (flat() - before).norm(dim=1).cpu().tolist()
-            for r in range(len(moved)):
-                if alive[r] and len(moved[r]) < len(trainer.history[r].loss):
-                    moved[r].append(distance[r])
-            if progress is not None and (trainer.step % REPORT_EVERY == 0 or trainer.step == 1) \
-                    and trainer.step < trainer.spec.steps:
-                progress(self.summarise(snapshot()), trainer.step, trainer.spec.steps)
-        return self.summarise(snapshot())
+        def shape(result: dict) -> dict:
+            return self.summarise({**result, "threshold": values["threshold"],
+                                   "bad_step": values["bad_step"] if values["bad_batch"] else None})
+        return train_streaming(self.spec(values), progress, shape=shape, batch_hook=self.hook(values),
+                               hooks=[WeightsMoved()])
 
     @staticmethod
     def summarise(data: dict) -> dict:
@@ -99,9 +77,9 @@ class ClipTraceWidget(Widget):
             y_ranges=[[-1.3, 1.6], [1.8, 4.6], [-2.5, 0.5]], height=700)
         layout["xaxis"] = {**layout["xaxis"], "range": [0, total]}
         layout["hovermode"] = "x unified"
-        shapes = [{"type": "line", "xref": "x", "yref": "y", "x0": 0, "x1": total, "y0": data["threshold"],
-                   "y1": data["threshold"], "line": {"dash": "dash", "color": "#6b7280"}}]
-        if data["p90"] is not None:
+        shapes = [hline(data["threshold"], 0, total)]
+        done = data["done"] >= total
+        if done and data["p90"] is not None:
             shapes.append({"type": "line", "xref": "x", "yref": "y", "x0": 0, "x1": total, "y0": data["p90"],
                            "y1": data["p90"], "line": {"dash": "dot", "color": "#059669"}})
         if data["bad_step"] is not None:
@@ -111,7 +89,7 @@ class ClipTraceWidget(Widget):
                                "line": {"dash": "dot", "color": "#d97706", "width": 1}})
         layout["shapes"] = shapes
         summary = (f"clipped on {data['share_clipped']:.0%} of steps; 90th percentile of observed norms: "
-                   f"{data['p90']:.3g}" if data["p90"] is not None else "")
+                   f"{data['p90']:.3g}" if done and data["p90"] is not None else "")
         if data["bad_step"] is not None:
             summary += f"; '{BAD_CHAR}'-batch at step {data['bad_step']} (orange)"
         layout["annotations"].append({"text": summary, "xref": "paper", "yref": "paper", "x": 1, "y": 1.0,
@@ -121,15 +99,14 @@ class ClipTraceWidget(Widget):
 
     def tables(self, values, data):
         tables = [{"caption": "Summary", "columns": ["quantity", "value"], "rows": [
-            ["threshold c", f"{data['threshold']:.4g}"],
-            ["share of steps clipped", f"{data['share_clipped']:.3f}"],
+            ["threshold c", fmt(data["threshold"])],
+            ["share of steps clipped", fmt(data["share_clipped"], 3)],
             ["steps with norm > c (clipped run)", str(data["norm_above_c"])],
-            ["90th percentile of the unclipped run's norms", "-" if data["p90"] is None else f"{data['p90']:.4g}"],
+            ["90th percentile of the unclipped run's norms", fmt(data["p90"])],
             ["corrupted batch at step", "-" if data["bad_step"] is None else str(data["bad_step"])]]}]
         for run in data["runs"]:
             every = 5
-            rows = [[t, f"{run['loss'][t]:.4g}", f"{run['grad_norm'][t]:.4g}", "yes" if run["clipped"][t] else "no",
-                     f"{run['moved'][t]:.4g}"]
+            rows = [[t, fmt(run["loss"][t]), fmt(run["grad_norm"][t]), fmt(run["clipped"][t]), fmt(run["moved"][t])]
                     for t in range(len(run["loss"])) if t % every == 0 or t == data["bad_step"]]
             tables.append({"caption": f"{run['label']}: every {every} steps and the corrupted step",
                            "columns": ["step", "loss", "gradient norm", "clipped", "weights moved"], "rows": rows})
@@ -137,18 +114,21 @@ class ClipTraceWidget(Widget):
 
     def code(self, values):
         return f'''# Two lockstep runs (same weights, same batches), one clipping at c; a corrupted batch at one step.
-import torch
+# Run from the course repository root:  python this_file.py
 from widgets.clip_trace import WIDGET
+from widgets.lab.trainer import LockstepTrainer, WeightsMoved
 
 values = {dict(values)!r}
-data = WIDGET.compute(values)  # LockstepTrainer with batch_hook; records ||theta_after - theta_before||
-free, clipped = data["runs"]
-print(f"clipped on {{data['share_clipped']:.0%}} of steps (norm > c on {{data['norm_above_c']}} steps), "
-      f"90th percentile of norms {{data['p90']:.3g}}")
-if data["bad_step"] is not None:
-    t = data["bad_step"]
-    print(f"corrupted step {{t}}: norm {{free['grad_norm'][t]:.3g}}; weights moved "
-          f"{{free['moved'][t]:.3g}} without clipping, {{clipped['moved'][t]:.3g}} with")
+spec = WIDGET.spec(values)  # two RunConfigs: clip=None and clip=c; the same cosine schedule
+trainer = LockstepTrainer(spec, batch_hook=WIDGET.hook(values),  # the hook swaps in the 'Z' batch
+                          hooks=[WeightsMoved()])  # records ||theta_after - theta_before|| per step
+free, clipped = trainer.run()["runs"]
+share = sum(clipped["clipped"]) / len(clipped["clipped"])
+print(f"clipped on {{share:.0%}} of steps (norm > c on {{sum(n > values['threshold'] for n in clipped['grad_norm'])}})")
+if values["bad_batch"]:
+    t = values["bad_step"]
+    print(f"corrupted step {{t}}: norm {{free['grad_norm'][t]!r}}; weights moved "
+          f"{{free['moved'][t]!r}} without clipping, {{clipped['moved'][t]!r}} with")
 '''
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from widgets.base import Param, Widget
 from widgets.config_knobs import DEFAULT_CONFIG, LEVELS, MAX_CHARS, read_config
-from widgets.plotting import figure, wrap_html
+from widgets.kit import figure, wrap_html
 
 LEVEL_COLORS = {"ok": "#059669", "note": "#2563eb", "unusual": "#d97706", "risky": "#dc2626"}
 LEVEL_LABELS = {"ok": "ok", "note": "note", "unusual": "unusual", "risky": "risky"}

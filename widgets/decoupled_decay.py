@@ -1,7 +1,7 @@
 """Adam + L2 vs AdamW: the same weight-decay coefficient, added to the gradient or decoupled.
 
 Two real runs of the tiny GPT in lockstep (one run-stacked model: same initial
-weights, same batches), each with its own course optimizer (widgets/lab/per_run.py):
+weights, same batches), each with its own course optimizer (the trainer's per_run_blocks):
 
   Adam + L2   AdamW(decoupled=False): g <- g + wd * theta, then Adam divides by sqrt(v_hat)
   AdamW       AdamW(decoupled=True):  theta <- theta - lr * wd * theta, untouched by v
@@ -23,11 +23,11 @@ import math
 import torch
 
 from widgets.base import Param, Widget
-from widgets.lab.model import GPTConfig, is_decayed
+from widgets.kit import color, figure, fmt, title, train_streaming
+from widgets.lab.model import GPTConfig
 from widgets.lab.optim import AdamW
-from widgets.lab.per_run import train_per_run
-from widgets.plotting import color, figure
-from widgets.runs import REPORT_EVERY
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import RunConfig, StepHook, TrainSpec, per_run_blocks
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -43,8 +43,9 @@ def short(name: str) -> str:
     return f"L{parts[1]} {'.'.join(parts[2:-1])}" if parts[0] == "blocks" else name
 
 
-class DecayRecorder:
-    """After each step: the decayed-weight norm per run, and each matrix's decay rate and sqrt(v_hat)."""
+class DecayRecorder(StepHook):
+    """After each step: the decayed-weight norm per run, and each matrix's decay rate and sqrt(v_hat),
+    read from each run's own optimizer state (run r is block r: its optimizer's rows of the flat buffers)."""
 
     def __init__(self, values: dict):
         self.values = values
@@ -53,20 +54,18 @@ class DecayRecorder:
         self.rate = [[], []]  # per run, per step: [decay rate of each matrix]
         self.sqrt_v = [[], []]  # per run, per step: [rms of sqrt(v_hat) of each matrix]
 
-    def __call__(self, t: int, model, optimizers) -> None:
-        lr, wd = self.values["lr"], self.values["weight_decay"]
-        named = list(model.named_parameters())
-        keep = [i for i, (n, p) in enumerate(named) if is_decayed(n, p)]
+    def after_step(self, trainer, accepted) -> None:
+        lr, wd, b2 = self.values["lr"], self.values["weight_decay"], self.values["beta2"]
+        slots = trainer.params.group("decayed").slots
         if not self.names:
-            self.names = [short(named[i][0]) for i in keep]
+            self.names = [short(s.name) for s in slots]
         with torch.no_grad():
-            for run, (views, opt) in enumerate(zip(optimizers.views, optimizers.optimizers)):
-                b2 = self.values["beta2"]
+            for run, opt in enumerate(trainer.optimizer.optimizers):
+                rows = opt.param_groups[0]["params"][0]  # this run's row of the decayed buffer
+                v_all = opt.state[rows]["v"] / (1 - b2 ** opt.steps[0])
                 rates, roots, total = [], [], 0.0
-                for i in keep:
-                    theta = views[i]
-                    state = opt.state[theta]
-                    root = (state["v"] / (1 - b2 ** state["t"])).sqrt()
+                for slot in slots:
+                    theta, root = rows[:, slot.columns], v_all[:, slot.columns].sqrt()
                     norm = theta.double().norm().item()
                     total += norm ** 2
                     if run == 0:  # L2: the decay term after Adam's division by sqrt(v_hat) + eps
@@ -99,16 +98,16 @@ class DecoupledDecayWidget(Widget):
             return factory
         return [(1, make(False)), (1, make(True))]
 
+    def spec(self, values: dict) -> TrainSpec:
+        steps, lr = values["steps"], values["lr"]
+        return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
+                         runs=tuple(RunConfig(label, Schedule("constant", lr, 0, steps)) for label in LABELS),
+                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=EVAL_EVERY)
+
     def compute(self, values, progress=None):
         recorder = DecayRecorder(values)
-        report = None
-        if progress is not None:
-            def report(partial):
-                progress({**partial, **recorder.data()}, partial["done"], partial["steps"])
-        result = train_per_run(GPTConfig(block_size=BLOCK_SIZE), LABELS, self.blocks(values), steps=values["steps"],
-                               batch_size=BATCH_SIZE, seed=self.seed, eval_every=EVAL_EVERY, progress=report,
-                               report_every=REPORT_EVERY, on_step=recorder)
-        return {**result, **recorder.data()}
+        return train_streaming(self.spec(values), progress, shape=lambda partial: {**partial, **recorder.data()},
+                               optimizer=per_run_blocks(self.blocks(values)), hooks=[recorder])
 
     def figure(self, values, data):
         traces = []
@@ -142,22 +141,22 @@ class DecoupledDecayWidget(Widget):
                        "tickformat": ".0e", "nticks": 4, "title": {"text": "rms sqrt(v̂)", "standoff": 4},
                        "showgrid": False},
             "annotations": [
-                _title("norm of the decayed weight matrices", 0, 1.0),
-                _title("training loss", 0.56, 1.0),
-                _title(f"decay per step relative to each matrix's norm (mean of the last {WINDOW} steps)", 0, 0.4),
+                title("norm of the decayed weight matrices", 0, 1.0),
+                title("training loss", 0.56, 1.0),
+                title(f"decay per step relative to each matrix's norm (mean of the last {WINDOW} steps)", 0, 0.4),
             ],
         }
         return figure(traces, layout)
 
     def tables(self, values, data):
         runs = data["runs"]
-        final = [[r["label"], f"{data['decayed_norm'][k][-1]:.4g}" if data["decayed_norm"][k] else "-",
-                  f"{r['loss'][-1]:.4g}" if r["loss"] else "-",
-                  f"{r['val_loss'][-1]:.4g}" if r["val_loss"] else "-"] for k, r in enumerate(runs)]
-        per_tensor = [[name, f"{a:.3g}", f"{b:.3g}", f"{v:.3g}"] for name, a, b, v in
+        final = [[r["label"], fmt(data["decayed_norm"][k][-1] if data["decayed_norm"][k] else None),
+                  fmt(r["loss"][-1] if r["loss"] else None),
+                  fmt(r["val_loss"][-1] if r["val_loss"] else None)] for k, r in enumerate(runs)]
+        per_tensor = [[name, fmt(a, 3), fmt(b, 3), fmt(v, 3)] for name, a, b, v in
                       zip(data["tensors"], data["decay_rate"][0], data["decay_rate"][1], data["sqrt_v"][0])]
         every = 10
-        norms = [[t + 1] + [f"{data['decayed_norm'][k][t]:.4g}" for k in range(2)]
+        norms = [[t + 1] + [fmt(data["decayed_norm"][k][t]) for k in range(2)]
                  for t in range(0, min(len(n) for n in data["decayed_norm"]), every)]
         return [
             {"caption": "End of the runs", "columns": ["run", "decayed-weight norm", "train loss", "validation loss"],
@@ -172,46 +171,22 @@ class DecoupledDecayWidget(Widget):
         v = values
         return f'''# Adam + L2 vs AdamW at the same coefficient: two runs of the tiny GPT from the same weights
 # on the same batches, each with its own course optimizer. Run from the repository root.
-import torch
-from widgets.lab.model import GPTConfig, is_decayed
-from widgets.lab.optim import AdamW
-from widgets.lab.per_run import train_per_run
+from widgets.decoupled_decay import WIDGET, DecayRecorder
+from widgets.lab.trainer import LockstepTrainer, per_run_blocks
 
-LR, WD, BETA2 = {v["lr"]!r}, {v["weight_decay"]!r}, {v["beta2"]!r}
-
-
-def adam(decoupled):
-    def make(groups, runs):
-        groups[0]["weight_decay"] = WD  # the weight matrices only
-        return AdamW(groups, runs, lr=LR, beta1=0.9, beta2=BETA2, eps={EPS!r}, decoupled=decoupled)
-    return make
-
-
-rates = {{}}
-
-
-def record(t, model, optimizers):  # the L2 run's decay per matrix, relative to the matrix's norm
-    for (name, p), view in zip(model.named_parameters(), optimizers.views[0]):
-        if is_decayed(name, p):
-            state = optimizers.optimizers[0].state[view]
-            root = (state["v"] / (1 - BETA2 ** state["t"])).sqrt()
-            rates[name] = ((LR * WD * view / (root + {EPS!r})).norm() / view.norm()).item()
-
-
-result = train_per_run(GPTConfig(block_size={BLOCK_SIZE}), ["Adam + L2", "AdamW"], [(1, adam(False)), (1, adam(True))],
-                       steps={v["steps"]}, batch_size={BATCH_SIZE}, seed={self.seed}, eval_every={EVAL_EVERY},
-                       on_step=record)
+values = {dict(v)!r}
+# blocks: run 0 is AdamW(decoupled=False), i.e. Adam + L2; run 1 AdamW(decoupled=True); the same
+# coefficient, on the weight matrices only. The recorder reads each run's optimizer state every step.
+recorder = DecayRecorder(values)
+result = LockstepTrainer(WIDGET.spec(values), optimizer=per_run_blocks(WIDGET.blocks(values)),
+                         hooks=[recorder]).run()
 for run in result["runs"]:
-    print(f"{{run['label']:>10}}: final train loss {{run['loss'][-1]:.3f}}, validation {{run['val_loss'][-1]:.3f}}")
-print(f"AdamW decays every matrix by lr * wd = {{LR * WD:.3g}} of its norm per step; Adam + L2, at the last step:")
-for name, rate in rates.items():
+    print(f"{{run['label']:>10}}: final train loss {{run['loss'][-1]!r}}, validation {{run['val_loss'][-1]!r}}")
+print(f"AdamW decays every matrix by lr * wd = {{values['lr'] * values['weight_decay']:.3g}} of its norm per step;"
+      " Adam + L2, mean of the last steps:")
+for name, rate in zip(recorder.names, recorder.data()["decay_rate"][0]):
     print(f"  {{name:28s}} {{rate:.3g}}")
 '''
-
-
-def _title(text: str, x: float, y: float) -> dict:
-    return {"text": f"<b>{text}</b>", "xref": "paper", "yref": "paper", "x": x, "y": y, "xanchor": "left",
-            "yanchor": "bottom", "showarrow": False}
 
 
 WIDGET = DecoupledDecayWidget(

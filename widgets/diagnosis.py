@@ -19,15 +19,13 @@ import copy
 import statistics
 import threading
 
-import torch
-
 from widgets.base import Param, Widget
-from widgets.lab.data import load_corpus
+from widgets.kit import color, fmt, history_figure, train_streaming, val_table, wrap_html
+from widgets.lab.corrupt import constant_batch, corrupt_steps
+from widgets.lab.data import BatchStream, load_corpus
 from widgets.lab.model import GPTConfig
-from widgets.lab.schedules import Schedule
+from widgets.lab.schedules import Schedule, cosine_to_floor
 from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.plotting import color, wrap_html
-from widgets.runs import history_figure, history_tables, train_streaming
 
 STEPS = 150
 BATCH_SIZE = 8
@@ -67,7 +65,7 @@ SIGNATURE = {
 
 
 def _cosine(peak: float, warmup: int) -> Schedule:
-    return Schedule("cosine", peak, warmup, STEPS, float(f"{0.1 * peak:.6g}"))
+    return cosine_to_floor(peak, warmup, STEPS)
 
 
 CONFIGS = {  # cause -> (the one run's config, what differs from the healthy run)
@@ -89,41 +87,37 @@ WHAT_WAS_SET = {
 }
 
 
-def case_setup(case: str, cause: str | None = None):
-    """(TrainSpec, batch_hook or None) for a case: the run the chart shows."""
+def case_setup(case: str, cause: str | None = None) -> tuple[TrainSpec, dict]:
+    """(TrainSpec, trainer hooks) for a case: the run the chart shows is LockstepTrainer(spec, **hooks)."""
     cause = cause or CASE_CAUSE[case]
     spec = TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=(CONFIGS[cause],), steps=STEPS,
                      batch_size=BATCH_SIZE, seed=1337, eval_every=EVAL_EVERY)
-    return spec, make_hook(cause)
+    return spec, case_hooks(cause)
 
 
-def make_hook(cause: str):
-    """The batch hook of a cause: a small data slice (overfit) or corrupted batches (no_clip)."""
+def case_hooks(cause: str) -> dict:
+    """The trainer hooks of a cause: a small data slice (overfit) or corrupted batches (no_clip)."""
     if cause == "overfit":
-        tokens = load_corpus().train[:OVERFIT_CHARS]
-        generator = torch.Generator().manual_seed(1337)
-        offsets = torch.arange(BLOCK_SIZE)
-
-        def small_slice(t, x, y):
-            starts = torch.randint(len(tokens) - BLOCK_SIZE - 1, (BATCH_SIZE,), generator=generator)
-            return tokens[starts[:, None] + offsets], tokens[starts[:, None] + offsets + 1]
-        return small_slice
+        return {"batches": BatchStream(load_corpus().train[:OVERFIT_CHARS], BATCH_SIZE, BLOCK_SIZE, 1337)}
     if cause == "no_clip":
-        chars = load_corpus().chars
-        bad_in, bad_out = chars.index("Z"), chars.index("Q")
-
-        def corrupted(t, x, y):
-            if BAD_START <= t < BAD_START + BAD_LENGTH:
-                return torch.full_like(x, bad_in), torch.full_like(y, bad_out)
-            return x, y
-        return corrupted
-    return None
+        bad = range(BAD_START, BAD_START + BAD_LENGTH)
+        return {"batch_hook": corrupt_steps(bad, lambda t, x, y: constant_batch(x, "Z", target="Q"))}
+    return {}
 
 
 def run_case(case: str, progress=None) -> dict:
     """Train a case's run (the real computation) and return its history."""
-    spec, hook = case_setup(case)
-    return train_streaming(spec, progress, batch_hook=hook)
+    spec, hooks = case_setup(case)
+    return train_streaming(spec, progress, **hooks)
+
+
+# What the chart shows of a run, and so all that its data and tables carry: the schedule
+# (learning rate) and the clipping flags would give the answer away.
+SHOWN = ("label", "loss", "grad_norm", "val_steps", "val_loss", "diverged_at")
+
+
+def shown(run: dict) -> dict:
+    return {k: run[k] for k in SHOWN}
 
 
 # --- reading the curves ------------------------------------------------------------------------
@@ -210,12 +204,9 @@ class DiagnosisWidget(Widget):
         with _LOCK:
             finished = copy.deepcopy(_RUNS.get(case))
         if finished is None:
-            report = None
-            if progress is not None:
-                def report(partial, done, total):
-                    progress(self._data(case, guess, partial, final=False), done, total)
+            report = None if progress is None else (
+                lambda partial, done, total: progress(self._data(case, guess, partial, final=False), done, total))
             finished = run_case(case, report)
-            finished.pop("device", None)
             with _LOCK:
                 _RUNS[case] = copy.deepcopy(finished)
         return self._data(case, guess, finished, final=True)
@@ -223,8 +214,9 @@ class DiagnosisWidget(Widget):
     @staticmethod
     def _data(case: str, guess: str, result: dict, final: bool) -> dict:
         verdict, explanation = grade(case, guess, result["runs"][0]) if final else (None, None)
-        return {"steps": result["steps"], "done": result["done"], "runs": result["runs"], "case": case,
-                "guess": guess, "verdict": verdict, "explanation": explanation}
+        return {"steps": result["steps"], "done": result["done"], "device": result["device"],
+                "runs": [shown(run) for run in result["runs"]], "case": case, "guess": guess,
+                "verdict": verdict, "explanation": explanation}
 
     def figure(self, values, data):
         fig = history_figure(data, panels=("loss", "grad_norm"), loss_range=LOSS_RANGE)
@@ -256,7 +248,10 @@ class DiagnosisWidget(Widget):
             tables.append({"caption": f"Your guess for case {data['case']}", "columns": ["guess", "verdict",
                                                                                           "explanation"],
                            "rows": [[data["guess"], data["verdict"], data["explanation"]]]})
-        return tables + history_tables(data)
+        run = data["runs"][0]
+        rows = [[t, fmt(run["loss"][t]), fmt(run["grad_norm"][t])] for t in range(0, len(run["loss"]), 10)]
+        return tables + [{"caption": "This run: training, every 10 steps", "columns": ["step", "loss", "gradient norm"],
+                          "rows": rows}, val_table(run, "This run: validation loss")]
 
     def code(self, values):
         case = values["case"]
@@ -267,8 +262,8 @@ class DiagnosisWidget(Widget):
             "from widgets.diagnosis import case_setup, signals",
             "from widgets.lab.trainer import LockstepTrainer",
             "",
-            f"spec, batch_hook = case_setup({case!r})",
-            "run = LockstepTrainer(spec, batch_hook=batch_hook).run()[\"runs\"][0]",
+            f"spec, hooks = case_setup({case!r})  # hooks: where this case's batches come from",
+            "run = LockstepTrainer(spec, **hooks).run()[\"runs\"][0]",
             "for step, val in zip(run[\"val_steps\"], run[\"val_loss\"]):",
             "    print(f\"step {step:4d}  train {run['loss'][step - 1]:.3f}  validation {val:.3f}  \"",
             "          f\"grad norm {run['grad_norm'][step - 1]:.2f}\")",

@@ -15,7 +15,7 @@ from widgets.base import Param, Widget
 from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.optim import SGD
-from widgets.plotting import color, figure, line, panels_layout
+from widgets.kit import color, figure, finite, fmt, line, panels_layout
 
 BLOCK_SIZE = 32  # characters per sequence
 # The curriculum's worked example: a big pretraining batch.
@@ -100,11 +100,11 @@ class GradAccumulationWidget(Widget):
             optimizer.step()
             update = per_run_norm(p - o for p, o in zip(params, old))
             for r, run in enumerate(data["runs"]):
-                run["loss"].append(_finite(loss_sum[r].item() / k))
-                run["grad_norm"].append(_finite(grad_norm[r].item()))
-                run["fresh_grad_norm"].append(_finite(fresh_norm[r].item()))
-                run["sum_fresh_norms"].append(_finite(sum(v or 0.0 for v in run["fresh_grad_norm"])))
-                run["update_norm"].append(_finite(update[r].item()))
+                run["loss"].append(finite(loss_sum[r].item() / k))
+                run["grad_norm"].append(finite(grad_norm[r].item()))
+                run["fresh_grad_norm"].append(finite(fresh_norm[r].item()))
+                run["sum_fresh_norms"].append(finite(sum(v or 0.0 for v in run["fresh_grad_norm"])))
+                run["update_norm"].append(finite(update[r].item()))
             data["done"] = step + 1
             if progress is not None:
                 progress(data, step + 1, steps)
@@ -160,8 +160,8 @@ class GradAccumulationWidget(Widget):
         tables = [{"caption": "One batch against k accumulated micro-batches (same weights, same sequences)",
                    "columns": ["quantity", "value"], "rows": checks}]
         for run in data["runs"]:
-            rows = [[s + 1, _fmt(run["loss"][s]), _fmt(run["grad_norm"][s]), _fmt(run["fresh_grad_norm"][s]),
-                     _fmt(run["sum_fresh_norms"][s]), _fmt(run["update_norm"][s])] for s in range(len(run["loss"]))]
+            rows = [[s + 1, fmt(run["loss"][s]), fmt(run["grad_norm"][s]), fmt(run["fresh_grad_norm"][s]),
+                     fmt(run["sum_fresh_norms"][s]), fmt(run["update_norm"][s])] for s in range(len(run["loss"]))]
             tables.append({"caption": f"SGD run, {run['label']}",
                            "columns": ["step", "loss", "gradient norm used", "this step's fresh gradient norm",
                                        "sum of fresh norms so far", "update norm"], "rows": rows})
@@ -217,14 +217,6 @@ for forget in (False, True):
     print("forgot zero_grad" if forget else "zero_grad each step",
           "loss", [round(v, 3) for v in losses], "grad norm", [round(v, 3) for v in norms])
 '''
-
-
-def _finite(x: float) -> float | None:
-    return x if x == x and abs(x) != float("inf") else None
-
-
-def _fmt(x) -> str:
-    return "nan" if x is None else f"{x:.4g}"
 
 
 WIDGET = GradAccumulationWidget(

@@ -9,7 +9,7 @@ import torch
 
 from widgets.base import Param, ParamError, Widget
 from widgets.lab.schedules import FAMILIES, FAMILY_LABELS, Schedule, lambda_scheduler
-from widgets.plotting import figure, line, panels_layout
+from widgets.kit import figure, line, panels_layout
 
 Y_RANGE_LOG10 = [-6.3, -0.6]  # fixed, so moving the peak visibly moves the curve
 

@@ -11,23 +11,23 @@ shows the loss curves. Zones come from the runs themselves (see `zones`):
   learn    every other run
 
 "final loss" is the mean of the last FINAL_WINDOW training losses (every run saw the
-same batches, so the mean compares like with like).
+same batches, so the mean compares like with like). While the runs stream, only the loss
+curves grow; the final-loss panel and the zones are drawn once the runs are done.
 """
 from __future__ import annotations
 
 import math
 
 from widgets.base import Param, ParamError, Widget
+from widgets.kit import (check_inside_run, color, figure, finite_list, fmt, line, spec_code, title,
+                         train_streaming)
 from widgets.lab.model import GPTConfig
-from widgets.lab.schedules import Schedule
+from widgets.lab.schedules import Schedule, floor_lr
 from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.plotting import color, figure, line
-from widgets.runs import spec_code, train_streaming
 
 BATCH_SIZE = 8  # sequences per step
 BLOCK_SIZE = 32  # characters per sequence
 FINAL_WINDOW = 10  # final loss = mean of the last 10 training losses
-FLOOR_FRACTION = 0.1  # cosine decays to 10% of each run's peak
 MAX_TOP_LR = 10.0  # the highest LR of a sweep may not exceed this
 LOSS_RANGE = [1.8, 5.0]  # fixed y range of both panels
 ZONE_COLORS = {"crawl": "rgba(37, 99, 235, 0.10)", "learn": "rgba(5, 150, 105, 0.13)",
@@ -75,9 +75,7 @@ class LRSweepWidget(Widget):
                              f"with {values['count']} LRs from {values['lowest_lr']:g}",
                              f"factor={values['factor']:g} puts the highest LR at {top:.3g}: "
                              f"the sweep may reach at most {MAX_TOP_LR:g}")
-        if values["warmup"] >= values["steps"]:
-            raise ParamError("warmup", values["warmup"], f"fewer than steps ({values['steps']})",
-                             f"warmup={values['warmup']} must be shorter than the run (steps={values['steps']})")
+        check_inside_run(values, "warmup")
 
     def lrs(self, values: dict) -> list[float]:
         return sweep_lrs(values["lowest_lr"], values["factor"], values["count"])
@@ -85,7 +83,7 @@ class LRSweepWidget(Widget):
     def spec(self, values: dict) -> TrainSpec:
         steps, family = values["steps"], values["schedule"]
         runs = tuple(RunConfig(f"lr {lr:.3g}", Schedule(family, lr, values["warmup"], steps,
-                                                       float(f"{FLOOR_FRACTION * lr:.4g}") if family == "cosine" else 0.0))
+                                                       floor_lr(lr) if family == "cosine" else 0.0))
                      for lr in self.lrs(values))
         return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=runs, steps=steps,
                          batch_size=BATCH_SIZE, seed=self.seed, eval_every=steps)
@@ -97,8 +95,8 @@ class LRSweepWidget(Widget):
             runs = history["runs"]
             initial = [r["loss"][0] if r["loss"] else None for r in runs]
             final = [final_loss(r["loss"], r["diverged_at"]) for r in runs]
-            data = {"steps": history["steps"], "done": history["done"], "lrs": lrs,
-                    "runs": [{"label": r["label"], "loss": [_finite(x) for x in r["loss"]],
+            data = {"steps": history["steps"], "done": history["done"], "device": history["device"], "lrs": lrs,
+                    "runs": [{"label": r["label"], "loss": finite_list(r["loss"]),
                               "diverged_at": r["diverged_at"]} for r in runs],
                     "initial": initial, "final": final, "zones": None, "best": None}
             if history["done"] == history["steps"] or all(r["diverged_at"] is not None for r in runs):
@@ -106,33 +104,33 @@ class LRSweepWidget(Widget):
                 data["zones"], data["best"] = labels, best
             return data
 
-        report = None
-        if progress is not None:
-            def report(partial, done, total):
-                progress(summarise(partial), done, total)
-        return summarise(train_streaming(self.spec(values), report))
+        return train_streaming(self.spec(values), progress, shape=summarise)
 
     def figure(self, values, data):
         lrs = data["lrs"]
         log_lo, log_hi = math.log10(lrs[0]) - 0.3, math.log10(lrs[-1]) + 0.3
         traces, shapes, notes = [], [], []
         top = LOSS_RANGE[1]
-        # top panel: final loss vs LR (points above the range sit on the top edge as triangles)
-        shown = [None if f is None else min(f, top - 0.08) for f in data["final"]]
+        # top panel: final loss vs LR, once the runs are done (points above the range sit on the
+        # top edge as triangles); while they stream the panel stays empty, so a partial figure
+        # only ever grows (see widgets/kit.py)
+        done = data["zones"] is not None
+        final = data["final"] if done else []
+        shown = [None if f is None else min(f, top - 0.08) for f in final]
         text = ["NaN" if data["runs"][k]["diverged_at"] is not None else
-                ("" if f is None else f"{f:.2f}") for k, f in enumerate(data["final"])]
-        symbols = ["triangle-up" if f is None or f > top - 0.08 else "circle" for f in data["final"]]
-        nan_y = [top - 0.08 if data["runs"][k]["diverged_at"] is not None else s for k, s in enumerate(shown)]
-        traces.append({"type": "scatter", "mode": "lines+markers+text", "x": lrs, "y": nan_y,
+                ("" if f is None else f"{f:.2f}") for k, f in enumerate(final)]
+        symbols = ["triangle-up" if f is None or f > top - 0.08 else "circle" for f in final]
+        nan_y = [top - 0.08 if data["runs"][k]["diverged_at"] is not None else y for k, y in enumerate(shown)]
+        traces.append({"type": "scatter", "mode": "lines+markers+text", "x": lrs[:len(final)], "y": nan_y,
                        "text": text, "textposition": "bottom center", "name": "final loss",
-                       "marker": {"size": 10, "symbol": symbols, "color": [color(k) for k in range(len(lrs))]},
+                       "marker": {"size": 10, "symbol": symbols, "color": [color(k) for k in range(len(final))]},
                        "line": {"color": "#6b7280", "width": 1}, "xaxis": "x", "yaxis": "y", "showlegend": False,
                        "hovertemplate": "LR %{x:.3g}: final loss %{text}<extra></extra>"})
-        if data["best"] is not None:
-            b = data["best"]
-            traces.append({"type": "scatter", "mode": "markers", "x": [lrs[b]], "y": [data["final"][b]],
-                           "name": "best", "marker": {"size": 18, "symbol": "star-open", "color": "#111827"},
-                           "xaxis": "x", "yaxis": "y", "showlegend": False, "hoverinfo": "skip"})
+        best = [data["best"]] if data["best"] is not None else []
+        traces.append({"type": "scatter", "mode": "markers", "x": [lrs[b] for b in best],
+                       "y": [data["final"][b] for b in best],
+                       "name": "best", "marker": {"size": 18, "symbol": "star-open", "color": "#111827"},
+                       "xaxis": "x", "yaxis": "y", "showlegend": False, "hoverinfo": "skip"})
         # bottom panel: the loss curves
         for k, run in enumerate(data["runs"]):
             y = [None if v is None else min(v, top + 1.0) for v in run["loss"]]
@@ -165,12 +163,8 @@ class LRSweepWidget(Widget):
             "yaxis2": {"domain": [0.0, 0.38], "range": LOSS_RANGE, "anchor": "x2",
                        "title": {"text": "training loss"}},
             "shapes": shapes,
-            "annotations": [
-                {"text": "<b>final loss vs learning rate</b>", "xref": "paper", "yref": "paper", "x": 0, "y": 1.0,
-                 "xanchor": "left", "yanchor": "bottom", "showarrow": False},
-                {"text": "<b>loss curves (same weights, same batches)</b>", "xref": "paper", "yref": "paper",
-                 "x": 0, "y": 0.38, "xanchor": "left", "yanchor": "bottom", "showarrow": False},
-                *notes],
+            "annotations": [title("final loss vs learning rate" + ("" if done else " (drawn when the runs end)"), 0, 1.0),
+                            title("loss curves (same weights, same batches)", 0, 0.38), *notes],
         }
         return figure(traces, layout)
 
@@ -179,7 +173,7 @@ class LRSweepWidget(Widget):
         for k, lr in enumerate(data["lrs"]):
             run = data["runs"][k]
             zone = data["zones"][k] if data["zones"] else "running"
-            rows.append([f"{lr:.4g}", _num(data["initial"][k]), _num(data["final"][k]),
+            rows.append([fmt(lr), fmt(data["initial"][k]), fmt(data["final"][k], missing="NaN"),
                          "" if run["diverged_at"] is None else run["diverged_at"],
                          zone + (" (best)" if data["best"] == k else "")])
         return [{"caption": f"Each run: loss at step 0, final loss (mean of the last {FINAL_WINDOW} steps), zone",
@@ -196,14 +190,6 @@ class LRSweepWidget(Widget):
             "    print(f\"{run['label']:>12}: loss at step 0 {first:.3f}, final (last 10) {final:.3f}\")\n"
         )
         return spec_code(self.spec(values), after=after)
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
-def _num(x) -> str:
-    return "NaN" if x is None or not math.isfinite(x) else f"{x:.4g}"
 
 
 WIDGET = LRSweepWidget(

@@ -15,13 +15,12 @@ from __future__ import annotations
 import torch
 
 from widgets.base import Param, Widget
+from widgets.kit import REPORT_EVERY, figure, fmt, line, loss_traces, panels_layout, reporter, val_table
 from widgets.lab.data import fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
-from widgets.lab.muon import exact_orthogonal, make_muon_trainer, newton_schulz_trace
-from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.plotting import color, figure, line, panels_layout
-from widgets.runs import REPORT_EVERY, _num
+from widgets.lab.muon import exact_orthogonal, muon_adamw, newton_schulz_trace
+from widgets.lab.schedules import cosine_to_floor
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -39,7 +38,7 @@ SV_RANGE_LOG10 = [-9.5, 0.5]
 class MuonWidget(Widget):
     def spec(self, values: dict) -> TrainSpec:
         steps, lr = values["steps"], values["adamw_lr"]
-        schedule = Schedule("cosine", lr, WARMUP, steps, float(f"{lr / 10:.6g}"))
+        schedule = cosine_to_floor(lr, WARMUP, steps)
         return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
                          runs=(RunConfig("AdamW", schedule), RunConfig("Muon + AdamW", schedule)),
                          steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25)
@@ -60,17 +59,12 @@ class MuonWidget(Widget):
 
     def compute(self, values, progress=None):
         spectra = self.spectra(values)
-        trainer = make_muon_trainer(self.spec(values), [False, True], muon_lr=values["muon_lr"],
-                                    ns_dtype=torch.float32)
-        report = None
+        trainer = LockstepTrainer(self.spec(values), optimizer=muon_adamw([False, True], muon_lr=values["muon_lr"],
+                                                                          ns_dtype=torch.float32))
         if progress is not None:  # the top panel first, before any training step
-            progress({"steps": values["steps"], "done": 0, "device": trainer.device, "spectra": spectra,
-                      "runs": [{"label": r.label, "loss": [], "val_steps": [], "val_loss": []}
-                               for r in trainer.spec.runs]}, 0, values["steps"])
-
-            def report(partial: dict) -> None:
-                progress({**partial, "spectra": spectra}, partial["done"], partial["steps"])
-        result = trainer.run(report, report_every=REPORT_EVERY)
+            progress({**trainer.result(), "spectra": spectra}, 0, values["steps"])
+        result = trainer.run(reporter(progress, lambda partial: {**partial, "spectra": spectra}),
+                             report_every=REPORT_EVERY)
         return {**result, "spectra": spectra}
 
     def figure(self, values, data):
@@ -89,22 +83,16 @@ class MuonWidget(Widget):
         traces.append(line(range(1, len(spectra["exact"]) + 1), spectra["exact"], "exact U V^T (SVD)", 2,
                            dash="dash", group="exact"))
         for i, run in enumerate(data["runs"]):
-            traces.append(line(range(len(run["loss"])), run["loss"], run["label"], 3 + i, panel=2))
-            if run["val_steps"]:
-                traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", 3 + i,
-                                   panel=2, mode="lines+markers", dash="dot", show_legend=False,
-                                   group=run["label"], marker={"size": 6}))
+            traces += loss_traces(run, 3 + i, panel=2)
         layout = panels_layout(
             [f"singular values (x: index, largest first) of the {values['matrix']} gradient, "
              f"Newton-Schulz in {values['precision']}",
              "training loss (solid) and validation loss (dots), same init and batches"],
             y_titles=["singular value (log)", "loss"], y_log=[True, False],
-            y_ranges=[SV_RANGE_LOG10, [1.8, 4.4]], shared_x=False, height=720)
+            y_ranges=[SV_RANGE_LOG10, [1.8, 4.4]], shared_x=False, height=720,
+            x_axes=[{"showticklabels": True, "range": [0, len(spectra["exact"]) + 1]}, {"range": [0, data["steps"]]}])
         layout["legend"]["y"] = 1.08
         layout["margin"]["t"] = 110
-        layout["xaxis"]["showticklabels"] = True
-        layout["xaxis"]["range"] = [0, len(spectra["exact"]) + 1]
-        layout["xaxis2"]["range"] = [0, data["steps"]]
         layout["hovermode"] = "closest"
         return figure(traces, layout)
 
@@ -112,16 +100,15 @@ class MuonWidget(Widget):
         spectra = data["spectra"]
         sv = spectra["singular_values"]
         columns = ["index", "gradient / Frobenius"] + [f"after {k}" for k in range(1, len(sv))] + ["exact U V^T"]
-        rows = [[i + 1] + [_num(s[i]) for s in sv] + [_num(spectra["exact"][i])] for i in range(len(sv[0]))]
+        rows = [[i + 1] + [fmt(s[i]) for s in sv] + [fmt(spectra["exact"][i])] for i in range(len(sv[0]))]
         tables = [{"caption": f"Singular values of the {values['matrix']} gradient per Newton-Schulz iteration",
                    "columns": columns, "rows": rows}]
         for run in data["runs"]:
             tables.append({"caption": f"{run['label']}: training loss every 10 steps",
                            "columns": ["step", "loss", "gradient norm"],
-                           "rows": [[t, _num(run["loss"][t]), _num(run["grad_norm"][t])]
+                           "rows": [[t, fmt(run["loss"][t]), fmt(run["grad_norm"][t])]
                                     for t in range(0, len(run["loss"]), 10)]})
-            tables.append({"caption": f"{run['label']}: validation loss", "columns": ["step", "validation loss"],
-                           "rows": [[s, _num(v)] for s, v in zip(run["val_steps"], run["val_loss"])]})
+            tables.append(val_table(run))
         return tables
 
     def code(self, values):
@@ -132,9 +119,9 @@ class MuonWidget(Widget):
 import torch
 from widgets.lab.data import fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
-from widgets.lab.muon import exact_orthogonal, make_muon_trainer, newton_schulz_trace
-from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.lab.muon import exact_orthogonal, muon_adamw, newton_schulz_trace
+from widgets.lab.schedules import cosine_to_floor
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
 
 model = TinyGPT(GPTConfig(block_size={BLOCK_SIZE}), runs=1).init_weights({self.seed})
 x, y = fixed_batch(load_corpus().train, {BATCH_SIZE}, {BLOCK_SIZE}, {self.seed})
@@ -148,13 +135,13 @@ for k, X in enumerate(newton_schulz_trace(grad, {values["iterations"]}, dtype=to
     print(f"after {{k}} iterations: largest {{s.max():.3f}}, median {{s.median():.3g}}, smallest {{s.min():.2e}}")
 print("exact U V^T:", torch.linalg.svdvals(exact_orthogonal(grad))[[0, -1]].tolist())
 
-schedule = Schedule("cosine", {lr!r}, {WARMUP}, {spec.steps}, {float(f"{lr / 10:.6g}")!r})
+schedule = cosine_to_floor({lr!r}, {WARMUP}, {spec.steps})  # cosine to 10% of the peak
 spec = TrainSpec(model=GPTConfig(block_size={BLOCK_SIZE}),
                  runs=(RunConfig("AdamW", schedule), RunConfig("Muon + AdamW", schedule)),
                  steps={spec.steps}, batch_size={BATCH_SIZE}, seed={self.seed}, eval_every=25)
-trainer = make_muon_trainer(spec, use_muon=[False, True], muon_lr={values["muon_lr"]!r}, ns_dtype=torch.float32)
-for run in trainer.run()["runs"]:
-    print(f"{{run['label']:>14}}: final train loss {{run['loss'][-1]:.3f}}, validation {{run['val_loss'][-1]:.3f}}")
+optimizer = muon_adamw(use_muon=[False, True], muon_lr={values["muon_lr"]!r}, ns_dtype=torch.float32)
+for run in LockstepTrainer(spec, optimizer=optimizer).run()["runs"]:
+    print(f"{{run['label']:>14}}: final train loss {{run['loss'][-1]!r}}, validation {{run['val_loss'][-1]!r}}")
 '''
 
 

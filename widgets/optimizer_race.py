@@ -17,7 +17,7 @@ import torch
 
 from widgets.base import Param, ParamError, Widget
 from widgets.lab import optim
-from widgets.plotting import color, figure
+from widgets.kit import color, figure
 
 MINIMUM = (1.0, 1.0)
 X_RANGE = (-2.0, 2.5)  # fixed axes: moving a slider moves the paths, never the frame

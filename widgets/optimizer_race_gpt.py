@@ -1,20 +1,20 @@
 """Optimizer race on the tiny GPT: SGD, SGD + momentum, Adam and AdamW in lockstep.
 
 One run-stacked tiny GPT holds every run: same initial weights, same batches, one
-forward/backward pass per step. Each run is updated by its own course optimizer
-(widgets/lab/per_run.py): one course SGD owns the SGD runs (momentum per run: 0
+forward/backward pass per step. Each block of runs is updated by its own course optimizer
+(the trainer's per_run_blocks, widgets/lab/trainer.py): one course SGD owns the SGD runs (momentum per run: 0
 or beta1), one course AdamW owns the Adam runs (weight decay per run: 0 for Adam,
 the slider's value, decoupled, for AdamW). The LR is constant: the race is about
 the update rule, not the schedule.
 """
 from __future__ import annotations
 
-from widgets.base import Param, ParamError, Widget
+from widgets.base import Param, Widget
+from widgets.kit import check_any_on, color, history_figure, history_tables, train_streaming
 from widgets.lab.model import GPTConfig
 from widgets.lab.optim import SGD, AdamW
-from widgets.lab.per_run import train_per_run
-from widgets.plotting import color
-from widgets.runs import REPORT_EVERY, history_figure, history_tables
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import RunConfig, TrainSpec, per_run_blocks
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -23,8 +23,9 @@ RACERS = ("sgd", "momentum", "adam", "adamw")
 LABELS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
 
 
-def plan(values: dict) -> tuple[list[str], list[tuple]]:
-    """Labels and (n_runs, optimizer factory) blocks for the switched-on racers, in RACERS order."""
+def plan(values: dict, seed: int = 1337) -> tuple[TrainSpec, list[tuple]]:
+    """The spec (one constant-LR run per switched-on racer, in RACERS order) and its
+    (n_runs, optimizer factory) blocks."""
     sgd_runs = [n for n in ("sgd", "momentum") if values[f"show_{n}"]]
     adam_runs = [n for n in ("adam", "adamw") if values[f"show_{n}"]]
     blocks = []
@@ -39,24 +40,22 @@ def plan(values: dict) -> tuple[list[str], list[tuple]]:
             return AdamW(groups, runs, lr=values["lr_adaptive"], beta1=values["beta1"], beta2=values["beta2"])
 
         blocks.append((len(adam_runs), make_adam))
-    return [LABELS[n] for n in sgd_runs + adam_runs], blocks
+    steps = values["steps"]
+    runs = tuple(RunConfig(LABELS[n], Schedule("constant", values["lr_sgd" if n in ("sgd", "momentum") else "lr_adaptive"],
+                                               0, steps))
+                 for n in sgd_runs + adam_runs)
+    spec = TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=runs, steps=steps, batch_size=BATCH_SIZE,
+                     seed=seed, eval_every=EVAL_EVERY)
+    return spec, blocks
 
 
 class OptimizerRaceGPTWidget(Widget):
     def check(self, values: dict) -> None:
-        if not any(values[f"show_{n}"] for n in RACERS):
-            raise ParamError("show_sgd", values["show_sgd"], "at least one optimizer switched on",
-                             "show_sgd=False: switch on at least one optimizer (all four are off)")
+        check_any_on(values, self.params)
 
     def compute(self, values, progress=None):
-        labels, blocks = plan(values)
-        report = None
-        if progress is not None:
-            def report(partial):
-                progress(partial, partial["done"], partial["steps"])
-        return train_per_run(GPTConfig(block_size=BLOCK_SIZE), labels, blocks, steps=values["steps"],
-                             batch_size=BATCH_SIZE, seed=self.seed, eval_every=EVAL_EVERY,
-                             progress=report, report_every=REPORT_EVERY)
+        spec, blocks = plan(values, self.seed)
+        return train_streaming(spec, progress, optimizer=per_run_blocks(blocks))
 
     def figure(self, values, data):
         fig = history_figure(data, panels=("loss", "grad_norm"))
@@ -75,39 +74,18 @@ class OptimizerRaceGPTWidget(Widget):
 
     def code(self, values):
         v = values
-        sgd_runs = [n for n in ("sgd", "momentum") if v[f"show_{n}"]]
-        adam_runs = [n for n in ("adam", "adamw") if v[f"show_{n}"]]
-        labels = [LABELS[n] for n in sgd_runs + adam_runs]
-        blocks = []
-        if sgd_runs:
-            momentum = [v["beta1"] if n == "momentum" else 0.0 for n in sgd_runs]
-            blocks.append(f"    ({len(sgd_runs)}, lambda groups, runs: SGD(groups, runs, lr={v['lr_sgd']!r}, "
-                          f"momentum={momentum!r})),")
-        if adam_runs:
-            blocks.append(f"    ({len(adam_runs)}, make_adam),")
-        decay = [v["weight_decay"] if n == "adamw" else 0.0 for n in adam_runs]
-        block_lines = "\n".join(blocks)
         return f'''# The optimizer race on the tiny GPT: one course optimizer per block of runs,
 # same initial weights and same batches for every run. Run from the repository root.
-from widgets.lab.model import GPTConfig
-from widgets.lab.optim import SGD, AdamW
-from widgets.lab.per_run import train_per_run
+from widgets.lab.trainer import LockstepTrainer, per_run_blocks
+from widgets.optimizer_race_gpt import plan
 
-
-def make_adam(groups, runs):  # Adam = no decay; AdamW = decoupled decay on the weight matrices
-    groups[0]["weight_decay"] = {decay!r}
-    return AdamW(groups, runs, lr={v["lr_adaptive"]!r}, beta1={v["beta1"]!r}, beta2={v["beta2"]!r})
-
-
-blocks = [
-{block_lines}
-]
-result = train_per_run(GPTConfig(block_size={BLOCK_SIZE}), {labels!r},
-                       blocks, steps={v["steps"]}, batch_size={BATCH_SIZE}, seed={self.seed},
-                       eval_every={EVAL_EVERY})
+# plan(): one constant-LR RunConfig per racer, and the blocks [(n_runs, make_optimizer), ...]:
+# a course SGD for the SGD runs (momentum per run), a course AdamW for the Adam runs (decay per run)
+spec, blocks = plan({dict(v)!r})
+result = LockstepTrainer(spec, optimizer=per_run_blocks(blocks)).run()
 for run in result["runs"]:
-    print(f"{{run['label']:>15}}: final train loss {{run['loss'][-1]:.3f}}, "
-          f"validation {{run['val_loss'][-1]:.3f}}, diverged at {{run['diverged_at']}}")
+    print(f"{{run['label']:>15}}: final train loss {{run['loss'][-1]!r}}, "
+          f"validation {{run['val_loss'][-1]!r}}, diverged at {{run['diverged_at']}}")
 '''
 
 

@@ -10,16 +10,24 @@ overfitting.
 from __future__ import annotations
 
 from widgets.base import Param, Widget
-from widgets.lab.data import load_corpus
+from widgets.kit import REPORT_EVERY, figure, fmt, line, panels_layout
+from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig
-from widgets.lab.overfit import SliceTrainer
 from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.plotting import figure, line, panels_layout
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
 
 BATCH_SIZE, BLOCK_SIZE = 8, 32
 EVAL_EVERY = 10
-REPORT_EVERY = 5
+
+
+def slice_trainer(spec: TrainSpec, tokens, decay_all: bool = False) -> LockstepTrainer:
+    """A trainer whose batches come from `tokens` (a slice of the training text), which also
+    measures the loss on a fixed batch of that slice whenever it measures validation loss (both
+    in eval mode, no dropout), so train and validation are compared alike."""
+    block = spec.model.block_size
+    return LockstepTrainer(spec, batches=BatchStream(tokens, spec.batch_size, block, spec.seed),
+                           evals={"train_eval_loss": fixed_batch(tokens, spec.eval_batch_size, block, spec.seed + 2)},
+                           decay_all=decay_all)
 
 
 class OverfittingWidget(Widget):
@@ -32,30 +40,22 @@ class OverfittingWidget(Widget):
         def spec(name: str, p: float, decay: float) -> TrainSpec:
             return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE, dropout=p),
                              runs=(RunConfig(name, schedule, weight_decay=decay),), steps=steps,
-                             batch_size=BATCH_SIZE, seed=self.seed, eval_every=EVAL_EVERY)
+                             batch_size=BATCH_SIZE, seed=self.seed, eval_every=EVAL_EVERY, eval_at_start=True)
 
         return [spec("no regularisation", 0.0, 0.0), spec(label, dropout, wd)]
 
     def compute(self, values, progress=None):
         tokens = load_corpus().train[:values["slice_chars"]]
         reference, learner = self.specs(values)
-        trainers = [SliceTrainer(reference, tokens, device="cpu"),
-                    SliceTrainer(learner, tokens, decay_all=values["decay_all"], device="cpu")]
+        trainers = [slice_trainer(reference, tokens), slice_trainer(learner, tokens, values["decay_all"])]
         steps = values["steps"]
 
         def result(done: int) -> dict:
             return {"steps": steps, "done": done, "slice_chars": values["slice_chars"],
-                    "runs": [t.result()["runs"][0] for t in trainers]}
+                    "device": trainers[0].device, "runs": [t.result()["runs"][0] for t in trainers]}
 
-        for t in trainers:
-            t.evaluate()  # the starting point: step 0
-            t.model.train()
-        for step in range(1, steps + 1):
-            for t in trainers:
-                if t.alive.any():
-                    t.train_step()
-            if progress is not None and (step % REPORT_EVERY == 0 or step == 1):
-                progress(result(step), step, steps)
+        report = None if progress is None else (lambda done: progress(result(done), done, steps))
+        run_together(trainers, report, REPORT_EVERY)
         return result(steps)
 
     def figure(self, values, data):
@@ -80,14 +80,14 @@ class OverfittingWidget(Widget):
     def tables(self, values, data):
         tables = []
         for run in data["runs"]:
-            rows = [[s, f"{tr:.4g}", f"{va:.4g}", f"{va - tr:.4g}"]
+            rows = [[s, fmt(tr), fmt(va), fmt(va - tr)]
                     for s, tr, va in zip(run["val_steps"], run["train_eval_loss"], run["val_loss"])]
             tables.append({"caption": f"{run['label']}: loss on the {data['slice_chars']:,}-character slice and on "
                                       "validation text (eval mode)",
                            "columns": ["step", "train (slice)", "validation", "gap"], "rows": rows})
             tables.append({"caption": f"{run['label']}: parameter norm every 10 steps",
                            "columns": ["step", "parameter norm"],
-                           "rows": [[s + 1, f"{v:.4g}"] for s, v in enumerate(run["param_norm"]) if s % 10 == 9]})
+                           "rows": [[s + 1, fmt(v)] for s, v in enumerate(run["param_norm"]) if s % 10 == 9]})
         return tables
 
     def code(self, values):
@@ -96,17 +96,15 @@ class OverfittingWidget(Widget):
 # Run from the course repository root.
 from widgets.lab.data import load_corpus
 from widgets.lab.model import GPTConfig
-from widgets.lab.overfit import SliceTrainer
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.overfitting import slice_trainer
 
 tokens = load_corpus().train[:{values["slice_chars"]}]  # the first {values["slice_chars"]:,} characters
 specs = [{reference!r},
          {learner!r}]
 for spec, decay_all in zip(specs, (False, {values["decay_all"]!r})):
-    trainer = SliceTrainer(spec, tokens, decay_all=decay_all, device="cpu")
-    trainer.evaluate()  # step 0
-    run = trainer.run()["runs"][0]
+    run = slice_trainer(spec, tokens, decay_all).run()["runs"][0]  # validation from step 0 (eval_at_start)
     best = min(run["val_loss"])
     print(f"{{run['label']}}: train {{run['train_eval_loss'][-1]:.3f}}, validation {{run['val_loss'][-1]:.3f}} "
           f"(best {{best:.3f}}), gap {{run['val_loss'][-1] - run['train_eval_loss'][-1]:.3f}}, "

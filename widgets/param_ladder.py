@@ -14,7 +14,7 @@ import torch
 
 from widgets.base import Param, ParamError, Widget
 from widgets.lab.model import GPTConfig, TinyGPT, count_parameters
-from widgets.plotting import color, figure
+from widgets.kit import color, figure
 
 # GPT-2 family: learned positions, biases, tied embeddings, vocab 50257, context 1024
 GPT2 = dict(vocab_size=50257, block_size=1024, bias=True, tie_weights=True)

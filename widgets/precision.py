@@ -17,15 +17,13 @@ import math
 import torch
 
 from widgets.base import Param, Widget
+from widgets.kit import REPORT_EVERY, figure, finite, fmt, line, loss_traces, panels_layout, val_table
 from widgets.lab.data import BatchStream, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
-from widgets.lab.optim import AdamW
-from widgets.lab.precision import (FORMATS, DynamicLossScaler, PrecisionTrainer, bit_fields, cast, finfo,
-                                   fp16_cast_stats)
-from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.plotting import color, figure, line, panels_layout
-from widgets.runs import REPORT_EVERY, _num
+from widgets.lab.precision import (FORMATS, MODES, DynamicLossScaler, LossScaling, bit_fields, cast, finfo,
+                                   fp16_cast_stats, precision_trainer)
+from widgets.lab.schedules import Schedule, cosine_to_floor
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -35,27 +33,23 @@ GROWTH_INTERVAL = 3  # GradScaler's default is 2000; 3 lets the loop grow the sc
 PART_COLORS = {"sign": "#dc2626", "exponent": "#2563eb", "mantissa": "#059669"}
 
 
-def _finite(x: float):
-    return x if math.isfinite(x) else None
-
-
 class PrecisionWidget(Widget):
     def formats(self, values: dict) -> list[dict]:
         x = torch.tensor(values["value"], dtype=torch.float64)
         rows = []
-        for fmt in FORMATS:
-            stored = float(cast(x.float(), fmt))
-            sign, exponent, mantissa = bit_fields(x, fmt)
+        for form in FORMATS:
+            stored = float(cast(x.float(), form))
+            sign, exponent, mantissa = bit_fields(x, form)
             if x == 0:
                 rel = 0.0 if stored == 0 else None
             else:
                 rel = abs(stored - float(x)) / abs(float(x)) if math.isfinite(stored) else None
-            info = finfo(fmt)
-            rows.append({"name": fmt.name, "widths": [fmt.sign, fmt.exponent, fmt.mantissa],
-                         "bits": [sign, exponent, mantissa], "stored": _finite(stored),
+            info = finfo(form)
+            rows.append({"name": form.name, "widths": [form.sign, form.exponent, form.mantissa],
+                         "bits": [sign, exponent, mantissa], "stored": finite(stored),
                          "stored_text": repr(stored) if not math.isfinite(stored) else f"{stored:.10g}",
                          "rel_error": rel, "max": info["max"], "tiny": info["tiny"], "eps": info["eps"],
-                         "emulated": fmt.dtype is None})
+                         "emulated": form.dtype is None})
         return rows
 
     def gradient(self, values: dict) -> list[torch.Tensor]:
@@ -66,39 +60,22 @@ class PrecisionWidget(Widget):
         return [p.grad.detach().flatten() for p in model.parameters()]
 
     def scaler_loop(self, values: dict) -> dict:
-        """The dynamic loss-scaling loop: fp16 gradients of loss * S, skip on inf, grow after good steps."""
-        model = TinyGPT(GPTConfig(block_size=BLOCK_SIZE), runs=1).init_weights(self.seed)
-        params = list(model.parameters())
-        optimizer = AdamW(params, runs=1, lr=values["lr"])
-        batches = BatchStream(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, self.seed)
-        scaler = DynamicLossScaler(2.0 ** values["scale_log2"], growth_interval=GROWTH_INTERVAL)
-        log2_scale, skipped, underflow, loss_values = [], [], [], []
-        for _ in range(SCALER_STEPS):
-            x, y = batches.next()
-            _, loss = model(x, y)
-            optimizer.zero_grad()
-            (loss.sum() * values["grad_factor"] * scaler.scale).backward()
-            fp32 = [p.grad.detach() for p in params]
-            half = [g.to(torch.float16) for g in fp32]  # the gradients an fp16 backward pass would hold
-            grads, found_inf = scaler.unscale(half)
-            nonzero = sum(int((g != 0).sum()) for g in fp32)
-            lost = sum(int(((h == 0) & (g != 0)).sum()) for h, g in zip(half, fp32))
-            log2_scale.append(math.log2(scaler.scale))
-            skipped.append(found_inf)
-            underflow.append(lost / nonzero)
-            loss_values.append(float(loss.detach()))
-            if not found_inf:
-                for p, g in zip(params, grads):
-                    p.grad = g / values["grad_factor"]  # back to the gradient of the loss itself
-                optimizer.step()
-            scaler.update(found_inf)
-        return {"log2_scale": log2_scale, "skipped": skipped, "underflow": underflow, "loss": loss_values}
+        """The dynamic loss-scaling loop: fp16 gradients of loss * S, skip on inf, grow after good steps
+        (the one training loop with lab/precision.py's LossScaling hook)."""
+        lr = values["lr"]
+        spec = TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
+                         runs=(RunConfig("scaled", Schedule("constant", lr, 0, SCALER_STEPS, lr)),),
+                         steps=SCALER_STEPS, batch_size=BATCH_SIZE, seed=self.seed, eval_every=0)
+        scaling = LossScaling(DynamicLossScaler(2.0 ** values["scale_log2"], growth_interval=GROWTH_INTERVAL),
+                              factor=values["grad_factor"])
+        run = LockstepTrainer(spec, hooks=[scaling]).run()["runs"][0]
+        return {"log2_scale": scaling.log2_scale, "skipped": scaling.skipped, "underflow": scaling.underflow,
+                "loss": run["loss"]}
 
     def spec(self, values: dict) -> TrainSpec:
         steps, lr = values["steps"], values["lr"]
-        schedule = Schedule("cosine", lr, 5, steps, float(f"{lr / 10:.6g}"))
-        return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=(RunConfig("run", schedule),), steps=steps,
-                         batch_size=BATCH_SIZE, seed=self.seed, eval_every=10)
+        return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=(RunConfig("run", cosine_to_floor(lr, 5, steps)),),
+                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=10)
 
     def compute(self, values, progress=None):
         formats = self.formats(values)
@@ -107,30 +84,22 @@ class PrecisionWidget(Widget):
         underflow = {"log2_scale": SCALES, "underflow": [s["underflow"] for s in shares],
                      "overflow": [s["overflow"] for s in shares]}
         steps = values["steps"]
-        data = {"formats": formats, "fp16": underflow,
-                "scaler": {"log2_scale": [], "skipped": [], "underflow": [], "loss": []},
-                "steps": steps, "done": 0, "runs": [{"label": m, "loss": [], "val_steps": [], "val_loss": [], "lost_updates": []}
-                                                    for m in PrecisionTrainer.MODES]}
-        if progress is not None:
-            progress(data, 0, steps)
-        data["scaler"] = self.scaler_loop(values)
         spec = self.spec(values)
-        trainers = [PrecisionTrainer(spec, mode) for mode in PrecisionTrainer.MODES]
-        for step in range(steps):
-            for trainer in trainers:
-                trainer.train_step()
-            if progress is not None and ((step + 1) % REPORT_EVERY == 0 or step == 0):
-                progress(self._with_runs(data, trainers, step + 1), step + 1, steps)
-        return self._with_runs(data, trainers, steps)
+        trainers = [precision_trainer(spec, mode) for mode in MODES]
+        data = {"formats": formats, "fp16": underflow, "device": trainers[0].device,
+                "scaler": {"log2_scale": [], "skipped": [], "underflow": [], "loss": []}, "steps": steps}
 
-    @staticmethod
-    def _with_runs(data: dict, trainers, done: int) -> dict:
-        runs = []
-        for trainer in trainers:
-            h = trainer.history[0]
-            runs.append({"label": trainer.mode, "loss": list(h.loss), "val_steps": list(h.val_steps),
-                         "val_loss": list(h.val_loss), "lost_updates": list(trainer.lost_updates)})
-        return {**data, "runs": runs, "done": done}
+        def with_runs(done: int) -> dict:
+            runs = [{"label": mode, **{k: r[k] for k in ("loss", "val_steps", "val_loss", "lost_updates")}}
+                    for mode, r in zip(MODES, (t.result()["runs"][0] for t in trainers))]
+            return {**data, "runs": runs, "done": done}
+
+        if progress is not None:
+            progress(with_runs(0), 0, steps)
+        data["scaler"] = self.scaler_loop(values)
+        report = None if progress is None else (lambda done: progress(with_runs(done), done, steps))
+        run_together(trainers, report, REPORT_EVERY)
+        return with_runs(steps)
 
     def figure(self, values, data):
         traces = []
@@ -144,7 +113,7 @@ class PrecisionWidget(Widget):
                            "xaxis": "x", "yaxis": "y", "legendgroup": "bits",
                            "hovertemplate": "%{y}: " + part + " %{x} bits %{text}<extra></extra>"})
         traces.append({"type": "scatter", "mode": "text", "y": names, "x": [33] * len(rows),
-                       "text": [f"{r['stored_text']}  (rel. err {_num(r['rel_error'])})" for r in rows],
+                       "text": [f"{r['stored_text']}  (rel. err {fmt(r['rel_error'])})" for r in rows],
                        "textposition": "middle right", "showlegend": False, "xaxis": "x", "yaxis": "y",
                        "hoverinfo": "skip"})
         fp16 = data["fp16"]
@@ -158,11 +127,7 @@ class PrecisionWidget(Widget):
         traces.append(line(skipped, [sc["log2_scale"][t] for t in skipped], "step skipped (inf found)", 1,
                            panel=3, mode="markers", marker={"symbol": "x", "size": 12}))
         for i, run in enumerate(data["runs"]):
-            traces.append(line(range(len(run["loss"])), run["loss"], run["label"], 5 + i, panel=4))
-            if run["val_steps"]:
-                traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", 5 + i,
-                                   panel=4, mode="lines+markers", dash="dot", show_legend=False,
-                                   group=run["label"], marker={"size": 5}))
+            traces += loss_traces(run, 5 + i, panel=4)
             traces.append(line(range(len(run["lost_updates"])), run["lost_updates"], run["label"], 5 + i, panel=5,
                                show_legend=False, group=run["label"]))
         layout = panels_layout(
@@ -171,16 +136,16 @@ class PrecisionWidget(Widget):
              "loss: fp32 vs bf16 autocast vs bf16 weights (same seed)",
              "share of non-zero updates that left the weight unchanged (rounded away)"],
             y_titles=["format", "share", "log2 S", "loss", "share"], shared_x=False, height=1300,
-            y_ranges=[None, [0, share_top], [-1, 25], [2.8, 4.4], [0, 1]])
+            y_ranges=[None, [0, share_top], [-1, 25], [2.8, 4.4], [0, 1]],
+            x_axes=[{"range": [0, 62], "tickvals": [0, 8, 16, 24, 32], "showticklabels": True},
+                    {"range": [0, 24], "showticklabels": True},
+                    {"range": [-0.5, SCALER_STEPS - 0.5], "showticklabels": True},
+                    {"range": [0, data["steps"]], "showticklabels": True},
+                    {"range": [0, data["steps"]], "matches": "x4"}])
         layout["margin"]["t"] = 120
         layout["legend"]["y"] = 1.07
         layout["barmode"] = "stack"
         layout["hovermode"] = "closest"
-        layout["xaxis"].update(range=[0, 62], tickvals=[0, 8, 16, 24, 32], showticklabels=True)
-        layout["xaxis2"].update(range=[0, 24], showticklabels=True)
-        layout["xaxis3"].update(range=[-0.5, SCALER_STEPS - 0.5], showticklabels=True)
-        layout["xaxis4"].update(range=[0, data["steps"]], showticklabels=True)
-        layout["xaxis5"].update(range=[0, data["steps"]], title={"text": "step"}, matches="x4")
         layout["shapes"] = [{"type": "line", "xref": "x2", "yref": "y2", "x0": values["scale_log2"],
                              "x1": values["scale_log2"], "y0": 0, "y1": 1, "line": {"dash": "dot", "color": "#6b7280"}}]
         return figure(traces, layout)
@@ -190,22 +155,21 @@ class PrecisionWidget(Widget):
                    "columns": ["format", "sign|exponent|mantissa widths", "bits", "stored value", "relative error",
                                "max", "smallest normal", "eps"],
                    "rows": [[f["name"] + (" (emulated)" if f["emulated"] else ""), "/".join(map(str, f["widths"])),
-                             " | ".join(f["bits"]), f["stored_text"], _num(f["rel_error"]), f"{f['max']:.5g}",
-                             f"{f['tiny']:.5g}", f"{f['eps']:.5g}"] for f in data["formats"]]},
+                             " | ".join(f["bits"]), f["stored_text"], fmt(f["rel_error"]), fmt(f["max"], 5),
+                             fmt(f["tiny"], 5), fmt(f["eps"], 5)] for f in data["formats"]]},
                   {"caption": "Share of non-zero gradient entries lost when grad x S is cast to fp16",
                    "columns": ["log2 S", "flushed to 0", "inf"],
-                   "rows": [[k, _num(u), _num(o)] for k, u, o in zip(data["fp16"]["log2_scale"],
+                   "rows": [[k, fmt(u), fmt(o)] for k, u, o in zip(data["fp16"]["log2_scale"],
                                                                      data["fp16"]["underflow"],
                                                                      data["fp16"]["overflow"])]},
                   {"caption": "Dynamic loss scaling loop", "columns": ["step", "log2 S", "skipped", "flushed to 0", "loss"],
-                   "rows": [[t, _num(s), "yes" if k else "no", _num(u), _num(l)] for t, (s, k, u, l) in
+                   "rows": [[t, fmt(s), fmt(k), fmt(u), fmt(l)] for t, (s, k, u, l) in
                             enumerate(zip(*(data["scaler"][c] for c in ("log2_scale", "skipped", "underflow", "loss"))))]}]
         for run in data["runs"]:
-            tables.append({"caption": f"{run['label']}: validation loss", "columns": ["step", "validation loss"],
-                           "rows": [[s, _num(v)] for s, v in zip(run["val_steps"], run["val_loss"])]})
+            tables.append(val_table(run))
             tables.append({"caption": f"{run['label']}: training loss and share of updates rounded away, every 5 steps",
                            "columns": ["step", "loss", "updates rounded away"],
-                           "rows": [[t, _num(run["loss"][t]), _num(run["lost_updates"][t])]
+                           "rows": [[t, fmt(run["loss"][t]), fmt(run["lost_updates"][t])]
                                     for t in range(0, len(run["loss"]), 5)]})
         return tables
 
@@ -213,7 +177,7 @@ class PrecisionWidget(Widget):
         return f'''# Number formats by real torch casts, fp16 underflow with loss scaling, bf16 training.
 # Run from the course repository root:  python this_file.py
 import torch
-from widgets.lab.precision import FORMATS, PrecisionTrainer, bit_fields, cast, fp16_cast_stats
+from widgets.lab.precision import FORMATS, MODES, bit_fields, cast, fp16_cast_stats, precision_trainer
 from widgets.precision import WIDGET
 
 x = torch.tensor({values["value"]!r}, dtype=torch.float64)
@@ -228,9 +192,9 @@ for k in (0, 8, 16, 24):
     print(f"S = 2^{{k}}:", fp16_cast_stats(grad, 2.0 ** k))
 print("dynamic loss scaling:", WIDGET.scaler_loop(values)["log2_scale"])
 spec = WIDGET.spec(values)
-for mode in PrecisionTrainer.MODES:  # same seed: same initial weights, same batches
-    history = PrecisionTrainer(spec, mode).run()["runs"][0]
-    print(f"{{mode:>14}}: validation loss {{history['val_loss'][-1]:.3f}}")
+for mode in MODES:  # same seed: same initial weights, same batches
+    history = precision_trainer(spec, mode).run()["runs"][0]
+    print(f"{{mode:>14}}: validation loss {{history['val_loss'][-1]!r}}")
 '''
 
 

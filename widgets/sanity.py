@@ -16,19 +16,18 @@ import math
 import torch
 
 from widgets.base import Param, Widget
+from widgets.kit import REPORT_EVERY, color, figure, fmt, hline, loss_traces, panels_layout, val_table
 from widgets.lab.bugs import label_shift_bug, remove_causal_mask
-from widgets.lab.data import fixed_batch, load_corpus
+from widgets.lab.data import RepeatBatch, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
-from widgets.plotting import color, figure, line, panels_layout
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
 
 BATCH_SIZE, BLOCK_SIZE = 8, 32
 VOCABS = (65, 512, 2048, 8192)
 OVERFIT_TARGET = 0.5  # the single-batch run must end below this
 BUGS = ("label-shift", "no-causal-mask")
 BUG_LABELS = {"label-shift": "bug: targets = inputs", "no-causal-mask": "bug: no causal mask"}
-REPORT_EVERY = 5
 
 
 def initial_loss(vocab_size: int, seed: int) -> float:
@@ -56,14 +55,13 @@ class SanityWidget(Widget):
     def trainers(self, values: dict) -> dict[str, LockstepTrainer]:
         specs = self.specs(values)
         one = fixed_batch(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, self.seed)
-        overfit = LockstepTrainer(specs["overfit"], device="cpu", batch_hook=lambda t, x, y: one)
-        healthy = LockstepTrainer(specs["healthy"], device="cpu")
+        overfit = LockstepTrainer(specs["overfit"], batches=RepeatBatch(one))
+        healthy = LockstepTrainer(specs["healthy"])
         if values["bug"] == "label-shift":
-            buggy = LockstepTrainer(specs["buggy"], device="cpu", batch_hook=label_shift_bug)
+            buggy = LockstepTrainer(specs["buggy"], batch_hook=label_shift_bug)
             buggy.val_batch = list(label_shift_bug(0, *buggy.val_batch))  # the bug is in the data pipeline
         else:
-            buggy = LockstepTrainer(specs["buggy"], device="cpu")
-            remove_causal_mask(buggy.model)
+            buggy = LockstepTrainer(specs["buggy"], model_hook=remove_causal_mask)
         return {"overfit": overfit, "healthy": healthy, "buggy": buggy}
 
     def compute(self, values, progress=None):
@@ -73,21 +71,15 @@ class SanityWidget(Widget):
 
         def result(done: int) -> dict:
             return {"vocab": list(vocab), "steps": steps, "done": done, "bug": values["bug"],
-                    "overfit_target": OVERFIT_TARGET,
-                    "runs": {key: t.history[0].as_dict() for key, t in trainers.items()}}
+                    "overfit_target": OVERFIT_TARGET, "device": trainers["healthy"].device,
+                    "runs": {key: t.result()["runs"][0] for key, t in trainers.items()}}
 
         for v in VOCABS:  # smallest first: the 65-character check shows at once
             vocab.append({"vocab_size": v, "initial_loss": initial_loss(v, self.seed), "ln_v": math.log(v)})
             if progress is not None:
                 progress(result(0), 0, steps)
-        for t in trainers.values():
-            t.model.train()
-        for step in range(1, steps + 1):
-            for t in trainers.values():
-                if t.alive.any():
-                    t.train_step()
-            if progress is not None and step % REPORT_EVERY == 0:
-                progress(result(step), step, steps)
+        report = None if progress is None else (lambda done: progress(result(done), done, steps))
+        run_together(list(trainers.values()), report, REPORT_EVERY)
         return result(steps)
 
     def figure(self, values, data):
@@ -103,37 +95,25 @@ class SanityWidget(Widget):
         runs = data["runs"]
         styles = {"overfit": 2, "healthy": 0, "buggy": 1}
         for key, run in runs.items():
-            i = styles[key]
-            traces.append(line(range(1, len(run["loss"]) + 1), run["loss"], run["label"], i, panel=2))
-            if run["val_steps"]:
-                traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", i, panel=2,
-                                   mode="lines+markers", dash="dot", show_legend=False, group=run["label"],
-                                   marker={"size": 6}))
+            traces += loss_traces(run, styles[key], panel=2, steps=range(1, len(run["loss"]) + 1))
         layout = panels_layout(
             ["initial loss of an untrained model against ln V (uniform guess)",
              "loss (train solid, validation dots): one batch, healthy, buggy"],
-            x_title="step", y_titles=["loss (nats)", "loss"], y_ranges=[[0, 11.5], [0, 6.0]], shared_x=False)
-        layout["xaxis"] = {**layout["xaxis"], "type": "category", "showticklabels": True}
-        layout["yaxis"]["domain"] = [0.64, 1.0]
-        layout["yaxis2"]["domain"] = [0.0, 0.5]
-        layout["annotations"][1]["y"] = 0.5
-        layout["height"] = 720
-        layout["xaxis2"] = {**layout["xaxis2"], "range": [0, data["steps"]]}
+            x_title="step", y_titles=["loss (nats)", "loss"], y_ranges=[[0, 11.5], [0, 6.0]], shared_x=False,
+            height=720, domains=[[0.64, 1.0], [0.0, 0.5]],
+            x_axes=[{"type": "category", "showticklabels": True}, {"range": [0, data["steps"]]}])
         layout["hovermode"] = "closest"
-        layout["shapes"] = [{"type": "line", "xref": "x2", "yref": "y2", "x0": 0, "x1": data["steps"],
-                             "y0": data["overfit_target"], "y1": data["overfit_target"],
-                             "line": {"dash": "dash", "color": "#6b7280"}}]
+        layout["shapes"] = [hline(data["overfit_target"], 0, data["steps"], "2")]
         return figure(traces, layout)
 
     def tables(self, values, data):
         tables = [{"caption": "Initial loss of an untrained TinyGPT (random inputs and targets) against ln V",
                    "columns": ["vocabulary size V", "ln V", "measured initial loss"],
-                   "rows": [[v["vocab_size"], f"{v['ln_v']:.4f}", f"{v['initial_loss']:.4f}"] for v in data["vocab"]]}]
+                   "rows": [[v["vocab_size"], fmt(v["ln_v"], 5), fmt(v["initial_loss"], 5)] for v in data["vocab"]]}]
         for run in data["runs"].values():
-            rows = [[s + 1, f"{loss:.4g}"] for s, loss in enumerate(run["loss"]) if s % 10 == 9 or s == 0]
+            rows = [[s + 1, fmt(loss)] for s, loss in enumerate(run["loss"]) if s % 10 == 9 or s == 0]
             tables.append({"caption": f"{run['label']}: training loss", "columns": ["step", "loss"], "rows": rows})
-            tables.append({"caption": f"{run['label']}: validation loss", "columns": ["step", "validation loss"],
-                           "rows": [[s, f"{v:.4g}"] for s, v in zip(run["val_steps"], run["val_loss"])]})
+            tables.append(val_table(run))
         return tables
 
     def code(self, values):
@@ -142,7 +122,7 @@ class SanityWidget(Widget):
 import math
 import torch
 from widgets.lab.bugs import label_shift_bug, remove_causal_mask
-from widgets.lab.data import fixed_batch, load_corpus
+from widgets.lab.data import RepeatBatch, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
@@ -163,17 +143,16 @@ def spec(label):
 
 # 2. overfit one batch: the loss should go towards zero
 one = fixed_batch(load_corpus().train, {BATCH_SIZE}, {BLOCK_SIZE}, seed)
-overfit = LockstepTrainer(spec("one batch"), device="cpu", batch_hook=lambda t, x, y: one).run()
-print("one batch: final loss", round(overfit["runs"][0]["loss"][-1], 4))
+overfit = LockstepTrainer(spec("one batch"), batches=RepeatBatch(one)).run()
+print("one batch: final loss", repr(overfit["runs"][0]["loss"][-1]))
 
 # 3. healthy against buggy, same seed (same initial weights, same batches)
-healthy = LockstepTrainer(spec("healthy"), device="cpu").run()
+healthy = LockstepTrainer(spec("healthy")).run()
 if {bug!r} == "label-shift":
-    t = LockstepTrainer(spec("targets = inputs"), device="cpu", batch_hook=label_shift_bug)
+    t = LockstepTrainer(spec("targets = inputs"), batch_hook=label_shift_bug)
     t.val_batch = list(label_shift_bug(0, *t.val_batch))
 else:
-    t = LockstepTrainer(spec("no causal mask"), device="cpu")
-    remove_causal_mask(t.model)
+    t = LockstepTrainer(spec("no causal mask"), model_hook=remove_causal_mask)
 buggy = t.run()
 for r in (healthy, buggy):
     run = r["runs"][0]

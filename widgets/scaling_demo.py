@@ -3,21 +3,21 @@
 The sizes differ in shape, so they cannot share one run-stacked model: each trains
 in its own LockstepTrainer built with the same seed, which gives every size the
 same batches in the same order (and the same validation batch). The trainers take
-their steps in turn, so the three curves grow together while the run streams.
+their steps in turn (run_together), so the three curves grow together while the run
+streams; the panel of final validation loss against size is drawn when they end.
 """
 from __future__ import annotations
 
 import math
 
 from widgets.base import Param, Widget
+from widgets.kit import REPORT_EVERY, color, figure, fmt, line, title, val_table
 from widgets.lab.model import GPTConfig, count_parameters
-from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
-from widgets.plotting import color, figure, line
+from widgets.lab.schedules import cosine_to_floor
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
-REPORT_EVERY = 5
 WARMUP = 10
 SIZES = {  # what "vary" changes; everything else is GPTConfig()'s default
     "width": ({"n_embd": 32}, {"n_embd": 64}, {"n_embd": 128}),
@@ -34,7 +34,7 @@ def size_label(change: dict) -> str:
 class ScalingDemoWidget(Widget):
     def specs(self, values: dict) -> list[TrainSpec]:
         steps, peak = values["steps"], values["peak_lr"]
-        schedule = Schedule("cosine", peak, WARMUP, steps, float(f"{0.1 * peak:.6g}"))
+        schedule = cosine_to_floor(peak, WARMUP, steps)
         return [TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE, **change),
                           runs=(RunConfig(size_label(change), schedule),), steps=steps,
                           batch_size=BATCH_SIZE, seed=self.seed, eval_every=max(steps // 4, 1))
@@ -46,46 +46,34 @@ class ScalingDemoWidget(Widget):
         steps = values["steps"]
 
         def snapshot(done: int) -> dict:
-            runs = []
-            for trainer, n in zip(trainers, counts):
-                run = trainer.result()["runs"][0]  # copy the lists: the trainer keeps appending to them
-                runs.append({**{k: list(v) if isinstance(v, list) else v for k, v in run.items()}, "params": n})
-            return {"steps": steps, "done": done, "vary": values["vary"], "runs": runs}
+            runs = [{**trainer.result()["runs"][0], "params": n} for trainer, n in zip(trainers, counts)]
+            return {"steps": steps, "done": done, "vary": values["vary"], "device": trainers[0].device, "runs": runs}
 
-        for t in range(steps):
-            for trainer in trainers:  # same step of every size, in turn
-                if trainer.alive.any():
-                    trainer.train_step()
-            if progress is not None and ((t + 1) % REPORT_EVERY == 0 or t == 0) and t + 1 < steps:
-                progress(snapshot(t + 1), t + 1, steps)
+        report = None if progress is None else (lambda done: progress(snapshot(done), done, steps))
+        run_together(trainers, report, REPORT_EVERY)
         return snapshot(steps)
 
     def figure(self, values, data):
         traces = []
         runs = data["runs"]
+        done = data["done"] >= data["steps"]
         latest = [(r["params"], r["val_loss"][-1], r["val_steps"][-1], i, r["label"])
-                  for i, r in enumerate(runs) if r["val_loss"]]
-        if latest:
-            step = min(p[2] for p in latest)
-            traces.append({"type": "scatter", "mode": "lines+markers+text", "x": [p[0] for p in latest],
-                           "y": [p[1] for p in latest], "text": [p[4] for p in latest],
-                           "textposition": "top center", "name": f"validation loss at step {step}",
-                           "line": {"color": "#6b7280", "width": 1, "dash": "dot"},
-                           "marker": {"size": 12, "color": [color(p[3]) for p in latest]},
-                           "xaxis": "x", "yaxis": "y", "showlegend": False,
-                           "hovertemplate": "%{text}: %{x:,} parameters, validation loss %{y:.3f}<extra></extra>"})
-        else:  # before the first evaluation: the sizes, with no loss yet
-            traces.append({"type": "scatter", "mode": "markers", "x": [r["params"] for r in runs],
-                           "y": [None] * len(runs), "xaxis": "x", "yaxis": "y", "showlegend": False,
-                           "name": "validation loss"})
+                  for i, r in enumerate(runs) if r["val_loss"]] if done else []
+        step = min((p[2] for p in latest), default=data["steps"])
+        traces.append({"type": "scatter", "mode": "lines+markers+text", "x": [p[0] for p in latest],
+                       "y": [p[1] for p in latest], "text": [p[4] for p in latest],
+                       "textposition": "top center", "name": f"validation loss at step {step}",
+                       "line": {"color": "#6b7280", "width": 1, "dash": "dot"},
+                       "marker": {"size": 12, "color": [color(p[3]) for p in latest]},
+                       "xaxis": "x", "yaxis": "y", "showlegend": False,
+                       "hovertemplate": "%{text}: %{x:,} parameters, validation loss %{y:.3f}<extra></extra>"})
         for i, run in enumerate(runs):
             traces.append(line(range(len(run["loss"])), run["loss"], f"{run['label']} ({run['params']:,} params)",
                                i, panel=2))
         sizes = [r["params"] for r in runs]
         pad = 0.25
         x_range = [math.log10(min(sizes)) - pad, math.log10(max(sizes)) + pad]
-        status = (f"after {data['done']} of {data['steps']} steps" if data["done"] < data["steps"]
-                  else f"after all {data['steps']} steps")
+        status = f"after all {data['steps']} steps" if done else "drawn when the runs end"
         layout = {
             "height": 640, "margin": {"l": 64, "r": 16, "t": 100, "b": 48}, "hovermode": "closest",
             "legend": {"orientation": "h", "x": 0, "y": 1.07, "yanchor": "bottom"},
@@ -94,23 +82,20 @@ class ScalingDemoWidget(Widget):
             "xaxis2": {"range": [0, data["steps"]], "anchor": "y2", "title": {"text": "step"}},
             "yaxis2": {"domain": [0.0, 0.34], "anchor": "x2", "range": LOSS_RANGE, "title": {"text": "training loss"}},
             "annotations": [
-                {"text": f"<b>final validation loss against size</b> ({status}; same batches for every size)",
-                 "xref": "paper", "yref": "paper", "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom",
-                 "showarrow": False, "yshift": 6},
-                {"text": "<b>training loss</b>", "xref": "paper", "yref": "paper", "x": 0, "y": 0.34,
-                 "xanchor": "left", "yanchor": "bottom", "showarrow": False, "yshift": 4},
+                {**title("final validation loss against size", 0, 1.0),
+                 "text": f"<b>final validation loss against size</b> ({status}; same batches for every size)",
+                 "yshift": 6},
+                {**title("training loss", 0, 0.34), "yshift": 4},
             ],
         }
         return figure(traces, layout)
 
     def tables(self, values, data):
-        rows = [[r["label"], r["params"], _fmt(r["val_loss"][-1] if r["val_loss"] else None),
-                 _fmt(r["loss"][-1] if r["loss"] else None)] for r in data["runs"]]
+        rows = [[r["label"], r["params"], fmt(r["val_loss"][-1] if r["val_loss"] else None),
+                 fmt(r["loss"][-1] if r["loss"] else None)] for r in data["runs"]]
         tables = [{"caption": f"Each size after {data['done']} steps",
                    "columns": ["model", "parameters", "validation loss", "last training loss"], "rows": rows}]
-        for r in data["runs"]:
-            tables.append({"caption": f"{r['label']}: validation loss", "columns": ["step", "validation loss"],
-                           "rows": [[s, _fmt(v)] for s, v in zip(r["val_steps"], r["val_loss"])]})
+        tables += [val_table(r) for r in data["runs"]]
         return tables
 
     def code(self, values):
@@ -118,10 +103,10 @@ class ScalingDemoWidget(Widget):
         steps, peak = values["steps"], values["peak_lr"]
         return f'''# Three sizes of the tiny GPT, same seed => same batches in the same order; same steps and LR.
 from widgets.lab.model import GPTConfig, count_parameters
-from widgets.lab.schedules import Schedule
+from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
 
-schedule = Schedule("cosine", {peak!r}, {WARMUP}, {steps}, {float(f"{0.1 * peak:.6g}")!r})
+schedule = cosine_to_floor({peak!r}, {WARMUP}, {steps})  # cosine to 10% of the peak
 for change in {list(changes)!r}:
     spec = TrainSpec(model=GPTConfig(block_size={BLOCK_SIZE}, **change), runs=(RunConfig(str(change), schedule),),
                      steps={steps}, batch_size={BATCH_SIZE}, seed={self.seed}, eval_every={max(steps // 4, 1)})
@@ -130,10 +115,6 @@ for change in {list(changes)!r}:
     print(f"{{change}}: {{count_parameters(trainer.model)['total']:,}} parameters, "
           f"final validation loss {{run['val_loss'][-1]:.3f}}")
 '''
-
-
-def _fmt(x) -> str:
-    return "-" if x is None else f"{x:.4g}"
 
 
 WIDGET = ScalingDemoWidget(

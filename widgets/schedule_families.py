@@ -13,16 +13,14 @@ compare like with like) and the validation loss as dots.
 from __future__ import annotations
 
 from widgets.base import Param, ParamError, Widget
+from widgets.kit import check_inside_run, figure, fmt, line, panels_layout, spec_code, train_streaming
 from widgets.lab.branching import DecayBranch
 from widgets.lab.model import GPTConfig
-from widgets.lab.schedules import FAMILY_LABELS, Schedule
+from widgets.lab.schedules import Schedule, floor_lr
 from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.plotting import figure, line, panels_layout
-from widgets.runs import spec_code, train_streaming
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
-FLOOR_FRACTION = 0.1  # every decay ends at 10% of the peak
 SMOOTH = 10  # the loss panel plots the mean of the last 10 training losses
 FAMILIES = ("constant", "cosine", "linear", "wsd")
 LABELS = {"constant": "constant", "cosine": "cosine", "linear": "linear", "wsd": "WSD"}
@@ -44,10 +42,8 @@ def trailing_mean(values: list[float], window: int = SMOOTH) -> list[float]:
 
 class ScheduleFamiliesWidget(Widget):
     def check(self, values: dict) -> None:
-        steps, warmup, at, window = values["steps"], values["warmup"], values["branch_at"], values["window"]
-        if warmup >= steps:
-            raise ParamError("warmup", warmup, f"fewer than steps ({steps})",
-                             f"warmup={warmup} must be shorter than the run (steps={steps})")
+        warmup, at, window = values["warmup"], values["branch_at"], values["window"]
+        check_inside_run(values, "warmup")
         start = self.schedule("wsd", values).decay_start()
         if not warmup <= at or at + window > start:
             raise ParamError("branch_at", at, f"from {warmup} (end of warmup) to {start - window} "
@@ -57,8 +53,7 @@ class ScheduleFamiliesWidget(Widget):
 
     def schedule(self, family: str, values: dict) -> Schedule:
         peak = values["peak_lr"]
-        return Schedule(family, peak, values["warmup"], values["steps"], float(f"{FLOOR_FRACTION * peak:.6g}"),
-                        values["decay_fraction"])
+        return Schedule(family, peak, values["warmup"], values["steps"], floor_lr(peak), values["decay_fraction"])
 
     def spec(self, values: dict) -> TrainSpec:
         runs = [RunConfig(LABELS[f], self.schedule(f, values)) for f in FAMILIES]
@@ -86,14 +81,10 @@ class ScheduleFamiliesWidget(Widget):
                 else:
                     run["first"] = 0
                 runs.append(run)
-            return {"steps": history["steps"], "done": history["done"], "branch_at": at, "branch_end": end,
-                    "runs": runs}
+            return {"steps": history["steps"], "done": history["done"], "device": history["device"],
+                    "branch_at": at, "branch_end": end, "runs": runs}
 
-        report = None
-        if progress is not None:
-            def report(partial, done, total):
-                progress(summarise(partial), done, total)
-        return summarise(train_streaming(self.spec(values), report))
+        return train_streaming(self.spec(values), progress, shape=summarise)
 
     def figure(self, values, data):
         traces = []
@@ -106,9 +97,8 @@ class ScheduleFamiliesWidget(Widget):
                 traces.append(line(steps, [a - b for a, b in zip(run["smooth"], base)], run["label"], k, panel=2,
                                    dash=dash, show_legend=False))
             traces.append(line(steps, run["lr"], run["label"], k, panel=3, dash=dash, show_legend=False))
-            if run["val_steps"]:
-                traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", k, panel=1,
-                                   mode="markers", show_legend=False, group=run["label"], marker={"size": 7}))
+            traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", k, panel=1,
+                               mode="markers", show_legend=False, group=run["label"], marker={"size": 7}))
         layout = panels_layout([f"training loss (mean of last {SMOOTH} steps), validation dots",
                                 "the same, minus the constant run's (below 0: better than constant)",
                                 "learning rate applied"], y_titles=["loss", "loss - constant", "learning rate"],
@@ -125,8 +115,8 @@ class ScheduleFamiliesWidget(Widget):
         rows = []
         for run in data["runs"]:
             for i in range(0, len(run["loss"]), 10):
-                rows.append([run["label"], run["first"] + i, f"{run['smooth'][i]:.4g}", f"{run['lr'][i]:.4g}"])
-        val_rows = [[run["label"], s, f"{v:.4g}"] for run in data["runs"]
+                rows.append([run["label"], run["first"] + i, fmt(run["smooth"][i]), fmt(run["lr"][i])])
+        val_rows = [[run["label"], s, fmt(v)] for run in data["runs"]
                     for s, v in zip(run["val_steps"], run["val_loss"])]
         return [{"caption": f"Training loss (mean of last {SMOOTH} steps) and LR, every 10 steps",
                  "columns": ["run", "step", "training loss", "learning rate"], "rows": rows},

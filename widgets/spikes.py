@@ -1,7 +1,7 @@
 """Spike lab: bad batches injected into a real run, and four ways to live with them.
 
 Four runs of the tiny GPT train in lockstep (same initial weights, same batches, one
-RecoveryTrainer, see widgets/lab/recovery.py). From `bad_step` on, `bad_count`
+trainer with a Recovery hook, see widgets/lab/recovery.py). From `bad_step` on, `bad_count`
 batches in a row are replaced (through the trainer's batch_hook) by bad data that
 every run reads. The runs differ only in what they do about it:
 
@@ -18,38 +18,25 @@ gradient norm rise slowly: the warning sign before a spike.
 """
 from __future__ import annotations
 
-import math
 import statistics
 
-import torch
-
-from widgets.base import Param, ParamError, Widget
-from widgets.lab.data import load_corpus
+from widgets.base import Param, Widget
+from widgets.kit import (REPORT_EVERY, check_inside_run, figure, finite_list, fmt, hline, line, panels_layout,
+                         reporter)
+from widgets.lab.corrupt import constant_batch, corrupt_steps, random_batch
 from widgets.lab.model import GPTConfig
-from widgets.lab.recovery import CreepingLR, RecoveryPolicy, RecoveryTrainer, SpikeDetector
+from widgets.lab.recovery import CreepingLR, RecoveryPolicy, SpikeDetector, recovery_trainer
 from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.plotting import figure, line, panels_layout
 
 BATCH_SIZE = 8  # sequences per step
 BLOCK_SIZE = 32  # characters per sequence
 WARMUP = 10
 Z_LOSS = 1e-4  # PaLM's coefficient
-REPORT_EVERY = 5
 BAD_KINDS = ("repeated character", "random characters")
 LOSS_RANGE = [1.8, 5.0]
 ATTN_RANGE = [-0.5, 3.0]  # log10: 0.3 to 1000, so QK-norm's cap of 4 and a runaway logit both show
 POST_WINDOW = 10  # steps after the bad stretch over which a jump is measured
 PRE_WINDOW = 10  # steps before it
-
-
-def bad_batch(kind: str, step: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A bad batch: 'ZZZZ...' everywhere (a broken file), or uniformly random characters."""
-    if kind == "repeated character":
-        z = torch.full_like(x, load_corpus().encode("Z")[0])
-        return z, z.clone()
-    g = torch.Generator().manual_seed(10_000 + step)
-    noise = torch.randint(0, GPTConfig().vocab_size, (x.shape[0], x.shape[1] + 1), generator=g)
-    return noise[:, :-1].clone(), noise[:, 1:].clone()
 
 
 def jump(loss: list[float], start: int, count: int) -> float | None:
@@ -63,9 +50,8 @@ def jump(loss: list[float], start: int, count: int) -> float | None:
 
 class SpikesWidget(Widget):
     def check(self, values: dict) -> None:
-        if values["bad_count"] and values["bad_step"] >= values["steps"]:
-            raise ParamError("bad_step", values["bad_step"], f"fewer than steps ({values['steps']})",
-                             f"bad_step={values['bad_step']} must fall inside the run (steps={values['steps']})")
+        if values["bad_count"]:
+            check_inside_run(values, "bad_step", "must fall inside the run")
 
     # --- the runs -------------------------------------------------------------------
     def spec(self, values: dict) -> TrainSpec:
@@ -87,30 +73,28 @@ class SpikesWidget(Widget):
 
     @staticmethod
     def hook(values: dict):
-        start, count, kind = values["bad_step"], values["bad_count"], values["bad_kind"]
-
-        def corrupt(step: int, x: torch.Tensor, y: torch.Tensor):
-            return bad_batch(kind, step, x) if start <= step < start + count else (x, y)
-        return corrupt
+        """The batch hook: `bad_count` bad batches from `bad_step` on, the same for every run."""
+        if values["bad_kind"] == "repeated character":
+            def make(step, x, y):
+                return constant_batch(x)
+        else:
+            def make(step, x, y):
+                return random_batch(x, step)
+        return corrupt_steps(range(values["bad_step"], values["bad_step"] + values["bad_count"]), make)
 
     def compute(self, values, progress=None):
-        trainer = RecoveryTrainer(self.spec(values), self.policies(values),
-                                  SpikeDetector(factor=values["spike_factor"]), device="cpu",
-                                  batch_hook=self.hook(values))
+        trainer = recovery_trainer(self.spec(values), self.policies(values),
+                                   SpikeDetector(factor=values["spike_factor"]), batch_hook=self.hook(values))
 
         def finish(result: dict) -> dict:
             for run in result["runs"]:
                 run["jump"] = jump(run["loss"], values["bad_step"], values["bad_count"]) if values["bad_count"] else None
-                run["max_attn_logit"] = [a if math.isfinite(a) else None for a in run.get("max_attn_logit", [])]
-                run["loss"] = [a if math.isfinite(a) else None for a in run["loss"]]
+                run["max_attn_logit"] = finite_list(run.get("max_attn_logit", []))
+                run["loss"] = finite_list(run["loss"])
             result["bad_steps"] = [values["bad_step"], min(values["steps"], values["bad_step"] + values["bad_count"])]
             return result
 
-        report = None
-        if progress is not None:
-            def report(partial: dict) -> None:
-                progress(finish(partial), partial["done"], partial["steps"])
-        return finish(trainer.run(report, report_every=REPORT_EVERY))
+        return finish(trainer.run(reporter(progress, finish), report_every=REPORT_EVERY))
 
     # --- drawing ---------------------------------------------------------------------
     def figure(self, values, data):
@@ -120,19 +104,19 @@ class SpikesWidget(Widget):
             traces.append(line(steps, run["loss"], run["label"], i, panel=1))
             traces.append(line(steps, run["grad_norm"], run["label"], i, panel=2, show_legend=False))
             traces.append(line(steps, run.get("max_attn_logit", []), run["label"], i, panel=3, show_legend=False))
-            if run["val_steps"]:
-                traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", i, panel=1,
-                                   mode="markers", show_legend=False, group=run["label"], marker={"size": 7}))
-            events = [(t, "skipped") for t in run.get("skipped", [])] + \
-                     [(t, f"rolled back {n} steps") for t, n in run.get("rollbacks", [])]
-            if events:
-                xs = [t for t, _ in events]
-                ys = [min(LOSS_RANGE[1] - 0.15, run["loss"][t]) if t < len(run["loss"]) and run["loss"][t] is not None
-                      else LOSS_RANGE[1] - 0.15 for t in xs]
-                traces.append(line(xs, ys, f"{run['label']}: {', '.join(sorted({e for _, e in events}))}", i,
-                                   panel=1, mode="markers", show_legend=False, group=run["label"],
-                                   marker={"symbol": "x" if run.get("skipped") else "triangle-left", "size": 11},
-                                   hovertext=[e for _, e in events]))
+            traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", i, panel=1,
+                               mode="markers", show_legend=False, group=run["label"], marker={"size": 7}))
+            # skips and rollbacks in the order they happened (a trace that only grows), on the loss curve
+            events = sorted([(t, "skipped") for t in run.get("skipped", [])] +
+                            [(t, f"rolled back {n} steps") for t, n in run.get("rollbacks", [])])
+            xs = [t for t, _ in events]
+            ys = [min(LOSS_RANGE[1] - 0.15, run["loss"][t]) if t < len(run["loss"]) and run["loss"][t] is not None
+                  else LOSS_RANGE[1] - 0.15 for t in xs]
+            policy = self.policies(values)[i].kind
+            traces.append(line(xs, ys, f"{run['label']}: {'skipped' if policy == 'skip' else 'rolled back'}", i,
+                               panel=1, mode="markers", show_legend=False, group=run["label"],
+                               marker={"symbol": "x" if policy == "skip" else "triangle-left", "size": 11},
+                               hovertext=[e for _, e in events]))
         titles = ["training loss per step (dots: validation)", "gradient norm before clipping",
                   "largest attention logit" + (" (QK-norm caps it at 4)" if values["qk_norm"] else "")]
         layout = panels_layout(titles, y_titles=["loss", "grad norm", "max logit"], y_log=[False, True, True],
@@ -148,8 +132,7 @@ class SpikesWidget(Widget):
             layout["annotations"].append({"text": "bad batches", "xref": "x",
                                           "yref": "y domain", "x": end, "y": 0.97, "xanchor": "left",
                                           "yanchor": "top", "showarrow": False, "font": {"size": 11}})
-        shapes.append({"type": "line", "xref": "x2", "yref": "y2", "x0": 0, "x1": data["steps"],
-                       "y0": values["clip"], "y1": values["clip"], "line": {"dash": "dash", "color": "#6b7280"}})
+        shapes.append(hline(values["clip"], 0, data["steps"], "2"))
         layout["shapes"] = shapes
         return figure(traces, layout)
 
@@ -161,13 +144,13 @@ class SpikesWidget(Widget):
         for run in data["runs"]:
             attn = [a for a in run.get("max_attn_logit", []) if a is not None]
             summary["rows"].append([
-                run["label"], _num(run.get("jump")), _num(run["val_loss"][-1] if run["val_loss"] else None),
-                _num(max(attn) if attn else None), ", ".join(map(str, run.get("skipped", []))) or "-",
+                run["label"], fmt(run.get("jump")), fmt(run["val_loss"][-1] if run["val_loss"] else None),
+                fmt(max(attn) if attn else None), ", ".join(map(str, run.get("skipped", []))) or "-",
                 ", ".join(f"{t}: {n}" for t, n in run.get("rollbacks", [])) or "-"])
         tables = [summary]
         for run in data["runs"]:
-            rows = [[t, _num(run["loss"][t]), _num(run["lr"][t]), _num(run["grad_norm"][t]),
-                     _num(run["max_attn_logit"][t] if t < len(run.get("max_attn_logit", [])) else None)]
+            rows = [[t, fmt(run["loss"][t]), fmt(run["lr"][t]), fmt(run["grad_norm"][t]),
+                     fmt(run["max_attn_logit"][t] if t < len(run.get("max_attn_logit", [])) else None)]
                     for t in range(len(run["loss"]))
                     if t % 10 == 0 or data["bad_steps"][0] - 1 <= t <= data["bad_steps"][1] + 2]
             tables.append({"caption": f"{run['label']}: every 10 steps and around the bad batches",
@@ -180,14 +163,14 @@ class SpikesWidget(Widget):
         return f'''# The spike lab's four lockstep runs (same initial weights, same batches), run for real.
 # Run from the course repository root:  python this_file.py
 import torch
-from widgets.lab.recovery import RecoveryTrainer, SpikeDetector
+from widgets.lab.recovery import SpikeDetector, recovery_trainer
 from widgets.spikes import WIDGET
 
 torch.set_num_threads(1)
 values = {shown!r}
 spec = WIDGET.spec(values)  # TrainSpec: 4 RunConfigs, CreepingLR schedule, z_loss, record_attention
-trainer = RecoveryTrainer(spec, WIDGET.policies(values), SpikeDetector(factor=values["spike_factor"]),
-                          device="cpu", batch_hook=WIDGET.hook(values))  # hook: the bad batches
+trainer = recovery_trainer(spec, WIDGET.policies(values), SpikeDetector(factor=values["spike_factor"]),
+                           batch_hook=WIDGET.hook(values))  # hook: the bad batches
 result = trainer.run()
 start, count = values["bad_step"], values["bad_count"]
 for run in result["runs"]:
@@ -199,10 +182,6 @@ for run in result["runs"]:
           f"max attention logit {{max(run['max_attn_logit']):.1f}}, skipped {{run['skipped']}}, "
           f"rollbacks {{run['rollbacks']}}, final validation {{run['val_loss'][-1]:.3f}}")
 '''
-
-
-def _num(x) -> str:
-    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.4g}"
 
 
 WIDGET = SpikesWidget(

@@ -6,31 +6,27 @@ same cosine decay to 10% of the peak.
 """
 from __future__ import annotations
 
-from widgets.base import Param, ParamError, Widget
+from widgets.base import Param, Widget
+from widgets.kit import check_inside_run, history_figure, history_tables, spec_code, train_streaming
 from widgets.lab.model import GPTConfig
-from widgets.lab.schedules import Schedule
+from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.runs import history_figure, history_tables, spec_code, train_streaming
 
 BATCH_SIZE = 8  # sequences per step: small enough that a run streams in about a second
 BLOCK_SIZE = 32  # characters per sequence
 CLIP_THRESHOLD = 1.0
-FLOOR_FRACTION = 0.1  # cosine decays to 10% of the peak
 
 
 class WarmupWidget(Widget):
     def check(self, values: dict) -> None:
-        if values["warmup"] >= values["steps"]:
-            raise ParamError("warmup", values["warmup"], f"fewer than steps ({values['steps']})",
-                             f"warmup={values['warmup']} must be shorter than the run (steps={values['steps']})")
+        check_inside_run(values, "warmup")
 
     def spec(self, values: dict) -> TrainSpec:
         steps, peak = values["steps"], values["peak_lr"]
         clip = CLIP_THRESHOLD if values["clip"] else None
 
         def run(label: str, warmup: int) -> RunConfig:
-            return RunConfig(label, Schedule("cosine", peak, warmup, steps, float(f"{FLOOR_FRACTION * peak:.6g}")),
-                             beta2=values["beta2"], clip=clip)
+            return RunConfig(label, cosine_to_floor(peak, warmup, steps), beta2=values["beta2"], clip=clip)
 
         return TrainSpec(
             model=GPTConfig(block_size=BLOCK_SIZE, post_ln=values["layout"] == "post-ln"),

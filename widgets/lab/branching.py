@@ -75,4 +75,5 @@ def branch_from_checkpoint(trainer: LockstepTrainer, run: int, schedule) -> Lock
     runs = list(twin.spec.runs)
     runs[run] = replace(runs[run], schedule=schedule)
     twin.spec = replace(twin.spec, runs=tuple(runs))
+    twin.refresh_schedules()  # the LR table follows the new schedule from the next step on
     return twin

@@ -64,3 +64,13 @@ class BatchStream:
 def fixed_batch(tokens: torch.Tensor, batch_size: int, block_size: int, seed: int):
     """One reproducible batch (used for validation and single-batch checks)."""
     return BatchStream(tokens, batch_size, block_size, seed).next()
+
+
+class RepeatBatch:
+    """A batch source that gives the same batch every step (the single-batch overfit check)."""
+
+    def __init__(self, batch: tuple[torch.Tensor, torch.Tensor]):
+        self.batch = batch
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.batch

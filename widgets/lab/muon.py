@@ -116,24 +116,22 @@ class MuonAdamW:
 
     Both optimizers step every run's slice; for runs with use_muon the hidden matrices
     take Muon's result, for the others AdamW's. The runs never mix: every operation is
-    slice by slice. set_lr(lr) receives the AdamW learning rate; Muon's follows the same
-    schedule scaled by muon_lr / adamw_peak per run.
+    slice by slice. AdamW acts on the trainer's flat buffers (lab/flat.py), Muon on the
+    hidden matrices' views into them. set_lr(lr) receives the AdamW learning rate; Muon's
+    follows the same schedule scaled by muon_lr / adamw_peak per run.
     """
 
-    def __init__(self, named_params, runs: int, use_muon: Sequence[bool], adamw_peak: Number,
+    def __init__(self, params, runs: int, use_muon: Sequence[bool], adamw_peak: Number,
                  muon_lr: Number, beta1: Number = 0.9, beta2: Number = 0.95, weight_decay: Number = 0.0,
                  muon_weight_decay: Number = 0.0, momentum: Number = 0.95, ns_steps: int = 5,
                  ns_dtype: torch.dtype = torch.bfloat16):
-        named = list(named_params)
-        self.hidden = [p for n, p in named if is_hidden_matrix(n, p)]
+        self.hidden = [s.view for s in params.views() if is_hidden_matrix(s.name, s.view)]
         self.runs = runs
         self.use_muon = torch.tensor(list(use_muon), dtype=torch.bool)
         self.muon_ratio = per_run(muon_lr, runs) / per_run(adamw_peak, runs)
-        decayed = [p for n, p in named if is_hidden_matrix(n, p)]
-        other = [p for n, p in named if not is_hidden_matrix(n, p)]
-        self.adamw = AdamW([{"params": decayed, "weight_decay": weight_decay},
-                            {"params": other, "weight_decay": 0.0}],
-                           runs=runs, lr=adamw_peak, beta1=beta1, beta2=beta2)
+        groups = [{"params": [g.data], "weight_decay": weight_decay if g.name == "decayed" else 0.0}
+                  for g in params.groups.values()]
+        self.adamw = AdamW(groups, runs=runs, lr=adamw_peak, beta1=beta1, beta2=beta2)
         self.muon = Muon(self.hidden, runs, lr=muon_lr, momentum=momentum,
                          weight_decay=muon_weight_decay, ns_steps=ns_steps, fan_in_first=True,
                          ns_dtype=ns_dtype)
@@ -147,14 +145,11 @@ class MuonAdamW:
         self.adamw.set_lr(lr)
         self.muon.set_lr(lr * self.muon_ratio.to(lr.device))
 
-    def zero_grad(self) -> None:
-        self.adamw.zero_grad()
-
     @torch.no_grad()
     def step(self) -> None:
-        before = [p.detach().clone() for p in self.hidden]
+        before = [p.clone() for p in self.hidden]
         self.adamw.step()
-        by_adamw = [p.detach().clone() for p in self.hidden]
+        by_adamw = [p.clone() for p in self.hidden]
         for p, old in zip(self.hidden, before):
             p.copy_(old)
         self.muon.step()
@@ -163,21 +158,14 @@ class MuonAdamW:
             p.copy_(torch.where(keep, p, adam))
 
 
-def make_muon_trainer(spec, use_muon: Sequence[bool], muon_lr: Number, muon_weight_decay: Number = 0.0,
-                      momentum: Number = 0.95, ns_steps: int = 5,
-                      ns_dtype: torch.dtype = torch.bfloat16, **kwargs):
-    """A LockstepTrainer whose runs use MuonAdamW: use_muon[r] picks Muon for run r's hidden
-    matrices; every run's AdamW part follows its RunConfig (schedule, betas, weight decay)."""
-    from widgets.lab.trainer import LockstepTrainer
-
-    class MuonTrainer(LockstepTrainer):
-        def _make_optimizer(self):
-            runs = self.spec.runs
-            return MuonAdamW(self.model.named_parameters(), len(runs), use_muon,
-                             adamw_peak=[r.schedule.peak_lr for r in runs], muon_lr=muon_lr,
-                             beta1=[r.beta1 for r in runs], beta2=[r.beta2 for r in runs],
-                             weight_decay=[r.weight_decay for r in runs],
-                             muon_weight_decay=muon_weight_decay, momentum=momentum, ns_steps=ns_steps,
-                             ns_dtype=ns_dtype)
-
-    return MuonTrainer(spec, **kwargs)
+def muon_adamw(use_muon: Sequence[bool], muon_lr: Number, muon_weight_decay: Number = 0.0,
+               momentum: Number = 0.95, ns_steps: int = 5, ns_dtype: torch.dtype = torch.bfloat16):
+    """An optimizer factory for the trainer: use_muon[r] picks Muon for run r's hidden matrices;
+    every run's AdamW part follows its RunConfig (schedule, betas, weight decay)."""
+    def make(trainer) -> MuonAdamW:
+        runs = trainer.spec.runs
+        return MuonAdamW(trainer.params, len(runs), use_muon, adamw_peak=[r.schedule.peak_lr for r in runs],
+                         muon_lr=muon_lr, beta1=[r.beta1 for r in runs], beta2=[r.beta2 for r in runs],
+                         weight_decay=[r.weight_decay for r in runs], muon_weight_decay=muon_weight_decay,
+                         momentum=momentum, ns_steps=ns_steps, ns_dtype=ns_dtype)
+    return make

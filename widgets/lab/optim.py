@@ -26,7 +26,13 @@ def broadcast(h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 
 class CourseOptimizer:
-    """Shared machinery: parameter groups, per-run hyperparameters, step counting."""
+    """Shared machinery: parameter groups, per-run hyperparameters, per-run step counts.
+
+    `step(active)` may leave some runs out: a run whose `active` flag is False keeps its
+    slice of every parameter and of every state tensor bit for bit, and its own step
+    count does not move (the spike lab's "skip the batch", the loss scaler's skipped
+    step). Parameters may be whole flat buffers (R, N) or per-tensor views of them.
+    """
 
     def __init__(self, groups: Iterable[dict] | Iterable[torch.Tensor], runs: int, **defaults):
         groups = list(groups)
@@ -42,7 +48,7 @@ class CourseOptimizer:
                     merged[key] = per_run(value, runs)
             self.param_groups.append(merged)
         self.state: dict[torch.Tensor, dict] = {}
-        self.step_count = 0
+        self.steps = [0] * runs  # updates taken, per run
         self._constants: dict = {}
 
     @property
@@ -51,8 +57,9 @@ class CourseOptimizer:
         return self.param_groups[0]["lr"]
 
     def set_lr(self, lr: Number) -> None:
+        lr = per_run(lr, self.runs)
         for group in self.param_groups:
-            group["lr"] = per_run(lr, self.runs)
+            group["lr"] = lr
 
     def zero_grad(self) -> None:
         for group in self.param_groups:
@@ -60,16 +67,55 @@ class CourseOptimizer:
                 p.grad = None
 
     @torch.no_grad()
-    def step(self) -> None:
-        self.step_count += 1
-        self._constants: dict = {}  # per-step values shared by every tensor of a group
+    def step(self, active: Sequence[bool] | None = None) -> None:
+        """One update of every run, or of the runs whose `active` flag is True."""
+        inactive = [] if active is None else [r for r in range(self.runs) if not active[r]]
+        if len(inactive) == self.runs:
+            return
+        for r in range(self.runs):
+            if r not in inactive:
+                self.steps[r] += 1
+        self._constants = {}  # per-step values shared by every tensor of a group
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    self.update(p, p.grad, group, self.state.setdefault(p, {}))
+                if p.grad is None:
+                    continue
+                state = self.state.setdefault(p, {})
+                if not inactive:
+                    self.update(p, p.grad, group, state)
+                    continue
+                rows = torch.tensor(inactive, device=p.device)
+                kept = {name: x[rows].clone() for name, x in (("param", p), *state.items())
+                        if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == self.runs}
+                self.update(p, p.grad, group, state)
+                for name, x in (("param", p), *state.items()):  # the runs that sat out get their slices back
+                    if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == self.runs:
+                        x[rows] = kept[name] if name in kept else 0  # state born this step: zeros
 
     def update(self, p, g, group, state) -> None:
         raise NotImplementedError
+
+    # --- one run's slice of everything: a checkpoint ----------------------------------
+    def run_state(self, run: int) -> dict:
+        """A checkpoint of one run: its slice of every parameter and state tensor, and its step count."""
+        tensors = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                tensors[id(p)] = {"param": p.detach()[run].clone(),
+                                  **{k: x[run].clone() for k, x in self.state.get(p, {}).items()
+                                     if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == self.runs}}
+        return {"steps": self.steps[run], "tensors": tensors}
+
+    @torch.no_grad()
+    def load_run_state(self, run: int, saved: dict) -> None:
+        self.steps[run] = saved["steps"]
+        for group in self.param_groups:
+            for p in group["params"]:
+                snap = saved["tensors"][id(p)]
+                p[run] = snap["param"]
+                for k, x in self.state.get(p, {}).items():
+                    if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == self.runs:
+                        x[run] = snap[k] if k in snap else 0  # no state yet at the checkpoint: zeros
 
 
 class SGD(CourseOptimizer):
@@ -119,26 +165,32 @@ class AdamW(CourseOptimizer):
                          weight_decay=weight_decay, decoupled=decoupled,
                          bias_correction=bias_correction)
 
-    def constants(self, group: dict, t: int, p: torch.Tensor) -> tuple:
+    def constants(self, group: dict, p: torch.Tensor) -> tuple:
         """This step's per-run scalars, shaped to multiply p; computed once per group and shape.
 
-        (A small model has dozens of tensors: recomputing 1 - beta1 and friends for each one
-        would cost more than the arithmetic that uses them.)
+        (Per-tensor parameters can be dozens of tensors: recomputing 1 - beta1 and friends
+        for each one would cost more than the arithmetic that uses them.) The bias
+        corrections use each run's own step count, as Python integers, like torch.
         """
-        key = (id(group), t, p.dim(), p.dtype)
+        key = (id(group), p.dim(), p.dtype)
         if key not in self._constants:
             lr, wd = broadcast(group["lr"], p), broadcast(group["weight_decay"], p)
             b1, b2 = broadcast(group["beta1"], p), broadcast(group["beta2"], p)
-            self._constants[key] = (lr, wd, b1, b2, 1 - b1, 1 - b2, 1 - b1 ** t, 1 - b2 ** t,
+            t = self.steps
+            if len(set(t)) == 1:
+                correction1, correction2 = 1 - b1 ** t[0], 1 - b2 ** t[0]
+            else:  # runs that sat steps out have their own count (same arithmetic per run)
+                correction1 = torch.cat([1 - b1[r:r + 1] ** max(t[r], 1) for r in range(self.runs)])
+                correction2 = torch.cat([1 - b2[r:r + 1] ** max(t[r], 1) for r in range(self.runs)])
+            self._constants[key] = (lr, wd, b1, b2, 1 - b1, 1 - b2, correction1, correction2,
                                     1 - lr * wd, broadcast(group["eps"], p))
         return self._constants[key]
 
     def update(self, p, g, group, state):
         if "m" not in state:
-            state["m"], state["v"], state["t"] = torch.zeros_like(p), torch.zeros_like(p), 0
-        t = state["t"] = state["t"] + 1
+            state["m"], state["v"] = torch.zeros_like(p), torch.zeros_like(p)
         lr, wd, b1, b2, one_minus_b1, one_minus_b2, correction1, correction2, shrink, eps = \
-            self.constants(group, t, p)
+            self.constants(group, p)
         if not group["decoupled"]:
             g = g + wd * p  # L2 in the gradient: it will be divided by sqrt(v) below
         m, v = state["m"], state["v"]

@@ -8,11 +8,12 @@ fp32 inputs.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
-from widgets.lab.trainer import LockstepTrainer
+from widgets.lab.trainer import LockstepTrainer, StepHook, TrainSpec
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,26 @@ class DynamicLossScaler:
                 self.good_steps = 0
 
 
-class PrecisionTrainer(LockstepTrainer):
-    """A LockstepTrainer in one of three precisions.
+MODES = ("fp32", "bf16 autocast", "bf16 weights")
+
+
+class LostUpdates(StepHook):
+    """Per step and run: the share of weights that a non-zero update left unchanged (rounded away)."""
+
+    def before_step(self, trainer) -> None:
+        self.before = [b.clone() for b in trainer.params.buffers()]
+
+    def metrics(self, trainer) -> dict:
+        pushed = moved = 0
+        for old, now in zip(self.before, trainer.params.buffers()):
+            nonzero = now.grad != 0
+            pushed = pushed + nonzero.sum(1)
+            moved = moved + (nonzero & (now != old)).sum(1)
+        return {"lost_updates": 1 - moved.double() / pushed.clamp(min=1).double()}
+
+
+def precision_trainer(spec: TrainSpec, mode: str, **kwargs) -> LockstepTrainer:
+    """A trainer in one of three precisions, recording the share of updates rounded away.
 
     "fp32": everything in float32. "bf16 autocast": the forward pass (matmuls) runs in
     bfloat16 under torch.autocast, weights and optimizer stay float32 (master weights).
@@ -127,30 +146,44 @@ class PrecisionTrainer(LockstepTrainer):
     update smaller than half a bfloat16 step of the weight rounds away.
     Trainers built from the same spec share initial weights and batches.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    return LockstepTrainer(spec, dtype=torch.bfloat16 if mode == "bf16 weights" else torch.float32,
+                           autocast=torch.bfloat16 if mode == "bf16 autocast" else None,
+                           hooks=[LostUpdates()], **kwargs)
 
-    MODES = ("fp32", "bf16 autocast", "bf16 weights")
 
-    def __init__(self, spec, mode: str, **kwargs):
-        if mode not in self.MODES:
-            raise ValueError(f"mode must be one of {self.MODES}")
-        super().__init__(spec, **kwargs)
-        self.mode = mode
-        self.lost_updates: list[float] = []  # per step: share of entries a non-zero update left unchanged
-        if mode == "bf16 weights":
-            self.model.to(torch.bfloat16)  # same Parameter objects: the optimizer still holds them
+class LossScaling(StepHook):
+    """Dynamic loss scaling in fp16, as torch.amp.GradScaler does it, for one run.
 
-    def train_step(self) -> None:
-        before = [p.detach().clone() for p in self.model.parameters()]
-        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=self.mode == "bf16 autocast"):
-            super().train_step()
-        moved = total = 0
-        for p, old in zip(self.model.parameters(), before):
-            if p.grad is not None:
-                pushed = p.grad != 0
-                total += int(pushed.sum())
-                moved += int((pushed & (p.detach() != old)).sum())
-        self.lost_updates.append(1 - moved / max(total, 1))
+    The loss is multiplied by `factor` (standing in for a big model's small gradients) and by
+    the scale S; the gradients are cast to fp16 (what an fp16 backward pass would hold), checked
+    for inf, divided by S and by `factor`. A step with inf is skipped (the accept mask: weights
+    and Adam state untouched) and the scale backs off; after `growth_interval` good steps it grows.
+    Records, per step: log2 S, whether the step was skipped, the share of non-zero gradient
+    entries that flushed to zero in fp16.
+    """
 
-    def evaluate(self) -> None:
-        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=self.mode == "bf16 autocast"):
-            super().evaluate()
+    def __init__(self, scaler: DynamicLossScaler, factor: float = 1.0):
+        self.scaler = scaler
+        self.factor = factor
+        self.log2_scale: list[float] = []
+        self.skipped: list[bool] = []
+        self.underflow: list[float] = []
+
+    def objective(self, trainer, objective):
+        return objective * self.factor * self.scaler.scale
+
+    def accept(self, trainer, norm, finite):
+        grads = [b.grad for b in trainer.params.buffers()]
+        half = [g.to(torch.float16) for g in grads]
+        unscaled, found_inf = self.scaler.unscale(half)
+        nonzero = sum(int((g != 0).sum()) for g in grads)
+        lost = sum(int(((h == 0) & (g != 0)).sum()) for h, g in zip(half, grads))
+        self.log2_scale.append(math.log2(self.scaler.scale))
+        self.skipped.append(found_inf)
+        self.underflow.append(lost / nonzero)
+        for g, u in zip(grads, unscaled):
+            g.copy_(u / self.factor)  # back to the gradient of the loss itself
+        self.scaler.update(found_inf)
+        return [not found_inf] * len(trainer.spec.runs)

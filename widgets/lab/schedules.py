@@ -81,6 +81,19 @@ class Schedule:
         return self.peak_lr * MULTISTEP_GAMMA ** drops
 
 
+FLOOR_FRACTION = 0.1  # the course's decays end at 10% of the peak
+
+
+def floor_lr(peak: float, fraction: float = FLOOR_FRACTION) -> float:
+    """fraction x peak, to 6 significant digits (so the floor prints as the number it is)."""
+    return float(f"{fraction * peak:.6g}")
+
+
+def cosine_to_floor(peak: float, warmup: int, total: int, fraction: float = FLOOR_FRACTION) -> Schedule:
+    """Linear warmup, then cosine decay to `fraction` of the peak: the course's default schedule."""
+    return Schedule("cosine", peak, warmup, total, floor_lr(peak, fraction))
+
+
 def lambda_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule):
     """A real torch scheduler (LambdaLR) that drives `optimizer` along `schedule`."""
     for group in optimizer.param_groups:

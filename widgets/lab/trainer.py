@@ -1,29 +1,52 @@
-"""Train several configurations of the tiny GPT in lockstep.
+"""The lab's one training loop: several configurations of the tiny GPT, in lockstep.
 
 All runs start from the same initial weights and read the same batches in the same
 order, so two curves differ only by the knob that was moved. They share one
-run-stacked model (see model.py): one forward/backward pass trains every run.
+run-stacked model (see model.py): one forward/backward pass trains every run, and the
+parameters live in flat buffers (see flat.py), so the optimizer, clipping and norms are
+a few big operations per step.
 
-Per step and per run the trainer records the loss, the LR the optimizer actually
-used (read back from the optimizer after the step), the global gradient norm
-before clipping, whether clipping fired, and the parameter norm; validation loss
-every `eval_every` steps. A NaN or inf loss stops that run: it is marked diverged
-at that step and its later updates are skipped.
+Per step and per run the trainer records the loss, the LR the optimizer used, the global
+gradient norm before clipping, whether clipping fired and the parameter norm; validation
+loss every `eval_every` steps (and at the end). A NaN or inf loss stops that run: it is
+marked diverged at that step and its later updates are skipped.
+
+The numbers stay on the device while the run trains; they are read back (one transfer)
+when a report is asked for (`result()`), so a step costs no host synchronisation.
+
+Where widgets differ, they pass small hooks instead of writing their own loop:
+
+  batches      where batches come from (default: the training split, seeded by the spec)
+  batch_hook   step, x, y -> x, y: corrupt or replace one step's batch
+  clip_policy  (norm, threshold) -> scale, per run (default: global-norm clipping)
+  optimizer    trainer -> optimizer (default: the course AdamW from the RunConfigs;
+               `per_run_blocks` gives blocks of runs their own optimizers)
+  hooks        StepHook objects: before each step, a veto on each run's update (skip and
+               rollback, lab/recovery.py), after each step, extra per-step metrics, and
+               additions to the result
+  evals        extra fixed batches evaluated with validation (e.g. the training slice)
+  dtype, autocast  the weights' dtype, and autocast for the forward pass (lab/precision.py)
+
+`run_together` steps several trainers side by side, for widgets that compare models
+that cannot share one run-stacked model (different shapes, batches or bugs).
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Sequence
 
 import torch
 
-from widgets.lab.clip import clip_per_run
+from widgets.lab.clip import EPS
 from widgets.lab.data import BatchStream, fixed_batch, load_corpus
-from widgets.lab.model import GPTConfig, TinyGPT, is_decayed
-from widgets.lab.optim import AdamW
+from widgets.lab.flat import FlatParams
+from widgets.lab.model import GPTConfig, TinyGPT
+from widgets.lab.optim import AdamW, CourseOptimizer
 from widgets.lab.schedules import Schedule
 
 
@@ -33,6 +56,14 @@ def default_device() -> str:
     if wanted:
         return wanted
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_name(device: str | torch.device) -> str:
+    """The device as provenance names it: 'cpu', or 'cuda:0' with its index."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return str(device)
 
 
 @dataclass(frozen=True)
@@ -54,10 +85,11 @@ class TrainSpec:
     steps: int
     batch_size: int = 16
     seed: int = 1337  # drives the initial weights, the batch order and dropout
-    eval_every: int = 25  # validation loss every this many steps (and at the end)
+    eval_every: int = 25  # validation loss every this many steps (and at the end); 0: never
     eval_batch_size: int = 64
     z_loss: float = 0.0  # coefficient of mean(logsumexp(logits)^2), PaLM's z-loss
     record_attention: bool = False  # trace the largest attention logit per step
+    eval_at_start: bool = False  # also measure validation loss before the first step (step 0)
 
 
 @dataclass
@@ -72,114 +104,310 @@ class RunHistory:
     val_steps: list[int] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     diverged_at: int | None = None
+    extra: dict[str, list] = field(default_factory=dict)  # hooks' metrics and extra evaluations
 
     def as_dict(self) -> dict:
         # copies, so a progress report does not keep growing after it was taken
-        d = {k: list(v) if isinstance(v, list) else v for k, v in self.__dict__.items()}
+        d = {k: list(v) if isinstance(v, list) else v for k, v in self.__dict__.items() if k != "extra"}
         if not d["max_attn_logit"]:
             del d["max_attn_logit"]
+        d.update({k: list(v) for k, v in self.extra.items()})
         return d
 
 
 BatchHook = Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 ProgressHook = Callable[[dict], None]
+ClipPolicy = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+CHECK_EVERY = 8  # on a GPU: steps between reads of the alive mask
+
+
+def global_norm_clip(norm: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """Scale min(1, c / ||g||) per run, as torch.nn.utils.clip_grad_norm_ (inf = no clipping,
+    exactly 1 even when the norm itself is inf)."""
+    return torch.where(torch.isinf(threshold), 1.0, torch.clamp(threshold / (norm + EPS), max=1.0))
+
+
+class StepHook:
+    """Override what you need; every method is optional."""
+
+    def before_step(self, trainer: "LockstepTrainer") -> None:
+        """Called before the batch is drawn."""
+
+    def objective(self, trainer: "LockstepTrainer", objective: torch.Tensor) -> torch.Tensor:
+        """What backward differentiates, per run (e.g. the loss times a loss scale)."""
+        return objective
+
+    def accept(self, trainer: "LockstepTrainer", norm: torch.Tensor, finite: torch.Tensor) -> Sequence[bool] | None:
+        """Which runs take this step's update (None: all). A refused run's weights, optimizer
+        state and step count stay exactly as they were: as if it never saw the batch."""
+        return None
+
+    def after_step(self, trainer: "LockstepTrainer", accepted: Sequence[bool] | None) -> None:
+        """Called after the update (e.g. to roll a run back to a checkpoint)."""
+
+    def metrics(self, trainer: "LockstepTrainer") -> dict[str, torch.Tensor]:
+        """Extra per-step numbers, each (R, ...): recorded for every run still training."""
+        return {}
+
+    def annotate(self, trainer: "LockstepTrainer", result: dict) -> None:
+        """Add to the result (e.g. the steps a run skipped)."""
+
+
+class WeightsMoved(StepHook):
+    """Per step and run: how far the update moved the weights, ||theta_after - theta_before||."""
+
+    def before_step(self, trainer) -> None:
+        self.before = [b.clone() for b in trainer.params.buffers()]
+
+    def metrics(self, trainer) -> dict:
+        squares = sum((now.double() - old.double()).square().sum(1)
+                      for old, now in zip(self.before, trainer.params.buffers()))
+        return {"moved": squares.sqrt()}
+
+
+def adamw_from_runs(trainer: "LockstepTrainer") -> AdamW:
+    """The default optimizer: the course AdamW with each run's betas and weight decay
+    (on the weight matrices only, or on every tensor with decay_all)."""
+    runs = trainer.spec.runs
+    decay = [r.weight_decay for r in runs]
+    groups = [{"params": [g.data], "weight_decay": decay if g.name == "decayed" or trainer.decay_all else 0.0}
+              for g in trainer.params.groups.values()]
+    return AdamW(groups, runs=len(runs), lr=[r.schedule.lr_at(0) for r in runs],
+                 beta1=[r.beta1 for r in runs], beta2=[r.beta2 for r in runs])
+
+
+class BlockOptimizers:
+    """Consecutive blocks of runs, each with its own course optimizer (SGD against Adam...).
+
+    Block k owns rows [a, b) of every flat buffer (views: its in-place updates land in the
+    shared weights) and of their gradients, as groups [{"params": [decayed rows]},
+    {"params": [other rows]}]; a block's optimizer never touches another block's runs.
+    """
+
+    def __init__(self, params: FlatParams, blocks: Sequence[tuple[int, Callable[[list[dict], int], CourseOptimizer]]]):
+        self.runs = params.runs
+        self.slices: list[tuple[int, int]] = []
+        self.optimizers: list[CourseOptimizer] = []
+        start = 0
+        for n, make in blocks:
+            groups = []
+            for name in ("decayed", "other"):
+                group = params.group(name)
+                if group is not None:
+                    rows = group.data[start:start + n]
+                    rows.grad = group.data.grad[start:start + n]
+                    groups.append({"params": [rows]})
+            self.slices.append((start, start + n))
+            self.optimizers.append(make(groups, n))
+            start += n
+        if start != self.runs:
+            raise ValueError(f"the blocks hold {start} runs, the spec {self.runs}")
+
+    @property
+    def lr(self) -> torch.Tensor:
+        return torch.cat([opt.lr.to(torch.float32) for opt in self.optimizers])
+
+    def set_lr(self, lr: torch.Tensor) -> None:
+        for (a, b), opt in zip(self.slices, self.optimizers):
+            opt.set_lr(lr[a:b])
+
+    def step(self, active: Sequence[bool] | None = None) -> None:
+        for (a, b), opt in zip(self.slices, self.optimizers):
+            opt.step(None if active is None else active[a:b])
+
+
+def per_run_blocks(blocks) -> Callable[["LockstepTrainer"], BlockOptimizers]:
+    """An optimizer factory: blocks = [(n_runs, make(groups, n_runs)), ...] in run order."""
+    return lambda trainer: BlockOptimizers(trainer.params, blocks)
 
 
 class LockstepTrainer:
-    optimizer_class = AdamW  # subclasses may swap in an AdamW with extra powers (lab/recovery.py)
-
-    def __init__(self, spec: TrainSpec, device: str | None = None, batch_hook: BatchHook | None = None):
+    def __init__(self, spec: TrainSpec, device: str | None = None, *, batch_hook: BatchHook | None = None,
+                 batches=None, clip_policy: ClipPolicy = global_norm_clip,
+                 optimizer: Callable[["LockstepTrainer"], object] = adamw_from_runs,
+                 hooks: Iterable[StepHook] = (), evals: dict[str, tuple] | None = None,
+                 decay_all: bool = False, dtype: torch.dtype = torch.float32,
+                 autocast: torch.dtype | None = None, model_hook: Callable[[TinyGPT], None] | None = None):
         self.spec = spec
-        self.device = device or default_device()
-        self.batch_hook = batch_hook  # lets a widget corrupt or replace a step's batch
+        self.device = device_name(device or default_device())
+        self.batch_hook = batch_hook
+        self.clip_policy = clip_policy
+        self.hooks = list(hooks)
+        self.decay_all = decay_all  # weight decay on every tensor, not only the weight matrices
+        self.autocast = autocast
         corpus = load_corpus()
+        runs = len(spec.runs)
         # the job's own generator for dropout masks: nothing here reads torch's global RNG
         self.generator = torch.Generator(device=self.device).manual_seed(spec.seed)
-        self.model = TinyGPT(spec.model, runs=len(spec.runs)).init_weights(spec.seed).to(self.device)
+        self.model = TinyGPT(spec.model, runs=runs).init_weights(spec.seed).to(self.device, dtype)
         self.model.set_generator(self.generator)
         self.model.set_record_logits(spec.record_attention)
-        self.batches = BatchStream(corpus.train, spec.batch_size, spec.model.block_size, spec.seed)
+        if model_hook is not None:
+            model_hook(self.model)  # e.g. lab/bugs.py's missing causal mask
+        self.params = FlatParams(self.model, runs)
+        self.batches = batches or BatchStream(corpus.train, spec.batch_size, spec.model.block_size, spec.seed)
         self.val_batch = [t.to(self.device) for t in
                           fixed_batch(corpus.val, spec.eval_batch_size, spec.model.block_size, spec.seed + 1)]
-        self.optimizer = self._make_optimizer()
-        self.clip = torch.tensor([r.clip if r.clip is not None else math.inf for r in spec.runs])
-        self.alive = torch.ones(len(spec.runs), dtype=torch.bool)
+        self.evals = {name: [t.to(self.device) for t in batch] for name, batch in (evals or {}).items()}
+        self.optimizer = optimizer(self)
+        self.clip = torch.tensor([r.clip if r.clip is not None else math.inf for r in spec.runs], device=self.device)
+        self.alive = torch.ones(runs, dtype=torch.bool, device=self.device)  # on the device: no sync per step
         self.history = [RunHistory(r.label) for r in spec.runs]
         self.step = 0
         self.wall_time = 0.0
+        self.refresh_schedules()
+        self._rows: list[tuple[int, torch.Tensor, dict]] = []  # per step, not yet read back
+        self._evals: list[tuple[int, torch.Tensor, dict]] = []  # (step, val loss, extra evals)
+        self._host_alive = [True] * runs
+        self._started = False
 
-    def _make_optimizer(self) -> AdamW:
-        runs = self.spec.runs
-        named = list(self.model.named_parameters())
-        decayed = [p for n, p in named if is_decayed(n, p)]
-        other = [p for n, p in named if not is_decayed(n, p)]
-        return self.optimizer_class([{"params": decayed, "weight_decay": [r.weight_decay for r in runs]},
-                                     {"params": other, "weight_decay": 0.0}],
-                                    runs=len(runs), lr=[r.schedule.lr_at(0) for r in runs],
-                                    beta1=[r.beta1 for r in runs], beta2=[r.beta2 for r in runs])
+    def __deepcopy__(self, memo) -> "LockstepTrainer":
+        """A checkpoint: everything copied, the parameters still views of the copied flat buffers."""
+        twin = self.__class__.__new__(self.__class__)
+        memo[id(self)] = twin
+        for key, value in self.__dict__.items():
+            setattr(twin, key, copy.deepcopy(value, memo))
+        twin.params.relink()
+        return twin
+
+    def refresh_schedules(self) -> None:
+        """Every step's LR for every run, once, as a (steps, R) table on the device."""
+        table = [[r.schedule.lr_at(t) for r in self.spec.runs] for t in range(max(self.spec.steps, 1))]
+        self._lr = torch.tensor(table, dtype=torch.float32, device=self.device)
 
     # --- one step ---------------------------------------------------------------
+    def _forward(self, x, y):
+        with torch.autocast(torch.device(self.device).type, dtype=self.autocast) if self.autocast else nullcontext():
+            return self.model(x, y)
+
     def train_step(self) -> None:
+        if not self._started:
+            self._start()
         t = self.step
+        for hook in self.hooks:
+            hook.before_step(self)
         x, y = self.batches.next()
         if self.batch_hook is not None:
             x, y = self.batch_hook(t, x, y)
-        x, y = x.to(self.device), y.to(self.device)
-        lr = torch.tensor([r.schedule.lr_at(t) for r in self.spec.runs]) * self.alive
-        self.optimizer.set_lr(lr.to(self.device))  # the scheduler's value for this step
-        logits, loss = self.model(x, y)
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        self.optimizer.set_lr(self._lr[min(t, len(self._lr) - 1)] * self.alive)  # this step's LR
+        logits, loss = self._forward(x, y)
         objective = loss
         if self.spec.z_loss:
             objective = loss + self.spec.z_loss * torch.logsumexp(logits, -1).pow(2).flatten(1).mean(1)
-        finite = torch.isfinite(loss.detach()).cpu() & self.alive
-        self.optimizer.zero_grad()
-        objective[finite.to(self.device)].sum().backward()
-        norm, scale = clip_per_run(list(self.model.parameters()), self.clip.to(self.device))
-        self.optimizer.step()
+        for hook in self.hooks:
+            objective = hook.objective(self, objective)
+        finite = torch.isfinite(loss.detach()) & self.alive
+        # the gradient of sum_r finite[r] * objective[r]: runs that blew up (or died) get none
+        objective.backward(finite.to(objective.dtype))
+        self.params.gather_grads()
+        norm = self.params.grad_norm()
+        scale = self.clip_policy(norm, self.clip)
+        self.params.scale_grads(scale)
+        accepted = None
+        for hook in self.hooks:
+            verdict = hook.accept(self, norm, finite)
+            if verdict is not None:
+                accepted = list(verdict) if accepted is None else [a and v for a, v in zip(accepted, verdict)]
+        if accepted is None:
+            self.optimizer.step()
+        else:
+            self.optimizer.step(accepted)
+        for hook in self.hooks:
+            hook.after_step(self, accepted)
         self._record(t, loss.detach(), norm, scale, finite)
+        self.alive &= finite
         self.step += 1
-        if self.step % self.spec.eval_every == 0 or self.step == self.spec.steps:
+        if self.spec.eval_every and (self.step % self.spec.eval_every == 0 or self.step == self.spec.steps):
             self.evaluate()
 
-    def _param_norm(self) -> torch.Tensor:
-        return torch.stack([p.detach().float().pow(2).flatten(1).sum(1)
-                            for p in self.model.parameters()]).sum(0).sqrt()
+    def _start(self) -> None:
+        self._started = True
+        self.model.train()
+        if self.spec.eval_at_start and self.step == 0:
+            self.evaluate()
 
     def _record(self, t, loss, norm, scale, finite) -> None:
-        rows = torch.stack([loss.float(), self.optimizer.lr.float(), norm.float(),
-                            (scale < 1).float(), self._param_norm().float()]).cpu().tolist()
+        row = [loss.float(), self.optimizer.lr.float(), norm.float(), (scale < 1).float(),
+               self.params.param_norm(), finite.float()]
         attn = self.model.max_attention_logit()
-        attn = attn.cpu().tolist() if attn is not None else None
-        for r, h in enumerate(self.history):
-            if not self.alive[r]:
-                continue
-            if not finite[r]:
-                h.diverged_at = t  # NaN/inf: this run stops here
-                self.alive[r] = False
-                continue
-            h.loss.append(rows[0][r])
-            h.lr.append(rows[1][r])
-            h.grad_norm.append(rows[2][r])
-            h.clipped.append(bool(rows[3][r]))
-            h.param_norm.append(rows[4][r])
-            if attn is not None:
-                h.max_attn_logit.append(attn[r])
+        if attn is not None:
+            row.append(attn.float())
+        extra = {}
+        for hook in self.hooks:
+            extra.update(hook.metrics(self))
+        self._rows.append((t, torch.stack(row), extra))
 
     @torch.no_grad()
     def evaluate(self) -> None:
         self.model.eval()
-        _, loss = self.model(*self.val_batch)
+        _, loss = self._forward(*self.val_batch)
+        extra = {name: self._forward(*batch)[1] for name, batch in self.evals.items()}
         self.model.train()
-        for r, (h, value) in enumerate(zip(self.history, loss.cpu().tolist())):
-            if self.alive[r] and math.isfinite(value):
-                h.val_steps.append(self.step)
-                h.val_loss.append(value)
+        self._evals.append((self.step, loss.float(), {k: v.float() for k, v in extra.items()}))
+
+    # --- reading back -------------------------------------------------------------
+    def sync(self) -> None:
+        """Copy what the device recorded since the last report into the run histories."""
+        if not self._rows and not self._evals:
+            return
+        rows = torch.stack([r for _, r, _ in self._rows]).cpu().tolist() if self._rows else []
+        names = sorted({k for _, _, extra in self._rows for k in extra})
+        extras = {k: torch.stack([e[k] for _, _, e in self._rows]).cpu().tolist() for k in names}
+        evals = [(s, v.cpu().tolist(), {k: x.cpu().tolist() for k, x in extra.items()}) for s, v, extra in self._evals]
+        steps = [t for t, _, _ in self._rows]
+        self._rows, self._evals = [], []
+        # the evaluation after s steps comes after step s-1's row and before step s's
+        queue = [(t, 0, i) for i, t in enumerate(steps)] + [(s - 0.5, 1, i) for i, (s, _, _) in enumerate(evals)]
+        for when, kind, i in sorted(queue):
+            if kind == 0:
+                self._take_row(int(when), rows[i], {k: extras[k][i] for k in names})
+            else:
+                self._take_eval(*evals[i])
+
+    def _take_row(self, t: int, row: list, extra: dict) -> None:
+        loss, lr, norm, clipped, pnorm, finite = row[:6]
+        for r, h in enumerate(self.history):
+            if not self._host_alive[r]:
+                continue
+            if not finite[r]:
+                h.diverged_at = t  # NaN/inf: this run stops here
+                self._host_alive[r] = False
+                continue
+            h.loss.append(loss[r])
+            h.lr.append(lr[r])
+            h.grad_norm.append(norm[r])
+            h.clipped.append(bool(clipped[r]))
+            h.param_norm.append(pnorm[r])
+            if len(row) > 6:
+                h.max_attn_logit.append(row[6][r])
+            for k, values in extra.items():
+                h.extra.setdefault(k, []).append(values[r])
+
+    def _take_eval(self, step: int, values: list, extra: dict) -> None:
+        for r, h in enumerate(self.history):
+            if not self._host_alive[r]:
+                continue
+            if math.isfinite(values[r]):
+                h.val_steps.append(step)
+                h.val_loss.append(values[r])
+            for k, v in extra.items():
+                h.extra.setdefault(k, []).append(v[r])
+
+    @property
+    def finished(self) -> bool:
+        """All steps taken, or every run diverged. On a GPU the alive mask is read back only
+        every CHECK_EVERY steps (a read is a host sync); the extra steps change no record."""
+        if self.step >= self.spec.steps:
+            return True
+        if self.device != "cpu" and self.step % CHECK_EVERY:
+            return False
+        return not bool(self.alive.any())
 
     # --- the whole run ------------------------------------------------------------
     def run(self, progress: ProgressHook | None = None, report_every: int = 5) -> dict:
         start = time.perf_counter()
-        self.model.train()
-        while self.step < self.spec.steps and bool(self.alive.any()):
+        while not self.finished:
             self.train_step()
             if progress is not None and (self.step % report_every == 0 or self.step == 1):
                 self.wall_time = time.perf_counter() - start
@@ -187,11 +415,42 @@ class LockstepTrainer:
         self.wall_time = time.perf_counter() - start
         return self.result()
 
+    def done(self) -> int:
+        """Steps trained: up to the last run's divergence if every run diverged."""
+        if all(h.diverged_at is not None for h in self.history):
+            return min(self.step, max(h.diverged_at for h in self.history) + 1)
+        return self.step
+
     def result(self) -> dict:
-        return {"steps": self.spec.steps, "done": self.step, "device": self.device,
-                "runs": [h.as_dict() for h in self.history]}
+        self.sync()
+        out = {"steps": self.spec.steps, "done": self.done(), "device": self.device,
+               "runs": [h.as_dict() for h in self.history]}
+        for hook in self.hooks:
+            hook.annotate(self, out)
+        return out
 
 
 def train(spec: TrainSpec, progress: ProgressHook | None = None, **kwargs) -> dict:
     """Train every run of `spec` in lockstep and return their histories."""
     return LockstepTrainer(spec, **kwargs).run(progress)
+
+
+def run_together(trainers: Sequence[LockstepTrainer], report: Callable[[int], None] | None = None,
+                 report_every: int = 5) -> int:
+    """Step several trainers side by side until each is finished; returns the rounds taken.
+
+    Round k takes step k of every trainer not yet finished, so their curves grow together
+    while a widget streams; `report(k)` is called after round 1 and every `report_every`
+    rounds before the last.
+    """
+    rounds = 0
+    while True:
+        moving = [t for t in trainers if not t.finished]
+        if not moving:
+            return rounds
+        for trainer in moving:
+            trainer.train_step()
+        rounds += 1
+        if report is not None and (rounds % report_every == 0 or rounds == 1) \
+                and any(not t.finished for t in trainers):
+            report(rounds)

@@ -1,5 +1,5 @@
-"""PerRunOptimizers: a course optimizer per block of runs of one run-stacked model, checked
-against torch.optim on separate ordinary copies of the model (same init, same batches)."""
+"""Per-run optimizer blocks: each block of runs of one trainer has its own course optimizer,
+checked against torch.optim on separate ordinary copies of the model (same init, same batches)."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +8,8 @@ import torch
 from widgets.lab.data import BatchStream, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT, is_decayed
 from widgets.lab.optim import SGD, AdamW
-from widgets.lab.per_run import PerRunOptimizers, train_per_run
+from widgets.lab.schedules import Schedule
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, per_run_blocks
 
 CONFIG = GPTConfig(block_size=16, n_layer=1, n_embd=32, n_head=2)
 STEPS = 4
@@ -31,6 +32,12 @@ def with_decay(make, wd):
     return factory
 
 
+def spec_of(lrs, steps=STEPS, seed=3) -> TrainSpec:
+    return TrainSpec(model=CONFIG, runs=tuple(RunConfig(f"r{k}", Schedule("constant", lr, 0, steps))
+                                              for k, lr in enumerate(lrs)),
+                     steps=steps, batch_size=4, seed=seed, eval_every=0)
+
+
 def test_each_block_matches_torch_optim_on_its_own_copy():
     blocks = [
         (2, lambda g, n: SGD(g, n, lr=0.1, momentum=[0.0, 0.9])),
@@ -43,42 +50,39 @@ def test_each_block_matches_torch_optim_on_its_own_copy():
         lambda m: torch.optim.Adam(torch_groups(m, 0.1), lr=1e-2, betas=(0.9, 0.95), eps=EPS),
         lambda m: torch.optim.AdamW(torch_groups(m, 0.1), lr=1e-2, betas=(0.9, 0.95), eps=EPS),
     ]
-    stacked = TinyGPT(CONFIG, runs=4).init_weights(3)
+    trainer = LockstepTrainer(spec_of([0.1, 0.1, 1e-2, 1e-2]), device="cpu", optimizer=per_run_blocks(blocks))
     singles = [TinyGPT(CONFIG, runs=1).init_weights(3) for _ in references]
-    ours = PerRunOptimizers(list(stacked.named_parameters()), blocks)
     theirs = [make(m) for make, m in zip(references, singles)]
-    batches = BatchStream(load_corpus().train, 4, CONFIG.block_size, 0)
+    batches = BatchStream(load_corpus().train, 4, CONFIG.block_size, 3)  # the trainer's own stream
     for _ in range(STEPS):
+        trainer.train_step()
         x, y = batches.next()
-        ours.zero_grad()
-        stacked(x, y)[1].sum().backward()
-        ours.step()
         for model, opt in zip(singles, theirs):
             opt.zero_grad()
             model(x, y)[1].sum().backward()
             opt.step()
     for r, model in enumerate(singles):
-        for (name, p), q in zip(stacked.named_parameters(), model.parameters()):
+        for (name, p), q in zip(trainer.model.named_parameters(), model.parameters()):
             torch.testing.assert_close(p[r].detach(), q[0].detach(), rtol=1e-4, atol=1e-5, msg=f"run {r} {name}")
-    # the runs really moved apart: Adam + L2 and AdamW differ
-    assert not torch.allclose(stacked.blocks[0].mlp.fc.weight[2], stacked.blocks[0].mlp.fc.weight[3])
+    fc = trainer.model.blocks[0].mlp.fc.weight
+    assert not torch.allclose(fc[2], fc[3])  # the runs really moved apart: Adam + L2 and AdamW differ
+    assert trainer.result()["runs"][0]["lr"] == pytest.approx([0.1] * STEPS)
 
 
-def test_a_dead_run_is_left_unchanged_while_its_block_partner_moves():
-    model = TinyGPT(CONFIG, runs=2).init_weights(0)
-    opts = PerRunOptimizers(list(model.named_parameters()), [(2, lambda g, n: SGD(g, n, lr=0.1, momentum=0.9))])
-    x, y = BatchStream(load_corpus().train, 4, CONFIG.block_size, 0).next()
-    before = model.wte.detach().clone()
-    model(x, y)[1].sum().backward()
-    opts.step(alive=[False, True])
-    assert torch.equal(model.wte[0], before[0]) and not torch.equal(model.wte[1], before[1])
+def test_blocks_must_cover_every_run():
+    with pytest.raises(ValueError, match="blocks hold 1 runs"):
+        LockstepTrainer(spec_of([0.1, 0.2]), device="cpu",
+                        optimizer=per_run_blocks([(1, lambda g, n: SGD(g, n, lr=0.1))]))
 
 
-def test_train_per_run_is_deterministic_and_runs_share_their_start():
-    blocks = [(2, lambda g, n: SGD(g, n, lr=[0.05, 0.2]))]
-    a = train_per_run(CONFIG, ["slow", "fast"], blocks, steps=3, batch_size=4, seed=5, eval_every=3)
-    b = train_per_run(CONFIG, ["slow", "fast"], blocks, steps=3, batch_size=4, seed=5, eval_every=3)
+def test_block_runs_are_deterministic_and_share_their_start():
+    def race():
+        trainer = LockstepTrainer(spec_of([0.05, 0.2], steps=3, seed=5), device="cpu",
+                                  optimizer=per_run_blocks([(2, lambda g, n: SGD(g, n, lr=[0.05, 0.2]))]))
+        return trainer.run()
+    a, b = race(), race()
     assert a == b
     slow, fast = a["runs"]
     assert slow["loss"][0] == fast["loss"][0]  # same weights, same first batch
-    assert slow["loss"][-1] != fast["loss"][-1] and slow["lr"] == pytest.approx([0.05] * 3) and fast["val_steps"] == [3]
+    assert slow["loss"][-1] != fast["loss"][-1] and slow["lr"] == pytest.approx([0.05] * 3)
+    assert slow["clipped"] == [False] * 3  # no threshold: nothing clipped (and the flag is real)
