@@ -4,7 +4,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -64,9 +64,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.close()
             app.state.cache.close()
 
-    app = FastAPI(title="Keeping LLM training stable", lifespan=lifespan)
+    from app.pages import store
+    from app.progress import ProgressDB
+
+    # every route may reach the learner's store: the dependency opens its one connection only
+    # when used, and closes it when the request ends
+    app = FastAPI(title="Keeping LLM training stable", lifespan=lifespan, dependencies=[Depends(store)])
     app.state.settings = settings
     app.state.templates = make_templates(settings)
+    app.state.progress_db = ProgressDB(settings.database_path)
+    app.state.progress_db.migrate()  # the schema, once, at start-up
 
     from app.cache import open_cache
     from app.engine import Engine

@@ -5,6 +5,8 @@ Routes get the course and the progress store through FastAPI dependencies
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 
@@ -19,8 +21,14 @@ def course(request: Request) -> Course:
     return load_course(request.app.state.settings.content_dir)
 
 
-def store(request: Request) -> ProgressStore:
-    return store_for(request)
+def store(request: Request) -> Iterator[ProgressStore]:
+    """This request's progress store: one connection, opened on first use, closed when the
+    request ends (create_app makes this a dependency of every route)."""
+    progress = store_for(request)
+    try:
+        yield progress
+    finally:
+        progress.close()
 
 
 

@@ -1,46 +1,66 @@
 """Learners' progress in SQLite: visited chapters and the latest answer to each question.
 
-A learner is an anonymous random id kept in an HttpOnly, SameSite=Lax cookie set on the
-first visit. Every operation opens its own connection (WAL mode) and commits before
-returning, so progress survives a restart or a killed process.
+A learner is an anonymous random id kept in an HttpOnly, SameSite=Lax cookie (Secure over
+HTTPS) set on the first visit. A visit is recorded only for a learner who came back with
+that cookie, so a crawler that never keeps cookies writes nothing.
+
+The schema is created and migrated once, at start-up (`ProgressDB.migrate`, called by
+create_app): `PRAGMA user_version` holds how many MIGRATIONS have run, and the missing ones
+run in one transaction. To add a table or a column, APPEND a migration; never edit one that
+has shipped. Every table that keeps something about a learner has a `learner` column: that
+is how `export` and `delete_learner` find all of it.
+
+A request gets one connection (`store_for(request)`, through the `store` dependency of
+app/pages.py, which closes it when the request ends), opened on first use: a request that
+never touches progress opens none. Connections run in autocommit mode; every write is one
+BEGIN IMMEDIATE transaction, so the write lock is taken up front and another process's write
+is waited for (busy_timeout) instead of failing with "database is locked" halfway.
+WAL journal: readers never wait for the writer. synchronous=NORMAL: a commit survives the
+process being killed (kill -9; it is in the OS's page cache by then); only a power cut can
+lose the last commits.
 """
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import sqlite3
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from fastapi import Request, Response
 
 from app.security import is_https
 
+log = logging.getLogger(__name__)
 COOKIE_NAME = "learner"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 LEARNER_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+BUSY_TIMEOUT_S = 10.0
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS visits (
-    learner TEXT NOT NULL,
-    chapter TEXT NOT NULL,
-    first_at REAL NOT NULL,
-    last_at REAL NOT NULL,
-    PRIMARY KEY (learner, chapter)
-);
-CREATE TABLE IF NOT EXISTS answers (
-    learner TEXT NOT NULL,
-    chapter TEXT NOT NULL,
-    question TEXT NOT NULL,
-    selected TEXT NOT NULL,
-    correct INTEGER NOT NULL,
-    answered_at REAL NOT NULL,
-    PRIMARY KEY (learner, chapter, question)
-);
-"""
+# MIGRATIONS[i] brings the database from version i to i + 1 (statements run in order).
+MIGRATIONS: list[tuple[str, ...]] = [
+    # 1: visits and answers (IF NOT EXISTS: databases made before versioning already have them)
+    ("""CREATE TABLE IF NOT EXISTS visits (
+            learner TEXT NOT NULL,
+            chapter TEXT NOT NULL,
+            first_at REAL NOT NULL,
+            last_at REAL NOT NULL,
+            PRIMARY KEY (learner, chapter))""",
+     """CREATE TABLE IF NOT EXISTS answers (
+            learner TEXT NOT NULL,
+            chapter TEXT NOT NULL,
+            question TEXT NOT NULL,
+            selected TEXT NOT NULL,
+            correct INTEGER NOT NULL,
+            answered_at REAL NOT NULL,
+            PRIMARY KEY (learner, chapter, question))"""),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass
@@ -50,21 +70,95 @@ class ChapterProgress:
     correct: int = 0
 
 
-class ProgressStore:
-    def __init__(self, path: Path):
+class ProgressDB:
+    """The database file: migrated once, and the source of configured connections."""
+
+    def __init__(self, path: Path | str):
         self.path = Path(path)
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(SCHEMA)
+        # check_same_thread=False: one request's connection may be used by the event loop and
+        # then by a worker thread (asyncio.to_thread), one after the other, never at once
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
+    def migrate(self) -> int:
+        """Run the migrations this file has not had; returns the version it was at."""
+        with closing(self.connect()) as conn:
+            conn.execute("PRAGMA journal_mode = WAL")  # kept in the file: once is enough
+            conn.execute("BEGIN IMMEDIATE")  # two processes starting at once migrate one by one
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                for statements in MIGRATIONS[version:]:
+                    for statement in statements:
+                        conn.execute(statement)
+                if version < SCHEMA_VERSION:
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        if version > SCHEMA_VERSION:
+            log.warning("%s is at schema version %d, newer than this code's %d", self.path,
+                        version, SCHEMA_VERSION)
+        elif version < SCHEMA_VERSION:
+            log.info("%s migrated from schema version %d to %d", self.path, version, SCHEMA_VERSION)
+        return version
+
+
+class ProgressStore:
+    """One unit of work on the progress database: one connection, opened on first use and
+    closed by close(). Given a path instead of a ProgressDB (scripts, tests), it migrates
+    that file first."""
+
+    def __init__(self, db: ProgressDB | Path | str):
+        if not isinstance(db, ProgressDB):
+            db = ProgressDB(db)
+            db.migrate()
+        self.db = db
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self.db.connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, the lock taken up front."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """Several reads that see one snapshot."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    # --- visits and answers -------------------------------------------------------------
     def record_visit(self, learner: str, chapter: str) -> None:
         now = time.time()
-        with closing(self._connect()) as conn, conn:
+        with self._write() as conn:
             conn.execute(
                 "INSERT INTO visits (learner, chapter, first_at, last_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (learner, chapter) DO UPDATE SET last_at = excluded.last_at",
@@ -72,7 +166,7 @@ class ProgressStore:
 
     def record_answer(self, learner: str, chapter: str, question: str,
                       selected: list[int], correct: bool) -> None:
-        with closing(self._connect()) as conn, conn:
+        with self._write() as conn:
             conn.execute(
                 "INSERT INTO answers (learner, chapter, question, selected, correct, answered_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (learner, chapter, question) DO UPDATE SET "
@@ -82,16 +176,15 @@ class ProgressStore:
 
     def answers(self, learner: str, chapter: str) -> dict[str, tuple[list[int], bool]]:
         """question id -> (selected indices, correct) for the latest answer to each question."""
-        with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT question, selected, correct FROM answers "
-                                "WHERE learner = ? AND chapter = ?", (learner, chapter)).fetchall()
+        rows = self.conn.execute("SELECT question, selected, correct FROM answers "
+                                 "WHERE learner = ? AND chapter = ?", (learner, chapter)).fetchall()
         return {q: (json.loads(s), bool(c)) for q, s, c in rows}
 
     def summary(self, learner: str, questions: dict[str, set[str]] | None = None) -> dict[str, ChapterProgress]:
         """chapter slug -> progress. With `questions` (slug -> current question ids),
         answers to questions that no longer exist are not counted."""
         out: dict[str, ChapterProgress] = {}
-        with closing(self._connect()) as conn:
+        with self._read() as conn:
             for (chapter,) in conn.execute("SELECT chapter FROM visits WHERE learner = ?", (learner,)):
                 out.setdefault(chapter, ChapterProgress()).visited = True
             for chapter, question, correct in conn.execute(
@@ -104,13 +197,47 @@ class ProgressStore:
         return out
 
     def reset(self, learner: str) -> None:
-        with closing(self._connect()) as conn, conn:
+        """Forget the learner's progress through the course (visits and answers)."""
+        with self._write() as conn:
             conn.execute("DELETE FROM visits WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM answers WHERE learner = ?", (learner,))
 
+    # --- everything about one learner -------------------------------------------------------
+    def learner_tables(self) -> list[str]:
+        """Every table with a `learner` column: all that is kept about a learner."""
+        names = [n for (n,) in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        return [n for n in names
+                if any(col[1] == "learner" for col in self.conn.execute(f'PRAGMA table_info("{n}")'))]
+
+    def export(self, learner: str) -> dict[str, list[dict]]:
+        """table -> every row kept about this learner, as stored."""
+        out = {}
+        with self._read() as conn:
+            for table in self.learner_tables():
+                cursor = conn.execute(f'SELECT * FROM "{table}" WHERE learner = ?', (learner,))
+                columns = [d[0] for d in cursor.description]
+                out[table] = [dict(zip(columns, row)) for row in cursor.fetchall()]
+        return out
+
+    def delete_learner(self, learner: str) -> int:
+        """Delete every row kept about this learner, in every table; returns how many."""
+        deleted = 0
+        tables = self.learner_tables()
+        with self._write() as conn:
+            for table in tables:
+                deleted += conn.execute(f'DELETE FROM "{table}" WHERE learner = ?', (learner,)).rowcount
+        return deleted
+
 
 def store_for(request: Request) -> ProgressStore:
-    return ProgressStore(request.app.state.settings.database_path)
+    """This request's store (one connection, opened on first use; app/pages.py's `store`
+    dependency closes it when the request ends)."""
+    current = getattr(request.state, "progress", None)
+    if current is None:
+        current = ProgressStore(request.app.state.progress_db)
+        request.state.progress = current
+    return current
 
 
 def learner_id(request: Request) -> tuple[str, bool]:
@@ -130,4 +257,10 @@ def set_learner_cookie(request: Request, response: Response) -> Response:
     if is_new:
         response.set_cookie(COOKIE_NAME, learner, max_age=COOKIE_MAX_AGE, httponly=True,
                             samesite="lax", path="/", secure=is_https(request))
+    return response
+
+
+def forget_learner_cookie(request: Request, response: Response) -> Response:
+    """Expire the cookie: the browser forgets the id (after everything under it was deleted)."""
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=is_https(request))
     return response

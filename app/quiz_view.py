@@ -11,10 +11,17 @@ from app.quiz import Grade, Quiz, display_order
 from widgets.base import ParamError
 
 
-def chapter_score(request: Request, chapter: Chapter) -> dict:
-    """{correct, answered, total} of this learner's answers in the chapter."""
+def saved_answers(request: Request, chapter: Chapter) -> dict[str, tuple[list[int], bool]]:
+    """This learner's latest answer to each question of the chapter (none for a new learner)."""
     learner, is_new = learner_id(request)
-    answers = {} if is_new else store_for(request).answers(learner, chapter.slug)
+    return {} if is_new else store_for(request).answers(learner, chapter.slug)
+
+
+def chapter_score(request: Request, chapter: Chapter, answers: dict | None = None) -> dict:
+    """{correct, answered, total} of this learner's answers in the chapter (from `answers`,
+    when the caller has read them already)."""
+    if answers is None:
+        answers = saved_answers(request, chapter)
     correct = sum(1 for q in chapter.quizzes if q in answers and answers[q][1])
     return {"correct": correct, "answered": sum(1 for q in chapter.quizzes if q in answers),
             "total": len(chapter.quizzes)}

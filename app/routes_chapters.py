@@ -17,16 +17,15 @@ from app.markdown import fill_slots
 from app.pages import chapter_or_404, course, render_page, sidebar_context, store
 from app.progress import ProgressStore, learner_id, set_learner_cookie
 from app.quiz import AnswerError, grade
-from app.quiz_view import chapter_score, option_order, render_quiz
+from app.quiz_view import chapter_score, option_order, render_quiz, saved_answers
 
 router = APIRouter()
 
 
-def render_body(request: Request, chapter: Chapter, progress: ProgressStore) -> Markup:
+def render_body(request: Request, chapter: Chapter) -> Markup:
     """The chapter's HTML with its widgets and quizzes filled in for this request."""
-    learner, is_new = learner_id(request)
-    saved = {} if is_new else progress.answers(learner, chapter.slug)
-    score = chapter_score(request, chapter)
+    saved = saved_answers(request, chapter)
+    score = chapter_score(request, chapter, saved)  # once per page, for every question
 
     def fill(kind: str, index: int) -> str:
         slot = chapter.slots[index]
@@ -46,7 +45,9 @@ def render_body(request: Request, chapter: Chapter, progress: ProgressStore) -> 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request):
     """The chapter list, with this learner's progress."""
-    return render_page(request, "index.html", sidebar_context(request))
+    context = sidebar_context(request)
+    context["deleted"] = request.query_params.get("deleted") == "1"
+    return render_page(request, "index.html", context)
 
 
 @router.get("/chapters/{slug}", response_class=HTMLResponse)
@@ -60,11 +61,12 @@ def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
         context = sidebar_context(request)
         context["slug"] = slug
         return render_page(request, "_not_found.html", context, status_code=404)
-    learner, _ = learner_id(request)
-    progress.record_visit(learner, chapter.slug)
+    learner, is_new = learner_id(request)
+    if not is_new:  # only a learner who kept the cookie: a crawler's hits write nothing
+        progress.record_visit(learner, chapter.slug)
     prev, nxt = loaded.neighbours(slug)
     context = sidebar_context(request, chapter.slug)
-    context.update(chapter=chapter, body=render_body(request, chapter, progress), prev=prev, next=nxt)
+    context.update(chapter=chapter, body=render_body(request, chapter), prev=prev, next=nxt)
     return render_page(request, "chapter.html", context)
 
 
@@ -75,12 +77,11 @@ def chapters_api(loaded: Course = Depends(course)):
 
 
 @router.get("/api/chapters/{slug}")
-def chapter_api(request: Request, slug: str, loaded: Course = Depends(course),
-                progress: ProgressStore = Depends(store)):
+def chapter_api(request: Request, slug: str, loaded: Course = Depends(course)):
     """One chapter: front matter, contents, questions (without answers, options in this learner's
     order, each with its authored `index` to answer with) and rendered HTML."""
     chapter = chapter_or_404(loaded, slug)
     body = {**chapter.summary(), "toc": chapter.toc,
             "quizzes": [q.public(option_order(request, chapter, q)) for q in chapter.quizzes.values()],
-            "html": str(render_body(request, chapter, progress))}
+            "html": str(render_body(request, chapter))}
     return set_learner_cookie(request, JSONResponse(body))

@@ -1,9 +1,11 @@
-"""Learners' progress: the cookie, visits and answers, reset, and durability."""
+"""Learners' progress: the cookie, visits and answers, reset, export and delete, the schema's
+version and migrations, one connection per request, and durability."""
 from __future__ import annotations
 
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.content import load_course
 from app.main import create_app
-from app.progress import COOKIE_NAME, ProgressStore
+from app.progress import COOKIE_NAME, MIGRATIONS, SCHEMA_VERSION, ProgressDB, ProgressStore
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +73,7 @@ def test_visit_and_answers_are_recorded_and_shown(client):
 
 
 def test_learners_do_not_see_each_other(app, client):
+    client.get("/")
     client.get(f"/chapters/{CHAPTER}")
     answer(client, "lr-meaning")
     with TestClient(app) as other:
@@ -79,6 +82,7 @@ def test_learners_do_not_see_each_other(app, client):
 
 
 def test_reset_clears_progress(client):
+    client.get("/")
     client.get(f"/chapters/{CHAPTER}")
     answer(client, "lr-meaning")
     response = client.post("/progress/reset", follow_redirects=False)
@@ -91,6 +95,7 @@ def test_reset_clears_progress(client):
 
 def test_progress_survives_a_restart(settings):
     with TestClient(create_app(settings)) as first:
+        first.get("/")  # the cookie first: only a returning learner's visit is recorded
         first.get(f"/chapters/{CHAPTER}")
         answer(first, "warmup-why")
         learner = first.cookies[COOKIE_NAME]
@@ -145,3 +150,146 @@ def test_answers_to_removed_questions_are_not_counted(tmp_path, removed):
     store.record_answer("y" * 20, CHAPTER, "gone", [0], True)
     summary = store.summary("y" * 20, {CHAPTER: {removed}})
     assert summary[CHAPTER].answered == 1 and summary[CHAPTER].correct == 1
+
+
+# --- only returning learners write ------------------------------------------------------------
+
+def rows(path, table: str) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_a_crawler_without_cookies_writes_nothing(client, settings):
+    for _ in range(5):
+        client.cookies.clear()
+        assert client.get(f"/chapters/{CHAPTER}").status_code == 200
+        assert client.get("/").status_code == 200
+    assert rows(settings.database_path, "visits") == 0 and rows(settings.database_path, "answers") == 0
+    client.get(f"/chapters/{CHAPTER}")  # now with the cookie the last page set
+    assert rows(settings.database_path, "visits") == 1
+
+
+# --- one connection per request, the score once per page ---------------------------------------
+
+class Counting:
+    """Counts connections opened and closed, and the statements run on them."""
+
+    def __init__(self, monkeypatch):
+        self.opened = self.closed = 0
+        self.statements: list[str] = []
+        original = ProgressDB.connect
+        counter = self
+
+        class Tracked(sqlite3.Connection):
+            def close(self):
+                counter.closed += 1
+                super().close()
+
+        def connect(db):
+            conn = original(db)
+            tracked = sqlite3.connect(db.path, timeout=10, isolation_level=None, check_same_thread=False,
+                                      factory=Tracked)
+            conn.close()
+            tracked.set_trace_callback(counter.statements.append)
+            counter.opened += 1
+            return tracked
+
+        monkeypatch.setattr(ProgressDB, "connect", connect)
+
+    def reset(self):
+        self.opened = self.closed = 0
+        self.statements.clear()
+
+
+def test_a_chapter_view_is_one_connection_and_reads_the_answers_once(client, monkeypatch):
+    client.get("/")
+    answer(client, "lr-meaning")
+    count = Counting(monkeypatch)
+    assert client.get(f"/chapters/{CHAPTER}").status_code == 200
+    assert count.opened == 1 and count.closed == 1, "one connection, closed when the request ends"
+    reads = [s for s in count.statements if s.startswith("SELECT question, selected, correct FROM answers")]
+    assert len(reads) == 1, f"the chapter's answers are read once per page, not once per question: {reads}"
+    assert not any("CREATE TABLE" in s for s in count.statements), "the schema is made at start-up only"
+    count.reset()
+    assert client.get("/api/widgets").status_code == 200
+    assert count.opened == 0, "a request that never touches progress opens no connection"
+
+
+# --- schema version and migrations ---------------------------------------------------------------
+
+def test_a_new_database_is_at_the_current_version_in_wal_mode(tmp_path):
+    path = tmp_path / "fresh.sqlite3"
+    assert ProgressDB(path).migrate() == 0
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert ProgressDB(path).migrate() == SCHEMA_VERSION, "a second start-up has nothing to do"
+
+
+def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:  # what the unversioned code created on its first request
+        conn.executescript("""
+            CREATE TABLE visits (learner TEXT NOT NULL, chapter TEXT NOT NULL, first_at REAL NOT NULL,
+                                 last_at REAL NOT NULL, PRIMARY KEY (learner, chapter));
+            CREATE TABLE answers (learner TEXT NOT NULL, chapter TEXT NOT NULL, question TEXT NOT NULL,
+                                  selected TEXT NOT NULL, correct INTEGER NOT NULL, answered_at REAL NOT NULL,
+                                  PRIMARY KEY (learner, chapter, question));
+            INSERT INTO answers VALUES ('old-learner-0123456789', 'learning-rate', 'lr-meaning', '[1]', 1, 0);
+        """)
+    assert ProgressDB(path).migrate() == 0
+    store = ProgressStore(path)
+    assert store.answers("old-learner-0123456789", CHAPTER) == {"lr-meaning": ([1], True)}
+    store.close()
+
+
+def test_a_failing_migration_changes_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "p.sqlite3"
+    ProgressDB(path).migrate()
+    monkeypatch.setattr("app.progress.MIGRATIONS", MIGRATIONS + [("CREATE TABLE extra (learner TEXT)",
+                                                                   "NOT SQL AT ALL")])
+    monkeypatch.setattr("app.progress.SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(sqlite3.OperationalError):
+        ProgressDB(path).migrate()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert not conn.execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchall()
+
+
+# --- export and delete ---------------------------------------------------------------------------
+
+def test_a_learner_exports_everything_stored_then_deletes_it(app, client, settings):
+    client.get("/")
+    client.get(f"/chapters/{CHAPTER}")
+    answer(client, "lr-meaning")
+    learner = client.cookies[COOKIE_NAME]
+    with TestClient(app) as other:
+        other.get("/")
+        other.get(f"/chapters/{CHAPTER}")
+    home = client.get("/").text
+    assert 'href="/api/progress/export"' in home and 'action="/progress/delete"' in home
+
+    export = client.get("/api/progress/export")
+    assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
+    body = export.json()
+    assert body["learner"] == learner
+    assert {"visits", "answers"} <= set(body["tables"])
+    assert [r["chapter"] for r in body["tables"]["visits"]] == [CHAPTER]
+    assert [(r["question"], r["learner"]) for r in body["tables"]["answers"]] == [("lr-meaning", learner)]
+
+    deleted = client.post("/progress/delete", follow_redirects=False)
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/?deleted=1"
+    assert 'learner=""' in deleted.headers["set-cookie"] and "Max-Age=0" in deleted.headers["set-cookie"]
+    with sqlite3.connect(settings.database_path) as conn:
+        for table in body["tables"]:
+            assert conn.execute(f"SELECT count(*) FROM {table} WHERE learner = ?", (learner,)).fetchone()[0] == 0
+    assert rows(settings.database_path, "visits") == 1, "the other learner's visit is kept"
+    client.cookies.set(COOKIE_NAME, learner)  # even with the old id, nothing is left
+    assert all(not r for r in client.get("/api/progress/export").json()["tables"].values())
+
+
+def test_a_visitor_without_a_cookie_exports_nothing_and_gets_no_cookie(client):
+    export = client.get("/api/progress/export")
+    assert export.json()["tables"] == {} and export.json()["learner"] is None
+    assert "set-cookie" not in export.headers
+    assert client.post("/progress/delete", follow_redirects=False).status_code == 303
