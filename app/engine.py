@@ -275,6 +275,7 @@ class Engine:
             self._refresher.cancel()
         if self._start_task and not self._start_task.done():
             self._start_task.cancel()
+        self._start_task = None  # an app started again (a second lifespan) connects again
         if self.client is not None:
             client, self.client = self.client, None
             try:

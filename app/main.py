@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from app import errors
+from app import errors, schema
 from app.limits import BodyLimit
 from app.security import SecurityHeaders
 from app.settings import Settings
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers():
         app.include_router(router)
     errors.install(app)
+    schema.install(app)
     # outermost last: headers on every response, the 500 with an error id inside them, and
     # no body read past the cap
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -32,7 +32,11 @@ def progress_api(request: Request, loaded: Course = Depends(course)):
     return set_learner_cookie(request, JSONResponse(body))
 
 
-@router.post("/progress/reset")
+SEE_OTHER = {303: {"description": "Redirected to the chapter list"},
+             200: {"description": "htmx: an empty body and HX-Redirect", "content": {"text/html": {}}}}
+
+
+@router.post("/progress/reset", response_class=HTMLResponse, responses=SEE_OTHER)
 def progress_reset(request: Request, progress: ProgressStore = Depends(store)):
     """Forget this learner's visits and answers."""
     learner, is_new = learner_id(request)
@@ -57,7 +61,7 @@ def progress_export(request: Request, progress: ProgressStore = Depends(store)):
                                        "Cache-Control": "no-store"})
 
 
-@router.post("/progress/delete")
+@router.post("/progress/delete", response_class=HTMLResponse, responses=SEE_OTHER)
 def progress_delete(request: Request, progress: ProgressStore = Depends(store)):
     """Delete every row kept under this learner's id, then expire the cookie."""
     learner, is_new = learner_id(request)

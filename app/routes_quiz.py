@@ -25,7 +25,14 @@ from widgets.base import ParamError
 router = APIRouter()
 
 
-@router.post("/quiz/{slug}/{qid}", response_class=HTMLResponse)
+FORM_BODY = {"requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {"schema": {
+    "type": "object", "properties": {"choice": {
+        "type": "array", "items": {"type": "string", "pattern": "^[0-9]{1,4}$"},
+        "description": "an option's authored index; repeated for a multiple-answer question"}}}}}}}
+SEE_OTHER = {303: {"description": "A plain form post: redirected to the question on its page"}}
+
+
+@router.post("/quiz/{slug}/{qid}", response_class=HTMLResponse, openapi_extra=FORM_BODY, responses=SEE_OTHER)
 async def quiz_form(request: Request, slug: str, qid: str, loaded: Course = Depends(course),
                     progress: ProgressStore = Depends(store)):
     """Grade a form answer (field `choice`, repeated for checkboxes).

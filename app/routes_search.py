@@ -5,13 +5,14 @@ GET /api/search?q=...   the same as JSON
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from app.content import Course
 from app.pages import course, is_htmx, render_fragment, render_page, sidebar_context
 from app.progress import set_learner_cookie
-from app.search import validate_query
+from app.search import MAX_QUERY, validate_query
+from widgets.base import ParamError
 
 router = APIRouter()
 
@@ -42,6 +43,6 @@ def search_api(q: str | None = None, loaded: Course = Depends(course)):
     """{"query", "results": [{kind, title, context, url, chapter, score, snippet}]}."""
     error = validate_query(q)
     if error:
-        raise HTTPException(422, error)
+        raise ParamError("q", "" if q is None else q[:64], f"1 to {MAX_QUERY} characters", error)
     hits = loaded.search_index.search(q)
     return {"query": q, "count": len(hits), "results": [h.as_dict() for h in hits]}

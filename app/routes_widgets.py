@@ -90,8 +90,7 @@ async def request_params(request: Request) -> dict[str, Any]:
     or a URL-encoded form). The body was capped by app/limits.py before it is read here."""
     pairs = list(request.query_params.multi_items())
     if request.method == "POST":
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type == "application/json":
+        if is_json(request):
             raw = await request.body()
             try:
                 body = json.loads(raw)
@@ -106,12 +105,21 @@ async def request_params(request: Request) -> dict[str, Any]:
     return single_values(pairs)
 
 
+def is_json(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+
+
 async def widget_request(name: str, request: Request) -> tuple[Widget, dict, str]:
     """(widget, canonical values, instance) of a request; 404 or ParamError."""
     widget = widget_or_404(name)
     params = await request_params(request)
     if request.method == "GET":
         check_url_text(widget, params)
+    elif is_json(request):  # JSON has types: a number is a number, not a string of digits
+        body_names = {p.name for p in widget.params} - set(request.query_params)
+        for p in widget.params:
+            if p.name in body_names and p.name in params:
+                p.parse_json(params[p.name])
     return widget, widget.canonicalize(params), instance_or_422(name, params)
 
 

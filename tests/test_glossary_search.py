@@ -154,7 +154,7 @@ def test_search_page_fragment_and_json(client):
 @pytest.mark.parametrize("params", [{}, {"q": ""}, {"q": "   "}, {"q": "x" * 101}])
 def test_search_query_is_bounded(client, params):
     api = client.get("/api/search", params=params)
-    assert api.status_code == 422 and "1 to 100 characters" in api.json()["detail"]
+    assert api.status_code == 422 and "1 to 100 characters" in api.json()["detail"][0]["msg"]
     if params:
         page = client.get("/search", params=params)
         assert page.status_code == 422 and "1 to 100 characters" in page.text

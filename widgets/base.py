@@ -75,7 +75,7 @@ class Param:
 
     def parse(self, raw: Any) -> Any:
         """Turn a raw query value (or a Python value) into a checked value."""
-        if raw is None or (isinstance(raw, str) and raw.strip() == "" and self.kind != "text"):
+        if raw is None:  # absent (an empty string is a value, and not a number or a choice)
             if self.default is None:  # a parameter without a default is required
                 raise ParamError(self.name, raw, self.allowed(), f"{self.name} is required: expected {self.allowed()}")
             return self.default
@@ -122,12 +122,24 @@ class Param:
     def _parse_bool(self, raw: Any) -> bool:
         if isinstance(raw, bool):
             return raw
-        text = raw.lower() if isinstance(raw, str) else ""
-        if text in ("1", "true", "on", "yes"):
+        # one spelling each, as a form, a link and the JSON twin write them
+        if raw == "true":
             return True
-        if text in ("0", "false", "off", "no"):
+        if raw == "false":
             return False
         raise ParamError(self.name, _clip(str(raw)), self.allowed())
+
+    def parse_json(self, raw: Any) -> Any:
+        """A value from a JSON body: it must have the JSON type the schema gives this
+        parameter (a number for numbers, true/false for switches, a string otherwise)."""
+        numeric = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+        expected = {"float": numeric, "int": numeric, "bool": isinstance(raw, bool)}.get(
+            self.kind, isinstance(raw, str))
+        if raw is not None and not expected:
+            raise ParamError(self.name, _clip(repr(raw)), self.allowed() + " (as a JSON "
+                             + {"float": "number", "int": "number", "bool": "true or false"}.get(self.kind, "string")
+                             + ")")
+        return self.parse(raw)
 
     def describe(self) -> dict:
         """The JSON description served by GET /api/widgets."""
