@@ -101,18 +101,26 @@ def test_the_first_progress_reports_draw_a_figure(name):
     values = widget.canonicalize({})
     sent: list = [None]
 
-    def progress(partial: dict, done: int, total: int) -> None:
-        assert 0 <= done <= total
+    def draw(partial: dict) -> None:
         figure = json.loads(json.dumps(widget.figure(values, partial)))  # plain JSON
         delta = figure_delta.diff(sent[-1], figure)
         if delta is not None:
             assert figure_delta.apply(sent[-1], delta) == figure
         sent.append(figure)
+
+    def progress(partial: dict, done: int, total: int) -> None:
+        assert 0 <= done <= total
+        draw(partial)
         if len(sent) > 2:
             raise _EnoughReports
 
-    with pytest.raises(_EnoughReports):
-        widget.compute(values, progress)
+    try:
+        data = widget.compute(values, progress)
+    except _EnoughReports:
+        return
+    # it finished before two reports (diagnosis answers at once from a case it already trained
+    # in this process): the final figure must still draw from the last one sent
+    draw(data)
 
 
 @pytest.mark.parametrize("name", NAMES)
