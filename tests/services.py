@@ -183,6 +183,22 @@ class Probe:
                 raise AssertionError(f"fewer than {count} worker threads got busy within {timeout:.0f} s")
             time.sleep(0.02)
 
+    def last_report(self) -> float:
+        """When the latest progress report of any job reached the scheduler (its clock; 0 if none)."""
+        from app.job_context import TOPIC
+
+        events = self.client.get_events(TOPIC)
+        return events[-1][0] if events else 0.0
+
+    def wait_reported(self, after: float, timeout: float = 120) -> None:
+        """Wait for a report newer than `after` (a `last_report()`): the job is past its set-up,
+        so its next report comes within one report interval."""
+        deadline = time.monotonic() + timeout
+        while self.last_report() <= after:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no job reported within {timeout:.0f} s")
+            time.sleep(0.02)
+
     def seconds_until_idle(self, since: float, timeout: float = 10) -> float:
         """Seconds from `since` (time.monotonic()) until no worker thread runs a job."""
         while True:
