@@ -26,4 +26,4 @@ def test_step_returns_the_closures_loss(learner):
         return loss
 
     loss = optimizer.step(closure)
-    assert loss is not None and float(loss) == 2.0, f"step(closure) must return the closure's loss, got {loss!r}"
+    assert loss is not None and float(loss.detach()) == 2.0, f"step(closure) must return the closure's loss, got {loss!r}"

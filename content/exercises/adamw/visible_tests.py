@@ -14,4 +14,4 @@ def test_it_is_a_torch_optimizer(learner):
     assert optimizer.param_groups[0]["lr"] == 0.1, "keep the options in param_groups (pass defaults to super().__init__)"
     p.grad = torch.ones(3)
     optimizer.step()
-    assert float(p[0]) < 0, f"one step on a gradient of ones must move the weights down, they are {p.tolist()}"
+    assert float(p.detach()[0]) < 0, f"one step on a gradient of ones must move the weights down, they are {p.detach().tolist()}"

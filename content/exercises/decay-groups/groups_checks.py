@@ -85,6 +85,6 @@ def check_groups(learner, tie=True, frozen=(), weight_decay=0.1, seed=0):
         loss = torch.nn.functional.cross_entropy(model(idx).flatten(0, 1), idx.roll(-1, 1).flatten())
         loss.backward()
         mine.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     if not all(torch.isfinite(torch.tensor(losses))):
         fail("training with your groups gave a non-finite loss")

@@ -28,7 +28,7 @@ def full_batch(model, batches, lr):
     loss.backward()
     grads = [p.grad.clone() for p in model.parameters()]
     optimizer.step()
-    return grads, float(loss)
+    return grads, loss.item()
 
 
 def buggy_grads(model, batches, bug):

@@ -10,6 +10,6 @@ def accumulate_and_step(model, loss_fn, micro_batches, optimizer) -> float:
     for x, y in micro_batches:
         loss = loss_fn(model(x), y)
         (loss / k).backward()
-        total += float(loss)
+        total += loss.item()
     optimizer.step()
     return total / k
