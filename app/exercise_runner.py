@@ -39,6 +39,8 @@ def describe(exc: BaseException, module_file: str) -> str:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == module_file]
         name = frames[-1].name if frames else "the starter code"
         return NOT_YET.format(where=f"{name}()")
+    if isinstance(exc, MemoryError):
+        return "your code ran out of memory (MemoryError: the sandbox's limit)" + where_in_learner(exc, module_file)
     if isinstance(exc, AssertionError):
         return str(exc) or "a check failed"
     explain = sys.modules.get("checks")

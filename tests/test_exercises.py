@@ -169,3 +169,20 @@ def test_hidden_tests_never_reach_the_client(client):
         body = json.dumps(client.get(f"/api/exercises/{exercise.id}").json())
         for name in exercise.hidden_names:
             assert name not in body
+
+
+@pytest.mark.slow
+def test_the_exported_tests_fail_on_the_starters_and_pass_on_the_solutions(tmp_path):
+    import subprocess
+
+    from app.exercises_export import export
+
+    export(Settings().content_dir, tmp_path)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "default", str(tmp_path)]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    visible = sum(len(e.visible_names) for e in EXERCISES.values())
+    assert first.returncode == 1 and f"{visible} failed" in first.stdout, first.stdout[-2000:]
+    for exercise in EXERCISES.values():
+        (tmp_path / exercise.id / f"{exercise.module}.py").write_text(exercise.solution)
+    second = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert second.returncode == 0 and f"{visible} passed" in second.stdout, second.stdout[-2000:]
