@@ -26,6 +26,8 @@ def cmd_check(args) -> int:
         log("running every predict question's widget (use --fast to skip) ...")
     cache_dir = None if args.no_cache else Settings.from_env().database_path.parent / "check-runs"
     report = check_content(content_dir, run_predictions=not args.fast, log=log, cache_dir=cache_dir)
+    for warning in report.warnings:
+        print(f"  warning: {warning}", file=sys.stderr)
     if report.problems:
         print(f"content check: {len(report.problems)} problem{'s' if len(report.problems) != 1 else ''} "
               f"in {content_dir}:", file=sys.stderr)
@@ -35,6 +37,7 @@ def cmd_check(args) -> int:
         return 1
     skipped = " (predict checks skipped: --fast)" if args.fast else (
         f" ({report.predictions} predict checks ran on real widgets)" if report.predictions else "")
+    print(report.skills_line())
     print(report.summary() + skipped + f" [{time.monotonic() - started:.1f} s]")
     return 0
 
