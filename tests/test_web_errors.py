@@ -73,6 +73,13 @@ def test_hostile_json_answers_are_422s(client, body):
     assert len(str(problem["input"])) <= 70, "an error never echoes a huge input"
 
 
+def test_a_key_given_twice_in_a_json_answer_is_a_422(client):
+    """json.loads keeps the last of two keys; which did the learner mean? Neither is graded."""
+    response = client.post(QUESTION, content=b'{"selected": [1], "selected": [0]}',
+                           headers={"content-type": "application/json"})
+    assert "given 2 times" in assert_problem(response, "selected")["msg"]
+
+
 def test_out_of_range_answer_names_the_range(client):
     problem = assert_problem(client.post(QUESTION, json={"selected": [7]}), "selected")
     assert "does not exist" in problem["msg"] and problem["allowed"].endswith("from 0 to 3")
@@ -98,7 +105,8 @@ LEARNER = "hostile-learner-0123456789"
 HOSTILE_JSON = [b'{"selected": "0"}', b'{"selected": ["zero"]}', b'{"selected": {"0": 1}}', b'{"selected": []}',
                 b'{"selected": [0, 1]}', b'{"selected": [4]}', b'{"selected": [999]}', b'{"selected": [1000]}',
                 b'{"selected": [0, 0]}', b'{"selected": [Infinity]}', b'{"selected": [1e400]}', b'{"choice": [0]}',
-                b'{"selected": [0]', b"\xff\xfe", b"", b'{"selected": [' + b"0," * 64 + b"0]}"]
+                b'{"selected": [0]', b"\xff\xfe", b"", b'{"selected": [' + b"0," * 64 + b"0]}",
+                b'{"selected": [0], "selected": [1]}', b'{"selected": ' + b"[" * 100_000]
 HOSTILE_FORMS = [b"choice=4", b"choice=-1", b"choice=zero", b"choice=%FF", b"", b"other=0",
                  b"choice=0&choice=1", b"&".join([b"choice=0"] * 101)]
 
