@@ -23,7 +23,7 @@ import services
 
 pytestmark = pytest.mark.slow  # each test starts one to three servers (seconds each)
 
-FAST_SERVER = {"COURSE_SCHEDULER": "inprocess", "COURSE_WARM_CACHE": "0"}
+FAST_SERVER = {"COURSE_SCHEDULER": "inprocess", "COURSE_WARM_CACHE": "0", "COURSE_CACHE_URL": "memory://"}
 BURST_THREADS = 6
 BURST_SECONDS = 20.0  # an upper bound: a burst stops long before, at its count
 
@@ -57,15 +57,20 @@ def post_answer(conn, chapter: str, question: str, index: int, learner: str) -> 
     return response.status, response.read()
 
 
-def stored_answers(base: str, learner: str) -> list[dict]:
+def exported(base: str, learner: str) -> dict[str, list[dict]]:
+    """Every table's rows kept about `learner`, as the server exports them."""
     conn = connection(base)
     try:
         conn.request("GET", "/api/progress/export", headers={"Cookie": f"learner={learner}"})
         response = conn.getresponse()
         assert response.status == 200
-        return json.loads(response.read())["tables"]["answers"]
+        return json.loads(response.read())["tables"]
     finally:
         conn.close()
+
+
+def stored_answers(base: str, learner: str) -> list[dict]:
+    return exported(base, learner)["answers"]
 
 
 class Burst:
@@ -73,8 +78,9 @@ class Burst:
     `total` were acknowledged. `acked` holds (learner, chapter, question, index) for every
     200 received; `statuses` counts every status; `broken` counts requests that got no answer."""
 
-    def __init__(self, bases: list[str], asked: list[tuple[str, str, int]], total: int):
-        self.bases, self.asked, self.total = bases, asked, total
+    def __init__(self, bases: list[str], asked: list[tuple[str, str, int]], total: int, visit_every: int = 0):
+        self.bases, self.asked, self.total, self.visit_every = bases, asked, total, visit_every
+        self.visits: list[tuple[str, str]] = []
         self.acked: list[tuple[str, str, str, int]] = []
         self.statuses: dict[int, int] = {}
         self.bodies_5xx: list[bytes] = []
@@ -94,6 +100,15 @@ class Burst:
             learner = secrets.token_urlsafe(18)
             try:
                 status, body = post_answer(conn, chapter, question, index, learner)
+                if status == 200 and self.visit_every and sent % self.visit_every == 0:
+                    # a chapter view by a learner with the cookie: a visit row, another write
+                    conn.request("GET", f"/chapters/{chapter}", headers={"Cookie": f"learner={learner}"})
+                    response = conn.getresponse()
+                    response.read()
+                    with self.lock:
+                        self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+                        if response.status == 200:
+                            self.visits.append((learner, chapter))
             except (OSError, http.client.HTTPException):
                 with self.lock:
                     self.broken += 1
@@ -164,17 +179,21 @@ def test_two_server_processes_on_one_database_never_show_database_is_locked(tmp_
     with services.Stack(tmp_path) as stack:
         bases = [stack.web(COURSE_DB=db, **FAST_SERVER), stack.web(COURSE_DB=db, **FAST_SERVER)]
         asked = questions(bases[0])
-        burst = Burst(bases, asked, total=600).start()  # threads alternate between the two
+        # threads alternate between the two; answers, and now and then a chapter view (a visit)
+        burst = Burst(bases, asked, total=600, visit_every=10).start()
         burst.join()
         logs = "".join(stack.log(base) for base in bases)
         acked = list(burst.acked)
-        # every acknowledged answer is in the file, whichever process wrote it
+        # every acknowledged answer and visit is in the file, whichever process wrote it
         stored = {learner: stored_answers(bases[1], learner) for learner, *_ in acked[::10]}
-    print(f"\ntwo processes, one database: statuses {burst.statuses}, {burst.broken} requests cut")
+        visited = [exported(bases[0], learner)["visits"] for learner, _ in burst.visits]
+    print(f"\ntwo processes, one database: statuses {burst.statuses} ({len(acked)} answers, "
+          f"{len(burst.visits)} chapter visits), {burst.broken} requests cut")
     assert burst.broken == 0 and set(burst.statuses) == {200}, (burst.statuses, burst.bodies_5xx[:3])
     assert len(acked) >= 600
     assert "database is locked" not in logs and "Traceback" not in logs, logs[-2000:]
     assert all(len(rows) == 1 for rows in stored.values()), stored
+    assert len(visited) >= 30 and all(len(rows) == 1 for rows in visited), visited[:3]
 
 
 @pytest.fixture(scope="module")
