@@ -21,6 +21,7 @@ PYTHON     ?= python3
 TORCH_SPEC ?= torch==2.13.0
 CHROMIUM   ?= /usr/bin/chromium
 REDIS      ?= /usr/bin/redis-server
+BWRAP      ?= /usr/bin/bwrap
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
 
@@ -33,7 +34,7 @@ NPM_STAMP := $(NODE_DIR)/.installed
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help setup serve test check pytest browser redis clean FORCE
+.PHONY: help setup serve test check pytest browser redis sandbox clean FORCE
 
 help:
 	@echo "make serve   set up (once) and serve the course at http://$(HOST):$(PORT)"
@@ -41,7 +42,7 @@ help:
 	@echo "make setup   only the set-up: $(VENV) (torch first: $(TORCH_SPEC)), npm packages"
 	@echo "make clean   remove $(VENV), $(NODE_DIR) and the stamps"
 
-setup: $(STAMPS)/project $(NPM_STAMP)
+setup: $(STAMPS)/project $(NPM_STAMP) sandbox
 
 # --no-proxy-headers: uvicorn would otherwise believe X-Forwarded-Proto from any local client;
 # the app honours it only with COURSE_TRUST_PROXY=1 (app/security.py).
@@ -78,6 +79,15 @@ redis:
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y redis-server; \
 	fi
 	@test -x "$(REDIS)" || { echo "$(REDIS) is still missing after apt-get install redis-server" >&2; exit 1; }
+
+# Learners' code is graded inside bubblewrap (app/sandbox.py). Without it, grading works only
+# for a server on loopback (or with COURSE_SANDBOX_UNSAFE_OK=1), so a failed install warns.
+sandbox:
+	@if [ ! -x "$(BWRAP)" ]; then \
+	  echo "$(BWRAP) is missing: installing Debian's bubblewrap (the exercises' sandbox)"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y bubblewrap || true; \
+	fi
+	@test -x "$(BWRAP)" || echo "warning: $(BWRAP) is still missing: exercises are graded only on loopback (see README)" >&2
 
 # --- the virtual environment -------------------------------------------------------------
 

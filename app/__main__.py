@@ -5,6 +5,7 @@
     python -m app bench --load [...]      the class-load benchmark (app/bench_load.py)
     python -m app precompute [...]        fill the result cache (app/precompute.py)
     python -m app cache stats|export FILE|import FILE|clear   the result cache (COURSE_CACHE_URL)
+    python -m app exercises DIR [--overwrite]   the coding exercises as files + pytest tests
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def cmd_check(args) -> int:
         log("running every predict question's widget (use --fast to skip) ...")
     cache_dir = None if args.no_cache else Settings.from_env().database_path.parent / "check-runs"
     report = check_content(content_dir, run_predictions=not args.fast, log=log, cache_dir=cache_dir)
+    for warning in report.warnings:
+        print(f"  warning: {warning}", file=sys.stderr)
     if report.problems:
         print(f"content check: {len(report.problems)} problem{'s' if len(report.problems) != 1 else ''} "
               f"in {content_dir}:", file=sys.stderr)
@@ -34,6 +37,7 @@ def cmd_check(args) -> int:
         return 1
     skipped = " (predict checks skipped: --fast)" if args.fast else (
         f" ({report.predictions} predict checks ran on real widgets)" if report.predictions else "")
+    print(report.skills_line())
     print(report.summary() + skipped + f" [{time.monotonic() - started:.1f} s]")
     return 0
 
@@ -81,6 +85,12 @@ def cmd_cache(args) -> int:
     return 0
 
 
+def cmd_exercises(args) -> int:
+    from app.exercises_export import main as export_main
+
+    return export_main(args.dir, args.overwrite)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="Course tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     cache.add_argument("action", choices=["stats", "export", "import", "clear"])
     cache.add_argument("file", nargs="?", help="the file to export to or import from (gzip JSON lines)")
     cache.set_defaults(func=cmd_cache)
+    exercises = sub.add_parser("exercises", help="write the coding exercises (starter code and pytest tests) into DIR")
+    exercises.add_argument("dir", help="the directory to write into (created if missing)")
+    exercises.add_argument("--overwrite", action="store_true", help="replace starter modules you may have edited")
+    exercises.set_defaults(func=cmd_exercises)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # every option after "bench" (--quick, --repeats N) is app.bench's
         return cmd_bench(argparse.Namespace(rest=argv[1:]))

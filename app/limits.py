@@ -7,10 +7,15 @@ the cap is answered 413 at once, without reading a byte of the body; a body sent
 costs neither memory nor time on the event loop.
 
 `read_form` reads an application/x-www-form-urlencoded body (UTF-8 only, at most
-MAX_FORM_FIELDS fields) for the routes that take forms.
+MAX_FORM_FIELDS fields) for the routes that take forms. `loads_json` parses a JSON body
+refusing a key given twice in one object (json.loads would keep the last one silently:
+which did the sender mean?); `json_keys_once` is that check as a dependency, for routes
+whose body FastAPI parses into a model.
 """
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request
@@ -73,3 +78,37 @@ async def read_form(request: Request) -> list[tuple[str, str]]:
     except (ValueError, UnicodeDecodeError):
         raise ParamError("body", f"{text.count('&') + 1} fields", f"at most {MAX_FORM_FIELDS} fields, "
                          f"percent-encoded UTF-8", "the form has too many fields or bad percent-encoding") from None
+
+
+def repeated(key: str, count: int) -> ParamError:
+    """The 422 for a name given more than once."""
+    return ParamError(key[:64], f"given {count} times", "one value",
+                      f"{key[:64]} is given {count} times: give it once")
+
+
+def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        keys = [key for key, _ in pairs]
+        key = next(k for k in keys if keys.count(k) > 1)
+        raise repeated(key, keys.count(key))
+    return found
+
+
+def loads_json(raw: bytes | str) -> Any:
+    """json.loads, with ParamError (a 422) for a key repeated in an object; ValueError (or
+    RecursionError) for a body that is not JSON, as json.loads raises them."""
+    return json.loads(raw, object_pairs_hook=_object_once)
+
+
+async def json_keys_once(request: Request) -> None:
+    """A dependency: a JSON body with a key given twice is a 422. Anything else wrong with
+    the body is left to the route's own validation, which names it."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        return
+    try:
+        loads_json(await request.body())
+    except ParamError:
+        raise
+    except (ValueError, RecursionError):
+        return

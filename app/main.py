@@ -32,11 +32,11 @@ def vendor_path(name: str, settings: Settings) -> Path:
 
 def routers() -> list:
     """Every router of the app, one per resource (the content checker reads their paths)."""
-    from app import (routes_chapters, routes_glossary, routes_progress, routes_quiz, routes_search,
-                     routes_widgets)
+    from app import (routes_chapters, routes_exercises, routes_glossary, routes_progress, routes_quiz,
+                     routes_search, routes_widgets)
 
     return [routes_widgets.router, routes_chapters.router, routes_quiz.router, routes_progress.router,
-            routes_glossary.router, routes_search.router]
+            routes_glossary.router, routes_search.router, routes_exercises.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

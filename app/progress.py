@@ -59,8 +59,30 @@ MIGRATIONS: list[tuple[str, ...]] = [
             correct INTEGER NOT NULL,
             answered_at REAL NOT NULL,
             PRIMARY KEY (learner, chapter, question))"""),
+    # 2: coding exercises: attempts, passes and the code last run (issue 11)
+    ("""CREATE TABLE exercise_attempts (
+            learner TEXT NOT NULL,
+            exercise TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            passes INTEGER NOT NULL DEFAULT 0,
+            last_code TEXT NOT NULL DEFAULT '',
+            last_passed INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (learner, exercise))""",),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass
+class ExerciseProgress:
+    attempts: int = 0
+    passes: int = 0
+    last_code: str = ""
+    last_passed: bool = False
+
+    @property
+    def solved(self) -> bool:
+        return self.passes > 0
 
 
 @dataclass
@@ -197,10 +219,29 @@ class ProgressStore:
         return out
 
     def reset(self, learner: str) -> None:
-        """Forget the learner's progress through the course (visits and answers)."""
+        """Forget the learner's progress through the course (visits, answers, exercises)."""
         with self._write() as conn:
             conn.execute("DELETE FROM visits WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM answers WHERE learner = ?", (learner,))
+            conn.execute("DELETE FROM exercise_attempts WHERE learner = ?", (learner,))
+
+    # --- coding exercises -------------------------------------------------------------------
+    def record_attempt(self, learner: str, exercise: str, code: str, passed: bool) -> None:
+        """One graded run: counted, and its code kept as the learner's last code."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO exercise_attempts (learner, exercise, attempts, passes, last_code, "
+                "last_passed, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (learner, exercise) "
+                "DO UPDATE SET attempts = attempts + 1, passes = passes + excluded.passes, "
+                "last_code = excluded.last_code, last_passed = excluded.last_passed, "
+                "updated_at = excluded.updated_at",
+                (learner, exercise, int(passed), code, int(passed), time.time()))
+
+    def exercises(self, learner: str) -> dict[str, ExerciseProgress]:
+        """exercise id -> attempts, passes and last code, for the exercises this learner ran."""
+        rows = self.conn.execute("SELECT exercise, attempts, passes, last_code, last_passed "
+                                 "FROM exercise_attempts WHERE learner = ?", (learner,)).fetchall()
+        return {e: ExerciseProgress(a, p, c, bool(lp)) for e, a, p, c, lp in rows}
 
     # --- everything about one learner -------------------------------------------------------
     def learner_tables(self) -> list[str]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from app.content import Course
 from app.errors import clip
-from app.limits import read_form
+from app.limits import json_keys_once, read_form
 from app.pages import chapter_or_404, course, is_htmx, progress_for, quiz_or_404, render_fragment, store
 from app.progress import ProgressStore, learner_id, set_learner_cookie
 from app.quiz import AnswerError, Grade, Quiz, grade
@@ -101,7 +101,8 @@ class Graded(BaseModel):
     run: PredictRun | None = None
 
 
-@router.post("/api/quiz/{slug}/{qid}", response_model=None, responses={200: {"model": Graded}})
+@router.post("/api/quiz/{slug}/{qid}", response_model=None, responses={200: {"model": Graded}},
+             dependencies=[Depends(json_keys_once)])
 def quiz_api(request: Request, slug: str, qid: str, answer: Answer = Body(...),
              loaded: Course = Depends(course), progress: ProgressStore = Depends(store)):
     """Grade {"selected": [indices]}: whether it is right, and feedback for every option."""

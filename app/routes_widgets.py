@@ -36,7 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from app.engine import JobCancelled, JobFailed, QueueFull, Superseded
 from app.errors import log_failure
-from app.limits import read_form
+from app.limits import loads_json, read_form, repeated
 from app.pages import sidebar_context
 from app.progress import learner_id, set_learner_cookie
 from app.widget_view import (INSTANCE_RE, check_url_text, instance_or_422, render_result, render_widget,
@@ -78,9 +78,7 @@ def single_values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in pairs:
         if key in values:
-            count = sum(1 for k, _ in pairs if k == key)
-            raise ParamError(key[:64], f"given {count} times", "one value",
-                             f"{key[:64]} is given {count} times: give it once")
+            raise repeated(key, sum(1 for k, _ in pairs if k == key))
         values[key] = value
     return values
 
@@ -93,8 +91,10 @@ async def request_params(request: Request) -> dict[str, Any]:
         if is_json(request):
             raw = await request.body()
             try:
-                body = json.loads(raw)
-            except ValueError:  # not JSON, not UTF-8, or an integer of thousands of digits
+                body = loads_json(raw)  # a key given twice is a 422, as in a query string
+            except ParamError:
+                raise
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, thousands of digits, too deep
                 raise ParamError("body", f"{len(raw)} bytes", "a JSON object of parameter values",
                                  "the body is not a JSON object of parameter values") from None
             if not isinstance(body, dict):

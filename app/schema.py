@@ -250,7 +250,7 @@ def _complete(path: str, method: str, operation: dict) -> None:
         responses["422"] = error(UNPROCESSABLE)
     if has_input and "422" not in responses:
         responses["422"] = error(UNPROCESSABLE)
-    if "{slug}" in path and "404" not in responses:
+    if ("{slug}" in path or "{exercise_id}" in path) and "404" not in responses:
         responses["404"] = error(NOT_FOUND)
     if method == "post":
         responses.setdefault("413", TOO_LARGE)

@@ -57,6 +57,14 @@ class Settings:
     # True behind a TLS-terminating proxy that sets X-Forwarded-Proto (and that is the only
     # way in): the learner cookie is then Secure when the proxy says the request was HTTPS
     trust_proxy: bool = False
+    # Grading learners' code (app/exercises_grading.py): "auto" uses bubblewrap where it runs;
+    # "rlimits" forces resource limits alone. Limits alone are used only for a server on
+    # loopback, unless sandbox_unsafe_ok (COURSE_SANDBOX_UNSAFE_OK=1) says any address may.
+    sandbox: str = "auto"
+    sandbox_unsafe_ok: bool = False
+    grading_cpu_s: int = 20
+    grading_wall_s: float = 60.0
+    grading_memory_bytes: int = 2 * 1024**3
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -75,6 +83,10 @@ class Settings:
             torch_threads=int(env.get("COURSE_TORCH_THREADS", defaults.torch_threads)),
             max_body_bytes=parse_bytes(env.get("COURSE_MAX_BODY", str(defaults.max_body_bytes))),
             trust_proxy=_flag(env.get("COURSE_TRUST_PROXY"), defaults.trust_proxy),
+            sandbox=env.get("COURSE_SANDBOX", defaults.sandbox).strip() or "auto",
+            sandbox_unsafe_ok=_flag(env.get("COURSE_SANDBOX_UNSAFE_OK"), defaults.sandbox_unsafe_ok),
+            grading_cpu_s=int(env.get("COURSE_GRADING_CPU_S", defaults.grading_cpu_s)),
+            grading_wall_s=float(env.get("COURSE_GRADING_WALL_S", defaults.grading_wall_s)),
         )
 
     @property

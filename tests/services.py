@@ -6,6 +6,7 @@
         stack.dask_worker(scheduler, "w1")              # `dask worker ... --nthreads 1`
         base = stack.web(COURSE_SCHEDULER=scheduler)    # uvicorn app.main:create_app
         stack.stop(base)                                # one of them (a restart)
+        stack.kill(base)                                # or SIGKILL it (a crash)
     # leaving the block stops every process the stack started
 
 `Probe(scheduler)` asks the workers what their threads run, so a test can tell that closing
@@ -99,6 +100,12 @@ class Stack:
                 raise RuntimeError(f"{name} did not start within {START_TIMEOUT_S:.0f} s:\n{self.log(name)}")
             time.sleep(0.1)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown code runs."""
+        process, _ = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
     def stop(self, name: str) -> None:
         process, _ = self.processes.pop(name)
         if process.poll() is None:
@@ -142,7 +149,8 @@ class Stack:
         base = f"http://127.0.0.1:{port}"
         full_env = dict(os.environ, COURSE_DB=str(self.workdir / f"progress-{port}.sqlite3"),
                         COURSE_WARM_CACHE="0", COURSE_DEVICE="cpu", PYTHONUNBUFFERED="1",
-                        PYTHONPATH=str(ROOT), **env)
+                        PYTHONPATH=str(ROOT))
+        full_env.update(env)  # COURSE_DB too: several processes, or a restart, on one database
         self._start(base, [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
                            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], full_env)
         self._wait(base, lambda: answers(base + "/api/widgets"))
@@ -173,6 +181,22 @@ class Probe:
         while self.busy() < count:
             if time.monotonic() > deadline:
                 raise AssertionError(f"fewer than {count} worker threads got busy within {timeout:.0f} s")
+            time.sleep(0.02)
+
+    def last_report(self) -> float:
+        """When the latest progress report of any job reached the scheduler (its clock; 0 if none)."""
+        from app.job_context import TOPIC
+
+        events = self.client.get_events(TOPIC)
+        return events[-1][0] if events else 0.0
+
+    def wait_reported(self, after: float, timeout: float = 120) -> None:
+        """Wait for a report newer than `after` (a `last_report()`): the job is past its set-up,
+        so its next report comes within one report interval."""
+        deadline = time.monotonic() + timeout
+        while self.last_report() <= after:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no job reported within {timeout:.0f} s")
             time.sleep(0.02)
 
     def seconds_until_idle(self, since: float, timeout: float = 10) -> float:

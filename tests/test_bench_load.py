@@ -1,12 +1,12 @@
 """The class-load benchmark: its plan of moves and a short real load against a server."""
 from __future__ import annotations
 
-import asyncio
 import random
 
 import pytest
 
 import services
+from aio import run_async
 from app import bench_load
 from app.__main__ import main
 from app.settings import Settings
@@ -35,7 +35,7 @@ def test_a_short_load_measures_pages_moves_and_answers(tmp_path, capsys):
     with services.Stack(tmp_path) as stack:
         base = stack.web(COURSE_SCHEDULER="inprocess", COURSE_CACHE_URL="memory://")
         plan = bench_load.make_plan(Settings().content_dir, radius=1)
-        results = asyncio.run(bench_load.load(base, plan, learners=2, seconds=4, radius=1, pid=None))
+        results = run_async(lambda: bench_load.load(base, plan, learners=2, seconds=4, radius=1, pid=None))
     assert results.pages and results.answers and (results.moves_near or results.moves_cold)
     assert results.queue, "the queue depth was sampled"
     bench_load.report(2, 4, results)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from widgets.registry import all_widgets
+from widgets.base import ParamError
 
 pytestmark = pytest.mark.browser
 NAMES = sorted(all_widgets())
@@ -48,9 +49,26 @@ def move_first_control(page, instance: str) -> str:
     return "range"
 
 
+def shortest_run(name: str) -> str:
+    """The demo page's query for the widget's fewest training steps, where it has a steps
+    control: drawing and redrawing do not depend on the run's length, and the whole suite
+    trains every widget twice here on a 2-core machine."""
+    widget = all_widgets()[name]
+    steps = next((p for p in widget.params if p.name == "steps"), None)
+    if steps is None:
+        return ""
+    for count in range(int(steps.min), int(steps.default), int(steps.step or 1)):
+        try:
+            widget.canonicalize({"steps": count})
+        except ParamError:  # another control's default needs more steps than this
+            continue
+        return f"?{name}.steps={count}"
+    return ""
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_widget_draws_and_redraws_after_a_keyboard_move(page, name):
-    page.goto(f"/widgets/{name}/demo")
+    page.goto(f"/widgets/{name}/demo{shortest_run(name)}")
     wait_final(page, name)
     before = chart_data(page, name)
     assert json.loads(before), "the chart has data"

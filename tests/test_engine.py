@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import engine_jobs
+from aio import run_async
 from app.engine import Engine, JobCancelled, JobFailed, QueueFull, Superseded
 from app.settings import Settings
 
@@ -33,7 +34,7 @@ def run(scenario, settings):
         finally:
             await engine.close()
 
-    return asyncio.run(main())
+    return run_async(main)
 
 
 async def first_event(handle, timeout: float = 60) -> dict:

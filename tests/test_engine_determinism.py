@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from aio import run_async
 from app.cache import code_version
 from app.engine import Engine
 from app.settings import Settings
@@ -44,6 +45,6 @@ def test_two_dropout_jobs_at_once_equal_each_run_alone(tmp_path):
         finally:
             await engine.close()
 
-    items = asyncio.run(together())
+    items = run_async(together)
     assert [canonical(item["data"]) for item in items] == alone
     assert alone[0] != alone[1]

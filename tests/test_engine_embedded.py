@@ -86,10 +86,12 @@ def test_a_disconnected_json_twin_request_is_cancelled(server):
     before = httpx.get(base + "/api/engine").json()["engine"]["counts"]["cancelled"]
     with services.Probe(status["scheduler"]) as probe:
         assert probe.seconds_until_idle(time.monotonic(), timeout=120) < 120, "the engine is busy"
+        reported = probe.last_report()
         sock = socket.create_connection((host, port))
         sock.sendall(b"GET /api/widgets/warmup?steps=300&warmup=45&peak_lr=0.0053 HTTP/1.1\r\n"
                      b"Host: 127.0.0.1\r\n\r\n")
         probe.wait_busy(1)
+        probe.wait_reported(reported)  # a job stops at its next report, so time from the first
         sock.close()
         closed = time.monotonic()
         freed = probe.seconds_until_idle(closed)

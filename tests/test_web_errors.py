@@ -73,6 +73,13 @@ def test_hostile_json_answers_are_422s(client, body):
     assert len(str(problem["input"])) <= 70, "an error never echoes a huge input"
 
 
+def test_a_key_given_twice_in_a_json_answer_is_a_422(client):
+    """json.loads keeps the last of two keys; which did the learner mean? Neither is graded."""
+    response = client.post(QUESTION, content=b'{"selected": [1], "selected": [0]}',
+                           headers={"content-type": "application/json"})
+    assert "given 2 times" in assert_problem(response, "selected")["msg"]
+
+
 def test_out_of_range_answer_names_the_range(client):
     problem = assert_problem(client.post(QUESTION, json={"selected": [7]}), "selected")
     assert "does not exist" in problem["msg"] and problem["allowed"].endswith("from 0 to 3")
@@ -92,6 +99,48 @@ def test_a_million_items_is_refused_by_the_body_cap(client):
     body = b'{"selected": [' + b"0," * 1_000_000 + b"0]}"
     response = client.post(QUESTION, content=body, headers={"content-type": "application/json"})
     assert response.status_code == 413 and "bytes allowed" in response.json()["detail"]
+
+
+LEARNER = "hostile-learner-0123456789"
+HOSTILE_JSON = [b'{"selected": "0"}', b'{"selected": ["zero"]}', b'{"selected": {"0": 1}}', b'{"selected": []}',
+                b'{"selected": [0, 1]}', b'{"selected": [4]}', b'{"selected": [999]}', b'{"selected": [1000]}',
+                b'{"selected": [0, 0]}', b'{"selected": [Infinity]}', b'{"selected": [1e400]}', b'{"choice": [0]}',
+                b'{"selected": [0]', b"\xff\xfe", b"", b'{"selected": [' + b"0," * 64 + b"0]}",
+                b'{"selected": [0], "selected": [1]}', b'{"selected": ' + b"[" * 100_000]
+HOSTILE_FORMS = [b"choice=4", b"choice=-1", b"choice=zero", b"choice=%FF", b"", b"other=0",
+                 b"choice=0&choice=1", b"&".join([b"choice=0"] * 101)]
+
+
+def stored(client) -> dict:
+    return client.get("/api/progress/export", headers={"cookie": f"learner={LEARNER}"}).json()["tables"]
+
+
+def test_hostile_answers_are_refused_in_the_documented_shape_and_nothing_is_stored(settings):
+    """Under a body cap raised to 12 MiB (so the model's own bounds answer, not the cap): a
+    million items, out-of-range indices, strings, malformed JSON, bad forms. Each is a 422
+    naming the field; the learner's store stays empty; a valid answer afterwards is kept."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    app = create_app(dataclasses.replace(settings, max_body_bytes=12 * 1024 * 1024))
+    million = b'{"selected": [' + b"0," * 999_999 + b"0]}"
+    million_form = b"&".join([b"choice=0"] * 1_000_000)
+    cookie = {"cookie": f"learner={LEARNER}"}
+    with TestClient(app) as client:
+        for body in HOSTILE_JSON + [million]:
+            response = client.post(QUESTION, content=body, headers={"content-type": "application/json", **cookie})
+            problem = assert_problem(response, "body")
+            assert len(str(problem["input"])) <= 70, body[:40]
+        for body in HOSTILE_FORMS + [million_form]:
+            response = client.post(f"/quiz/{CHAPTER}/lr-meaning", content=body,
+                                   headers={"content-type": "application/x-www-form-urlencoded", **cookie})
+            assert response.status_code == 422, (body[:40], response.status_code)
+            detail = response.json()["detail"][0]
+            assert set(detail) == {"loc", "msg", "type", "input", "allowed"} and len(str(detail["input"])) <= 70
+        assert stored(client)["answers"] == [], "a refused answer stores nothing"
+        assert client.post(QUESTION, json={"selected": [0]}, headers=cookie).status_code == 200
+        assert [row["selected"] for row in stored(client)["answers"]] == ["[0]"]
 
 
 def test_a_form_that_is_not_utf8_or_has_too_many_fields_is_a_422(client):

@@ -4,7 +4,8 @@ For every operation schemathesis generates requests from the schema, valid ones 
 ones (wrong types, out of bounds, bad patterns, bad bodies), and checks every answer: no 5xx;
 the status and the content type are documented; the body matches the documented schema (so
 every 4xx is in app/errors.py's shape); an invalid request is refused. Bounded: a fixed number
-of examples per operation, derandomized, no example database.
+of examples per operation, derandomized, no example database, and a time budget per
+operation (OPERATION_BUDGET_S).
 
 Training is never run by the fuzzer: in this app the widget engine trains only the CHEAP
 widgets below (under a second each, the real computation on the in-process engine); every
@@ -15,6 +16,7 @@ the schema in test_every_widget_result_matches_its_documented_model at their che
 """
 from __future__ import annotations
 
+import time
 import warnings
 
 import pytest
@@ -34,6 +36,10 @@ with warnings.catch_warnings():
 # widgets that compute in well under a second at any setting (measured: at most 0.7 s)
 CHEAP = {"bias-correction", "config-reader", "lr-schedule", "optimizer-race", "param-ladder"}
 EXAMPLES = 8  # per operation and generation mode
+# Time, too: once an operation has been fuzzed this long, its remaining generated cases are
+# not sent (measured on 2 busy cores: one widget's 6 operations take 1-5 s together, the
+# course's 15 about 9 s, the whole file about 60 s; the budget is never reached there)
+OPERATION_BUDGET_S = 30.0
 CHECKS = [st_checks.not_a_server_error, openapi_checks.status_code_conformance,
           openapi_checks.content_type_conformance, openapi_checks.response_schema_conformance,
           openapi_checks.negative_data_rejection]
@@ -106,6 +112,7 @@ def operations(schema, group: str):
 
 def fuzz(operation) -> int:
     calls = 0
+    started = time.monotonic()
 
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         @hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
@@ -113,6 +120,8 @@ def fuzz(operation) -> int:
         @given(case=operation.as_strategy(generation_mode=mode))
         def run(case):
             nonlocal calls
+            if time.monotonic() - started > OPERATION_BUDGET_S:
+                return  # out of time: the cases already sent stand, the rest are skipped
             response = case.call_and_validate(checks=CHECKS)
             calls += 1
             for header in SECURITY_HEADERS:

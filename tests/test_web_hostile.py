@@ -103,9 +103,13 @@ def test_every_parameter_refuses_hostile_json_values(client, name, p):
 
 
 def test_hostile_bodies_for_a_widget_are_422s(client):
-    for body in (b"[1, 2]", b'"text"', b"{", b"\xff\xfe\x00", b'{"steps": 20, "steps": 30}'):
+    for body in (b"[1, 2]", b'"text"', b"{", b"\xff\xfe\x00", b"[" * 100_000, b'{"a": ' * 40_000 + b"1"):
         response = client.post("/api/widgets/warmup", content=body, headers={"content-type": "application/json"})
-        assert response.status_code == 422, body
+        assert response.status_code == 422, body[:20]
+    for body in (b'{"total": 200, "total": 300}', b'{"total": 200, "family": "cosine", "total": 200}'):
+        repeated = client.post("/api/widgets/lr-schedule", content=body, headers={"content-type": "application/json"})
+        assert_422_naming(repeated, "total")
+        assert "given 2 times" in repeated.json()["detail"][0]["msg"]
     form = client.post("/widgets/warmup", content=b"steps=20&steps=30&instance=warmup",
                        headers={"content-type": "application/x-www-form-urlencoded"})
     assert form.status_code == 422 and "given 2 times" in form.text

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app.check.links import link_problems
 from app.check.predictions import prediction_problems
+from app.check.quizzes import course_findings, question_findings
 from app.content import ContentError, Course, line_of, parse_chapter
 from widgets.base import ParamError
 from widgets.registry import all_widgets
@@ -19,10 +20,20 @@ class CheckReport:
     questions: int = 0
     widgets: int = 0  # widget directives
     predictions: int = 0  # predict questions whose check ran on the real widget
+    warnings: list[str] = field(default_factory=list)  # printed, but the check still passes
+    skills: dict = field(default_factory=dict)  # questions by skill: apply, recall, predict, total
 
     def summary(self) -> str:
         return (f"content check: {self.chapters} chapters, {self.questions} questions, "
                 f"{self.widgets} widgets: OK")
+
+    def skills_line(self) -> str:
+        """How many questions ask for what (the apply share must stay at a third or more)."""
+        s = self.skills
+        if not s.get("total"):
+            return "questions: none"
+        return (f"questions: {s['apply']}/{s['total']} apply ({s['apply'] / s['total']:.0%}), "
+                f"{s['predict']} predict, {s['recall']} recall")
 
 
 def check_content(content_dir: Path, run_predictions: bool = True, log=None,
@@ -35,6 +46,10 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
       in-bounds parameters;
     - internal links (href="/..." or "#...", Markdown links too) point at a chapter, anchor,
       glossary term, widget, static file or page that exists;
+    - questions: a hint for each, a kind (recall/apply) for each that is not a predict
+      question, no predict question after its widget or claim, at least a third apply
+      questions, no question repeated across chapters (app/check/quizzes.py); a warning
+      when the correct option is the longest by far;
     - with run_predictions, every predict question's check holds on the real run (runs
       are recorded in cache_dir, when given, and reused while nothing they depend on changes).
     """
@@ -80,6 +95,12 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
                 key = json.dumps([widget.name, values], sort_keys=True)
                 runs.setdefault(key, [widget, values, []])[2].append((where, quiz))
         report.problems += link_problems(course, chapter, text, registry, static_dir)
+        found = question_findings(chapter, text)
+        report.warnings += found.warnings
+        report.problems += found.problems
+    found, report.skills = course_findings(course.chapters)
+    report.warnings += found.warnings
+    report.problems += found.problems
 
     if run_predictions:
         for widget, values, questions in runs.values():

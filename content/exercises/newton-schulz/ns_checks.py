@@ -1,0 +1,83 @@
+import torch
+
+from checks import fail, short
+
+QUINTIC = (3.4445, -4.7750, 2.0315)
+
+
+def iterate(G, steps=5, eps=1e-7, coefficients=QUINTIC, norm="frobenius"):
+    a, b, c = coefficients
+    X = G.float()
+    tall = G.size(0) > G.size(1)
+    if tall:
+        X = X.T
+    if norm == "frobenius":
+        X = X / (X.norm() + eps)
+    elif norm == "spectral":
+        X = X / (torch.linalg.matrix_norm(X, ord=2) + eps)
+    for _ in range(steps):
+        A = X @ X.T
+        X = a * X + (b * A + c * A @ A) @ X if c else a * X + b * A @ X
+    return X.T if tall else X
+
+
+CAUSES = [
+    (dict(norm="none"), "G was not normalised first: divide by its Frobenius norm (G.norm()) so the "
+                        "singular values start at most 1, or the iteration blows up"),
+    (dict(norm="spectral"), "the normalisation used the spectral norm; Muon divides by the "
+                            "Frobenius norm, X / (X.norm() + eps)"),
+    (dict(coefficients=(1.5, -0.5, 0.0)), "these are the cubic coefficients (1.5, -0.5); use the "
+                                          "quintic (3.4445, -4.7750, 2.0315)"),
+    (dict(coefficients=(3.4445, 2.0315, -4.7750)), "b and c are swapped: b = -4.7750 multiplies A, "
+                                                   "c = 2.0315 multiplies A @ A"),
+]
+
+
+def relative(a, b):
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def check_ns(learner, shape, seed, steps=5):
+    G = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    yours = learner.newton_schulz(G.clone(), steps=steps)
+    if not isinstance(yours, torch.Tensor) or tuple(yours.shape) != tuple(shape):
+        fail(f"return a tensor of G's shape {tuple(shape)} (got {getattr(yours, 'shape', type(yours).__name__)})")
+    expected = iterate(G, steps)
+    if not torch.isfinite(yours).all() or relative(yours, expected) > 1e-4:
+        for kwargs, text in CAUSES:
+            with torch.no_grad():
+                candidate = iterate(G, steps, **kwargs)
+            if torch.isfinite(yours).all() and torch.isfinite(candidate).all() and relative(yours, candidate) < 1e-4:
+                fail(f"{shape}: yours differs from the quintic iteration. Likely cause: {text}")
+        fail(f"{shape}: yours differs from the quintic iteration by {relative(yours, expected):.3g} "
+             f"(relative): yours starts {short(yours)}, the float32 iteration's {short(expected)}")
+    return G, yours
+
+
+def check_against_svd(G, yours):
+    U, S, Vh = torch.linalg.svd(G, full_matrices=False)
+    polar = U @ Vh
+    values = torch.linalg.svdvals(yours.float())
+    if values.min() < 0.5 or values.max() > 1.3:
+        fail(f"the singular values of yours run from {values.min():.3f} to {values.max():.3f}; five "
+             f"quintic steps leave them between about 0.6 and 1.2")
+    cosine = float((yours * polar).sum() / (yours.norm() * polar.norm()))
+    if cosine < 0.97:
+        fail(f"yours points away from the SVD's U @ V.T (cosine {cosine:.3f}, expected above 0.97)")
+
+
+def check_against_muon(learner, shape, seed):
+    generator = torch.Generator().manual_seed(seed)
+    W = torch.nn.Parameter(torch.randn(shape, generator=generator))
+    G = torch.randn(shape, generator=generator)
+    before = W.detach().clone()
+    W.grad = G.clone()
+    lr = 0.1
+    torch.optim.Muon([W], lr=lr, weight_decay=0.0, momentum=0.0, nesterov=False).step()
+    adjusted = lr * max(1.0, shape[0] / shape[1]) ** 0.5  # Muon's default learning-rate adjustment
+    muon_update = (before - W.detach()) / adjusted
+    yours = learner.newton_schulz(G.clone())
+    error = relative(yours, muon_update)
+    if error > 0.06:
+        fail(f"{shape}: one step of torch.optim.Muon moved the weights by -lr * {short(muon_update)}; yours "
+             f"gives {short(yours)} (relative difference {error:.3f}; bfloat16 explains up to about 0.03)")

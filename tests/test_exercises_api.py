@@ -1,0 +1,134 @@
+"""The exercises' HTTP interface, graded for real in the sandbox (short limits)."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from app.exercises import load_exercises
+from app.sandbox import bwrap_works
+from app.settings import Settings
+
+EXERCISES = load_exercises(Settings().content_dir)
+needs_bwrap = pytest.mark.skipif(not bwrap_works()[0], reason="bwrap cannot run here")
+
+
+@pytest.fixture
+def settings(settings):
+    return replace(settings, grading_cpu_s=4, grading_wall_s=20.0, grading_memory_bytes=1536 * 1024**2)
+
+
+def test_list_and_detail(client):
+    listed = client.get("/api/exercises").json()
+    assert {e["id"] for e in listed} == set(EXERCISES)
+    assert all(e["status"] == {"attempts": 0, "passes": 0, "solved": False} for e in listed)
+    detail = client.get("/api/exercises/adamw").json()
+    assert detail["starter"] == EXERCISES["adamw"].starter and "NotImplementedError" in detail["starter"]
+    assert detail["solution"] is None and detail["hidden_test_count"] == len(EXERCISES["adamw"].hidden_names)
+    assert client.get("/api/exercises/nope").status_code == 404
+
+
+@pytest.mark.parametrize("body, kind", [({"code": "x" * 20_001}, "string_too_long"), ({"code": 5}, "string_type"),
+                                        ({"code": ["a"]}, "string_type"), ({}, "missing")])
+def test_bad_code_is_a_422_naming_the_field(client, body, kind):
+    response = client.post("/api/exercises/wsd", json=body)
+    assert response.status_code == 422
+    problem = response.json()["detail"][0]
+    assert problem["loc"] == ["body", "code"] and problem["type"] == kind
+
+
+def test_form_without_code_is_a_422(client):
+    response = client.post("/exercises/wsd", data={"other": "1"})
+    assert response.status_code == 422 and "code" in response.text
+
+
+@needs_bwrap
+def test_the_solution_passes_in_the_sandbox_and_is_kept(client):
+    exercise = EXERCISES["spike-detector"]
+    response = client.post(f"/api/exercises/{exercise.id}", json={"code": exercise.solution})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["passed"] and len(body["tests"]) == len(exercise.visible_names) + len(exercise.hidden_names)
+    assert body["solution"] == exercise.solution and body["wall_time_s"] > 0
+    detail = client.get(f"/api/exercises/{exercise.id}").json()
+    assert detail["status"] == {"attempts": 1, "passes": 1, "solved": True}
+    assert detail["last_code"] == exercise.solution
+
+
+def test_the_solution_unlocks_after_five_failures(client, app):
+    client.get("/")  # a learner cookie
+    learner = client.cookies["learner"]
+    from app.progress import ProgressStore
+
+    store = ProgressStore(app.state.progress_db)
+    for attempt in range(5):
+        assert (client.get("/api/exercises/wsd").json()["solution"] is None) == True  # noqa: E712
+        store.record_attempt(learner, "wsd", "def wsd(): pass", False)
+    store.close()
+    assert client.get("/api/exercises/wsd").json()["solution"] == EXERCISES["wsd"].solution
+
+
+def pages_answer_while(client, action) -> tuple[object, float]:
+    """Run action() in a thread; meanwhile fetch pages; (its result, the slowest page)."""
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("result", action()))
+    worker.start()
+    slowest = 0.0
+    while worker.is_alive():
+        started = time.perf_counter()
+        assert client.get("/api/exercises").status_code == 200
+        slowest = max(slowest, time.perf_counter() - started)
+        time.sleep(0.2)
+    worker.join()
+    return box["result"], slowest
+
+
+HOSTILE = {
+    "infinite loop": ("while True:\n    pass\n", "CPU time"),
+    "memory bomb": ("blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 1024**2))\n", "ran out of memory"),
+    "fork bomb": ("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n", ""),
+    "kill the parent": ("import os, signal\nfor pid in (1, os.getppid()):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
+                        "    except OSError as e:\n        print('refused', pid, e.errno)\n", ""),
+    "print 100 MB": ("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 1_000_000)\n", ""),
+    "read secrets": ("print(open('/etc/passwd').read())\n", "No such file"),
+}
+
+
+@needs_bwrap
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_code_is_a_graded_failure_and_pages_keep_answering(client, name):
+    code, expected = HOSTILE[name]
+    response, slowest = pages_answer_while(
+        client, lambda: client.post("/api/exercises/warmup-cosine", json={"code": code}))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body["passed"]
+    assert expected in " ".join(t["message"] for t in body["tests"]) + body["stdout"]
+    assert len(body["stdout"]) < 70_000
+    assert "root:x:0:0" not in body["stdout"]
+    assert slowest < 2.0  # generous: pages answer while the sandbox burns its CPU
+    assert client.get("/").status_code == 200
+
+
+def test_without_bwrap_grading_is_refused_off_loopback(app, client):
+    app.state.settings = replace(app.state.settings, sandbox="rlimits")  # TestClient: host "testserver"
+    response = client.post("/api/exercises/wsd", json={"code": "x = 1"})
+    assert response.status_code == 503
+    assert "COURSE_SANDBOX_UNSAFE_OK=1" in response.json()["detail"]
+
+
+def test_the_operator_may_allow_limits_alone(app, client):
+    app.state.settings = replace(app.state.settings, sandbox="rlimits", sandbox_unsafe_ok=True)
+    exercise = EXERCISES["spike-detector"]
+    response = client.post(f"/api/exercises/{exercise.id}", json={"code": "raise NotImplementedError\n"})
+    assert response.status_code == 200 and not response.json()["passed"]
+
+
+def test_loopback_detection():
+    from app.exercises_grading import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.5") and not is_loopback(None)
