@@ -135,6 +135,28 @@ def exercise_api(request: Request, exercise_id: str, progress: ProgressStore = D
             "solution": exercise.solution if solution_unlocked(p) else None}
 
 
+def chapter_exercises(request: Request, slug: str, progress: ProgressStore) -> list[dict]:
+    """What the chapter page shows of each of its exercises, with this learner's last code."""
+    from markupsafe import Markup
+
+    from app.markdown import highlight_code
+
+    mine = learner_progress(request, progress)
+    items = []
+    for exercise in exercises(request).values():
+        if exercise.chapter != slug:
+            continue
+        p = mine.get(exercise.id)
+        unlocked = solution_unlocked(p)
+        items.append({"exercise": exercise, "progress": p,
+                      "code": p.last_code if p and p.last_code else exercise.starter,
+                      "statement_html": Markup(exercise.statement_html),
+                      "visible_tests_html": Markup(highlight_code(exercise.visible_tests, "python")),
+                      "solution": exercise.solution if unlocked else None,
+                      "solution_html": Markup(highlight_code(exercise.solution, "python")) if unlocked else None})
+    return items
+
+
 class Refused(Exception):
     def __init__(self, response):
         self.response = response
@@ -220,4 +242,8 @@ async def submit_form(request: Request, exercise_id: str, progress: ProgressStor
                                status_code=refused.response.status_code)
     if not is_htmx(request):
         return set_learner_cookie(request, RedirectResponse(exercise.url, status_code=303))
-    return render_fragment(request, "_exercise_result.html", {"exercise": exercise, "result": body})
+    from app.pages import exercise_tally
+
+    tally = await asyncio.to_thread(exercise_tally, request)
+    return render_fragment(request, "_exercise_result.html", {
+        "exercise": exercise, "result": body, "tally": tally.get(exercise.chapter)})
