@@ -104,3 +104,57 @@
   });
   window.addEventListener("DOMContentLoaded", () => activate(document));
 })();
+
+// "Train with your code": follow the stream, draw both loss curves as the steps come.
+(function () {
+  "use strict";
+  function start() {
+    const chart = document.querySelector(".train-chart[data-stream-url]");
+    if (!chart || !window.Plotly) return;
+    const status = document.getElementById("train-status");
+    const yours = [], theirs = [];
+    const dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+    const layout = {
+      margin: { t: 20, r: 10, b: 45, l: 55 }, height: 360,
+      xaxis: { title: { text: "step" } }, yaxis: { title: { text: "training loss" } },
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      font: { color: dark ? "#ddd" : "#222" }, legend: { orientation: "h", y: 1.08 },
+    };
+    function draw() {
+      const steps = yours.map((_, i) => i);
+      window.Plotly.react(chart, [
+        { x: steps, y: theirs, name: "PyTorch's", mode: "lines", line: { width: 4, color: "#94a3b8" } },
+        { x: steps, y: yours, name: "yours", mode: "lines", line: { width: 2, color: "#2563eb", dash: "dot" } },
+      ], layout, { displaylogo: false, responsive: true });
+    }
+    const source = new EventSource(chart.dataset.streamUrl);
+    source.addEventListener("queued", () => { status.textContent = "Queued for a worker…"; });
+    source.addEventListener("progress", (event) => {
+      const msg = JSON.parse(event.data);
+      yours.splice(msg.start, msg.yours.length, ...msg.yours);
+      theirs.splice(msg.start, msg.torch.length, ...msg.torch);
+      status.textContent = "Training: step " + msg.done + " of " + msg.total;
+      draw();
+    });
+    source.addEventListener("result", (event) => {
+      source.close();
+      const msg = JSON.parse(event.data);
+      chart.dataset.done = "true";
+      let text = msg.parted_at === null
+        ? "The curves coincide: after " + msg.steps + " steps your loss is " + msg.final[0].toFixed(4) +
+          ", PyTorch's " + msg.final[1].toFixed(4) + "."
+        : "The curves part at step " + msg.parted_at + ": your loss ends at " + msg.final[0].toFixed(4) +
+          ", PyTorch's at " + msg.final[1].toFixed(4) + ".";
+      if (msg.error) text += " Then: " + msg.error;
+      status.textContent = text + " (" + msg.wall_time_s.toFixed(1) + " s in the sandbox)";
+      chart.dataset.partedAt = msg.parted_at === null ? "none" : String(msg.parted_at);
+    });
+    source.addEventListener("failed", (event) => {
+      source.close();
+      chart.dataset.done = "failed";
+      status.textContent = "The run failed: " + JSON.parse(event.data).detail;
+    });
+    source.onerror = () => { if (!chart.dataset.done) { source.close(); status.textContent = "The stream was interrupted; reload to try again."; } };
+  }
+  window.addEventListener("DOMContentLoaded", start);
+})();
