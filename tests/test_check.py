@@ -195,14 +195,14 @@ def test_python_dash_m_app_runs(tmp_path):
 
 # --- question rules (app/check/quizzes.py) -------------------------------------------------
 def quiz_block(qid: str, question: str, *, kind: str | None = "apply", hint: str | None = "Think first.",
-               right: str = "A", wrong: str = "B", predict: str = "") -> str:
+               right: str = "A", wrong: str = "B", predict: str = "", key_first: bool = False) -> str:
     lines = ["```quiz", f"id: {qid}", f"question: {json.dumps(question)}"]
     lines += [f"kind: {kind}"] if kind and not predict else []
     lines += [f"hint: {hint}"] if hint else []
     lines += [predict] if predict else []
-    lines += ["options:", f"  - {{text: {json.dumps(wrong)}, feedback: No.}}",
-              f"  - {{text: {json.dumps(right)}, correct: true, feedback: Yes.}}",
-              "```", ""]
+    options = [f"  - {{text: {json.dumps(wrong)}, feedback: No.}}",
+               f"  - {{text: {json.dumps(right)}, correct: true, feedback: Yes.}}"]
+    lines += ["options:", *(options[::-1] if key_first else options), "```", ""]
     return "\n".join(lines)
 
 
@@ -287,3 +287,13 @@ def test_a_question_asked_again_in_another_chapter_fails(tmp_path, capsys, secon
     code, out = run_check(capsys, content(tmp_path, chapter(1, first), chapter(2, second)), "--fast")
     assert (code == 1) is duplicate, out
     assert ("02-c2.md: question q9 asks what 01-c1.md question q1 already asks" in out) is duplicate, out
+
+
+def test_keys_piled_on_one_position_warn(tmp_path, capsys):
+    same = "".join(quiz_block(f"q{i}", f"Question number {i} about topic {i}") for i in range(8))  # key: option 2
+    code, out = run_check(capsys, content(tmp_path, chapter(1, same)), "--fast")
+    assert code == 0 and "warning: 8 of 8 single-answer questions have their key at option 2 (random placement would give about 4)" in out, out
+    varied = "".join(quiz_block(f"q{i}", f"Question number {i} about topic {i}", key_first=i % 2 == 0)
+                     for i in range(8))
+    code, out = run_check(capsys, content(tmp_path / "b", chapter(1, varied)), "--fast")
+    assert code == 0 and "have their key at option" not in out, out

@@ -118,8 +118,15 @@ def test_predict_form_shows_the_badge_and_an_empty_run_area(client):
     assert block and "Predict, then run" in block.group(0) and block.group(1).strip() == ""
 
 
+def warmup_predict():
+    return load_course(Settings().content_dir).get(CHAPTER).quizzes["warmup-predict"]
+
+
 def test_answering_a_predict_question_shows_the_real_run_beside_the_prediction(client):
-    response = client.post(f"/quiz/{CHAPTER}/warmup-predict", headers={"HX-Request": "true"}, data={"choice": "1"})
+    same = next(o for o in warmup_predict().options if o.text.startswith("About the same"))  # a wrong one
+    assert not same.correct
+    response = client.post(f"/quiz/{CHAPTER}/warmup-predict", headers={"HX-Request": "true"},
+                           data={"choice": str(same.index)})
     assert response.status_code == 200
     html = response.text
     assert '<div class="quiz-feedback is-wrong">' in html
@@ -136,7 +143,8 @@ def test_answering_a_predict_question_shows_the_real_run_beside_the_prediction(c
 
 
 def test_predict_json_answer_names_the_run(client):
-    body = client.post(f"/api/quiz/{CHAPTER}/warmup-predict", json={"selected": [0]}).json()
+    body = client.post(f"/api/quiz/{CHAPTER}/warmup-predict",
+                       json={"selected": warmup_predict().correct_indices}).json()
     assert body["correct"] is True
     assert body["run"] == {"widget": "warmup", "params": {}, "json_url": "/api/widgets/warmup"}
 

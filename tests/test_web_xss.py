@@ -15,6 +15,8 @@ from urllib.parse import quote, urlencode, urlsplit, parse_qs
 import pytest
 
 MARK = "data-xss"
+pytestmark = pytest.mark.slow  # a real browser, several pages per test (3-7 s each)
+
 PAYLOADS = [  # each at most 40 characters: error messages echo that much of a value intact
     "<script data-xss>window.__xss=1</script>",
     '"><img src=x data-xss onerror=alert(2)>',

@@ -36,13 +36,6 @@ class CheckReport:
                 f"{s['predict']} predict, {s['recall']} recall")
 
 
-# Chapters still being reworked for issue 10: their question rules (hints, kinds, predict
-# order) and the course's apply share only warn. Remove a chapter once its questions pass.
-NOT_YET_REWORKED = frozenset({"04-batch-size.md",
-                              "05-gradient-clipping.md", "06-regularisation.md", "07-precision.md",
-                              "08-instabilities.md", "09-muon.md", "10-scale-and-configs.md"})
-
-
 def check_content(content_dir: Path, run_predictions: bool = True, log=None,
                   cache_dir: Path | None = None, static_dir: Path | None = None) -> CheckReport:
     """Everything `python -m app check` checks, for authors:
@@ -104,19 +97,10 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
         report.problems += link_problems(course, chapter, text, registry, static_dir)
         found = question_findings(chapter, text)
         report.warnings += found.warnings
-        if chapter.path.name in NOT_YET_REWORKED:
-            report.warnings += found.problems
-        else:
-            report.problems += found.problems
+        report.problems += found.problems
     found, report.skills = course_findings(course.chapters)
     report.warnings += found.warnings
-    if any(c.path.name in NOT_YET_REWORKED for c in course.chapters):
-        # duplicates still fail; only the share waits for the reworked chapters
-        share = [p for p in found.problems if "kind: apply" in p]
-        report.warnings += share
-        report.problems += [p for p in found.problems if p not in share]
-    else:
-        report.problems += found.problems
+    report.problems += found.problems
 
     if run_predictions:
         for widget, values, questions in runs.values():

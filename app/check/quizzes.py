@@ -10,7 +10,8 @@ Per chapter (`question_findings`):
 
 Across the course (`course_findings`):
 - at least a third of all questions are kind: apply;
-- no question is asked twice, in the same words or nearly, in two chapters.
+- no question is asked twice, in the same words or nearly, in two chapters;
+- a warning when most single-answer keys sit at the same authored position.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ CLAIM_RE = re.compile(r"<!-- CLAIM:[a-z0-9-]+:([a-z0-9-]+) -->")
 MIN_APPLY_SHARE = Fraction(1, 3)
 LONGEST_RATIO = 1.5  # the correct option is this many times longer than every other one
 LONGEST_MARGIN = 20  # ... and this many characters longer (short options vary a lot)
+KEY_POSITION_EXCESS = 1.5  # warn when one position holds this many times its fair share of keys
 DUPLICATE_RATIO = 0.75  # similarity of two questions (their text, and their text with the key)
 
 
@@ -105,7 +107,27 @@ def course_findings(chapters: list[Chapter]) -> tuple[Findings, dict]:
                               f"least a third must ask the learner to use a concept in a new situation "
                               f"(rewrite some recall questions around a case the chapter does not show)")
     found.problems += _duplicates(quizzes)
+    cue = _key_position_cue([q for _, q in quizzes])
+    if cue:
+        found.warnings.append(cue)
     return found, counts
+
+
+def _key_position_cue(quizzes) -> str | None:
+    """Learners see shuffled options, but the files are what reviewers and the no-shuffle
+    paths read: keys piled on one authored position are a pattern to avoid. A position's
+    fair share is what random placement would give it (1/n for a question of n options)."""
+    single = [q for q in quizzes if not q.multiple]
+    if len(single) < 8:
+        return None
+    keys = [q.correct_indices[0] for q in single]
+    for position in sorted(set(keys)):
+        fair = sum(1 / len(q.options) for q in single if len(q.options) > position)
+        if keys.count(position) > KEY_POSITION_EXCESS * fair:
+            return (f"{keys.count(position)} of {len(keys)} single-answer questions have their key at "
+                    f"option {position + 1} (random placement would give about {fair:.0f}); vary where "
+                    f"the correct option sits (warning)")
+    return None
 
 
 def _words(text: str) -> list[str]:
