@@ -60,11 +60,28 @@ def progress_for(request: Request, course: Course) -> dict[str, ChapterProgress]
     return store_for(request).summary(learner, questions)
 
 
+def exercise_tally(request: Request) -> dict[str, dict]:
+    """chapter slug -> {"solved", "attempts", "total"} of its coding exercises, for this learner."""
+    from app.exercises import load_exercises
+
+    exercises = load_exercises(request.app.state.settings.content_dir)
+    learner, is_new = learner_id(request)
+    mine = {} if is_new else store_for(request).exercises(learner)
+    tally: dict[str, dict] = {}
+    for exercise in exercises.values():
+        t = tally.setdefault(exercise.chapter, {"solved": 0, "attempts": 0, "total": 0})
+        p = mine.get(exercise.id)
+        t["total"] += 1
+        t["solved"] += int(bool(p and p.solved))
+        t["attempts"] += p.attempts if p else 0
+    return tally
+
+
 def sidebar_context(request: Request, current: str | None = None) -> dict:
     """What _sidebar.html needs; pass it to any page that extends base.html."""
     loaded = course(request)
     return {"chapters": loaded.chapters, "current_slug": current,
-            "progress": progress_for(request, loaded)}
+            "progress": progress_for(request, loaded), "exercise_tally": exercise_tally(request)}
 
 
 def render_page(request: Request, template: str, context: dict, status_code: int = 200) -> HTMLResponse:

@@ -66,7 +66,10 @@ def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
         progress.record_visit(learner, chapter.slug)
     prev, nxt = loaded.neighbours(slug)
     context = sidebar_context(request, chapter.slug)
-    context.update(chapter=chapter, body=render_body(request, chapter), prev=prev, next=nxt)
+    from app.routes_exercises import chapter_exercises
+
+    context.update(chapter=chapter, body=render_body(request, chapter), prev=prev, next=nxt,
+                   exercises=chapter_exercises(request, chapter.slug, progress))
     return render_page(request, "chapter.html", context)
 
 

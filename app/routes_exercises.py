@@ -135,6 +135,28 @@ def exercise_api(request: Request, exercise_id: str, progress: ProgressStore = D
             "solution": exercise.solution if solution_unlocked(p) else None}
 
 
+def chapter_exercises(request: Request, slug: str, progress: ProgressStore) -> list[dict]:
+    """What the chapter page shows of each of its exercises, with this learner's last code."""
+    from markupsafe import Markup
+
+    from app.markdown import highlight_code
+
+    mine = learner_progress(request, progress)
+    items = []
+    for exercise in exercises(request).values():
+        if exercise.chapter != slug:
+            continue
+        p = mine.get(exercise.id)
+        unlocked = solution_unlocked(p)
+        items.append({"exercise": exercise, "progress": p,
+                      "code": p.last_code if p and p.last_code else exercise.starter,
+                      "statement_html": Markup(exercise.statement_html),
+                      "visible_tests_html": Markup(highlight_code(exercise.visible_tests, "python")),
+                      "solution": exercise.solution if unlocked else None,
+                      "solution_html": Markup(highlight_code(exercise.solution, "python")) if unlocked else None})
+    return items
+
+
 class Refused(Exception):
     def __init__(self, response):
         self.response = response
@@ -220,4 +242,90 @@ async def submit_form(request: Request, exercise_id: str, progress: ProgressStor
                                status_code=refused.response.status_code)
     if not is_htmx(request):
         return set_learner_cookie(request, RedirectResponse(exercise.url, status_code=303))
-    return render_fragment(request, "_exercise_result.html", {"exercise": exercise, "result": body})
+    from app.pages import exercise_tally
+
+    tally = await asyncio.to_thread(exercise_tally, request)
+    return render_fragment(request, "_exercise_result.html", {
+        "exercise": exercise, "result": body, "tally": tally.get(exercise.chapter)})
+
+
+# --- "train with your code" ------------------------------------------------------------------
+
+def trainable_code(request: Request, exercise: Exercise, progress: ProgressStore) -> str | None:
+    """The learner's last code when it passed every test (what may train the model)."""
+    p = learner_progress(request, progress).get(exercise.id)
+    return p.last_code if p and p.last_passed and p.last_code else None
+
+
+@router.get("/exercises/{exercise_id}/train", response_class=HTMLResponse)
+def train_page(request: Request, exercise_id: str, progress: ProgressStore = Depends(store)):
+    """The tiny GPT trained with the learner's passing code beside PyTorch's (a stream)."""
+    from app.exercise_training_job import KINDS, SPEC
+    from app.pages import render_page, sidebar_context
+
+    exercise = exercise_or_404(request, exercise_id)
+    if not exercise.trains:
+        raise HTTPException(404, f"exercise {exercise.id!r} has nothing to train with")
+    context = sidebar_context(request, exercise.chapter)
+    context.update(exercise=exercise, ready=trainable_code(request, exercise, progress) is not None,
+                   what=KINDS[exercise.trains], spec=SPEC)
+    return render_page(request, "exercise_train.html", context)
+
+
+def sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get("/exercises/{exercise_id}/train/stream", responses={200: {
+    "description": "Server-Sent Events: progress (new losses of both models), then result or failed",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+async def train_stream(request: Request, exercise_id: str, progress: ProgressStore = Depends(store)):
+    """Train in the sandbox, as an engine job; the losses stream as they come."""
+    from dataclasses import asdict
+
+    from fastapi.responses import StreamingResponse
+
+    from app.exercise_training_job import job_key, parting_step, train_job
+    from app.exercises_grading import grading_limits, is_loopback
+
+    exercise = exercise_or_404(request, exercise_id)
+    if not exercise.trains:
+        raise HTTPException(404, f"exercise {exercise.id!r} has nothing to train with")
+    code = await asyncio.to_thread(trainable_code, request, exercise, progress)
+    if code is None:
+        raise HTTPException(409, "pass every test of this exercise first: the model trains with your passing code")
+    settings = request.app.state.settings
+    server = request.scope.get("server") or (None, None)
+    allow = settings.sandbox_unsafe_ok or is_loopback(server[0])
+    learner, _ = learner_id(request)
+    try:
+        handle = await request.app.state.engine.submit(
+            job_key(exercise.id, code), train_job, exercise.trains, exercise.module, code, settings.sandbox,
+            allow, asdict(grading_limits(settings)), owner=(learner, f"train:{exercise.id}"))
+    except QueueFull as error:
+        return JSONResponse({"detail": f"busy, queued: {error.reason}", "retry_after": error.retry_after},
+                            status_code=503, headers={"Retry-After": str(error.retry_after)})
+
+    async def events():
+        try:
+            yield sse("queued", {"detail": "waiting for a worker"})
+            async for event in handle.events():
+                if "yours" in event:
+                    yield sse("progress", {k: event[k] for k in ("done", "total", "start", "yours", "torch")})
+            try:
+                result = await handle.result()
+            except (JobCancelled, JobFailed) as exc:
+                yield sse("failed", {"detail": f"the run stopped: {type(exc).__name__}"})
+                return
+            if result.get("error") and not result["steps"]:
+                yield sse("failed", {"detail": result["error"]})
+                return
+            parted = parting_step(result["yours"], result["torch"])
+            yield sse("result", {"steps": result["steps"], "parted_at": parted, "error": result.get("error"),
+                                 "final": [result["yours"][-1], result["torch"][-1]] if result["steps"] else None,
+                                 "what": result["what"], "wall_time_s": result["wall_time_s"]})
+        finally:
+            handle.release()
+
+    return set_learner_cookie(request, StreamingResponse(events(), media_type="text/event-stream",
+                                                         headers={"Cache-Control": "no-store"}))

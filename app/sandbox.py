@@ -171,19 +171,20 @@ def bwrap_works() -> tuple[bool, str]:
 
 
 def run_python(files: dict[str, str], entry: str, limits: Limits = Limits(), mode: str = "bwrap",
-               should_stop=None) -> Outcome:
+               should_stop=None, on_line=None) -> Outcome:
     """Run `entry` (one of `files`) in a sandbox (mode "bwrap") or under limits alone
-    ("rlimits"). `should_stop()` is polled; when it says True the run is killed."""
+    ("rlimits"). `should_stop()` is polled; when it says True the run is killed.
+    `on_line(text)` is called with each complete line the entry writes to fd 3, as it comes."""
     if mode == "bwrap":
         ok, why = bwrap_works()
         if not ok:
             raise SandboxUnavailable(f"bubblewrap cannot run here: {why}")
     elif mode != "rlimits":
         raise ValueError(f"sandbox mode {mode!r}: expected bwrap or rlimits")
-    return _run(["bwrap"] if mode == "bwrap" else [], files, entry, limits, mode, should_stop)
+    return _run(["bwrap"] if mode == "bwrap" else [], files, entry, limits, mode, should_stop, on_line)
 
 
-def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=None) -> Outcome:
+def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=None, on_line=None) -> Outcome:
     payload = {"limits": asdict(limits), "files": files, "entry": entry,
                "drop_to": NOBODY, "tmp": SANDBOX_TMP}
     launcher_r, launcher_w = os.pipe()
@@ -227,11 +228,15 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
         process.stdin.close()
     except BrokenPipeError:
         pass
-    outputs, timed_out, truncated = _collect(process, result_r, limits, started, should_stop)
-    _kill_group(process)
-    returncode = process.wait()
-    if not kind:
-        shutil.rmtree(payload["tmp"], ignore_errors=True)
+    try:
+        outputs, timed_out, truncated = _collect(process, result_r, limits, started, should_stop, on_line)
+    finally:  # always, even when a callback raised (a cancelled job)
+        _kill_group(process)
+        returncode = process.wait()
+        for stream in (process.stdout, process.stderr):
+            stream.close()
+        if not kind:
+            shutil.rmtree(payload["tmp"], ignore_errors=True)
     stdout, stderr, result = outputs
     truncated = truncated or False
     signal_name = None
@@ -247,7 +252,7 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
                    truncated=truncated, signal=signal_name, mode=mode, limits=asdict(limits))
 
 
-def _collect(process, result_fd: int, limits: Limits, started: float, should_stop):
+def _collect(process, result_fd: int, limits: Limits, started: float, should_stop, on_line=None):
     """Read stdout, stderr and fd 3 until all close, the wall clock runs out or should_stop."""
     selector = selectors.DefaultSelector()
     caps = {process.stdout.fileno(): limits.output_bytes, process.stderr.fileno(): limits.output_bytes,
@@ -274,9 +279,15 @@ def _collect(process, result_fd: int, limits: Limits, started: float, should_sto
                     selector.unregister(key.fd)
                     continue
                 room = caps[key.fd] - len(kept[key.fd])
-                if len(chunk) > room:
+                if len(chunk) > room and key.fd != result_fd:
                     truncated = True
-                kept[key.fd] += chunk[:max(0, room)]
+                if on_line is not None and key.fd == result_fd:
+                    before = kept[key.fd].count(b"\n")
+                    kept[key.fd] += chunk[:max(0, room)]
+                    for line in bytes(kept[key.fd]).split(b"\n")[before:-1]:
+                        on_line(line.decode("utf-8", "replace"))
+                else:
+                    kept[key.fd] += chunk[:max(0, room)]
     finally:
         selector.close()
         os.close(result_fd)

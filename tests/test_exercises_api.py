@@ -132,3 +132,42 @@ def test_loopback_detection():
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.5") and not is_loopback(None)
+
+
+def train_events(client, exercise_id: str) -> str:
+    with client.stream("GET", f"/exercises/{exercise_id}/train/stream") as response:
+        assert response.status_code == 200
+        return "".join(response.iter_text())
+
+
+def passed_with(app, client, exercise_id: str, code: str) -> None:
+    """Record `code` as this learner's passing code (grading itself is tested above)."""
+    from app.progress import ProgressStore
+
+    client.get("/")
+    store = ProgressStore(app.state.progress_db)
+    store.record_attempt(client.cookies["learner"], exercise_id, code, True)
+    store.close()
+
+
+def test_training_needs_a_passing_solution(client):
+    assert client.get("/exercises/adamw/train/stream").status_code == 409
+    assert "Pass every test" in client.get("/exercises/adamw/train").text
+    assert client.get("/exercises/wsd/train").status_code == 404  # nothing to train with
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_train_with_your_adamw_coincides_and_a_buggy_one_parts(app, client):
+    import json as jsonlib
+
+    passed_with(app, client, "adamw", EXERCISES["adamw"].solution)
+    text = train_events(client, "adamw")
+    assert text.count("event: progress") >= 10
+    result = jsonlib.loads(text.split("event: result\ndata: ")[1].split("\n")[0])
+    assert result["steps"] == 100 and result["parted_at"] is None and result["error"] is None
+    buggy = EXERCISES["adamw"].solution.replace("m_hat = m / (1 - beta1 ** t)", "m_hat = m")
+    passed_with(app, client, "adamw", buggy)
+    text = train_events(client, "adamw")
+    result = jsonlib.loads(text.split("event: result\ndata: ")[1].split("\n")[0])
+    assert result["parted_at"] is not None and result["parted_at"] < 10

@@ -1,0 +1,160 @@
+// The coding exercises' editor: a textarea that indents like a code editor, over a <pre>
+// that shows the same text with Python highlighted (tokens built as DOM text, never HTML).
+// Keyboard: Tab indents, Shift+Tab dedents, Enter keeps the indentation (one more level
+// after a colon); Esc, then Tab, leaves the editor.
+(function () {
+  "use strict";
+  const INDENT = "    ";
+  const KEYWORDS = new Set(("False None True and as assert async await break class continue def del elif else " +
+    "except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield").split(" "));
+  const BUILTINS = new Set("abs all any bool dict enumerate float int isinstance len list max min print range reversed self set sorted str sum super tuple type zip".split(" "));
+  const TOKEN = /(#[^\n]*)|("""[\s\S]*?(?:"""|$)|'''[\s\S]*?(?:'''|$)|"(?:\\.|[^"\\\n])*"?|'(?:\\.|[^'\\\n])*'?)|(\b\d[\d_]*(?:\.\d*)?(?:e[+-]?\d+)?\b)|(@[A-Za-z_][\w.]*)|([A-Za-z_]\w*)/g;
+
+  function highlight(pre, text) {
+    const out = document.createDocumentFragment();
+    let last = 0;
+    for (const m of text.matchAll(TOKEN)) {
+      if (m.index > last) out.append(text.slice(last, m.index));
+      let cls = m[1] ? "tok-comment" : m[2] ? "tok-string" : m[3] ? "tok-number" : m[4] ? "tok-decorator" : "";
+      if (m[5]) cls = KEYWORDS.has(m[5]) ? "tok-keyword" : BUILTINS.has(m[5]) ? "tok-builtin" : "";
+      if (cls) {
+        const span = document.createElement("span");
+        span.className = cls;
+        span.textContent = m[0];
+        out.append(span);
+      } else {
+        out.append(m[0]);
+      }
+      last = m.index + m[0].length;
+    }
+    out.append(text.slice(last) + "\n"); // a trailing newline keeps the last line's height
+    pre.replaceChildren(out);
+  }
+
+  function sync(textarea) {
+    const pre = textarea.parentElement.querySelector(".code-highlight");
+    if (!pre) return;
+    highlight(pre, textarea.value);
+    pre.scrollTop = textarea.scrollTop;
+    pre.scrollLeft = textarea.scrollLeft;
+  }
+
+  function replaceSelection(textarea, start, end, text, selStart, selEnd) {
+    textarea.setRangeText(text, start, end, "end");
+    if (selStart !== undefined) textarea.setSelectionRange(selStart, selEnd);
+    textarea.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  function lineStart(value, index) {
+    return value.lastIndexOf("\n", index - 1) + 1;
+  }
+
+  function onKey(event) {
+    const t = event.target;
+    if (!t.classList || !t.classList.contains("code-input")) return;
+    if (event.key === "Escape") { t.dataset.tabLeaves = "1"; return; }
+    if (event.key === "Tab" && t.dataset.tabLeaves) { delete t.dataset.tabLeaves; return; } // leave the editor
+    delete t.dataset.tabLeaves;
+    const { selectionStart: s, selectionEnd: e, value } = t;
+    if (event.key === "Tab") {
+      event.preventDefault();
+      const from = lineStart(value, s);
+      if (!event.shiftKey && s === e) { replaceSelection(t, s, e, INDENT); return; }
+      const block = value.slice(from, e);
+      const changed = event.shiftKey
+        ? block.replace(/^( {1,4}|\t)/gm, "")
+        : block.replace(/^/gm, INDENT);
+      replaceSelection(t, from, e, changed, from, from + changed.length);
+    } else if (event.key === "Enter" && !event.shiftKey && !event.ctrlKey && !event.metaKey) {
+      const from = lineStart(value, s);
+      const line = value.slice(from, s);
+      const indent = (line.match(/^\s*/) || [""])[0] + (/:\s*$/.test(line) ? INDENT : "");
+      if (!indent) return;
+      event.preventDefault();
+      replaceSelection(t, s, e, "\n" + indent);
+    }
+  }
+
+  function activate(root) {
+    const scope = root.querySelectorAll ? root : document;
+    for (const textarea of scope.querySelectorAll("textarea.code-input")) {
+      if (textarea.dataset.editor) continue;
+      textarea.dataset.editor = "1";
+      textarea.parentElement.classList.add("is-enhanced");
+      sync(textarea);
+    }
+  }
+
+  document.addEventListener("keydown", onKey);
+  document.addEventListener("input", (event) => {
+    if (event.target.classList && event.target.classList.contains("code-input")) sync(event.target);
+  });
+  document.addEventListener("scroll", (event) => {
+    if (event.target.classList && event.target.classList.contains("code-input")) sync(event.target);
+  }, true);
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("[data-reset-code]");
+    if (!button) return;
+    const textarea = document.getElementById(button.dataset.resetCode);
+    const starter = textarea && document.getElementById(textarea.dataset.starterId);
+    if (!starter) return;
+    textarea.value = starter.content.textContent;
+    textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    textarea.focus();
+  });
+  window.addEventListener("DOMContentLoaded", () => activate(document));
+})();
+
+// "Train with your code": follow the stream, draw both loss curves as the steps come.
+(function () {
+  "use strict";
+  function start() {
+    const chart = document.querySelector(".train-chart[data-stream-url]");
+    if (!chart || !window.Plotly) return;
+    const status = document.getElementById("train-status");
+    const yours = [], theirs = [];
+    const dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+    const layout = {
+      margin: { t: 20, r: 10, b: 45, l: 55 }, height: 360,
+      xaxis: { title: { text: "step" } }, yaxis: { title: { text: "training loss" } },
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      font: { color: dark ? "#ddd" : "#222" }, legend: { orientation: "h", y: 1.08 },
+    };
+    function draw() {
+      const steps = yours.map((_, i) => i);
+      window.Plotly.react(chart, [
+        { x: steps, y: theirs, name: "PyTorch's", mode: "lines", line: { width: 4, color: "#94a3b8" } },
+        { x: steps, y: yours, name: "yours", mode: "lines", line: { width: 2, color: "#2563eb", dash: "dot" } },
+      ], layout, { displaylogo: false, responsive: true });
+    }
+    const source = new EventSource(chart.dataset.streamUrl);
+    source.addEventListener("queued", () => { status.textContent = "Queued for a worker…"; });
+    source.addEventListener("progress", (event) => {
+      const msg = JSON.parse(event.data);
+      yours.splice(msg.start, msg.yours.length, ...msg.yours);
+      theirs.splice(msg.start, msg.torch.length, ...msg.torch);
+      status.textContent = "Training: step " + msg.done + " of " + msg.total;
+      draw();
+    });
+    source.addEventListener("result", (event) => {
+      source.close();
+      const msg = JSON.parse(event.data);
+      chart.dataset.done = "true";
+      let text = msg.parted_at === null
+        ? "The curves coincide: after " + msg.steps + " steps your loss is " + msg.final[0].toFixed(4) +
+          ", PyTorch's " + msg.final[1].toFixed(4) + "."
+        : "The curves part at step " + msg.parted_at + ": your loss ends at " + msg.final[0].toFixed(4) +
+          ", PyTorch's at " + msg.final[1].toFixed(4) + ".";
+      if (msg.error) text += " Then: " + msg.error;
+      status.textContent = text + " (" + msg.wall_time_s.toFixed(1) + " s in the sandbox)";
+      chart.dataset.partedAt = msg.parted_at === null ? "none" : String(msg.parted_at);
+    });
+    source.addEventListener("failed", (event) => {
+      source.close();
+      chart.dataset.done = "failed";
+      status.textContent = "The run failed: " + JSON.parse(event.data).detail;
+    });
+    source.onerror = () => { if (!chart.dataset.done) { source.close(); status.textContent = "The stream was interrupted; reload to try again."; } };
+  }
+  window.addEventListener("DOMContentLoaded", start);
+})();
