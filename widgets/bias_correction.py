@@ -28,6 +28,8 @@ WATCHED = "blocks.0.attn.qkv.weight"  # the tensor whose largest-gradient weight
 class WatchGradient(StepHook):
     """Records one weight's gradient every step: the entry of `name` whose gradient is largest at step 0."""
 
+    metric_names = ("watched_grad",)
+
     def __init__(self, name: str):
         self.name = name
         self.index = None
