@@ -106,3 +106,9 @@ def test_the_limits_alone_fallback_runs_too():
     out = run_python({"main.py": "import resource\nprint(resource.getrlimit(resource.RLIMIT_CPU)[0])"}, "main.py",
                      SMALL, mode="rlimits")
     assert out.returncode == 0 and out.stdout.strip() == str(SMALL.cpu_s)
+
+
+def test_many_busy_processes_share_one_cpu_budget():
+    out = run("import os\nfor _ in range(6):\n    if os.fork() == 0:\n        break\nwhile True:\n    pass\n",
+              Limits(cpu_s=2, processes=16, wall_s=30))
+    assert out.cpu_exceeded and out.wall_time_s < 10
