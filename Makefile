@@ -31,6 +31,7 @@ PIP      := $(PY) -m pip
 STAMPS   := $(VENV)/.stamps
 NODE_DIR := static/node_modules
 NPM_STAMP := $(NODE_DIR)/.installed
+EDITOR_BUNDLE := $(NODE_DIR)/.course-bundle/editor.js
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
@@ -42,7 +43,7 @@ help:
 	@echo "make setup   only the set-up: $(VENV) (torch first: $(TORCH_SPEC)), npm packages"
 	@echo "make clean   remove $(VENV), $(NODE_DIR) and the stamps"
 
-setup: $(STAMPS)/project $(NPM_STAMP) sandbox
+setup: $(STAMPS)/project $(NPM_STAMP) $(EDITOR_BUNDLE) sandbox
 
 # --no-proxy-headers: uvicorn would otherwise believe X-Forwarded-Proto from any local client;
 # the app honours it only with COURSE_TRUST_PROXY=1 (app/security.py).
@@ -123,6 +124,11 @@ $(NPM_STAMP): static/package.json $(wildcard static/package-lock.json)
 	cd static && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
 	  else npm install --no-audit --no-fund; fi
 	touch $@
+
+# The exercises' editor: CodeMirror 6 (from npm) bundled into one file, served as /vendor/editor.js
+$(EDITOR_BUNDLE): static/editor/editor-entry.js $(NPM_STAMP)
+	cd static && node_modules/.bin/esbuild editor/editor-entry.js --bundle --minify --format=iife \
+	  --log-level=warning --outfile=node_modules/.course-bundle/editor.js
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR) *.egg-info

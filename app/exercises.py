@@ -15,6 +15,7 @@ from running them); they run inside the sandbox with the learner's code.
 from __future__ import annotations
 
 import ast
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from app.markdown import render_markdown
 
+log = logging.getLogger(__name__)
 MAX_FAILS_BEFORE_SOLUTION = 5
 STANDARD_FILES = {"starter.py", "solution.py", "visible_tests.py", "hidden_tests.py"}
 REQUIRED_KEYS = ("title", "chapter", "module", "interface", "hint")
@@ -115,14 +117,22 @@ def _signature(directory: Path) -> tuple:
 def _load(directory: str, signature: tuple) -> dict[str, Exercise]:
     root = Path(directory)
     shared = {p.name: p.read_text(encoding="utf-8") for p in sorted(root.glob("*.py"))}
-    found = [load_exercise(d, shared) for d in sorted(root.iterdir())
-             if d.is_dir() and (d / "exercise.toml").exists()]
+    found = []
+    for directory in sorted(root.iterdir()):
+        if not (directory.is_dir() and (directory / "exercise.toml").exists()):
+            continue
+        try:
+            found.append(load_exercise(directory, shared))
+        except (ExerciseError, SyntaxError, OSError, UnicodeDecodeError) as exc:
+            # one broken exercise must not take every page down: it is left out, and said so
+            log.error("exercise %s is left out: %s", directory.name, exc)
     found.sort(key=lambda e: (e.chapter, e.order, e.id))
     return {e.id: e for e in found}
 
 
 def load_exercises(content_dir: Path) -> dict[str, Exercise]:
-    """id -> Exercise, in chapter order (reloaded when a file changes)."""
+    """id -> Exercise, in chapter order (reloaded when a file changes); a broken one is left
+    out with an error in the log (check_exercises names the problems)."""
     directory = Path(content_dir) / "exercises"
     if not directory.is_dir():
         return {}
@@ -131,3 +141,19 @@ def load_exercises(content_dir: Path) -> dict[str, Exercise]:
 
 def for_chapter(exercises: dict[str, Exercise], slug: str) -> list[Exercise]:
     return [e for e in exercises.values() if e.chapter == slug]
+
+
+def check_exercises(content_dir: Path) -> list[str]:
+    """Every problem of the exercise directories, for authors (empty: all load)."""
+    directory = Path(content_dir) / "exercises"
+    if not directory.is_dir():
+        return []
+    shared = {p.name: p.read_text(encoding="utf-8") for p in sorted(directory.glob("*.py"))}
+    problems = []
+    for sub in sorted(directory.iterdir()):
+        if sub.is_dir() and not sub.name.startswith(("_", ".")):
+            try:
+                load_exercise(sub, shared)
+            except (ExerciseError, SyntaxError, OSError, UnicodeDecodeError) as exc:
+                problems.append(f"{sub.name}: {exc}")
+    return problems

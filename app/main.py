@@ -17,6 +17,8 @@ from app.templating import make_templates
 VENDOR_FILES = {
     # third-party front-end files, served from where set-up installed them
     "htmx.min.js": ("static", "node_modules/htmx.org/dist/htmx.min.js"),
+    # CodeMirror 6 for the exercises, bundled by esbuild at set-up (Makefile: EDITOR_BUNDLE)
+    "editor.js": ("static", "node_modules/.course-bundle/editor.js"),
     "plotly.min.js": ("plotly", "package_data/plotly.min.js"),
 }
 

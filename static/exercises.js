@@ -1,7 +1,8 @@
-// The coding exercises' editor: a textarea that indents like a code editor, over a <pre>
-// that shows the same text with Python highlighted (tokens built as DOM text, never HTML).
-// Keyboard: Tab indents, Shift+Tab dedents, Enter keeps the indentation (one more level
-// after a colon); Esc, then Tab, leaves the editor.
+// The coding exercises' editor. With the set-up's bundle (/vendor/editor.js, CodeMirror 6)
+// each textarea becomes a CodeMirror editor that keeps the textarea's value in step. Without
+// it (the bundle not built), the fallback: a textarea that indents like a code editor, over a
+// <pre> that shows the same text with Python highlighted (tokens built as DOM text, never HTML).
+// Keyboard, both: Tab indents, Shift+Tab dedents; Esc, then Tab, leaves the editor.
 (function () {
   "use strict";
   const INDENT = "    ";
@@ -79,7 +80,13 @@
     const scope = root.querySelectorAll ? root : document;
     for (const textarea of scope.querySelectorAll("textarea.code-input")) {
       if (textarea.dataset.editor) continue;
-      textarea.dataset.editor = "1";
+      if (window.CourseEditor) { // CodeMirror 6, bundled at set-up (static/editor/editor-entry.js)
+        textarea.dataset.editor = "codemirror";
+        textarea.parentElement.classList.add("has-codemirror");
+        window.CourseEditor.attach(textarea);
+        continue;
+      }
+      textarea.dataset.editor = "textarea"; // the fallback: indentation keys and the highlighter
       textarea.parentElement.classList.add("is-enhanced");
       sync(textarea);
     }
@@ -98,6 +105,11 @@
     const textarea = document.getElementById(button.dataset.resetCode);
     const starter = textarea && document.getElementById(textarea.dataset.starterId);
     if (!starter) return;
+    if (textarea.courseEditor) {
+      textarea.courseEditor.set(starter.content.textContent);
+      textarea.courseEditor.focus();
+      return;
+    }
     textarea.value = starter.content.textContent;
     textarea.dispatchEvent(new Event("input", { bubbles: true }));
     textarea.focus();

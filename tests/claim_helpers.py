@@ -7,11 +7,10 @@ chapter's own directive parameters and checks the sentence on the real data.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from app.content import parse_chapter
 from app.settings import Settings
-from widgets.registry import all_widgets
+from shared_runs import widget_data
 
 CHAPTERS = Settings().content_dir / "chapters"
 
@@ -35,10 +34,9 @@ def directive_params(name: str, widget: str) -> dict:
     return uses[0].overrides
 
 
-@lru_cache(maxsize=None)
 def _run(widget: str, overrides: tuple) -> dict:
-    w = all_widgets()[widget]
-    return w.compute(w.canonicalize(dict(overrides)))
+    """The widget's run at these parameters (shared by the whole session, see shared_runs.py)."""
+    return widget_data(widget, dict(overrides))
 
 
 def run_as_in_chapter(name: str, widget: str) -> dict:

@@ -189,10 +189,10 @@ CH5 = "05-gradient-clipping.md"
 
 def test_ch5_clip_norm_default_scales_every_tensor_by_one_factor():
     # Bounds, not digits: 40 Adam steps amplify rounding, and CPUs round differently
-    # (seen: norm 11.25 to 12.05, real-batch norm 1.24 to 1.36 across kernel sets).
+    # (seen: norm 11.25 to 12.05, real-batch norm 1.20 to 1.42 across kernel sets and CPUs).
     text = claim(CH5, "clip-norm-default")
     for part in ("step 40", "between 10.5 and 12.5", "one over that norm", "exactly 1", "between 9 and 10",
-                 "below 0.05", "between 1.1 and 1.4", "0.7 to 0.9"):
+                 "below 0.05", "between 1.1 and 1.5", "0.65 to 0.9"):
         assert part in text, part
     values = all_widgets()["clip-norm"].canonicalize(directive_params(CH5, "clip-norm"))
     assert values == {"threshold": 1.0, "bad_batch": True, "step": 40}
@@ -206,7 +206,7 @@ def test_ch5_clip_norm_default_scales_every_tensor_by_one_factor():
     assert data["names"][largest] == "wte" and 9 < data["raw"][largest] < 10
     assert min(data["raw"]) < 0.05
     real = _run("clip-norm", tuple(sorted({**directive_params(CH5, "clip-norm"), "bad_batch": False}.items())))
-    assert 1.1 < real["norm_before"] < 1.4 and 0.7 < real["scale"] < 0.9
+    assert 1.1 < real["norm_before"] < 1.5 and 0.65 < real["scale"] < 0.9
 
 
 def test_ch5_clip_trace_default_spike_and_the_weights_it_moves():
@@ -252,10 +252,10 @@ def gap(run: dict) -> float:
 
 
 def test_ch6_overfitting_default_validation_turns_up_and_the_gap():
-    # Seen across kernel sets: best 3.29 to 3.36 at step 50 to 120, rise 0.06 to 0.11,
+    # Seen across kernel sets and CPUs: best 3.29 to 3.36 at step 50 to 120, rise 0.013 to 0.11,
     # gaps 0.87 to 0.92 and 0.57 to 0.59.
     text = claim(CH6, "overfit-default")
-    for part in ("150 steps", "between 3.25 and 3.4", "before the last step", "a few hundredths to a tenth above",
+    for part in ("150 steps", "between 3.25 and 3.4", "before the last step", "above that best (by up to about a tenth)",
                  "about 2.5", "about 0.9", "dropout 0.2 and weight decay 0.1", "about 2.8", "about 0.6",
                  "a third smaller", "nearly flat for its second half"):
         assert part in text, part
@@ -266,7 +266,7 @@ def test_ch6_overfitting_default_validation_turns_up_and_the_gap():
     assert free["label"] == "no regularisation"
     best = min(free["val_loss"])
     assert 3.25 < best < 3.4 and free["val_steps"][free["val_loss"].index(best)] < 150
-    assert 0.03 < free["val_loss"][-1] - best < 0.15
+    assert 0 < free["val_loss"][-1] - best < 0.15
     # "nearly flat for its second half": within 0.2 nat from step 75 on (ranges 0.09 to 0.11 seen)
     second_half = [v for s, v in zip(free["val_steps"], free["val_loss"]) if s >= 75]
     assert max(second_half) - min(second_half) < 0.2

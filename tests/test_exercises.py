@@ -186,3 +186,15 @@ def test_the_exported_tests_fail_on_the_starters_and_pass_on_the_solutions(tmp_p
         (tmp_path / exercise.id / f"{exercise.module}.py").write_text(exercise.solution)
     second = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert second.returncode == 0 and f"{visible} passed" in second.stdout, second.stdout[-2000:]
+
+
+def test_every_exercise_directory_loads_and_a_broken_one_is_left_out(tmp_path):
+    import shutil
+
+    from app.exercises import check_exercises
+
+    assert check_exercises(Settings().content_dir) == []
+    shutil.copytree(Settings().content_dir / "exercises", tmp_path / "exercises")
+    (tmp_path / "exercises" / "wsd" / "hidden_tests.py").write_text("def helper(): pass\n")
+    assert [p for p in check_exercises(tmp_path) if p.startswith("wsd:")]
+    assert set(load_exercises(tmp_path)) == set(EXERCISES) - {"wsd"}

@@ -237,11 +237,20 @@ def test_batch_source_hook_replaces_the_stream():
 
 
 def test_clip_policy_hook_decides_the_scale():
-    halve = LockstepTrainer(spec(run("a")), clip_policy=lambda norm, threshold: torch.full_like(norm, 0.5))
-    plain = LockstepTrainer(spec(run("a")))
-    h, p = halve.run()["runs"][0], plain.run()["runs"][0]
-    assert h["clipped"] == [True] * STEPS and not any(p["clipped"])
-    assert h["grad_norm"][0] == p["grad_norm"][0] and h["loss"][1] != p["loss"][1]
+    # Adam is (nearly) invariant to a constant gradient scale, so the policy's effect is shown
+    # with the extremes: scale 0 freezes run "frozen" (Adam's update of a zero gradient is 0),
+    # scale 1 leaves run "free" exactly as without any clipping.
+    def freeze_first(norm, threshold):
+        return torch.tensor([0.0, 1.0], device=norm.device)
+
+    hooked = LockstepTrainer(spec(run("frozen"), run("free")), clip_policy=freeze_first)
+    plain = LockstepTrainer(spec(run("frozen"), run("free")))  # same shapes: same arithmetic
+    (frozen, free), p = hooked.run()["runs"], plain.run()["runs"][1]
+    assert frozen["clipped"] == [True] * STEPS and not any(free["clipped"]) and not any(p["clipped"])
+    assert frozen["grad_norm"][0] == p["grad_norm"][0]  # the norm is taken before the policy
+    assert len(set(frozen["param_norm"])) == 1  # never moved
+    assert free["loss"] == p["loss"] and free["param_norm"] == p["param_norm"]
+    assert frozen["loss"][-1] > free["loss"][-1]
 
 
 def test_extra_metrics_and_evaluations_are_recorded_per_run():

@@ -2,7 +2,6 @@
 the real run, and the truth of every predict question in every chapter on the real run."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -11,6 +10,7 @@ from app.content import load_course
 from app.check.expr import ExprError, evaluate, explain, names_for, parse
 from app.quiz import QuizFormatError, parse_quiz
 from app.settings import Settings
+from shared_runs import cache_dir as recorded_runs
 
 DATA = {"steps": 3, "runs": [{"label": "warmup 40", "val_loss": [3.0, 2.5], "diverged_at": None},
                              {"label": "no warmup", "val_loss": [3.0, 3.1], "diverged_at": None}]}
@@ -172,5 +172,4 @@ def assert_predictions_hold(chapter, quiz, cache_dir=None) -> None:
 
 @pytest.mark.parametrize("chapter, quiz", predict_questions(), ids=lambda x: getattr(x, "id", getattr(x, "slug", "")))
 def test_every_predict_question_is_true_of_the_real_run(chapter, quiz):
-    fresh = os.environ.get("COURSE_CHECK_FRESH") == "1"
-    assert_predictions_hold(chapter, quiz, None if fresh else Settings().database_path.parent / "check-runs")
+    assert_predictions_hold(chapter, quiz, recorded_runs())

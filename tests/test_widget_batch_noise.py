@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from widgets.batch_noise import NOISE_BATCHES, WIDGET, fit_slope
+from shared_runs import widget_run, widget_data
 
 
 @pytest.fixture(scope="module")
 def default():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def test_noise_falls_roughly_as_one_over_b(default):
@@ -42,6 +42,6 @@ def test_fit_slope_matches_numpy_polyfit():
 
 
 def test_after_training_steps_noise_still_falls_with_batch_size():
-    data = WIDGET.compute(WIDGET.canonicalize({"at_step": 20, "batches": 8}))
+    data = widget_data(WIDGET.name, {"at_step": 20, "batches": 8})
     assert data["slope"] < -0.6
     assert math.isfinite(data["big_grad_sq_norm"])

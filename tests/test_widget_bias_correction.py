@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from widgets.bias_correction import LR, WIDGET
+from shared_runs import widget_run
 
 
 @pytest.fixture(scope="module")
 def default():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def test_constant_gradient_step_one_raw_m_is_a_tenth_and_corrected_is_one(default):

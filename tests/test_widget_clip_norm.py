@@ -7,14 +7,14 @@ import torch
 from widgets.clip_norm import gradient_at
 from widgets.lab.clip import clip_grad_norm
 from widgets.registry import get_widget
+from shared_runs import widget_run, widget_data
 
 WIDGET = get_widget("clip-norm")
 
 
 @pytest.fixture(scope="module")
 def default():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def test_caption_claim_bad_batch_far_above_threshold_and_one_factor_for_every_bar(default):
@@ -29,7 +29,7 @@ def test_caption_claim_bad_batch_far_above_threshold_and_one_factor_for_every_ba
 
 def test_bad_batch_gradient_is_much_larger_than_the_real_batch(default):
     _, bad = default
-    good = WIDGET.compute(WIDGET.canonicalize({"bad_batch": "false"}))
+    good = widget_data(WIDGET.name, {"bad_batch": "false"})
     assert bad["norm_before"] > 5 * good["norm_before"]
     assert bad["loss"] > good["loss"]
 
@@ -55,6 +55,6 @@ def test_course_clipping_equals_torch_on_these_gradients_and_keeps_direction(ste
 
 
 def test_the_step_slider_trains_the_same_run_further():
-    early = WIDGET.compute(WIDGET.canonicalize({"bad_batch": "false", "step": "0"}))
-    later = WIDGET.compute(WIDGET.canonicalize({"bad_batch": "false", "step": "100"}))
+    early = widget_data(WIDGET.name, {"bad_batch": "false", "step": "0"})
+    later = widget_data(WIDGET.name, {"bad_batch": "false", "step": "100"})
     assert later["loss"] < early["loss"] - 0.8  # trained: log(65) = 4.17 at step 0

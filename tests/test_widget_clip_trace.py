@@ -6,14 +6,14 @@ import pytest
 
 from widgets.base import ParamError
 from widgets.registry import get_widget
+from shared_runs import widget_run, widget_data
 
 WIDGET = get_widget("clip-trace")
 
 
 @pytest.fixture(scope="module")
 def default():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def test_caption_claim_spike_above_c_and_clipping_moves_weights_less(default):
@@ -57,7 +57,7 @@ def test_moved_is_the_size_of_each_update(default):
 
 
 def test_without_the_bad_batch_there_is_no_spike():
-    data = WIDGET.compute(WIDGET.canonicalize({"bad_batch": "false", "steps": "70"}))
+    data = widget_data(WIDGET.name, {"bad_batch": "false", "steps": "70"})
     assert data["bad_step"] is None and max(data["runs"][0]["grad_norm"][50:]) < 5
 
 

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from widgets.decoupled_decay import WIDGET
+from shared_runs import widget_run, widget_data
 
 
 @pytest.fixture(scope="module")
 def default():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def ranks(xs):
@@ -48,6 +48,6 @@ def test_under_l2_the_largest_sqrt_v_matrices_are_decayed_least(default):
 
 
 def test_without_decay_both_runs_are_the_same_adam():
-    data = WIDGET.compute(WIDGET.canonicalize({"weight_decay": 0, "steps": 20}))
+    data = widget_data(WIDGET.name, {"weight_decay": 0, "steps": 20})
     a, b = data["runs"]
     assert a["loss"] == b["loss"] and data["decayed_norm"][0] == data["decayed_norm"][1]

@@ -11,6 +11,7 @@ from widgets.diagnosis import (CASE_CAUSE, CASES, CONFIGS, GUESSES, NO_GUESS, SH
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer
 from widgets.registry import get_widget
+from shared_runs import widget_data
 
 WIDGET = get_widget("diagnosis")
 CASE_OF = {cause: case for case, cause in CASE_CAUSE.items()}
@@ -18,7 +19,7 @@ CASE_OF = {cause: case for case, cause in CASE_CAUSE.items()}
 
 def data_for(cause: str, guess: str = NO_GUESS) -> dict:
     """The widget's result (its run is trained once per process; a guess only re-grades)."""
-    return WIDGET.compute(WIDGET.canonicalize({"case": CASE_OF[cause], "guess": guess}))
+    return widget_data(WIDGET.name, {"case": CASE_OF[cause], "guess": guess})
 
 
 def sig(cause: str) -> dict:

@@ -7,12 +7,12 @@ import torch
 from widgets.grad_accumulation import WIDGET, accumulated_gradient, one_batch_gradient
 from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
+from shared_runs import widget_run, widget_data
 
 
 @pytest.fixture(scope="module")
 def default():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def test_accumulated_gradient_matches_the_big_batch_to_float32_rounding(default):
@@ -29,7 +29,7 @@ def test_not_dividing_by_k_makes_the_gradient_exactly_k_times_too_large(default)
 
 @pytest.mark.parametrize("k,b", [(1, 3), (3, 2), (16, 1)])
 def test_ratio_and_equivalence_for_other_k(k, b):
-    data = WIDGET.compute(WIDGET.canonicalize({"k": k, "micro_batch": b, "steps": 2}))
+    data = widget_data(WIDGET.name, {"k": k, "micro_batch": b, "steps": 2})
     assert data["check"]["ratio_not_divided"] == pytest.approx(k, abs=1e-5)
     assert data["check"]["relative_diff"] < 1e-6
 

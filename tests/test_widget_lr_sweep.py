@@ -8,6 +8,7 @@ import pytest
 from widgets.base import ParamError
 from widgets.lr_sweep import FINAL_WINDOW, final_loss, sweep_lrs, zones
 from widgets.registry import get_widget
+from shared_runs import widget_run
 
 WIDGET = get_widget("lr-sweep")
 _cache: dict = {}
@@ -15,8 +16,7 @@ _cache: dict = {}
 
 def default_run():
     if "d" not in _cache:
-        values = WIDGET.canonicalize({})
-        _cache["d"] = (values, WIDGET.compute(values))
+        _cache["d"] = widget_run(WIDGET.name)
     return _cache["d"]
 
 

@@ -12,6 +12,7 @@ from widgets.lab.muon import COEFFICIENTS, Muon, exact_orthogonal, muon_adamw, n
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
 from widgets.muon import WIDGET
+from shared_runs import widget_run
 
 
 def test_coefficients_are_torchs():
@@ -95,8 +96,7 @@ def test_muon_adamw_keeps_runs_apart():
 
 @pytest.fixture(scope="module")
 def default_run():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def test_caption_newton_schulz_brings_singular_values_near_but_not_to_one(default_run):

@@ -6,6 +6,7 @@ import torch
 
 from widgets.base import ParamError
 from widgets.optimizer_race import WIDGET, surface
+from shared_runs import widget_run, widget_data
 
 
 def final(data, label):
@@ -14,8 +15,7 @@ def final(data, label):
 
 @pytest.fixture(scope="module")
 def default():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def test_on_the_default_valley_sgd_is_far_while_momentum_and_adam_arrive(default):
@@ -37,10 +37,10 @@ def test_rotated_45_degrees_adam_ends_farther_away_than_plain_sgd():
 
 
 def test_sgd_diverges_above_two_over_kappa():
-    data = WIDGET.compute(WIDGET.canonicalize({"lr_sgd": 0.021, "show_rmsprop": False}))
+    data = widget_data(WIDGET.name, {"lr_sgd": 0.021, "show_rmsprop": False})
     assert final(data, "SGD")["diverged_at"] is not None
     assert len(final(data, "SGD")["loss"]) < 151
-    stable = WIDGET.compute(WIDGET.canonicalize({"lr_sgd": 0.019}))
+    stable = widget_data(WIDGET.name, {"lr_sgd": 0.019})
     assert final(stable, "SGD")["diverged_at"] is None
 
 
@@ -71,7 +71,7 @@ def test_switching_every_optimizer_off_is_refused_and_one_can_be_hidden():
     with pytest.raises(ParamError) as caught:
         WIDGET.canonicalize(off)
     assert caught.value.field == "show_sgd"
-    data = WIDGET.compute(WIDGET.canonicalize({**off, "show_adam": "true", "steps": 10}))
+    data = widget_data(WIDGET.name, {**off, "show_adam": "true", "steps": 10})
     assert [r["label"] for r in data["runs"]] == ["Adam"]
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from widgets.base import ParamError
 from widgets.optimizer_race_gpt import WIDGET
+from shared_runs import widget_data
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +43,11 @@ def test_progress_reports_grow_to_the_final_shape(default):
 
 
 def test_adam_and_adamw_differ_only_by_the_decay():
-    no_decay = WIDGET.compute(WIDGET.canonicalize({"steps": 20, "weight_decay": 0, "show_sgd": False,
-                                                   "show_momentum": False}))
+    no_decay = widget_data(WIDGET.name, {"steps": 20, "weight_decay": 0, "show_sgd": False,
+                                         "show_momentum": False})
     adam, adamw = no_decay["runs"]
     assert adam["loss"] == adamw["loss"]
-    decayed = WIDGET.compute(WIDGET.canonicalize({"steps": 20, "show_sgd": False, "show_momentum": False}))
+    decayed = widget_data(WIDGET.name, {"steps": 20, "show_sgd": False, "show_momentum": False})
     assert decayed["runs"][1]["param_norm"][-1] < decayed["runs"][0]["param_norm"][-1]
 
 

@@ -8,14 +8,14 @@ from widgets.base import ParamError
 from widgets.lab.model import GPTConfig, TinyGPT, count_parameters
 from widgets.param_ladder import GPT3, HYBRID_PUBLISHED, PRESETS
 from widgets.registry import get_widget
+from shared_runs import widget_run, widget_data
 
 WIDGET = get_widget("param-ladder")
 
 
 @pytest.fixture(scope="module")
 def default():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def rung(data, start):
@@ -53,7 +53,7 @@ def test_the_this_course_preset_matches_the_default_model():
 
 
 def test_splits_add_up_and_follow_the_model_rules():
-    data = WIDGET.compute(WIDGET.canonicalize({"preset": "gpt2"}))["yours"]
+    data = widget_data(WIDGET.name, {"preset": "gpt2"})["yours"]
     assert data["embedding"] + data["non_embedding"] == data["total"]
     assert data["decayed"] + data["not_decayed"] == data["total"]
     assert data["embedding"] == 50257 * 768 + 1024 * 768  # token table (tied: counted once) + positions
@@ -61,8 +61,8 @@ def test_splits_add_up_and_follow_the_model_rules():
 
 
 def test_untying_adds_the_output_matrix():
-    tied = WIDGET.compute(WIDGET.canonicalize({"tie_weights": "true"}))["yours"]["total"]
-    untied = WIDGET.compute(WIDGET.canonicalize({"tie_weights": "false"}))["yours"]["total"]
+    tied = widget_data(WIDGET.name, {"tie_weights": "true"})["yours"]["total"]
+    untied = widget_data(WIDGET.name, {"tie_weights": "false"})["yours"]["total"]
     assert untied - tied == 65 * 64
 
 

@@ -10,6 +10,7 @@ import torch
 from widgets.lab.precision import (FORMAT_BY_NAME, FORMATS, DynamicLossScaler, bit_fields, cast, finfo,
                                    fp16_cast_stats, round_to_tf32)
 from widgets.precision import WIDGET
+from shared_runs import widget_run
 
 
 def test_layouts_are_the_documented_widths():
@@ -89,8 +90,7 @@ def test_fp16_cast_stats_counts_real_zeros_and_infs():
 
 @pytest.fixture(scope="module")
 def default_run():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def test_caption_point_one_in_fp16(default_run):

@@ -9,12 +9,12 @@ import torch
 from widgets.lab.bugs import label_shift_bug, remove_causal_mask
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.sanity import OVERFIT_TARGET, WIDGET, initial_loss
+from shared_runs import widget_run
 
 
 @pytest.fixture(scope="module")
 def default():
-    values = WIDGET.canonicalize({})
-    return values, WIDGET.compute(values)
+    return widget_run(WIDGET.name)
 
 
 def test_initial_loss_is_ln_v(default):

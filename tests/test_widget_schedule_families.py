@@ -9,6 +9,7 @@ from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer
 from widgets.registry import get_widget
 from widgets.schedule_families import BRANCH, SMOOTH, trailing_mean
+from shared_runs import widget_run
 
 WIDGET = get_widget("schedule-families")
 _cache: dict = {}
@@ -16,8 +17,7 @@ _cache: dict = {}
 
 def default_run():
     if "d" not in _cache:
-        values = WIDGET.canonicalize({})
-        _cache["d"] = (values, WIDGET.compute(values))
+        _cache["d"] = widget_run(WIDGET.name)
     return _cache["d"]
 
 
@@ -25,12 +25,15 @@ def by_label(data):
     return {run["label"]: run for run in data["runs"]}
 
 
-def test_decaying_schedules_end_below_constant():
+def test_decaying_schedules_end_within_a_few_hundredths_of_constant():
+    # The caption's claim. On 150 steps the gain of decaying is about the noise of rounding:
+    # -0.033 to +0.038 seen across kernel sets and CPUs, on both sides of constant.
+    assert "within a few hundredths of constant" in WIDGET.caption
     _, data = default_run()
     runs = by_label(data)
     constant = runs["constant"]["smooth"][-1]  # mean of the last 10 training losses (same batches)
     for name in ("cosine", "linear", "WSD"):
-        assert runs[name]["smooth"][-1] < constant, (name, runs[name]["smooth"][-1], constant)
+        assert abs(runs[name]["smooth"][-1] - constant) < 0.06, (name, runs[name]["smooth"][-1], constant)
 
 
 def test_branch_reaches_a_lower_loss_than_stable_wsd_at_the_same_step():

@@ -10,6 +10,7 @@ from widgets.lab.optim import AdamW
 from widgets.lab.recovery import RecoveryPolicy, SpikeDetector, recovery_trainer
 from widgets.lab.trainer import TrainSpec
 from widgets.spikes import WIDGET
+from shared_runs import widget_data
 
 DEFAULTS = WIDGET.defaults()
 NOTHING, CLIP, SKIP, ROLLBACK = range(4)
@@ -17,7 +18,7 @@ NOTHING, CLIP, SKIP, ROLLBACK = range(4)
 
 @pytest.fixture(scope="module")
 def default_run():
-    return WIDGET.compute(WIDGET.canonicalize({}))
+    return widget_data(WIDGET.name, {})
 
 
 def test_caption_matches_the_defaults():
@@ -100,7 +101,7 @@ def test_rollback_restores_the_state_of_10_steps_before_exactly():
 def test_qk_norm_keeps_the_largest_attention_logit_lower():
     base = {"steps": 60, "bad_step": 40}
     without = WIDGET.compute(WIDGET.canonicalize(base))
-    with_qk = WIDGET.compute(WIDGET.canonicalize({**base, "qk_norm": True}))
+    with_qk = widget_data(WIDGET.name, {**base, "qk_norm": True})
     for a, b in zip(without["runs"], with_qk["runs"]):
         assert max(b["max_attn_logit"]) <= 4.0 + 1e-4  # |q.k| / sqrt(16) <= 16 / 4 after RMS-norming q and k
         assert max(a["max_attn_logit"][30:]) > max(b["max_attn_logit"][30:])
@@ -110,7 +111,7 @@ def test_qk_norm_keeps_the_largest_attention_logit_lower():
 
 def test_default_attention_logit_climbs():
     """The warning sign the LR-creep help text names: without QK-norm the largest logit climbs."""
-    data = WIDGET.compute(WIDGET.canonicalize({"bad_count": 0, "steps": 60, "lr_creep": 4.0}))
+    data = widget_data(WIDGET.name, {"bad_count": 0, "steps": 60, "lr_creep": 4.0})
     logit = data["runs"][NOTHING]["max_attn_logit"]
     assert max(logit[40:]) > 2 * max(logit[10:20])
 

@@ -12,22 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from app import figure_delta
+from shared_runs import widget_run
 from widgets.base import ParamError
+from widgets.lab.trainer import default_device, device_name
 from widgets.registry import all_widgets
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGETS = all_widgets()
 NAMES = sorted(WIDGETS)
-_defaults: dict[str, tuple[dict, dict]] = {}
 
 
 def default_result(name: str) -> tuple[dict, dict]:
-    """(values, data) of a widget's default computation, computed once per session."""
-    if name not in _defaults:
-        widget = WIDGETS[name]
-        values = widget.canonicalize({})
-        _defaults[name] = (values, widget.compute(values))
-    return _defaults[name]
+    """(values, data) of a widget's default computation, shared by the session (shared_runs.py)."""
+    return widget_run(name)
 
 
 def numeric_params():
@@ -83,11 +81,50 @@ def test_choices_and_switches_reject_unknown_values(name):
 def test_default_computation_is_deterministic_and_json_ready(name):
     widget = WIDGETS[name]
     values, data = default_result(name)
-    again = widget.compute(values)
+    # trained again, this time reporting progress as the engine has it: the same numbers
+    again = widget.compute(values, (lambda partial, done, total: None) if widget.streams else None)
     assert json.dumps(data, sort_keys=True) == json.dumps(again, sort_keys=True)
+    # the provenance names the device that ran it: every training widget says which
+    if widget.streams:
+        assert data["device"] in {"cpu", device_name(default_device())}, data["device"]
     figure = widget.figure(values, data)
     assert figure["data"], "the figure has traces"
     json.dumps(figure)  # plain JSON, no tensors
+
+
+class _EnoughReports(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if WIDGETS[n].streams])
+def test_the_first_progress_reports_draw_a_figure(name):
+    """The engine draws a figure and its delta from every partial result (app/widget_task.py).
+    The first reports come before any step or after one, when the histories are (nearly) empty:
+    each must draw, and its delta must rebuild it."""
+    widget = WIDGETS[name]
+    values = widget.canonicalize({})
+    sent: list = [None]
+
+    def draw(partial: dict) -> None:
+        figure = json.loads(json.dumps(widget.figure(values, partial)))  # plain JSON
+        delta = figure_delta.diff(sent[-1], figure)
+        if delta is not None:
+            assert figure_delta.apply(sent[-1], delta) == figure
+        sent.append(figure)
+
+    def progress(partial: dict, done: int, total: int) -> None:
+        assert 0 <= done <= total
+        draw(partial)
+        if len(sent) > 2:
+            raise _EnoughReports
+
+    try:
+        data = widget.compute(values, progress)
+    except _EnoughReports:
+        return
+    # it finished before two reports (diagnosis answers at once from a case it already trained
+    # in this process): the final figure must still draw from the last one sent
+    draw(data)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -5,11 +5,14 @@ A run is deterministic given its key: the widget, its canonical parameters and s
 hash of every widget source file, torch's version, the device, ATen's CPU kernel set and
 the corpus. The kernel set matters because processors round differently and training
 amplifies it: a run recorded with AVX-512 kernels must never answer for the unvectorised ones.
+MKL's and oneDNN's own instruction-set limits (MKL_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA:
+set, they make this processor compute like an older one) are part of the key for the same reason.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,7 +30,8 @@ def corpus_hash() -> str:
 
 def run_key(widget, values: dict) -> str:
     return "|".join([cache_key(widget.name, values, widget.seed), torch.__version__, default_device(),
-                     torch.backends.cpu.get_cpu_capability(), corpus_hash()])
+                     torch.backends.cpu.get_cpu_capability(), corpus_hash(),
+                     *(os.environ.get(name, "") for name in ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA"))])
 
 
 def recorded_path(widget, values: dict, cache_dir: Path) -> Path:

@@ -125,6 +125,8 @@ MODES = ("fp32", "bf16 autocast", "bf16 weights")
 class LostUpdates(StepHook):
     """Per step and run: the share of weights that a non-zero update left unchanged (rounded away)."""
 
+    metric_names = ("lost_updates",)
+
     def before_step(self, trainer) -> None:
         self.before = [b.clone() for b in trainer.params.buffers()]
 

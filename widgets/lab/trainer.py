@@ -130,6 +130,8 @@ def global_norm_clip(norm: torch.Tensor, threshold: torch.Tensor) -> torch.Tenso
 class StepHook:
     """Override what you need; every method is optional."""
 
+    metric_names: tuple[str, ...] = ()  # the keys metrics() returns: a report before the first step has them, empty
+
     def before_step(self, trainer: "LockstepTrainer") -> None:
         """Called before the batch is drawn."""
 
@@ -155,6 +157,8 @@ class StepHook:
 
 class WeightsMoved(StepHook):
     """Per step and run: how far the update moved the weights, ||theta_after - theta_before||."""
+
+    metric_names = ("moved",)
 
     def before_step(self, trainer) -> None:
         self.before = [b.clone() for b in trainer.params.buffers()]
@@ -252,7 +256,8 @@ class LockstepTrainer:
         self.optimizer = optimizer(self)
         self.clip = torch.tensor([r.clip if r.clip is not None else math.inf for r in spec.runs], device=self.device)
         self.alive = torch.ones(runs, dtype=torch.bool, device=self.device)  # on the device: no sync per step
-        self.history = [RunHistory(r.label) for r in spec.runs]
+        metric_names = [name for hook in self.hooks for name in hook.metric_names] + list(self.evals)
+        self.history = [RunHistory(r.label, extra={name: [] for name in metric_names}) for r in spec.runs]
         self.step = 0
         self.wall_time = 0.0
         self.refresh_schedules()

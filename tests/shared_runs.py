@@ -1,0 +1,50 @@
+"""Each widget's real run at given parameters, trained once per test session and shared by
+every test that reads it: the contract, the widget tests, the chapter claims, the predict checks.
+
+A run is deterministic given what app/check/run_cache.py keys it on (the widget sources, the
+canonical parameters and seed, torch, the device, ATen's CPU kernel set and the corpus), so a
+run recorded under the very same key in var/check-runs (by `python -m app check`, or by an
+earlier session) is that run, and is reused. Under another kernel set the key differs and the
+run trains again (and is recorded under its own key). COURSE_CHECK_FRESH=1 trains every run
+again and records nothing.
+
+Every caller gets its own deep copy, so no test can change what another one reads.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from app.check import run_cache
+from app.settings import Settings
+from widgets.registry import all_widgets
+
+
+def cache_dir() -> Path | None:
+    if os.environ.get("COURSE_CHECK_FRESH") == "1":
+        return None
+    return Settings().database_path.parent / "check-runs"
+
+
+@lru_cache(maxsize=None)
+def _data(name: str, frozen: tuple) -> dict:
+    widget = all_widgets()[name]
+    values = dict(frozen)
+    data = run_cache.load(widget, values, cache_dir())
+    if data is None:
+        data = widget.compute(values)
+        run_cache.save(widget, values, cache_dir(), data)
+    return data
+
+
+def widget_run(name: str, overrides: dict | None = None) -> tuple[dict, dict]:
+    """(canonical values, data) of widget `name` at `overrides` (the defaults for the rest)."""
+    widget = all_widgets()[name]
+    values = widget.canonicalize(dict(overrides or {}))
+    return values, copy.deepcopy(_data(name, tuple(sorted(values.items()))))
+
+
+def widget_data(name: str, overrides: dict | None = None) -> dict:
+    return widget_run(name, overrides)[1]
