@@ -68,7 +68,9 @@ def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
     context = sidebar_context(request, chapter.slug)
     from app.routes_exercises import chapter_exercises
 
+    prerequisites = [c for c in map(loaded.get, chapter.prerequisite_chapters) if c is not None]
     context.update(chapter=chapter, body=render_body(request, chapter), prev=prev, next=nxt,
+                   prerequisites=prerequisites,
                    exercises=chapter_exercises(request, chapter.slug, progress))
     return render_page(request, "chapter.html", context)
 

@@ -43,8 +43,9 @@ def run_widget(name: str, values: dict, code: str, torch_threads: int = 1) -> di
     profile = local_profile()
     provenance = {
         "seed": widget.seed,
-        # the device that really ran it, as the widget reports it; the worker's default if not
-        "device": str(data.get("device") or profile.device) if isinstance(data, dict) else profile.device,
+        # the device that really ran it, as the widget reports it (every trainer does); a widget
+        # that names none computed on the worker's CPU (schedules, counts, a 2-D valley)
+        "device": str(data.get("device") or "cpu") if isinstance(data, dict) else "cpu",
         "torch": profile.torch,
         "cpu": profile.cpu,
         "profile": profile.token,

@@ -15,6 +15,7 @@ import pytest
 from app import figure_delta
 from shared_runs import widget_run
 from widgets.base import ParamError
+from widgets.lab.trainer import default_device, device_name
 from widgets.registry import all_widgets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +84,9 @@ def test_default_computation_is_deterministic_and_json_ready(name):
     # trained again, this time reporting progress as the engine has it: the same numbers
     again = widget.compute(values, (lambda partial, done, total: None) if widget.streams else None)
     assert json.dumps(data, sort_keys=True) == json.dumps(again, sort_keys=True)
+    # the provenance names the device that ran it: every training widget says which
+    if widget.streams:
+        assert data["device"] in {"cpu", device_name(default_device())}, data["device"]
     figure = widget.figure(values, data)
     assert figure["data"], "the figure has traces"
     json.dumps(figure)  # plain JSON, no tensors

@@ -45,15 +45,16 @@ class WatchGradient(StepHook):
         return f"{self.name}[{', '.join(str(int(i)) for i in torch.unravel_index(self.index.cpu(), shape))}]"
 
 
-def gpt_gradients(steps: int, seed: int) -> tuple[list[float], str]:
-    """The gradient of one weight of the tiny GPT over its first `steps` training steps (AdamW, LR 3e-3)."""
+def gpt_gradients(steps: int, seed: int) -> tuple[list[float], str, str]:
+    """The gradient of one weight of the tiny GPT over its first `steps` training steps (AdamW, LR 3e-3),
+    where that weight is, and the device that trained it."""
     spec = TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
                      runs=(RunConfig("gpt", Schedule("constant", GPT_LR, 0, steps)),),
                      steps=steps, batch_size=BATCH_SIZE, seed=seed, eval_every=0)
     watch = WatchGradient(WATCHED)
     trainer = LockstepTrainer(spec, hooks=[watch])
     run = trainer.run()["runs"][0]
-    return run["watched_grad"], watch.where(trainer)
+    return run["watched_grad"], watch.where(trainer), trainer.device
 
 
 def adam_trace(grads: list[float], beta1: float, beta2: float, correct: bool) -> dict:
@@ -78,13 +79,14 @@ class BiasCorrectionWidget(Widget):
     def compute(self, values, progress=None):
         steps = values["steps"]
         if values["gradient"] == "constant":
-            grads, source = [1.0] * steps, "constant gradient g = 1"
+            grads, source, device = [1.0] * steps, "constant gradient g = 1", "cpu"
         else:
-            grads, where = gpt_gradients(steps, self.seed)
+            grads, where, device = gpt_gradients(steps, self.seed)
             source = f"real gradient of tiny-GPT weight {where}"
         corrected = adam_trace(grads, values["beta1"], values["beta2"], True)
         raw = adam_trace(grads, values["beta1"], values["beta2"], False)
-        return {"source": source, "steps": list(range(1, steps + 1)), "g": grads,
+        # the Adam traces are scalar arithmetic on the CPU; the device is the one that trained the GPT
+        return {"source": source, "device": device, "steps": list(range(1, steps + 1)), "g": grads,
                 "m": corrected["m"], "v": corrected["v"], "m_hat": corrected["m_hat"],
                 "v_hat": corrected["v_hat"], "step_corrected": corrected["step"],
                 "step_uncorrected": raw["step"], "raw_m_matches": raw["m"] == corrected["m"] and raw["v"] == corrected["v"],
@@ -123,7 +125,7 @@ class BiasCorrectionWidget(Widget):
             grads = f"grads = [1.0] * {n}  # the worked example: a constant gradient"
             head = ""
         else:
-            grads = f"grads, where = gpt_gradients({n}, seed={self.seed})  # a real tiny-GPT weight's gradients"
+            grads = f"grads, where, device = gpt_gradients({n}, seed={self.seed})  # a real tiny-GPT weight's gradients"
             head = "from widgets.bias_correction import gpt_gradients\n"
         return f'''# Adam with and without bias correction on the same gradients (the course's Adam).
 # Run from the course repository root:  python this_file.py

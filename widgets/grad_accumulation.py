@@ -72,8 +72,9 @@ class GradAccumulationWidget(Widget):
                  "norm_big": g_big.norm().item(), "norm_accumulated": g_acc.norm().item(),
                  "norm_not_divided": g_raw.norm().item(),
                  "ratio_not_divided": (g_raw.norm() / g_big.norm()).item()}
+        # a deliberately hand-written loop (the bug is in the loop), on the CPU: said so in the provenance
         data = {"k": k, "micro_batch": b, "check": check, "tokens": tokens_arithmetic(b, k),
-                "steps": steps, "done": 0,
+                "steps": steps, "done": 0, "device": "cpu",
                 "runs": [{"label": label, "loss": [], "grad_norm": [], "fresh_grad_norm": [],
                           "sum_fresh_norms": [], "update_norm": []} for label in LABELS]}
         if progress is not None:
