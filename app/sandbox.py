@@ -95,6 +95,7 @@ class Outcome:
     wall_time_s: float
     timed_out: bool = False
     truncated: bool = False  # stdout or stderr went past output_bytes
+    cpu_exceeded: bool = False  # all its processes together used more than cpu_s
     signal: str | None = None  # the signal that ended it, by name (SIGKILL, SIGXCPU, ...)
     mode: str = "bwrap"
     limits: dict = field(default_factory=dict)
@@ -229,7 +230,7 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
     except BrokenPipeError:
         pass
     try:
-        outputs, timed_out, truncated = _collect(process, result_r, limits, started, should_stop, on_line)
+        outputs, timed_out, truncated, cpu_exceeded = _collect(process, result_r, limits, started, should_stop, on_line)
     finally:  # always, even when a callback raised (a cancelled job)
         _kill_group(process)
         returncode = process.wait()
@@ -249,7 +250,8 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
             pass
     return Outcome(returncode=returncode, stdout=stdout, stderr=stderr, result=result,
                    wall_time_s=round(time.monotonic() - started, 3), timed_out=timed_out,
-                   truncated=truncated, signal=signal_name, mode=mode, limits=asdict(limits))
+                   truncated=truncated, signal=signal_name, mode=mode, limits=asdict(limits),
+                   cpu_exceeded=cpu_exceeded)
 
 
 def _collect(process, result_fd: int, limits: Limits, started: float, should_stop, on_line=None):
@@ -261,13 +263,19 @@ def _collect(process, result_fd: int, limits: Limits, started: float, should_sto
     for fd in caps:
         os.set_blocking(fd, False)
         selector.register(fd, selectors.EVENT_READ)
-    timed_out = truncated = False
+    timed_out = truncated = cpu_exceeded = False
+    checked = time.monotonic()
     try:
         while selector.get_map():
             left = limits.wall_s - (time.monotonic() - started)
             if left <= 0:
                 timed_out = True
                 break
+            if time.monotonic() - checked > 0.25:  # RLIMIT_CPU is per process: bound the sum too
+                checked = time.monotonic()
+                if tree_cpu_seconds(process.pid) > limits.cpu_s * 1.5:
+                    cpu_exceeded = True
+                    break
             if should_stop is not None and should_stop():
                 break
             for key, _ in selector.select(timeout=min(0.2, left)):
@@ -296,7 +304,38 @@ def _collect(process, result_fd: int, limits: Limits, started: float, should_sto
              decode(kept[result_fd]))
     if truncated:
         texts = (texts[0] + f"\n[output cut at {limits.output_bytes} bytes]", texts[1], texts[2])
-    return texts, timed_out, truncated
+    return texts, timed_out, truncated, cpu_exceeded
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used by `root` and every process below it (with their reaped children)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0.0
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "
+        pid, ppid = int(entry), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        times[pid] = sum(int(v) for v in fields[11:15]) / _TICKS  # utime stime cutime cstime
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += times.get(pid, 0.0)
+        stack.extend(children.get(pid, ()))
+    return total
 
 
 def _kill_group(process) -> None:

@@ -93,6 +93,8 @@ HOSTILE = {
                         "    except OSError as e:\n        print('refused', pid, e.errno)\n", ""),
     "print 100 MB": ("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 1_000_000)\n", ""),
     "read secrets": ("print(open('/etc/passwd').read())\n", "No such file"),
+    "write outside tmp": ("import sys\nopen(sys.prefix + '/evil.py', 'w').write('x')\n", "Read-only file system"),
+    "open a socket": ("import socket\nsocket.create_connection(('10.0.0.5', 80), timeout=2)\n", "Network is unreachable"),
 }
 
 

@@ -89,3 +89,26 @@ def test_every_process_is_gone_afterwards():
     import subprocess
     left = subprocess.run(["pgrep", "-u", "65534", "-f", "time.sleep"], capture_output=True, text=True)
     assert left.stdout.strip() == ""
+
+
+def test_a_cancelled_run_is_killed_at_once():
+    import time
+
+    started = time.monotonic()
+    out = run_python({"main.py": "import time\nprint('started', flush=True)\ntime.sleep(60)"}, "main.py",
+                     Limits(cpu_s=3, wall_s=30), should_stop=lambda: time.monotonic() - started > 1.0)
+    assert out.wall_time_s < 10 and not out.timed_out and out.returncode != 0
+    import subprocess
+    assert subprocess.run(["pgrep", "-u", "65534"], capture_output=True, text=True).stdout.strip() == ""
+
+
+def test_the_limits_alone_fallback_runs_too():
+    out = run_python({"main.py": "import resource\nprint(resource.getrlimit(resource.RLIMIT_CPU)[0])"}, "main.py",
+                     SMALL, mode="rlimits")
+    assert out.returncode == 0 and out.stdout.strip() == str(SMALL.cpu_s)
+
+
+def test_many_busy_processes_share_one_cpu_budget():
+    out = run("import os\nfor _ in range(6):\n    if os.fork() == 0:\n        break\nwhile True:\n    pass\n",
+              Limits(cpu_s=2, processes=16, wall_s=30))
+    assert out.cpu_exceeded and out.wall_time_s < 10
