@@ -75,6 +75,12 @@ def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
     return render_page(request, "chapter.html", context)
 
 
+def chapter_exercise_list(request: Request, slug: str):
+    from app.exercises import for_chapter, load_exercises
+
+    return for_chapter(load_exercises(request.app.state.settings.content_dir), slug)
+
+
 @router.get("/api/chapters")
 def chapters_api(loaded: Course = Depends(course)):
     """Every chapter's front matter, URL, number of questions and widgets, in order."""
@@ -88,5 +94,7 @@ def chapter_api(request: Request, slug: str, loaded: Course = Depends(course)):
     chapter = chapter_or_404(loaded, slug)
     body = {**chapter.summary(), "toc": chapter.toc,
             "quizzes": [q.public(option_order(request, chapter, q)) for q in chapter.quizzes.values()],
-            "html": str(render_body(request, chapter))}
+            "html": str(render_body(request, chapter)),
+            "exercises": [{"id": e.id, "title": e.title, "api": f"/api/exercises/{e.id}"}
+                          for e in chapter_exercise_list(request, chapter.slug)]}
     return set_learner_cookie(request, JSONResponse(body))

@@ -173,3 +173,12 @@ def test_train_with_your_adamw_coincides_and_a_buggy_one_parts(app, client):
     text = train_events(client, "adamw")
     result = jsonlib.loads(text.split("event: result\ndata: ")[1].split("\n")[0])
     assert result["parted_at"] is not None and result["parted_at"] < 10
+
+
+def test_the_chapter_twin_and_page_list_its_exercises(client):
+    body = client.get("/api/chapters/learning-rate").json()
+    assert {e["id"] for e in body["exercises"]} == {"warmup-cosine", "wsd"}
+    page = client.get("/chapters/learning-rate").text
+    assert 'id="exercise-warmup-cosine"' in page and 'id="exercise-wsd"' in page
+    assert 'src="/vendor/editor.js"' in page
+    assert 'src="/vendor/editor.js"' not in client.get("/chapters/training-loop").text
