@@ -111,7 +111,7 @@ def test_hostile_code_is_a_graded_failure_and_pages_keep_answering(client, name)
     assert expected in " ".join(t["message"] for t in body["tests"]) + body["stdout"]
     assert len(body["stdout"]) < 70_000
     assert "root:x:0:0" not in body["stdout"]
-    assert slowest < 2.0  # generous: pages answer while the sandbox burns its CPU
+    assert slowest < 3.0  # generous (the target, 200 ms, is measured by app/exercises_bench.py)
     assert client.get("/").status_code == 200
 
 
