@@ -88,6 +88,10 @@ class Chapter:
     sections: list = field(default_factory=list)  # app.glossary.Section, in page order
     linked_html: str = ""  # html with glossary terms linked (set by Course)
     heading_ids: set = field(default_factory=set)
+    level: str = ""  # one of LEVELS; `python -m app check` requires it and the prerequisites
+    prerequisite_chapters: list[str] = field(default_factory=list)  # slugs of earlier chapters
+    background: list[str] = field(default_factory=list)  # what to know from outside the course
+    background_html: list[Markup] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -108,6 +112,8 @@ class Chapter:
 
     def front_matter(self) -> dict:
         return {"slug": self.slug, "title": self.title, "order": self.order, "minutes": self.minutes,
+                "level": self.level, "prerequisites": {"chapters": list(self.prerequisite_chapters),
+                                                        "background": list(self.background)},
                 "objectives": list(self.objectives), "glossary": dict(self.glossary)}
 
     def summary(self) -> dict:
@@ -139,6 +145,11 @@ def parse_chapter(path: Path) -> Chapter:
     if not isinstance(objectives, list) or not all(isinstance(o, str) for o in objectives):
         raise ContentError(f"{path.name}: objectives must be a list of strings")
     glossary, glossary_meta = _parse_glossary(path, text, meta["glossary"])
+    level = meta.get("level", "")
+    if level and level not in LEVELS:
+        raise ContentError(f"{path.name} line {line_of(text, 'level:')}: level {level!r} must be one of "
+                           f"{', '.join(LEVELS)}")
+    prerequisite_chapters, background = _parse_prerequisites(path, text, meta.get("prerequisites"))
 
     body = text[match.end():]
     body_offset = text[:match.end()].count("\n")
@@ -168,11 +179,31 @@ def parse_chapter(path: Path) -> Chapter:
         objectives_html=[Markup(render_inline(o)) for o in objectives],
         glossary_html={k: Markup(render_inline(v)) for k, v in glossary.items()},
         glossary_meta=glossary_meta, sections=sections(rendered.html, str(meta["title"])),
-        heading_ids=heading_ids,
+        heading_ids=heading_ids, level=str(level), prerequisite_chapters=prerequisite_chapters,
+        background=background, background_html=[Markup(render_inline(b)) for b in background],
     )
 
 
+def _parse_prerequisites(path: Path, text: str, raw) -> tuple[list[str], list[str]]:
+    """`prerequisites: {chapters: [slugs], background: [inline Markdown]}`; absent is allowed here
+    (the checker asks for it), a wrong shape is an error."""
+    if raw is None:
+        return [], []
+    where = f"{path.name} line {line_of(text, 'prerequisites:')}"
+    if not isinstance(raw, dict) or set(raw) - {"chapters", "background"}:
+        raise ContentError(f"{where}: prerequisites must be a mapping of `chapters` (slugs of earlier "
+                           f"chapters) and `background` (what to know from outside the course)")
+    chapters, background = raw.get("chapters") or [], raw.get("background") or []
+    if not isinstance(chapters, list) or not all(isinstance(c, str) and SLUG_RE.fullmatch(c) for c in chapters):
+        raise ContentError(f"{where}: prerequisites.chapters must be a list of chapter slugs, got {chapters!r}")
+    if not isinstance(background, list) or not all(isinstance(b, str) and b.strip() for b in background):
+        raise ContentError(f"{where}: prerequisites.background must be a list of non-empty strings")
+    return list(chapters), [b.strip() for b in background]
+
+
 REQUIRED_FIELDS = ("title", "slug", "order", "minutes", "objectives", "glossary")
+LEVELS = ("introductory", "intermediate", "advanced")
+
 
 
 def line_of(text: str, needle: str, default: int = 1) -> int:

@@ -63,7 +63,7 @@ def failure_reason(outcome, limits: Limits) -> str:
     if outcome.timed_out:
         return (f"your code ran past the {limits.wall_s:g} s time limit and was stopped "
                 f"(an endless loop, or waiting on something that never comes?)")
-    if outcome.signal == "SIGXCPU" or (outcome.signal == "SIGKILL" and "MemoryError" not in outcome.stderr
+    if outcome.cpu_exceeded or outcome.signal == "SIGXCPU" or (outcome.signal == "SIGKILL" and "MemoryError" not in outcome.stderr
                                        and outcome.wall_time_s >= limits.cpu_s):
         return f"your code used more than {limits.cpu_s} s of CPU time and was stopped (an endless loop?)"
     if "MemoryError" in outcome.stderr or "Cannot allocate memory" in outcome.stderr or \

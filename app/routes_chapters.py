@@ -68,9 +68,17 @@ def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
     context = sidebar_context(request, chapter.slug)
     from app.routes_exercises import chapter_exercises
 
+    prerequisites = [c for c in map(loaded.get, chapter.prerequisite_chapters) if c is not None]
     context.update(chapter=chapter, body=render_body(request, chapter), prev=prev, next=nxt,
+                   prerequisites=prerequisites,
                    exercises=chapter_exercises(request, chapter.slug, progress))
     return render_page(request, "chapter.html", context)
+
+
+def chapter_exercise_list(request: Request, slug: str):
+    from app.exercises import for_chapter, load_exercises
+
+    return for_chapter(load_exercises(request.app.state.settings.content_dir), slug)
 
 
 @router.get("/api/chapters")
@@ -86,5 +94,7 @@ def chapter_api(request: Request, slug: str, loaded: Course = Depends(course)):
     chapter = chapter_or_404(loaded, slug)
     body = {**chapter.summary(), "toc": chapter.toc,
             "quizzes": [q.public(option_order(request, chapter, q)) for q in chapter.quizzes.values()],
-            "html": str(render_body(request, chapter))}
+            "html": str(render_body(request, chapter)),
+            "exercises": [{"id": e.id, "title": e.title, "api": f"/api/exercises/{e.id}"}
+                          for e in chapter_exercise_list(request, chapter.slug)]}
     return set_learner_cookie(request, JSONResponse(body))

@@ -50,6 +50,9 @@ SANDBOX_LAUNCHER = r'''
 import json, os, resource, runpy, sys
 payload = json.loads(sys.stdin.read())
 sys.stdin.close()
+if payload["result_fd"] != 3:  # the entry reports on fd 3
+    os.dup2(payload["result_fd"], 3)
+    os.close(payload["result_fd"])
 if os.getuid() == 0 and payload["drop_to"] is not None:
     os.setgroups([])
     os.setgid(payload["drop_to"])
@@ -95,6 +98,7 @@ class Outcome:
     wall_time_s: float
     timed_out: bool = False
     truncated: bool = False  # stdout or stderr went past output_bytes
+    cpu_exceeded: bool = False  # all its processes together used more than cpu_s
     signal: str | None = None  # the signal that ended it, by name (SIGKILL, SIGXCPU, ...)
     mode: str = "bwrap"
     limits: dict = field(default_factory=dict)
@@ -123,7 +127,7 @@ def _parents(path: str) -> list[str]:
     return ["/" + "/".join(parts[:i + 1]) for i in range(len(parts))]
 
 
-def bwrap_command(launcher: str) -> list[str]:
+def bwrap_command(launcher_fd: int) -> list[str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed: run the set-up (make setup)")
@@ -148,7 +152,7 @@ def bwrap_command(launcher: str) -> list[str]:
             command += ["--ro-bind", "/" + link, "/" + link]
     command += ["--proc", "/proc", "--dev", "/dev",
                 "--perms", "1777", "--tmpfs", SANDBOX_TMP,
-                "--ro-bind-data", "4", LAUNCHER_PATH,  # fd 4 carries the launcher's text
+                "--ro-bind-data", str(launcher_fd), LAUNCHER_PATH,  # this pipe carries the launcher's text
                 "--chdir", SANDBOX_TMP, "--clearenv",
                 "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", SANDBOX_TMP,
                 "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1",
@@ -189,10 +193,11 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
                "drop_to": NOBODY, "tmp": SANDBOX_TMP}
     launcher_r, launcher_w = os.pipe()
     result_r, result_w = os.pipe()
-    keep = {result_w: 3}
+    payload["result_fd"] = result_w  # inherited as it is (no preexec_fn: workers have threads)
+    passed = [result_w]
     if kind:
-        command = bwrap_command(LAUNCHER_PATH)
-        keep[launcher_r] = 4
+        command = bwrap_command(launcher_r)
+        passed.append(launcher_r)
     else:  # limits alone: a private temporary directory, no privilege change
         import tempfile
 
@@ -202,19 +207,10 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
         script.write_text(SANDBOX_LAUNCHER)
         command = [python_executable(), "-I", "-B", str(script)]
     started = time.monotonic()
-
-    def child_setup() -> None:  # in the child, before exec: fixed descriptor numbers
-        import fcntl
-
-        high = {fcntl.fcntl(source, fcntl.F_DUPFD, 20): target for source, target in keep.items()}
-        for source, target in high.items():  # via high numbers: a source may be a target
-            os.dup2(source, target)
-            os.set_inheritable(target, True)
-
     try:
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=tuple(keep.values()), preexec_fn=child_setup, start_new_session=True,
+            pass_fds=tuple(passed), start_new_session=True,
             env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
             if not kind else None)
     finally:
@@ -229,7 +225,7 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
     except BrokenPipeError:
         pass
     try:
-        outputs, timed_out, truncated = _collect(process, result_r, limits, started, should_stop, on_line)
+        outputs, timed_out, truncated, cpu_exceeded = _collect(process, result_r, limits, started, should_stop, on_line)
     finally:  # always, even when a callback raised (a cancelled job)
         _kill_group(process)
         returncode = process.wait()
@@ -249,7 +245,8 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
             pass
     return Outcome(returncode=returncode, stdout=stdout, stderr=stderr, result=result,
                    wall_time_s=round(time.monotonic() - started, 3), timed_out=timed_out,
-                   truncated=truncated, signal=signal_name, mode=mode, limits=asdict(limits))
+                   truncated=truncated, signal=signal_name, mode=mode, limits=asdict(limits),
+                   cpu_exceeded=cpu_exceeded)
 
 
 def _collect(process, result_fd: int, limits: Limits, started: float, should_stop, on_line=None):
@@ -261,13 +258,19 @@ def _collect(process, result_fd: int, limits: Limits, started: float, should_sto
     for fd in caps:
         os.set_blocking(fd, False)
         selector.register(fd, selectors.EVENT_READ)
-    timed_out = truncated = False
+    timed_out = truncated = cpu_exceeded = False
+    checked = time.monotonic()
     try:
         while selector.get_map():
             left = limits.wall_s - (time.monotonic() - started)
             if left <= 0:
                 timed_out = True
                 break
+            if time.monotonic() - checked > 0.25:  # RLIMIT_CPU is per process: bound the sum too
+                checked = time.monotonic()
+                if tree_cpu_seconds(process.pid) > limits.cpu_s * 1.5:
+                    cpu_exceeded = True
+                    break
             if should_stop is not None and should_stop():
                 break
             for key, _ in selector.select(timeout=min(0.2, left)):
@@ -296,7 +299,38 @@ def _collect(process, result_fd: int, limits: Limits, started: float, should_sto
              decode(kept[result_fd]))
     if truncated:
         texts = (texts[0] + f"\n[output cut at {limits.output_bytes} bytes]", texts[1], texts[2])
-    return texts, timed_out, truncated
+    return texts, timed_out, truncated, cpu_exceeded
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used by `root` and every process below it (with their reaped children)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0.0
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "
+        pid, ppid = int(entry), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        times[pid] = sum(int(v) for v in fields[11:15]) / _TICKS  # utime stime cutime cstime
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += times.get(pid, 0.0)
+        stack.extend(children.get(pid, ()))
+    return total
 
 
 def _kill_group(process) -> None:

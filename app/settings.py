@@ -62,8 +62,8 @@ class Settings:
     # loopback, unless sandbox_unsafe_ok (COURSE_SANDBOX_UNSAFE_OK=1) says any address may.
     sandbox: str = "auto"
     sandbox_unsafe_ok: bool = False
-    grading_cpu_s: int = 20
-    grading_wall_s: float = 60.0
+    grading_cpu_s: int = 10
+    grading_wall_s: float = 30.0
     grading_memory_bytes: int = 2 * 1024**3
 
     @classmethod

@@ -19,6 +19,9 @@ title: Good chapter
 slug: good
 order: 1
 minutes: 5
+level: introductory
+prerequisites:
+  background: [Some Python.]
 objectives:
   - Learn a thing
 glossary:
@@ -68,26 +71,26 @@ def test_good_content_passes_with_the_summary_line(tmp_path, capsys):
 @pytest.mark.parametrize("change, expected", [
     # a widget directive naming an unknown widget
     (("```widget lr-schedule\npeak_lr: 0.001\n```", "```widget no-such-widget\n```"),
-     ["02-c2.md line 16", "no widget named 'no-such-widget'", "register the widget"]),
+     ["02-c2.md line 19", "no widget named 'no-such-widget'", "register the widget"]),
     # a parameter out of bounds
-    (("peak_lr: 0.001", "peak_lr: 99"), ["02-c2.md line 16", "peak_lr=99", "expected"]),
+    (("peak_lr: 0.001", "peak_lr: 99"), ["02-c2.md line 19", "peak_lr=99", "expected"]),
     # an unknown parameter
     (("peak_lr: 0.001", "peak_rate: 0.001"), ["has no parameters ['peak_rate']", "its parameters are"]),
     # a question without a correct option
     (("{text: A, correct: true, feedback: Yes.}", "{text: A, correct: false, feedback: Yes.}"),
-     ["02-c2.md line 20", "exactly one correct option", "correct: true"]),
+     ["02-c2.md line 23", "exactly one correct option", "correct: true"]),
     # an option without feedback
     (("{text: B, correct: false, feedback: No.}", "{text: B, correct: false}"),
-     ["02-c2.md line 20", "every option needs its own feedback", "feedback:"]),
+     ["02-c2.md line 23", "every option needs its own feedback", "feedback:"]),
     # broken internal links: chapter slug, anchor, glossary term, widget demo, unknown page
-    (("[a heading](#start)", "[a heading](/chapters/nope)"), ["02-c2.md line 13", "broken link /chapters/nope", "no chapter"]),
+    (("[a heading](#start)", "[a heading](/chapters/nope)"), ["02-c2.md line 16", "broken link /chapters/nope", "no chapter"]),
     (("[a heading](#start)", "[a heading](/chapters/c2#nowhere)"), ["broken link /chapters/c2#nowhere", "no anchor"]),
     (("[a heading](#start)", "[a heading](#nowhere)"), ["broken link #nowhere"]),
-    (("/glossary#term-warmup", "/glossary#term-nope"), ["line 13", "broken link /glossary#term-nope"]),
+    (("/glossary#term-warmup", "/glossary#term-nope"), ["line 16", "broken link /glossary#term-nope"]),
     (("/widgets/lr-schedule/demo", "/widgets/nope/demo"), ["broken link /widgets/nope/demo", "no widget named 'nope'"]),
     (("[a heading](#start)", '<a href="/nowhere">x</a>'), ["broken link /nowhere", "no such page"]),
     # a glossary term without a definition
-    (("warmup: A ramp at the start.", "warmup:"), ["02-c2.md line 9", "'warmup' has no definition"]),
+    (("warmup: A ramp at the start.", "warmup:"), ["02-c2.md line 12", "'warmup' has no definition"]),
     # a front matter field missing
     (("minutes: 5\n", ""), ["02-c2.md line 1", "lacks ['minutes']"]),
     (("objectives:\n  - Learn a thing\n", ""), ["lacks ['objectives']"]),
@@ -155,7 +158,7 @@ def test_predict_check_runs_the_widget_and_fails_when_false(tmp_path, capsys, qu
     code, out = run_check(capsys, content(tmp_path, text))
     assert code == 1 and quick_widget, out
     assert "predict question p1: the check is FALSE on the real run of lr-schedule" in out
-    assert "01-c1.md line 17: predict question p1" in out
+    assert "01-c1.md line 20: predict question p1" in out
     code, out = run_check(capsys, tmp_path / "content", "--fast")
     assert code == 0 and "predict checks skipped" in out
 
@@ -219,7 +222,7 @@ WIDGET = "```widget lr-schedule\n```\n\n"
 
 def test_a_question_without_a_hint_fails(tmp_path, capsys):
     code, out = run_check(capsys, content(tmp_path, chapter(1, quiz_block("q1", "Pick one", hint=None))), "--fast")
-    assert code == 1 and "01-c1.md line 14: question q1 has no hint" in out, out
+    assert code == 1 and "01-c1.md line 17: question q1 has no hint" in out, out
 
 
 def test_a_question_without_a_kind_fails_but_a_predict_question_needs_none(tmp_path, capsys):
@@ -230,7 +233,7 @@ def test_a_question_without_a_kind_fails_but_a_predict_question_needs_none(tmp_p
 
 
 @pytest.mark.parametrize("body, spoiler", [
-    (WIDGET + quiz_block("p1", "Predict it", predict=PREDICT_PEAK), "shows that widget earlier (line 13)"),
+    (WIDGET + quiz_block("p1", "Predict it", predict=PREDICT_PEAK), "shows that widget earlier (line 16)"),
     (CLAIM + quiz_block("p1", "Predict it", predict=PREDICT_PEAK) + WIDGET, "claim peak about that widget comes earlier"),
 ])
 def test_a_predict_question_after_its_widget_or_claim_fails(tmp_path, capsys, body, spoiler):
@@ -255,7 +258,7 @@ def test_a_claim_about_another_widget_does_not_spoil_a_prediction(tmp_path, caps
 def test_a_correct_option_longest_by_far_warns_but_passes(tmp_path, capsys):
     long = "The one option that carries every qualifying detail the others lack"
     code, out = run_check(capsys, content(tmp_path, chapter(1, quiz_block("q1", "Pick one", right=long))), "--fast")
-    assert code == 0 and "warning: 01-c1.md line 14: question q1: the correct option is the longest by far" in out
+    assert code == 0 and "warning: 01-c1.md line 17: question q1: the correct option is the longest by far" in out
     code, out = run_check(capsys, content(tmp_path / "b", chapter(1, quiz_block(
         "q1", "Pick one", right=long, wrong="Another option with about as many words as the right one has"))), "--fast")
     assert code == 0 and "longest by far" not in out
@@ -297,3 +300,19 @@ def test_keys_piled_on_one_position_warn(tmp_path, capsys):
                      for i in range(8))
     code, out = run_check(capsys, content(tmp_path / "b", chapter(1, varied)), "--fast")
     assert code == 0 and "have their key at option" not in out, out
+
+
+@pytest.mark.parametrize("front, message", [
+    ("level: introductory\nprerequisites:\n  background: [Some Python.]\n", None),
+    ("prerequisites:\n  background: [Some Python.]\n", "lacks `level:`"),
+    ("level: introductory\n", "lacks `prerequisites:`"),
+    ("level: introductory\nprerequisites:\n  chapters: [c2]\n", "prerequisite chapter 'c2' is not an earlier chapter"),
+])
+def test_each_chapter_states_its_level_and_prerequisites(tmp_path, capsys, front, message):
+    text = GOOD.replace("level: introductory\nprerequisites:\n  background: [Some Python.]\n", front)
+    second = (GOOD.replace("slug: good", "slug: c2").replace("order: 1", "order: 2")
+              .replace("question: Pick one", "question: Something else entirely, about another topic")
+              .replace("{text: A, correct: true", "{text: C, correct: true"))
+    code, out = run_check(capsys, content(tmp_path, text, second), "--fast")
+    assert (code == 0) is (message is None), out
+    assert message is None or message in out

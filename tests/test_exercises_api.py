@@ -93,6 +93,8 @@ HOSTILE = {
                         "    except OSError as e:\n        print('refused', pid, e.errno)\n", ""),
     "print 100 MB": ("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 1_000_000)\n", ""),
     "read secrets": ("print(open('/etc/passwd').read())\n", "No such file"),
+    "write outside tmp": ("import sys\nopen(sys.prefix + '/evil.py', 'w').write('x')\n", "Read-only file system"),
+    "open a socket": ("import socket\nsocket.create_connection(('10.0.0.5', 80), timeout=2)\n", "Network is unreachable"),
 }
 
 
@@ -109,7 +111,7 @@ def test_hostile_code_is_a_graded_failure_and_pages_keep_answering(client, name)
     assert expected in " ".join(t["message"] for t in body["tests"]) + body["stdout"]
     assert len(body["stdout"]) < 70_000
     assert "root:x:0:0" not in body["stdout"]
-    assert slowest < 2.0  # generous: pages answer while the sandbox burns its CPU
+    assert slowest < 3.0  # generous (the target, 200 ms, is measured by app/exercises_bench.py)
     assert client.get("/").status_code == 200
 
 
@@ -171,3 +173,12 @@ def test_train_with_your_adamw_coincides_and_a_buggy_one_parts(app, client):
     text = train_events(client, "adamw")
     result = jsonlib.loads(text.split("event: result\ndata: ")[1].split("\n")[0])
     assert result["parted_at"] is not None and result["parted_at"] < 10
+
+
+def test_the_chapter_twin_and_page_list_its_exercises(client):
+    body = client.get("/api/chapters/learning-rate").json()
+    assert {e["id"] for e in body["exercises"]} == {"warmup-cosine", "wsd"}
+    page = client.get("/chapters/learning-rate").text
+    assert 'id="exercise-warmup-cosine"' in page and 'id="exercise-wsd"' in page
+    assert 'src="/vendor/editor.js"' in page
+    assert 'src="/vendor/editor.js"' not in client.get("/chapters/training-loop").text

@@ -74,7 +74,13 @@ def test_chapter_page_structure(client):
     html = client.get("/chapters/learning-rate").text
     header = re.search(r'<header class="chapter-header">(.*?)</header>', html, re.S).group(1)
     assert f"About {chapter.minutes} minutes" in header
-    assert 'class="objectives"' in header and header.count("<li>") == len(chapter.objectives)
+    objectives = re.search(r'<section class="objectives".*?</section>', header, re.S).group(0)
+    assert objectives.count("<li>") == len(chapter.objectives)
+    # who the chapter is for: its level, and links to the chapters to read first
+    assert chapter.level and chapter.level.capitalize() in header
+    prerequisites = re.search(r'<section class="prerequisites".*?</section>', header, re.S).group(0)
+    for slug in chapter.prerequisite_chapters:
+        assert f'href="/chapters/{slug}"' in prerequisites
     glossary = re.search(r'<aside class="glossary-box".*?</aside>', html, re.S).group(0)
     assert glossary.count("<dt") == len(chapter.glossary) and "<dt id=\"term-warmup\">warmup</dt>" in glossary
     toc = re.search(r'<nav class="toc".*?</nav>', html, re.S).group(0)

@@ -8,7 +8,7 @@ from pathlib import Path
 from app.check.links import link_problems
 from app.check.predictions import prediction_problems
 from app.check.quizzes import course_findings, question_findings
-from app.content import ContentError, Course, line_of, parse_chapter
+from app.content import LEVELS, ContentError, Course, line_of, parse_chapter
 from widgets.base import ParamError
 from widgets.registry import all_widgets
 
@@ -75,6 +75,12 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
     report.chapters = len(files)
     report.questions = sum(len(c.quizzes) for c in chapters)
     report.widgets = sum(len(c.widgets) for c in chapters)
+    # the coding exercises (content/exercises/): each loads and sits in a chapter that exists
+    from app.exercises import check_exercises, load_exercises
+
+    report.problems += [f"exercises/{problem}" for problem in check_exercises(content_dir)]
+    report.problems += [f"exercises/{e.id}: chapter {e.chapter!r} does not exist (chapters: {sorted(slugs)})"
+                        for e in load_exercises(content_dir).values() if e.chapter not in slugs]
 
     runs: dict[str, list] = {}  # one real run per distinct (widget, params)
     for chapter in course.chapters:
@@ -95,6 +101,7 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
                 key = json.dumps([widget.name, values], sort_keys=True)
                 runs.setdefault(key, [widget, values, []])[2].append((where, quiz))
         report.problems += link_problems(course, chapter, text, registry, static_dir)
+        report.problems += orientation_problems(course, chapter)
         found = question_findings(chapter, text)
         report.warnings += found.warnings
         report.problems += found.problems
@@ -107,6 +114,24 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
             report.problems += prediction_problems(widget, values, questions, log, cache_dir)
             report.predictions += len(questions)
     return report
+
+
+def orientation_problems(course: Course, chapter) -> list[str]:
+    """A chapter says who it is for: its level, and what to know first (earlier chapters that
+    exist, or background from outside the course)."""
+    where = f"{chapter.path.name} line 1"
+    problems = []
+    if not chapter.level:
+        problems.append(f"{where}: the front matter lacks `level:` (one of {', '.join(LEVELS)})")
+    if not chapter.prerequisite_chapters and not chapter.background:
+        problems.append(f"{where}: the front matter lacks `prerequisites:` (`chapters:` the slugs of "
+                        f"earlier chapters to read first, `background:` what to know from outside the course)")
+    for slug in chapter.prerequisite_chapters:
+        other = course.get(slug)
+        if other is None or other.order >= chapter.order:
+            problems.append(f"{where}: prerequisite chapter {slug!r} is not an earlier chapter; earlier "
+                            f"chapters: {', '.join(c.slug for c in course.chapters if c.order < chapter.order) or 'none'}")
+    return problems
 
 
 def widget_problems(registry, name: str, overrides: dict, where: str, what: str) -> list[str]:

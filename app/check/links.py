@@ -49,9 +49,10 @@ def chapter_ids(chapter: Chapter, fixed: set[str]) -> set[str]:
 
 
 def _hrefs(chapter: Chapter) -> list[str]:
-    pieces = [chapter.html, *map(str, chapter.objectives_html), *map(str, chapter.glossary_html.values())]
+    pieces = [chapter.html, *map(str, chapter.objectives_html), *map(str, chapter.glossary_html.values()),
+              *map(str, chapter.background_html)]
     for quiz in chapter.quizzes.values():
-        pieces.append(str(quiz.question_html))
+        pieces += [str(quiz.question_html), str(quiz.hint_html)]
         for o in quiz.options:
             pieces += [str(o.text_html), str(o.feedback_html)]
     return [h for piece in pieces for h in HREF_RE.findall(piece)]
