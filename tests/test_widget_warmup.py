@@ -88,8 +88,9 @@ def _largest_gap(run: dict, other: dict) -> float:
 
 
 def _run_in_subprocess(env: dict) -> dict:
-    code = ("import json, torch; from widgets.registry import get_widget; w = get_widget('warmup'); "
-            "d = w.compute(w.canonicalize({})); "
+    # through the shared runs: the cross-kernel rerun (earlier in the suite) has recorded this run
+    code = ("import json, sys, torch; sys.path.insert(0, 'tests'); from shared_runs import widget_data; "
+            "d = widget_data('warmup'); "
             "print(json.dumps({'capability': torch.backends.cpu.get_cpu_capability(), 'runs': d['runs']}))")
     env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}  # None: unset it
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,
