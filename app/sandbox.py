@@ -50,6 +50,9 @@ SANDBOX_LAUNCHER = r'''
 import json, os, resource, runpy, sys
 payload = json.loads(sys.stdin.read())
 sys.stdin.close()
+if payload["result_fd"] != 3:  # the entry reports on fd 3
+    os.dup2(payload["result_fd"], 3)
+    os.close(payload["result_fd"])
 if os.getuid() == 0 and payload["drop_to"] is not None:
     os.setgroups([])
     os.setgid(payload["drop_to"])
@@ -124,7 +127,7 @@ def _parents(path: str) -> list[str]:
     return ["/" + "/".join(parts[:i + 1]) for i in range(len(parts))]
 
 
-def bwrap_command(launcher: str) -> list[str]:
+def bwrap_command(launcher_fd: int) -> list[str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed: run the set-up (make setup)")
@@ -149,7 +152,7 @@ def bwrap_command(launcher: str) -> list[str]:
             command += ["--ro-bind", "/" + link, "/" + link]
     command += ["--proc", "/proc", "--dev", "/dev",
                 "--perms", "1777", "--tmpfs", SANDBOX_TMP,
-                "--ro-bind-data", "4", LAUNCHER_PATH,  # fd 4 carries the launcher's text
+                "--ro-bind-data", str(launcher_fd), LAUNCHER_PATH,  # this pipe carries the launcher's text
                 "--chdir", SANDBOX_TMP, "--clearenv",
                 "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", SANDBOX_TMP,
                 "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1",
@@ -190,10 +193,11 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
                "drop_to": NOBODY, "tmp": SANDBOX_TMP}
     launcher_r, launcher_w = os.pipe()
     result_r, result_w = os.pipe()
-    keep = {result_w: 3}
+    payload["result_fd"] = result_w  # inherited as it is (no preexec_fn: workers have threads)
+    passed = [result_w]
     if kind:
-        command = bwrap_command(LAUNCHER_PATH)
-        keep[launcher_r] = 4
+        command = bwrap_command(launcher_r)
+        passed.append(launcher_r)
     else:  # limits alone: a private temporary directory, no privilege change
         import tempfile
 
@@ -203,19 +207,10 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
         script.write_text(SANDBOX_LAUNCHER)
         command = [python_executable(), "-I", "-B", str(script)]
     started = time.monotonic()
-
-    def child_setup() -> None:  # in the child, before exec: fixed descriptor numbers
-        import fcntl
-
-        high = {fcntl.fcntl(source, fcntl.F_DUPFD, 20): target for source, target in keep.items()}
-        for source, target in high.items():  # via high numbers: a source may be a target
-            os.dup2(source, target)
-            os.set_inheritable(target, True)
-
     try:
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=tuple(keep.values()), preexec_fn=child_setup, start_new_session=True,
+            pass_fds=tuple(passed), start_new_session=True,
             env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
             if not kind else None)
     finally:

@@ -14,6 +14,11 @@ PHONE = {"width": 390, "height": 844}
 PAGES = ["/", "/glossary", "/widgets", "/search?q=warmup", "/widgets/warmup/demo",
          *(f"/chapters/{chapter.slug}" for chapter in load_course(Settings().content_dir).chapters)]
 
+RUN_TIMEOUT_MS = 180_000  # a page's widgets train on a cold server before their charts are final
+# every chart on the page drawn in full: streaming charts are the widest things, and a partial
+# one may not be as wide as the final one yet
+ALL_CHARTS_FINAL = "() => [...document.querySelectorAll('.widget-chart')].every(c => c.dataset.final === '1')"
+
 OVERFLOWING = """() => {
   const width = document.documentElement.clientWidth;
   const culprits = [];
@@ -35,7 +40,7 @@ def test_no_page_scrolls_sideways_on_a_phone(page, scheme):
     wide = {}
     for path in PAGES:
         page.goto(path)
-        page.wait_for_timeout(800)  # the widgets' forms and first charts arrive by htmx
+        page.wait_for_function(ALL_CHARTS_FINAL, timeout=RUN_TIMEOUT_MS)
         found = page.evaluate(OVERFLOWING)
         if found["scrollWidth"] > found["width"]:
             wide[path] = found

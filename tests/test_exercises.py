@@ -198,3 +198,17 @@ def test_every_exercise_directory_loads_and_a_broken_one_is_left_out(tmp_path):
     (tmp_path / "exercises" / "wsd" / "hidden_tests.py").write_text("def helper(): pass\n")
     assert [p for p in check_exercises(tmp_path) if p.startswith("wsd:")]
     assert set(load_exercises(tmp_path)) == set(EXERCISES) - {"wsd"}
+
+
+def test_the_content_check_names_a_broken_exercise(tmp_path):
+    import shutil
+
+    from app.check.course import check_content
+
+    shutil.copytree(Settings().content_dir, tmp_path / "content")
+    toml = tmp_path / "content" / "exercises" / "adamw" / "exercise.toml"
+    toml.write_text(toml.read_text().replace('chapter = "sgd-to-adamw"', 'chapter = "no-such-chapter"'))
+    (tmp_path / "content" / "exercises" / "wsd" / "starter.py").unlink()
+    problems = check_content(tmp_path / "content", run_predictions=False).problems
+    assert any("exercises/adamw" in p and "no-such-chapter" in p for p in problems), problems
+    assert any("exercises/wsd" in p and "starter.py" in p for p in problems), problems

@@ -103,5 +103,7 @@ def test_heads_must_divide_the_width():
     assert WIDGET.canonicalize({"preset": "gpt2-xl", "n_embd": "96", "n_head": "5"})["n_head"] == 25
 
 
-def test_presets_are_offered():
-    assert set(WIDGET.param("preset").choices) == {"custom", *PRESETS}
+def test_each_preset_sets_the_sliders_to_its_model():
+    for name, config in PRESETS.items():
+        values = WIDGET.canonicalize({"preset": name, "n_layer": "1", "n_embd": "32", "n_head": "2"})
+        assert {k: values[k] for k in config} == config, name  # the preset wins over the sliders

@@ -75,6 +75,12 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
     report.chapters = len(files)
     report.questions = sum(len(c.quizzes) for c in chapters)
     report.widgets = sum(len(c.widgets) for c in chapters)
+    # the coding exercises (content/exercises/): each loads and sits in a chapter that exists
+    from app.exercises import check_exercises, load_exercises
+
+    report.problems += [f"exercises/{problem}" for problem in check_exercises(content_dir)]
+    report.problems += [f"exercises/{e.id}: chapter {e.chapter!r} does not exist (chapters: {sorted(slugs)})"
+                        for e in load_exercises(content_dir).values() if e.chapter not in slugs]
 
     runs: dict[str, list] = {}  # one real run per distinct (widget, params)
     for chapter in course.chapters:
