@@ -138,7 +138,9 @@ def bwrap_command(launcher_fd: int) -> list[str]:
         command += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         command += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
-    made: set[str] = set()
+    # the private tmpfs first: a checkout under /tmp is then bound on top of it, not hidden by it
+    command += ["--perms", "1777", "--tmpfs", SANDBOX_TMP]
+    made: set[str] = {SANDBOX_TMP}
     for directory in _bind_dirs():
         for parent in _parents(directory):
             if parent not in made and parent != "/usr":
@@ -151,7 +153,6 @@ def bwrap_command(launcher_fd: int) -> list[str]:
         elif Path("/" + link).is_dir():
             command += ["--ro-bind", "/" + link, "/" + link]
     command += ["--proc", "/proc", "--dev", "/dev",
-                "--perms", "1777", "--tmpfs", SANDBOX_TMP,
                 "--ro-bind-data", str(launcher_fd), LAUNCHER_PATH,  # this pipe carries the launcher's text
                 "--chdir", SANDBOX_TMP, "--clearenv",
                 "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", SANDBOX_TMP,
