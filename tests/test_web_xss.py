@@ -1,6 +1,6 @@
 """Reflected script payloads in a real browser: every value the app echoes (the search query,
 the config reader's text, widget parameters in 422s and fragments, chapter URLs, quiz
-answers) comes back as text, and nothing executes.
+answers, an exercise's printed output and test messages) comes back as text, and nothing executes.
 
 A payload that ran would set window.__xss, open a dialog, or leave an element carrying the
 `data-xss` attribute in the document; the page fixture also fails the test on any CSP
@@ -177,3 +177,30 @@ def test_chapter_urls_and_quiz_answers_are_echoed_as_text(watched):
                 form.submit();
             }""", payload)
         assert_inert(page, f"plain quiz answer {payload}", "main")
+
+
+def test_exercise_output_and_test_messages_are_text(watched):
+    """A learner's printed output and the messages their code's errors produce come back in the
+    results fragment; a payload in either is shown, never run."""
+    from app.exercises import load_exercises
+    from app.sandbox import bwrap_works
+    from app.settings import Settings
+
+    if not bwrap_works()[0]:
+        pytest.skip("bwrap cannot run here: no exercise is graded")
+    exercise = load_exercises(Settings().content_dir)["clip-grad-norm"]
+    page = watched
+    code = "".join(f"print({p!r})\n" for p in PAYLOADS) + (
+        "def clip_grad_norm_(parameters, max_norm):\n"
+        f"    raise ValueError({' '.join(PAYLOADS)!r})\n")
+    page.goto(f"/chapters/{exercise.chapter}#exercise-{exercise.id}")
+    page.wait_for_function("() => window.htmx !== undefined")
+    section = page.locator(f"#exercise-{exercise.id}")
+    section.locator(".cm-editor .cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(code)
+    section.get_by_role("button", name="Run the tests").click()
+    page.wait_for_selector(f"#exercise-{exercise.id} .exercise-result[data-passed='false']", timeout=90_000)
+    page.locator(f"#exercise-{exercise.id} .exercise-stdout summary").click()
+    assert_inert(page, "what the code printed", f"#exercise-{exercise.id} .exercise-stdout")
+    assert_inert(page, "a test's message", f"#exercise-{exercise.id} .test-message")
