@@ -190,12 +190,9 @@ def cheapest(widget) -> dict:
 
 # precision's streaming compute fails on main (KeyError 'lost_updates', reported to lab on the
 # board): strict, so this turns into a failure the moment it is fixed, and the mark is removed
-KNOWN_BROKEN = {"precision": "lab: precision.compute with a progress callback raises KeyError('lost_updates')"}
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_BROKEN[n], strict=True)) if n in KNOWN_BROKEN else n
-    for n in sorted(all_widgets())])
+@pytest.mark.parametrize("name", sorted(all_widgets()))
 def test_every_widget_result_matches_its_documented_model(client, name):
     """A real result, one cheap run through the engine, validated against the published schema."""
     import jsonschema_rs  # schemathesis's own validator
