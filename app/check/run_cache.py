@@ -30,7 +30,7 @@ def corpus_hash() -> str:
 
 def run_key(widget, values: dict) -> str:
     return "|".join([cache_key(widget.name, values, widget.seed), torch.__version__, default_device(),
-                     torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(), corpus_hash(),
+                     torch.backends.cpu.get_cpu_capability(), str(torch.get_num_threads()), corpus_hash(),
                      *(os.environ.get(name, "") for name in ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA"))])
 
 
