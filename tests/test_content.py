@@ -79,6 +79,13 @@ def test_every_widget_directive_names_a_registered_widget():
         registry[use.name].canonicalize(use.overrides)  # starting values are valid
 
 
+def test_every_registered_widget_is_placed_in_a_chapter():
+    from widgets.registry import all_widgets
+
+    placed = {w.name for p in CHAPTER_FILES for w in parse_chapter(p).widgets}
+    assert set(all_widgets()) <= placed, f"in no chapter: {sorted(set(all_widgets()) - placed)}"
+
+
 def test_check_course_reports_no_problems():
     assert check_course(CONTENT_DIR) == []
 

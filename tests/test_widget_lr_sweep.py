@@ -8,6 +8,7 @@ import pytest
 from widgets.base import ParamError
 from widgets.lr_sweep import FINAL_WINDOW, final_loss, sweep_lrs, zones
 from widgets.registry import get_widget
+from claim_helpers import claim, directive_params
 from shared_runs import widget_run
 
 WIDGET = get_widget("lr-sweep")
@@ -32,6 +33,15 @@ def test_default_sweep_has_every_zone_and_the_best_run_learns():
     # the zones are what the definition says, recomputed from the raw curves
     best_gain = data["initial"][data["best"]] - data["final"][data["best"]]
     assert data["initial"][0] - data["final"][0] < 0.5 * best_gain
+
+
+def test_chapter_3_claim_the_sweep_shows_all_three_regimes():
+    text = claim("03-learning-rate.md", "sweep-zones")
+    assert "lowest rate crawls" in text and "highest ends above the loss it started from" in text
+    assert directive_params("03-learning-rate.md", "lr-sweep") == {}, "the chapter shows the defaults"
+    _, data = default_run()  # the zones are checked against the raw curves in the test above
+    assert data["zones"][0] == "crawl" and data["zones"][-1] == "diverge"
+    assert all(zone == "learn" for zone in data["zones"][1:-1])
 
 
 def test_final_loss_is_the_mean_of_the_last_losses_of_the_real_runs():

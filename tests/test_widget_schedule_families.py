@@ -9,6 +9,7 @@ from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer
 from widgets.registry import get_widget
 from widgets.schedule_families import BRANCH, SMOOTH, trailing_mean
+from claim_helpers import claim, directive_params
 from shared_runs import widget_run
 
 WIDGET = get_widget("schedule-families")
@@ -25,15 +26,51 @@ def by_label(data):
     return {run["label"]: run for run in data["runs"]}
 
 
-def test_decaying_schedules_end_within_a_few_hundredths_of_constant():
-    # The caption's claim. On 150 steps the gain of decaying is about the noise of rounding:
-    # -0.033 to +0.038 seen across kernel sets and CPUs, on both sides of constant.
-    assert "within a few hundredths of constant" in WIDGET.caption
-    _, data = default_run()
+def test_decaying_schedules_end_below_constant():
+    # The caption's claim. Over 300 steps each decay ends 0.042 to 0.089 below constant across
+    # kernel sets (AVX-512, AVX2, unvectorised); on 150 steps the gain was within rounding.
+    assert "decay end below constant" in WIDGET.caption
+    values, data = default_run()
+    assert values["steps"] == 300 and values["floor"] == "10-percent"
     runs = by_label(data)
     constant = runs["constant"]["smooth"][-1]  # mean of the last 10 training losses (same batches)
     for name in ("cosine", "linear", "WSD"):
-        assert abs(runs[name]["smooth"][-1] - constant) < 0.06, (name, runs[name]["smooth"][-1], constant)
+        assert runs[name]["smooth"][-1] < constant - 0.02, (name, runs[name]["smooth"][-1], constant)
+
+
+def test_chapter_3_claim_decay_beats_constant_and_the_branch_beats_stable_wsd():
+    text = claim("03-learning-rate.md", "families-decay-wins")
+    assert "end below the constant rate" in text and "last 60 steps" in text
+    assert directive_params("03-learning-rate.md", "schedule-families") == {}, "the chapter shows the defaults"
+    values, data = default_run()
+    wsd = WIDGET.schedule("wsd", values)
+    assert values["steps"] - wsd.decay_start() == 60
+    runs = by_label(data)
+    constant = runs["constant"]["smooth"][-1]
+    assert all(runs[name]["smooth"][-1] < constant for name in ("cosine", "linear", "WSD"))
+    end = values["branch_at"] + values["window"]
+    assert data["runs"][BRANCH]["smooth"][-1] < data["runs"][3]["smooth"][end - 1]
+
+
+def test_chapter_3_claim_the_floor_is_within_rounding_on_a_run_this_small():
+    # linear to zero minus cosine to 10%, mean of the last 10 training losses: -0.031, -0.010 and
+    # -0.007 on AVX-512, AVX2 and unvectorised kernels; the validation losses differ by -0.046 to +0.011
+    text = claim("03-learning-rate.md", "floor-within-rounding")
+    assert "within a few hundredths" in text
+    values, tenth = default_run()
+    _, zero = widget_run(WIDGET.name, {"floor": "zero"})
+    # the last update's LR: one step short of zero, against 10% of the peak
+    assert zero["runs"][2]["lr"][-1] < 0.01 * values["peak_lr"] < tenth["runs"][2]["lr"][-1]
+    to_zero, cosine_tenth = by_label(zero)["linear"]["smooth"][-1], by_label(tenth)["cosine"]["smooth"][-1]
+    assert abs(to_zero - cosine_tenth) < 0.06, (to_zero, cosine_tenth)
+
+
+def test_floor_zero_decays_every_schedule_to_zero():
+    values = WIDGET.canonicalize({"floor": "zero", "steps": 60, "branch_at": 20, "window": 10, "warmup": 5})
+    for family in ("cosine", "linear", "wsd"):
+        schedule = WIDGET.schedule(family, values)
+        assert schedule.min_lr == 0.0 and schedule.lr_at(values["steps"]) == 0.0
+    assert WIDGET.schedule("cosine", WIDGET.canonicalize({})).min_lr == pytest.approx(0.1 * 1.2e-2)
 
 
 def test_branch_reaches_a_lower_loss_than_stable_wsd_at_the_same_step():

@@ -44,9 +44,14 @@ def test_the_lr_applied_is_the_warmup_then_cosine(default_runs):
         assert min(run["lr"][warmup:]) >= 0.1 * peak * 0.999
 
 
-def test_every_claim_block_of_chapter_3_is_one_this_file_checks():
+def test_every_claim_block_of_chapter_3_has_a_test():
+    # warmup's are here; sweep-zones in test_widget_lr_sweep.py, the families' in
+    # test_widget_schedule_families.py
     assert claim_ids(["03-learning-rate.md"]) == {("learning-rate", "warmup"),
-                                                  ("learning-rate", "warmup-sensitivity")}
+                                                  ("learning-rate", "warmup-sensitivity"),
+                                                  ("learning-rate", "sweep-zones"),
+                                                  ("learning-rate", "families-decay-wins"),
+                                                  ("learning-rate", "floor-within-rounding")}
 
 
 def test_chapter_claim_no_warmup_starts_faster_then_falls_behind_for_good(default_runs):

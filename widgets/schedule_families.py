@@ -1,8 +1,9 @@
 """Schedule families on real runs with the same budget, and WSD's "decay now" branch.
 
-Constant, cosine, linear and WSD share the peak LR, the warmup and the number of
-steps; a fifth lockstep run is WSD's branch: it follows the WSD run exactly until
-the branch step, then decays to the floor over a short window (widgets/lab/branching.py
+Constant, cosine, linear and WSD share the peak LR, the warmup, the number of steps and
+the floor they decay to (10% of the peak, or zero); a fifth lockstep run is WSD's branch:
+it follows the WSD run exactly until the branch step, then decays to the floor over a
+short window (widgets/lab/branching.py
 explains why that run IS a branch from the WSD run's checkpoint). All five runs start
 from the same weights and read the same batches, in one LockstepTrainer.
 
@@ -25,6 +26,7 @@ SMOOTH = 10  # the loss panel plots the mean of the last 10 training losses
 FAMILIES = ("constant", "cosine", "linear", "wsd")
 LABELS = {"constant": "constant", "cosine": "cosine", "linear": "linear", "wsd": "WSD"}
 LOSS_RANGE = [2.6, 3.6]
+FLOORS = {"10-percent": 0.1, "zero": 0.0}  # the floor the decays end at, as a share of the peak
 DIFF_RANGE = [-0.15, 0.1]  # fixed: the difference to constant, where the schedules part ways
 BRANCH = 4  # index of the branch run
 
@@ -53,7 +55,8 @@ class ScheduleFamiliesWidget(Widget):
 
     def schedule(self, family: str, values: dict) -> Schedule:
         peak = values["peak_lr"]
-        return Schedule(family, peak, values["warmup"], values["steps"], floor_lr(peak), values["decay_fraction"])
+        return Schedule(family, peak, values["warmup"], values["steps"], floor_lr(peak, FLOORS[values["floor"]]),
+                        values["decay_fraction"])
 
     def spec(self, values: dict) -> TrainSpec:
         runs = [RunConfig(LABELS[f], self.schedule(f, values)) for f in FAMILIES]
@@ -139,17 +142,18 @@ class ScheduleFamiliesWidget(Widget):
 WIDGET = ScheduleFamiliesWidget(
     name="schedule-families",
     title="Schedule families, and WSD's decay-now branch",
-    caption=("Four real runs with the same peak, warmup and budget. On a run this short the three schedules "
-             "that decay end within a few hundredths of constant (training loss, mean of the last 10 steps; "
-             "which side depends on your processor's rounding): the steps they gave up cost about what the "
-             "decay gains. The dashed branch, decayed from a WSD checkpoint, reaches a lower loss than the "
-             "stable WSD run at the same step."),
+    caption=("Four real runs with the same peak, warmup and budget of 300 steps. The three schedules that "
+             "decay end below constant (training loss, mean of the last 10 steps), WSD after a decay over "
+             "only its last 60 steps. The dashed branch, decayed from a WSD checkpoint, reaches a lower loss "
+             "than the stable WSD run at the same step."),
     streams=True,
     params=(
         Param("peak_lr", "Peak learning rate", "float", 1.2e-2, min=1e-3, max=3e-2, step=0.05, log=True),
         Param("branch_at", "Branch WSD at step", "int", 95, min=0, max=300, step=5, unit="steps",
               help="The checkpoint of the stable WSD run that the branch decays from."),
-        Param("steps", "Training steps", "int", 150, min=60, max=300, step=10, unit="steps"),
+        Param("steps", "Training steps", "int", 300, min=60, max=300, step=10, unit="steps"),
+        Param("floor", "Decay to", "choice", "10-percent", choices=tuple(FLOORS),
+              help="Where cosine, linear and WSD end: 10% of the peak, or zero."),
         Param("warmup", "Warmup steps", "int", 15, min=0, max=100, step=5, unit="steps", advanced=True),
         Param("window", "Branch decay window", "int", 25, min=5, max=60, step=5, unit="steps", advanced=True),
         Param("decay_fraction", "WSD decay share", "float", 0.2, min=0.1, max=0.5, step=0.05, advanced=True),
