@@ -18,6 +18,7 @@ from widgets.registry import all_widgets
 def test_every_claim_block_is_closed_and_has_a_test():
     """Each CLAIM id in these chapters is one this file checks."""
     tested = {("batch-size", "accum-equal"), ("batch-size", "forgot-zero-grad"),
+              ("batch-size", "noise-scale-grows"),
               ("sgd-to-adamw", "bias-steps"), ("sgd-to-adamw", "race-default"),
               ("sgd-to-adamw", "race-rotated"), ("training-loop", "sanity-default"),
               ("training-loop", "label-shift"), ("training-loop", "leak-at-step-0"),
@@ -153,6 +154,23 @@ def test_ch2_race_rotated_adam_ends_farther_than_sgd():
 
 # --- chapter 4: batch size and gradient accumulation ----------------------------------------
 CH4 = "04-batch-size.md"
+
+
+def test_ch4_the_noise_scale_is_a_few_sequences_at_init_and_grows_with_training():
+    # B_simple measured: 2.5 at initialisation and 21.7 after 100 steps (AVX-512)
+    text = claim(CH4, "noise-scale-grows")
+    assert "about 2 to 4 sequences" in text and "100 steps" in text and "well above 10" in text
+    start = run_as_in_chapter(CH4, "batch-noise")
+    assert start["at_step"] == 0
+    later = _run("batch-noise", (("at_step", 100),))
+    first, after = start["noise_scale"], later["noise_scale"]
+    assert 2 <= first["b_simple"] <= 4 and after["b_simple"] > 10 and after["b_simple"] > 3 * first["b_simple"]
+    # "|G|^2 shrinks much faster than tr(Sigma)"
+    assert after["grad_sq"] / first["grad_sq"] < 0.5 * after["trace_sigma"] / first["trace_sigma"]
+    # the estimate is the definition, on the widget's own numbers
+    est = [n / (1 / b + 1 / later["big_batch"]) for b, n in zip(later["batch_sizes"], later["noise"])]
+    trace = sum(est) / len(est)
+    assert after["b_simple"] == pytest.approx(trace / (later["big_grad_sq_norm"] - trace / later["big_batch"]))
 
 
 def test_ch4_accumulated_gradient_equals_one_batch_to_float_rounding():

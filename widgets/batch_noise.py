@@ -36,6 +36,22 @@ def flat_grad(model, x, y) -> torch.Tensor:
     return torch.cat([p.grad.reshape(-1) for p in model.parameters()])
 
 
+def noise_scale(batch_sizes, noise, big_sq_norm: float, big_batch: int = BIG_BATCH) -> dict:
+    """McCandlish et al.'s simple noise scale B_simple = tr(Sigma) / |G|^2, from the measured noise.
+
+    g_B and g_big are independent means of B and big_batch per-sequence gradients, so
+    E||g_B - g_big||^2 = tr(Sigma) (1/B + 1/big_batch): each B gives an estimate of tr(Sigma),
+    and their mean is the one used. |g_big|^2 overstates |G|^2 by tr(Sigma)/big_batch, which is
+    taken off. B_simple is in sequences (of BLOCK_SIZE tokens): the batch at which the noise in
+    a step's gradient is about as large as the gradient itself.
+    """
+    estimates = [n / (1 / b + 1 / big_batch) for b, n in zip(batch_sizes, noise)]
+    trace_sigma = sum(estimates) / len(estimates)
+    grad_sq = big_sq_norm - trace_sigma / big_batch
+    return {"trace_sigma": trace_sigma, "grad_sq": grad_sq,
+            "b_simple": trace_sigma / grad_sq if grad_sq > 0 else None}
+
+
 def fit_slope(xs, ys) -> float:
     """Least-squares slope of log(y) against log(x)."""
     lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
@@ -75,7 +91,7 @@ class BatchNoiseWidget(Widget):
         total = len(NOISE_BATCHES) + run_steps  # progress units: one per batch size, then one per step
         data = {"batch_sizes": [], "noise": [], "cosine": [], "slope": None, "big_batch": BIG_BATCH,
                 "at_step": values["at_step"], "big_grad_sq_norm": g_big.pow(2).sum().item(),
-                "budget_tokens": BUDGET_SEQUENCES * BLOCK_SIZE, "device": pre.device}
+                "budget_tokens": BUDGET_SEQUENCES * BLOCK_SIZE, "device": pre.device, "noise_scale": None}
 
         def snapshot(done: int) -> dict:
             runs = []
@@ -102,6 +118,7 @@ class BatchNoiseWidget(Widget):
             data["cosine"].append(sum(cos) / m)
             if len(data["noise"]) >= 2:
                 data["slope"] = fit_slope(data["batch_sizes"], data["noise"])
+            data["noise_scale"] = noise_scale(data["batch_sizes"], data["noise"], data["big_grad_sq_norm"])
             if progress is not None:
                 progress(snapshot(len(data["noise"])), len(data["noise"]), total)
         def report(rounds: int) -> None:
@@ -115,6 +132,8 @@ class BatchNoiseWidget(Widget):
         bs = data["batch_sizes"]
         ref = [data["noise"][0] / b for b in bs] if bs else []
         slope = "…" if data["slope"] is None else f"{data['slope']:.2f}"
+        b_simple = (data["noise_scale"] or {}).get("b_simple")
+        scale = "" if b_simple is None else f"; B_simple ≈ {b_simple:.3g} sequences"
         traces = [
             line(bs, data["noise"], "mean ‖g_B − g_big‖²", 0, mode="lines+markers", marker={"size": 9}),
             line(bs, ref, "1/B reference", 7, dash="dash"),
@@ -125,7 +144,7 @@ class BatchNoiseWidget(Widget):
             traces.append(line(run["val_tokens"], run["val_loss"], f"{run['label']}, validation", i, panel=2,
                                mode="lines+markers", group=run["label"], marker={"size": 6}))
         layout = panels_layout(
-            [f"gradient noise against batch size (fit slope {slope}; at step {data['at_step']})",
+            [f"gradient noise against batch size (fit slope {slope}; at step {data['at_step']}{scale})",
              f"loss against tokens seen, same LR {values['lr']:g} (validation markers, train faint)"],
             x_title="tokens seen", y_titles=["‖g_B − g_big‖²", "loss"], y_log=[True, False],
             y_ranges=[None, [2.3, 4.4]], shared_x=False)
@@ -141,8 +160,11 @@ class BatchNoiseWidget(Widget):
         return figure(traces, layout)
 
     def tables(self, values, data):
+        scale = data["noise_scale"] or {}
         noise = {"caption": (f"Gradient noise at step {data['at_step']}: {values['batches']} batches per size, against "
-                             f"a {data['big_batch']}-sequence gradient (log-log slope {fmt(data['slope'], 3)})"),
+                             f"a {data['big_batch']}-sequence gradient (log-log slope {fmt(data['slope'], 3)}); "
+                             f"noise scale B_simple = tr Σ / |G|² = {fmt(scale.get('trace_sigma'))} / "
+                             f"{fmt(scale.get('grad_sq'))} = {fmt(scale.get('b_simple'), 3)} sequences"),
                  "columns": ["batch size", "mean ‖g_B − g_big‖²", "mean cosine to g_big"],
                  "rows": [[b, fmt(n), fmt(c, 3)] for b, n, c in zip(data["batch_sizes"], data["noise"],
                                                                     data["cosine"])]}
@@ -182,6 +204,11 @@ for B in {NOISE_BATCHES}:
 lx = [math.log(b) for b in {NOISE_BATCHES}]; ly = [math.log(n) for n in noise]
 mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
 print("log-log slope", sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx))
+
+# the simple noise scale: E||g_B - g_big||^2 = tr(Sigma) (1/B + 1/{BIG_BATCH}), |g_big|^2 = |G|^2 + tr(Sigma)/{BIG_BATCH}
+trace_sigma = sum(n / (1 / B + 1 / {BIG_BATCH}) for B, n in zip({NOISE_BATCHES}, noise)) / len(noise)
+grad_sq = g_big.pow(2).sum().item() - trace_sigma / {BIG_BATCH}
+print(f"B_simple = tr(Sigma) / |G|^2 = {{trace_sigma / grad_sq:.3g}} sequences")
 
 # the same token budget for every batch size, the same LR
 for spec in {self.run_specs(values)!r}:
