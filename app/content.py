@@ -39,6 +39,7 @@ from pathlib import Path
 import yaml
 from markupsafe import Markup
 
+from app.checklist import Checklist
 from app.glossary import build as build_glossary, link_terms, sections, term_slug
 from app.markdown import Directive, MarkdownError, render_inline, render_markdown
 from app.quiz import Quiz, QuizFormatError, parse_quiz
@@ -79,9 +80,9 @@ class Chapter:
     objectives: list[str]
     glossary: dict[str, str]
     path: Path
-    html: str  # rendered body with slot markers for widgets and quizzes
+    html: str  # rendered body with slot markers for widgets, quizzes and checklists
     toc: list[dict]
-    slots: list  # index -> WidgetUse or Quiz, in page order
+    slots: list  # index -> WidgetUse, Quiz or Checklist, in page order
     objectives_html: list[Markup] = field(default_factory=list)
     glossary_html: dict[str, Markup] = field(default_factory=dict)
     glossary_meta: dict[str, dict] = field(default_factory=dict)  # term -> {section, aliases}
@@ -105,6 +106,10 @@ class Chapter:
     @property
     def quizzes(self) -> dict[str, Quiz]:
         return {s.id: s for s in self.slots if isinstance(s, Quiz)}
+
+    @property
+    def checklists(self) -> dict[str, Checklist]:
+        return {s.id: s for s in self.slots if isinstance(s, Checklist)}
 
     @property
     def widgets(self) -> list[WidgetUse]:
@@ -166,6 +171,10 @@ def parse_chapter(path: Path) -> Chapter:
     dupes = {q for q in quiz_ids if quiz_ids.count(q) > 1}
     if dupes:
         raise ContentError(f"{path.name}: quiz ids used twice: {sorted(dupes)}")
+    checklist_ids = [s.id for s in slots if isinstance(s, Checklist)]
+    dupes = {c for c in checklist_ids if checklist_ids.count(c) > 1}
+    if dupes:  # a tick is stored under its checklist's id: two lists would share ticks
+        raise ContentError(f"{path.name}: checklist ids used twice: {sorted(dupes)}")
     heading_ids = set(re.findall(r'<h[1-6] id="([^"]+)"', rendered.html))
     for term, info in glossary_meta.items():
         if info.get("section") and info["section"] not in heading_ids:
@@ -250,6 +259,9 @@ def _slot(path: Path, d: Directive, offset: int, seen: dict[str, int]):
         seen[d.name] = seen.get(d.name, 0) + 1
         n = seen[d.name]
         return WidgetUse(d.name, dict(d.data), d.name if n == 1 else f"{d.name}-{n}", line)
+    if d.kind == "checklist":
+        ordered, items = d.data
+        return Checklist(d.name, tuple(Markup(i) for i in items), ordered, line)
     try:
         return parse_quiz(d.data, f"{path.name} line {line}")
     except QuizFormatError as exc:

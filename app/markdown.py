@@ -20,9 +20,12 @@ Directives are fenced blocks whose info string names them:
     ```note                        the same, <aside class="note">
     ```diagram                     a conceptual diagram (YAML body, see app/diagrams.py),
                                    rendered to SVG here, once, with its text alternative
+    ```checklist pre-training      a list of checks a learner ticks (body: one Markdown
+    1. **First check** ...         list, one paragraph per item; see app/checklist.py)
+    ```
 
-Widgets and quizzes depend on the request (query-string state, the learner's saved
-answers), so the cached HTML holds a slot marker for each of them
+Widgets, quizzes and checklists depend on the request (query-string state, the learner's
+saved answers and ticks), so the cached HTML holds a slot marker for each of them
 (``<!--slot:widget:3-->``) and `fill_slots` swaps them in per request.
 Any other info string is a language name for Pygments.
 """
@@ -50,7 +53,9 @@ BOX_DIRECTIVES = {
     "takeaways": ("section", "takeaways", None),
     "references": ("section", "references", None),
 }
-SLOT_RE = re.compile(r"<!--slot:(widget|quiz):(\d+)-->")
+SLOT_RE = re.compile(r"<!--slot:(widget|quiz|checklist):(\d+)-->")
+CHECKLIST_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+MAX_CHECKLIST_ITEMS = 50  # a longer list is two checklists; it also bounds what a form may send
 _FORMATTER = HtmlFormatter(cssclass="highlight", nowrap=False)
 
 
@@ -60,9 +65,9 @@ class MarkdownError(ValueError):
 
 @dataclass
 class Directive:
-    kind: str  # "widget" or "quiz"
-    name: str  # the widget name, or "quiz"
-    data: Any  # the parsed YAML body
+    kind: str  # "widget", "quiz" or "checklist"
+    name: str  # the widget name, "quiz", or the checklist id
+    data: Any  # the parsed YAML body; a checklist's (ordered, [item HTML])
     line: int  # 1-based line in the Markdown source
 
 
@@ -162,6 +167,11 @@ def _make_fence(md: MarkdownIt) -> Callable:
                 return render_diagram(data, f"diagram-{env['_diagrams']}")
             except DiagramError as exc:
                 raise MarkdownError(f"line {line}: {exc}") from None
+        if word == "checklist":
+            if not CHECKLIST_ID_RE.fullmatch(rest):
+                raise MarkdownError(f"line {line}: a checklist directive needs an id (lowercase letters, "
+                                    f"digits, dashes), as in ```checklist pre-training; got {rest!r}")
+            return _slot(env, Directive("checklist", rest, checklist_items(md, token.content, env, line), line))
         if word in BOX_DIRECTIVES:
             tag, cls, default_title = BOX_DIRECTIVES[word]
             title = rest or default_title
@@ -175,6 +185,32 @@ def _make_fence(md: MarkdownIt) -> Callable:
         return highlight_code(token.content, word)
 
     return fence
+
+
+def checklist_items(md: MarkdownIt, text: str, env: dict, line: int) -> tuple[bool, list[str]]:
+    """(whether the list is numbered, each item's inline HTML) of a checklist's body, which
+    must be one Markdown list whose items are one paragraph each: an item becomes the text
+    of a checkbox's <label>, where only inline content is valid HTML."""
+    tokens = md.parse(text, env)
+    where = f"line {line}: checklist"
+    top = [t for t in tokens if t.level == 0]
+    if len(top) != 2 or top[0].type not in ("ordered_list_open", "bullet_list_open"):
+        raise MarkdownError(f"{where}: the body must be one Markdown list (`1. ...` or `- ...`), one item "
+                            f"per check, and nothing else")
+    items: list[str] = []
+    opened = 0
+    for i, t in enumerate(tokens):
+        if t.type == "list_item_open" and t.level == 1:
+            opened = i
+        elif t.type == "list_item_close" and t.level == 1:
+            inner = tokens[opened + 1:i]
+            if len(inner) != 3 or inner[0].type != "paragraph_open" or not inner[1].content.strip():
+                raise MarkdownError(f"{where} item {len(items) + 1}: each item must be one paragraph "
+                                    f"(no nested list, code block or blank item)")
+            items.append(md.renderer.renderInline(inner[1].children, md.options, env))
+    if len(items) > MAX_CHECKLIST_ITEMS:
+        raise MarkdownError(f"{where}: {len(items)} items, at most {MAX_CHECKLIST_ITEMS}; split it in two")
+    return top[0].type == "ordered_list_open", items
 
 
 def _slot(env: dict, directive: Directive) -> str:

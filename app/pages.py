@@ -10,6 +10,7 @@ from typing import Iterator
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from app.checklist import Checklist
 from app.content import BrokenChapter, Chapter, Course, load_course
 from app.errors import is_htmx  # noqa: F401  (routes import it from here: htmx wants a fragment)
 from app.progress import ChapterProgress, ProgressStore, learner_id, set_learner_cookie, store_for
@@ -49,6 +50,14 @@ def quiz_or_404(chapter: Chapter, qid: str) -> Quiz:
         raise HTTPException(404, f"chapter {chapter.slug!r} has no question {qid[:64]!r}; "
                                  f"it has {sorted(chapter.quizzes)}")
     return quiz
+
+
+def checklist_or_404(chapter: Chapter, checklist_id: str) -> Checklist:
+    checklist = chapter.checklists.get(checklist_id)
+    if checklist is None:
+        raise HTTPException(404, f"chapter {chapter.slug!r} has no checklist {checklist_id[:64]!r}; "
+                                 f"it has {sorted(chapter.checklists)}")
+    return checklist
 
 
 def progress_for(request: Request, course: Course) -> dict[str, ChapterProgress]:

@@ -1,4 +1,5 @@
-"""Learners' progress in SQLite: visited chapters and the latest answer to each question.
+"""Learners' progress in SQLite: visited chapters, the latest answer to each question, coding
+exercises and the items ticked in chapters' checklists.
 
 A learner is an anonymous random id kept in an HttpOnly, SameSite=Lax cookie (Secure over
 HTTPS) set on the first visit. A visit is recorded only for a learner who came back with
@@ -69,6 +70,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
             last_passed INTEGER NOT NULL DEFAULT 0,
             updated_at REAL NOT NULL,
             PRIMARY KEY (learner, exercise))""",),
+    # 3: ticked checklist items (issue 10); item is the check's number in its list, 1..N
+    ("""CREATE TABLE checklist_ticks (
+            learner TEXT NOT NULL,
+            chapter TEXT NOT NULL,
+            checklist TEXT NOT NULL,
+            item INTEGER NOT NULL,
+            ticked_at REAL NOT NULL,
+            PRIMARY KEY (learner, chapter, checklist, item))""",),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -219,11 +228,37 @@ class ProgressStore:
         return out
 
     def reset(self, learner: str) -> None:
-        """Forget the learner's progress through the course (visits, answers, exercises)."""
+        """Forget the learner's progress through the course (visits, answers, exercises,
+        checklist ticks)."""
         with self._write() as conn:
             conn.execute("DELETE FROM visits WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM answers WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM exercise_attempts WHERE learner = ?", (learner,))
+            conn.execute("DELETE FROM checklist_ticks WHERE learner = ?", (learner,))
+
+    # --- checklists -----------------------------------------------------------------------
+    def set_ticks(self, learner: str, chapter: str, checklist: str, items: set[int]) -> None:
+        """Make `items` the ticked items of the checklist: others are unticked, and an item
+        ticked before keeps the time it was first ticked."""
+        with self._write() as conn:
+            kept = ",".join("?" * len(items))
+            conn.execute(f"DELETE FROM checklist_ticks WHERE learner = ? AND chapter = ? AND checklist = ? "
+                         f"AND item NOT IN ({kept})", (learner, chapter, checklist, *sorted(items)))
+            now = time.time()
+            conn.executemany("INSERT OR IGNORE INTO checklist_ticks (learner, chapter, checklist, item, "
+                             "ticked_at) VALUES (?, ?, ?, ?, ?)",
+                             [(learner, chapter, checklist, item, now) for item in sorted(items)])
+
+    def ticks(self, learner: str, chapter: str | None = None) -> dict[str, dict[str, set[int]]]:
+        """chapter -> checklist id -> ticked item numbers (of one chapter, or of all)."""
+        query = "SELECT chapter, checklist, item FROM checklist_ticks WHERE learner = ?"
+        args: tuple = (learner,)
+        if chapter is not None:
+            query, args = query + " AND chapter = ?", (learner, chapter)
+        out: dict[str, dict[str, set[int]]] = {}
+        for ch, checklist, item in self.conn.execute(query, args):
+            out.setdefault(ch, {}).setdefault(checklist, set()).add(item)
+        return out
 
     # --- coding exercises -------------------------------------------------------------------
     def record_attempt(self, learner: str, exercise: str, code: str, passed: bool) -> None:

@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from markupsafe import Markup
 
 from app import widget_view
+from app.checklist import Checklist
+from app.checklist_view import chapter_ticks, render_checklist
 from app.content import Chapter, Course, WidgetUse
 from app.markdown import fill_slots
 from app.pages import chapter_or_404, course, render_page, sidebar_context, store
@@ -23,14 +25,17 @@ router = APIRouter()
 
 
 def render_body(request: Request, chapter: Chapter) -> Markup:
-    """The chapter's HTML with its widgets and quizzes filled in for this request."""
+    """The chapter's HTML with its widgets, quizzes and checklists filled in for this request."""
     saved = saved_answers(request, chapter)
     score = chapter_score(request, chapter, saved)  # once per page, for every question
+    ticks = chapter_ticks(request, chapter.slug) if chapter.checklists else {}
 
     def fill(kind: str, index: int) -> str:
         slot = chapter.slots[index]
         if isinstance(slot, WidgetUse):
             return str(widget_view.render_widget(request, slot.name, slot.overrides, slot.instance))
+        if isinstance(slot, Checklist):
+            return render_checklist(request, chapter, slot, ticks.get(slot.id, set()))
         graded = None
         if slot.id in saved:
             try:
@@ -95,6 +100,9 @@ def chapter_api(request: Request, slug: str, loaded: Course = Depends(course)):
     body = {**chapter.summary(), "toc": chapter.toc,
             "quizzes": [q.public(option_order(request, chapter, q)) for q in chapter.quizzes.values()],
             "html": str(render_body(request, chapter)),
+            # the learner's ticks are in /api/progress, beside the rest of their progress
+            "checklists": [{"id": c.id, "items": [str(i) for i in c.items], "action": c.action(chapter.slug)}
+                           for c in chapter.checklists.values()],
             "exercises": [{"id": e.id, "title": e.title, "api": f"/api/exercises/{e.id}"}
                           for e in chapter_exercise_list(request, chapter.slug)]}
     return set_learner_cookie(request, JSONResponse(body))

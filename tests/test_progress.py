@@ -62,7 +62,7 @@ def test_visit_and_answers_are_recorded_and_shown(client):
     total = len(QUIZZES)
 
     progress = client.get("/api/progress").json()[CHAPTER]
-    assert progress == {"visited": True, "answered": 3, "correct": 2, "questions": total}
+    assert progress == {"visited": True, "answered": 3, "correct": 2, "questions": total, "checklists": {}}
 
     home = client.get("/").text
     card = re.search(rf'<li class="chapter-card is-visited">.*?href="/chapters/{CHAPTER}".*?</li>', home, re.S)
@@ -88,7 +88,7 @@ def test_reset_clears_progress(client):
     response = client.post("/progress/reset", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/"
     assert client.get("/api/progress").json()[CHAPTER] == {
-        "visited": False, "answered": 0, "correct": 0, "questions": len(QUIZZES)}
+        "visited": False, "answered": 0, "correct": 0, "questions": len(QUIZZES), "checklists": {}}
     htmx = client.post("/progress/reset", headers={"HX-Request": "true"})
     assert htmx.status_code == 200 and htmx.headers["HX-Redirect"] == "/"
 

@@ -139,7 +139,7 @@ def fuzz(operation) -> int:
 @pytest.mark.parametrize("group", sorted(all_widgets()) + ["course"])
 def test_fuzz_every_operation(fuzz_schema, group):
     ops = operations(fuzz_schema, group)
-    expected = 6 if group != "course" else 15  # 4 paths, 6 operations per widget
+    expected = 6 if group != "course" else 16  # 4 paths, 6 operations per widget
     assert len(ops) >= expected, [o.label for o in ops]
     for operation in ops:
         assert fuzz(operation) > 0, f"{operation.label} was never called"

@@ -44,6 +44,8 @@ def chapter_ids(chapter: Chapter, fixed: set[str]) -> set[str]:
         ids |= {f"quiz-{quiz.id}", f"quiz-{quiz.id}-feedback"}
     for use in chapter.widgets:
         ids |= {use.instance, f"{use.instance}-chart", f"{use.instance}-result"}
+    for checklist in chapter.checklists.values():
+        ids |= {checklist.anchor, f"{checklist.anchor}-status"}
     ids |= {term_slug(t) for t in chapter.glossary}
     return ids
 
@@ -55,6 +57,8 @@ def _hrefs(chapter: Chapter) -> list[str]:
         pieces += [str(quiz.question_html), str(quiz.hint_html)]
         for o in quiz.options:
             pieces += [str(o.text_html), str(o.feedback_html)]
+    for checklist in chapter.checklists.values():  # filled in per request: not in chapter.html
+        pieces += map(str, checklist.items)
     return [h for piece in pieces for h in HREF_RE.findall(piece)]
 
 
