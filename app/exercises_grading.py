@@ -43,6 +43,17 @@ def grading_limits(settings) -> Limits:
                   memory_bytes=settings.grading_memory_bytes)
 
 
+TRAINING_LIMIT_FACTOR = 3  # train-with-your-code runs 100 steps of two models: more than a grading
+
+
+def training_limits(settings) -> Limits:
+    """Grading's limits, three times over: a from-scratch AdamW in Python loops trains 100 steps in
+    about 10 s on an idle core, and a loaded 2-core machine stopped it at step 79 within grading's."""
+    return Limits(cpu_s=settings.grading_cpu_s * TRAINING_LIMIT_FACTOR,
+                  wall_s=settings.grading_wall_s * TRAINING_LIMIT_FACTOR,
+                  memory_bytes=settings.grading_memory_bytes)
+
+
 def choose_mode(sandbox: str, allow_limits_only: bool) -> str:
     """'bwrap', or 'rlimits' where bwrap cannot run and that is allowed; else GradingRefused."""
     if sandbox == "rlimits" and allow_limits_only:

@@ -286,7 +286,7 @@ async def train_stream(request: Request, exercise_id: str, progress: ProgressSto
     from fastapi.responses import StreamingResponse
 
     from app.exercise_training_job import job_key, parting_step, train_job
-    from app.exercises_grading import grading_limits, is_loopback
+    from app.exercises_grading import is_loopback, training_limits
 
     exercise = exercise_or_404(request, exercise_id)
     if not exercise.trains:
@@ -301,7 +301,7 @@ async def train_stream(request: Request, exercise_id: str, progress: ProgressSto
     try:
         handle = await request.app.state.engine.submit(
             job_key(exercise.id, code), train_job, exercise.trains, exercise.module, code, settings.sandbox,
-            allow, asdict(grading_limits(settings)), owner=(learner, f"train:{exercise.id}"))
+            allow, asdict(training_limits(settings)), owner=(learner, f"train:{exercise.id}"))
     except QueueFull as error:
         return JSONResponse({"detail": f"busy, queued: {error.reason}", "retry_after": error.retry_after},
                             status_code=503, headers={"Retry-After": str(error.retry_after)})
