@@ -44,20 +44,20 @@ def chapter_or_404(course: Course, slug: str) -> Chapter:
     return chapter
 
 
+def _part_or_404(chapter: Chapter, parts: dict, kind: str, key: str):
+    """chapter's part `key` of this kind, or a 404 that lists the ones it has."""
+    part = parts.get(key)
+    if part is None:
+        raise HTTPException(404, f"chapter {chapter.slug!r} has no {kind} {key[:64]!r}; it has {sorted(parts)}")
+    return part
+
+
 def quiz_or_404(chapter: Chapter, qid: str) -> Quiz:
-    quiz = chapter.quizzes.get(qid)
-    if quiz is None:
-        raise HTTPException(404, f"chapter {chapter.slug!r} has no question {qid[:64]!r}; "
-                                 f"it has {sorted(chapter.quizzes)}")
-    return quiz
+    return _part_or_404(chapter, chapter.quizzes, "question", qid)
 
 
 def checklist_or_404(chapter: Chapter, checklist_id: str) -> Checklist:
-    checklist = chapter.checklists.get(checklist_id)
-    if checklist is None:
-        raise HTTPException(404, f"chapter {chapter.slug!r} has no checklist {checklist_id[:64]!r}; "
-                                 f"it has {sorted(chapter.checklists)}")
-    return checklist
+    return _part_or_404(chapter, chapter.checklists, "checklist", checklist_id)
 
 
 def progress_for(request: Request, course: Course) -> dict[str, ChapterProgress]:
