@@ -13,6 +13,7 @@ results of the tests before it:
 The learner's code runs in this same process, so it could write lines of its own: the
 result only ever counts for the learner who wrote the code, and it runs sandboxed anyway.
 """
+import errno
 import importlib
 import json
 import os
@@ -34,13 +35,24 @@ def where_in_learner(exc: BaseException, module_file: str) -> str:
     return f" (line {last.lineno} of {os.path.basename(module_file)}: {(last.line or '').strip()})"
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Python's MemoryError, an mmap refused with ENOMEM, or torch's allocator refusing: torch
+    raises a RuntimeError ("DefaultCPUAllocator: can't allocate memory"), not a MemoryError."""
+    if isinstance(exc, MemoryError):
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
 def describe(exc: BaseException, module_file: str) -> str:
     if isinstance(exc, NotImplementedError):
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == module_file]
         name = frames[-1].name if frames else "the starter code"
         return NOT_YET.format(where=f"{name}()")
-    if isinstance(exc, MemoryError):
-        return "your code ran out of memory (MemoryError: the sandbox's limit)" + where_in_learner(exc, module_file)
+    if is_out_of_memory(exc):
+        return (f"your code ran out of memory ({type(exc).__name__} at the sandbox's limit)"
+                + where_in_learner(exc, module_file))
     if isinstance(exc, AssertionError):
         return str(exc) or "a check failed"
     explain = sys.modules.get("checks")
