@@ -111,53 +111,81 @@ class ResultCache(Protocol):
 
 
 # --- memory:// ----------------------------------------------------------------------------
-class MemoryCache:
+class BoundedLRU:
+    """A thread-safe LRU of str or bytes values bounded by their total length: the memory://
+    cache's store, and the web process's memo of rendered result fragments."""
+
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
-        self._blobs: OrderedDict[str, bytes] = OrderedDict()
+        self._values: OrderedDict[str, bytes | str] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str):
         with self._lock:
-            blob = self._blobs.get(key)
-            if blob is None:
-                return None
-            self._blobs.move_to_end(key)
-        return decode(blob)
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+            return value
 
     def __contains__(self, key: str) -> bool:
         with self._lock:
-            return key in self._blobs
+            return key in self._values
 
-    def put(self, key: str, item: dict) -> None:
-        blob = encode(item)
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def put(self, key: str, value) -> None:
         with self._lock:
-            old = self._blobs.pop(key, None)
+            old = self._values.pop(key, None)
             self._bytes -= len(old) if old is not None else 0
-            if len(blob) > self.max_bytes:
+            if len(value) > self.max_bytes:
                 return
-            self._blobs[key] = blob
-            self._bytes += len(blob)
+            self._values[key] = value
+            self._bytes += len(value)
             while self._bytes > self.max_bytes:
-                _, evicted = self._blobs.popitem(last=False)
+                _, evicted = self._values.popitem(last=False)
                 self._bytes -= len(evicted)
 
-    def entries(self) -> Iterator[tuple[str, dict]]:
+    def snapshot(self) -> list[tuple[str, bytes | str]]:
         with self._lock:
-            snapshot = list(self._blobs.items())
-        for key, blob in snapshot:
-            yield key, decode(blob)
-
-    def stats(self) -> dict:
-        with self._lock:
-            return {"url": "memory://", "entries": len(self._blobs), "bytes": self._bytes,
-                    "max_bytes": self.max_bytes}
+            return list(self._values.items())
 
     def clear(self) -> None:
         with self._lock:
-            self._blobs.clear()
+            self._values.clear()
             self._bytes = 0
+
+
+class MemoryCache:
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._blobs = BoundedLRU(max_bytes)
+
+    def get(self, key: str) -> dict | None:
+        blob = self._blobs.get(key)
+        return None if blob is None else decode(blob)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._blobs
+
+    def put(self, key: str, item: dict) -> None:
+        self._blobs.put(key, encode(item))
+
+    def entries(self) -> Iterator[tuple[str, dict]]:
+        for key, blob in self._blobs.snapshot():
+            yield key, decode(blob)
+
+    def stats(self) -> dict:
+        return {"url": "memory://", "entries": len(self._blobs), "bytes": self._blobs.bytes,
+                "max_bytes": self.max_bytes}
+
+    def clear(self) -> None:
+        self._blobs.clear()
 
     def close(self) -> None:
         pass

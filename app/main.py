@@ -84,6 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cache = open_cache(settings.cache_url, settings.cache_bytes)
     app.state.engine = Engine(settings)
     app.state.jobs = WidgetJobs(settings, app.state.engine, app.state.cache)
+    from app.cache import BoundedLRU
+    from app.widget_view import RENDERED_BYTES
+
+    app.state.rendered = BoundedLRU(RENDERED_BYTES)  # rendered results (app/widget_view.py)
     for router in routers():
         app.include_router(router)
     errors.install(app)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable
 
 import latex2mathml.converter
@@ -92,6 +93,7 @@ def math_to_mathml(latex: str, display: bool) -> str:
         raise MarkdownError(f"cannot convert math {latex!r} to MathML: {exc}") from exc
 
 
+@lru_cache(maxsize=512)  # pages highlight the same exercise tests on every request
 def highlight_code(code: str, lang: str) -> str:
     if not lang:
         return f'<div class="highlight"><pre><code>{escapeHtml(code)}</code></pre></div>\n'

@@ -74,13 +74,39 @@ def render_widget(request: Request, name: str, overrides: Mapping[str, Any] | No
     widget = all_widgets()[name]
     instance = instance or name
     values, notes = _page_values(widget, overrides or {}, request.query_params, instance)
-    templates = request.app.state.templates
-    html = templates.get_template("_widget.html").render(
-        widget=widget, instance=instance, notes=notes, url_text_max=URL_TEXT_MAX,
-        controls=[control(p, values[p.name]) for p in widget.params if not p.advanced],
-        advanced=[control(p, values[p.name]) for p in widget.params if p.advanced],
-        result=result_context(request, widget, values, instance))
+    memo_key = rendered_key("widget", widget, values, instance, notes)
+    html = remembered(request, widget, values, memo_key)
+    if html is None:
+        result = result_context(request, widget, values, instance)
+        html = request.app.state.templates.get_template("_widget.html").render(
+            widget=widget, instance=instance, notes=notes, url_text_max=URL_TEXT_MAX,
+            controls=[control(p, values[p.name]) for p in widget.params if not p.advanced],
+            advanced=[control(p, values[p.name]) for p in widget.params if p.advanced],
+            result=result)
+        if result["item"] is not None:
+            request.app.state.rendered.put(memo_key, html)
     return Markup(html)
+
+
+# Rendering a cached result (its figure as JSON, its tables, its code) costs tens of ms of the
+# web process's CPU, and a class loads the same few pages and settings again and again: the
+# rendered HTML is kept, bounded in bytes, for as long as the shared cache still holds the result.
+RENDERED_BYTES = 64 * 2**20
+
+
+def rendered_key(kind: str, widget: Widget, values: dict, instance: str, notes=()) -> str:
+    from app.cache import canonical_json
+
+    return "\0".join([kind, widget.name, instance, canonical_json(values), *notes])
+
+
+def remembered(request: Request, widget: Widget, values: dict, memo_key: str) -> str | None:
+    """The HTML rendered earlier under memo_key, while its result is still in the shared cache
+    (a cache cleared or evicted means the page must show the stream again)."""
+    html = request.app.state.rendered.get(memo_key)
+    if html is not None and request.app.state.jobs.is_cached(widget, values):
+        return html
+    return None
 
 
 INSTANCE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -133,7 +159,18 @@ def result_html(request: Request, **context) -> str:
     """The result fragment alone: what htmx swaps in after a control moves, and what a
     stream's last event carries."""
     template = request.app.state.templates.get_template("_widget_result.html")
-    return template.render(result=result_context(request, **context))
+    plain = all(context.get(k) is None for k in ("error", "busy", "item")) and context.get("values") is not None
+    if not plain:  # an error, a busy note or a live result just computed: rendered as it is
+        return template.render(result=result_context(request, **context))
+    widget, values, instance = context["widget"], context["values"], context["instance"]
+    memo_key = rendered_key("result", widget, values, instance)
+    html = remembered(request, widget, values, memo_key)
+    if html is None:
+        result = result_context(request, **context)
+        html = template.render(result=result)
+        if result["item"] is not None:
+            request.app.state.rendered.put(memo_key, html)
+    return html
 
 
 def render_result(request: Request, widget: Widget, values: dict | None, instance: str,
