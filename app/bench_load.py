@@ -45,6 +45,7 @@ from app.widget_view import query_string
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 180.0
+ARRIVAL_S = 3.0  # learners start within this many seconds of each other
 
 
 # --- what learners do ---------------------------------------------------------------------
@@ -156,6 +157,9 @@ async def learner(base: str, plan: Plan, radius: int, until: float, seed: int, r
     from widgets.registry import all_widgets
 
     rng = random.Random(seed)
+    # learners arrive over the first think time, not all in the same millisecond: a burst of
+    # 100 page loads at once is a queue of 100 renders that no class sends
+    await asyncio.sleep(rng.uniform(0.0, ARRIVAL_S))
     async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S) as client:
         while time.monotonic() < until:
             try:

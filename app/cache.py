@@ -214,6 +214,7 @@ class SqliteCache:
         self.max_bytes = max_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._write_lock = threading.Lock()
         with self._connection() as conn:
             conn.executescript(SQLITE_SCHEMA)
 
@@ -233,8 +234,13 @@ class SqliteCache:
         if row is None:
             return None
         now = time.time()
-        if now - row[1] > TOUCH_EVERY_S:  # reads stay reads, mostly: a write per minute at most
-            conn.execute("UPDATE results SET used = ? WHERE key = ?", (now, key))
+        # reads stay reads, mostly: a write per minute at most, and skipped (it is only a hint
+        # for eviction) when this process is writing already, so a read never waits for a write
+        if now - row[1] > TOUCH_EVERY_S and self._write_lock.acquire(blocking=False):
+            try:
+                conn.execute("UPDATE results SET used = ? WHERE key = ?", (now, key))
+            finally:
+                self._write_lock.release()
         return decode(row[0])
 
     def __contains__(self, key: str) -> bool:
@@ -242,7 +248,10 @@ class SqliteCache:
 
     def put(self, key: str, item: dict) -> None:
         blob = encode(item)
-        conn = self._connection()
+        with self._write_lock:  # this process's writers queue here, not in SQLite's busy handler
+            self._put(self._connection(), key, blob)
+
+    def _put(self, conn: sqlite3.Connection, key: str, blob: bytes) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             old = conn.execute("SELECT size FROM results WHERE key = ?", (key,)).fetchone()

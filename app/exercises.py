@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,7 +61,7 @@ class Exercise:
 
     @property
     def statement_html(self) -> str:
-        return render_markdown(self.statement).html
+        return statement_html(self.statement)
 
     @property
     def url(self) -> str:
@@ -74,9 +75,26 @@ class Exercise:
 
 def test_names(source: str) -> list[str]:
     """The test functions of a test file, in order (parsed, not run)."""
-    tree = ast.parse(source)
-    return [node.name for node in tree.body
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+    return list(_test_names(source))
+
+
+# Pages ask for these on every request: parse and render each text once. The lock because
+# CPython 3.11's ast.parse is not thread-safe (two page threads raised "SystemError: AST
+# constructor recursion depth mismatch" under a class's load).
+_PARSING = threading.Lock()
+
+
+@lru_cache(maxsize=256)
+def _test_names(source: str) -> tuple[str, ...]:
+    with _PARSING:
+        tree = ast.parse(source)
+    return tuple(node.name for node in tree.body
+                 if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"))
+
+
+@lru_cache(maxsize=256)
+def statement_html(markdown: str) -> str:
+    return render_markdown(markdown).html
 
 
 def load_exercise(directory: Path, shared: dict[str, str]) -> Exercise:

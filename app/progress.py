@@ -27,6 +27,7 @@ import logging
 import re
 import secrets
 import sqlite3
+import threading
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -106,6 +107,9 @@ class ProgressDB:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        # this process's writers queue here, in order, instead of in SQLite's busy handler,
+        # whose growing sleeps left a few page requests waiting seconds under a class's load
+        self.write_lock = threading.Lock()
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,13 +172,14 @@ class ProgressStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, the lock taken up front."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self.db.write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -16,11 +16,9 @@ def _to_json(value) -> Markup:
 
 
 def _highlight_python(code: str) -> Markup:
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
-    from pygments.lexers import PythonLexer
+    from app.markdown import highlight_code  # the one highlighter, its output kept per text
 
-    return Markup(highlight(code, PythonLexer(), HtmlFormatter(cssclass="highlight")))
+    return Markup(highlight_code(code, "python"))
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:

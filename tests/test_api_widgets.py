@@ -86,6 +86,22 @@ def test_a_fragment_never_computes_it_points_to_the_stream_until_cached(client):
     assert "Data table" in cached.text and "badge-cached" in cached.text
 
 
+def test_a_rendered_fragment_is_kept_only_while_its_result_is_cached(app, client):
+    """The web process keeps the HTML of a cached result (pages and moves render it once), and
+    stops serving it as soon as the shared cache no longer holds the result."""
+    params = {"instance": "lr-schedule", "family": "cosine", "total": "700"}
+    read_events(client, "/widgets/lr-schedule/stream", params)
+    first = client.get("/widgets/lr-schedule", params=params).text
+    assert 'class="figure-json"' in first
+    kept = len(app.state.rendered)
+    assert kept >= 1
+    assert client.get("/widgets/lr-schedule", params=params).text == first
+    assert len(app.state.rendered) == kept, "the second request was served from the memo"
+    app.state.cache.clear()
+    again = client.get("/widgets/lr-schedule", params=params).text
+    assert "data-stream-url" in again and "figure-json" not in again
+
+
 def test_a_stream_sends_new_points_then_the_finished_fragment(client):
     params = {"instance": "warmup", "steps": "20", "warmup": "5"}
     fragment = client.get("/widgets/warmup", params=params)
