@@ -107,8 +107,8 @@ class ProgressDB:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        # this process's writers queue here, in order, instead of in SQLite's busy handler,
-        # whose growing sleeps left a few page requests waiting seconds under a class's load
+        # this process's writers queue here, in order, instead of sleeping in SQLite's busy
+        # handler (a precaution: the class-load bench's figures did not move with it)
         self.write_lock = threading.Lock()
 
     def connect(self) -> sqlite3.Connection:
