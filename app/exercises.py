@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
 import threading
 import tomllib
 from dataclasses import dataclass, field
@@ -128,7 +129,19 @@ def load_exercise(directory: Path, shared: dict[str, str]) -> Exercise:
 
 
 def _signature(directory: Path) -> tuple:
-    return tuple((str(p), p.stat().st_mtime_ns) for p in sorted(directory.rglob("*")) if p.is_file())
+    """Every source file's path and mtime: checked on each page, so os.scandir (whose entries
+    carry their stat) rather than Path.rglob, and no __pycache__."""
+    found = []
+    pending = [str(directory)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        pending.append(entry.path)
+                elif entry.is_file():
+                    found.append((entry.path, entry.stat().st_mtime_ns))
+    return tuple(sorted(found))
 
 
 @lru_cache(maxsize=4)

@@ -12,8 +12,11 @@ has shipped. Every table that keeps something about a learner has a `learner` co
 is how `export` and `delete_learner` find all of it.
 
 A request gets one connection (`store_for(request)`, through the `store` dependency of
-app/pages.py, which closes it when the request ends), opened on first use: a request that
-never touches progress opens none. Connections run in autocommit mode; every write is one
+app/pages.py, which hands it back when the request ends), taken on first use from the
+database's pool of idle connections: a request that never touches progress takes none.
+Pooled, not opened per request: closing SQLite's last connection to a WAL file checkpoints
+it, so a class's page visits each paid an fsync (1.9 ms per visit measured, against 0.03 ms
+for the write itself) and queued the other writers behind it. Connections run in autocommit mode; every write is one
 BEGIN IMMEDIATE transaction, so the write lock is taken up front and another process's write
 is waited for (busy_timeout) instead of failing with "database is locked" halfway.
 WAL journal: readers never wait for the writer. synchronous=NORMAL: a commit survives the
@@ -43,6 +46,7 @@ COOKIE_NAME = "learner"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 LEARNER_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 BUSY_TIMEOUT_S = 10.0
+IDLE_CONNECTIONS = 16  # kept open between requests; more at once are opened and closed
 
 # MIGRATIONS[i] brings the database from version i to i + 1 (statements run in order).
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -110,6 +114,25 @@ class ProgressDB:
         # this process's writers queue here, in order, instead of sleeping in SQLite's busy
         # handler (a precaution: the class-load bench's figures did not move with it)
         self.write_lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._idle_lock = threading.Lock()
+
+    def checkout(self) -> sqlite3.Connection:
+        """An idle pooled connection, or a new one."""
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        return self.connect()
+
+    def checkin(self, conn: sqlite3.Connection) -> None:
+        """Back to the pool (closed when the pool is full), never inside a transaction."""
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        with self._idle_lock:
+            if len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,9 +169,9 @@ class ProgressDB:
 
 
 class ProgressStore:
-    """One unit of work on the progress database: one connection, opened on first use and
-    closed by close(). Given a path instead of a ProgressDB (scripts, tests), it migrates
-    that file first."""
+    """One unit of work on the progress database: one connection, taken from the pool on
+    first use and handed back by close(). Given a path instead of a ProgressDB (scripts,
+    tests), it migrates that file first."""
 
     def __init__(self, db: ProgressDB | Path | str):
         if not isinstance(db, ProgressDB):
@@ -160,12 +183,12 @@ class ProgressStore:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = self.db.connect()
+            self._conn = self.db.checkout()
         return self._conn
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            self.db.checkin(self._conn)
             self._conn = None
 
     @contextmanager
@@ -313,7 +336,7 @@ class ProgressStore:
 
 def store_for(request: Request) -> ProgressStore:
     """This request's store (one connection, opened on first use; app/pages.py's `store`
-    dependency closes it when the request ends)."""
+    dependency hands it back when the request ends)."""
     current = getattr(request.state, "progress", None)
     if current is None:
         current = ProgressStore(request.app.state.progress_db)

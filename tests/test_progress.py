@@ -172,32 +172,36 @@ def test_a_crawler_without_cookies_writes_nothing(client, settings):
 # --- one connection per request, the score once per page ---------------------------------------
 
 class Counting:
-    """Counts connections opened and closed, and the statements run on them."""
+    """Counts connections taken from the pool, handed back, and newly opened, and the
+    statements run on them."""
 
     def __init__(self, monkeypatch):
-        self.opened = self.closed = 0
+        self.taken = self.returned = self.opened = 0
         self.statements: list[str] = []
-        original = ProgressDB.connect
+        checkout, checkin, connect = ProgressDB.checkout, ProgressDB.checkin, ProgressDB.connect
         counter = self
 
-        class Tracked(sqlite3.Connection):
-            def close(self):
-                counter.closed += 1
-                super().close()
+        def counted_checkout(db):
+            conn = checkout(db)
+            conn.set_trace_callback(counter.statements.append)
+            counter.taken += 1
+            return conn
 
-        def connect(db):
-            conn = original(db)
-            tracked = sqlite3.connect(db.path, timeout=10, isolation_level=None, check_same_thread=False,
-                                      factory=Tracked)
-            conn.close()
-            tracked.set_trace_callback(counter.statements.append)
+        def counted_checkin(db, conn):
+            conn.set_trace_callback(None)
+            counter.returned += 1
+            checkin(db, conn)
+
+        def counted_connect(db):
             counter.opened += 1
-            return tracked
+            return connect(db)
 
-        monkeypatch.setattr(ProgressDB, "connect", connect)
+        monkeypatch.setattr(ProgressDB, "checkout", counted_checkout)
+        monkeypatch.setattr(ProgressDB, "checkin", counted_checkin)
+        monkeypatch.setattr(ProgressDB, "connect", counted_connect)
 
     def reset(self):
-        self.opened = self.closed = 0
+        self.taken = self.returned = self.opened = 0
         self.statements.clear()
 
 
@@ -206,13 +210,36 @@ def test_a_chapter_view_is_one_connection_and_reads_the_answers_once(client, mon
     answer(client, "lr-meaning")
     count = Counting(monkeypatch)
     assert client.get(f"/chapters/{CHAPTER}").status_code == 200
-    assert count.opened == 1 and count.closed == 1, "one connection, closed when the request ends"
+    assert count.taken == 1 and count.returned == 1, "one connection, handed back when the request ends"
     reads = [s for s in count.statements if s.startswith("SELECT question, selected, correct FROM answers")]
     assert len(reads) == 1, f"the chapter's answers are read once per page, not once per question: {reads}"
     assert not any("CREATE TABLE" in s for s in count.statements), "the schema is made at start-up only"
     count.reset()
     assert client.get("/api/widgets").status_code == 200
-    assert count.opened == 0, "a request that never touches progress opens no connection"
+    assert count.taken == 0, "a request that never touches progress takes no connection"
+
+
+def test_requests_reuse_pooled_connections_instead_of_opening_their_own(client, monkeypatch):
+    client.get("/")
+    client.get(f"/chapters/{CHAPTER}")  # the pool has its connection now
+    count = Counting(monkeypatch)
+    for _ in range(5):
+        assert client.get(f"/chapters/{CHAPTER}").status_code == 200
+        answer(client, "lr-meaning")
+    assert count.taken == count.returned == 10
+    assert count.opened == 0, "closing SQLite's last connection checkpoints the WAL: an fsync per page"
+
+
+def test_a_connection_handed_back_inside_a_transaction_is_rolled_back(tmp_path):
+    db = ProgressDB(tmp_path / "p.sqlite3")
+    db.migrate()
+    conn = db.checkout()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO visits VALUES ('someone-0123456789', 'x', 0, 0)")
+    db.checkin(conn)
+    again = db.checkout()
+    assert again is conn and not again.in_transaction
+    assert again.execute("SELECT COUNT(*) FROM visits").fetchone()[0] == 0
 
 
 # --- schema version and migrations ---------------------------------------------------------------
