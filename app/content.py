@@ -40,6 +40,7 @@ import yaml
 from markupsafe import Markup
 
 from app.checklist import Checklist
+from app.freshness import checked
 from app.glossary import build as build_glossary, link_terms, sections, term_slug
 from app.markdown import Directive, MarkdownError, render_inline, render_markdown
 from app.quiz import Quiz, QuizFormatError, parse_quiz
@@ -312,6 +313,11 @@ _last_good: dict[Path, Chapter] = {}
 _lock = threading.Lock()
 
 
+def _files_and_stamps(chapters_dir: Path) -> tuple[list[Path], tuple]:
+    files = sorted(chapters_dir.glob("*.md"))
+    return files, tuple(_stamp(p) for p in files)
+
+
 def _stamp(path: Path) -> tuple:
     info = path.stat()
     return (path.name, info.st_mtime_ns, info.st_size)
@@ -343,8 +349,7 @@ def load_course(content_dir: Path) -> Course:
     """The course under content_dir/chapters, reloaded only when a file changed (see the
     module docstring for what happens to a chapter that does not load)."""
     chapters_dir = Path(content_dir) / "chapters"
-    files = sorted(chapters_dir.glob("*.md"))
-    key = tuple(_stamp(p) for p in files)
+    files, key = checked(("chapters", chapters_dir), lambda: _files_and_stamps(chapters_dir))
     with _lock:
         hit = _cache.get(chapters_dir)
         if hit and hit[0] == key:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from app.freshness import checked
 from app.markdown import render_markdown
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ def load_exercises(content_dir: Path) -> dict[str, Exercise]:
     directory = Path(content_dir) / "exercises"
     if not directory.is_dir():
         return {}
-    return _load(str(directory), _signature(directory))
+    return _load(str(directory), checked(("exercises", directory), lambda: _signature(directory)))
 
 
 def for_chapter(exercises: dict[str, Exercise], slug: str) -> list[Exercise]:

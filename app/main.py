@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = app.state.engine
         if engine.mode != "inprocess":  # embedded: start the workers now; cluster: connect now
             engine.start_soon()
+        app.state.prerender.start()
         filler = None
         if settings.warm_cache:
             from app.precompute import BackgroundFill
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if filler is not None:
                 await filler.stop()
+            await app.state.prerender.stop()
             await engine.close()
             app.state.cache.close()
 
@@ -88,6 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from app.widget_view import RENDERED_BYTES
 
     app.state.rendered = BoundedLRU(RENDERED_BYTES)  # rendered results (app/widget_view.py)
+    from app.prerender import Prerender
+
+    app.state.prerender = Prerender(app)  # fills app.state.rendered once the server is up
     for router in routers():
         app.include_router(router)
     errors.install(app)

@@ -139,8 +139,10 @@ def list_widgets():
 
 @router.get("/api/engine")
 def engine_status(request: Request):
-    """The engine (mode, workers, profiles, queue) and the result cache (entries, bytes)."""
-    return {"engine": request.app.state.engine.status(), "cache": request.app.state.cache.stats()}
+    """The engine (mode, workers, profiles, queue), the result cache (entries, bytes) and the
+    start-up pre-render of cached fragments (app/prerender.py)."""
+    return {"engine": request.app.state.engine.status(), "cache": request.app.state.cache.stats(),
+            "prerendered": request.app.state.prerender.status()}
 
 
 async def finished_item(request: Request, widget: Widget, values: dict, instance: str):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -100,6 +101,34 @@ def test_a_rendered_fragment_is_kept_only_while_its_result_is_cached(app, client
     app.state.cache.clear()
     again = client.get("/widgets/lr-schedule", params=params).text
     assert "data-stream-url" in again and "figure-json" not in again
+
+
+def test_start_up_pre_renders_the_cached_precomputed_settings_and_computes_nothing(app, client):
+    """app/prerender.py: what is cached gets its fragment rendered before anyone asks; what is
+    not cached is left alone (no run starts)."""
+    from app.cache import BoundedLRU
+    from app.prerender import Prerender
+    from app.widget_view import RENDERED_BYTES, rendered_key
+    from widgets.registry import all_widgets
+
+    read_events(client, "/widgets/lr-schedule/stream", {"instance": "lr-schedule"})  # the defaults
+    app.state.rendered = BoundedLRU(RENDERED_BYTES)  # as a fresh server's
+    runs_before = client.get("/api/engine").json()["engine"]["counts"]
+    warm = Prerender(app, radius=1)
+    warm._run()
+    assert warm.finished and warm.rendered == 1, "only the one cached setting is rendered"
+    widget = all_widgets()["lr-schedule"]
+    key = rendered_key("result", widget, widget.canonicalize({}), "lr-schedule")
+    assert key in app.state.rendered
+    assert client.get("/api/engine").json()["engine"]["counts"] == runs_before, "nothing was computed"
+    html = client.get("/widgets/lr-schedule", params={"instance": "lr-schedule"}).text
+    assert html == app.state.rendered.get(key) and len(app.state.rendered) == 1, "served from the memo"
+    for _ in range(100):  # the server's own pre-render, at start-up, when nothing was cached
+        started_with = client.get("/api/engine").json()["prerendered"]
+        if started_with["finished"]:
+            break
+        time.sleep(0.1)
+    assert started_with["finished"] and started_with["rendered"] == 0
 
 
 def test_a_stream_sends_new_points_then_the_finished_fragment(client):

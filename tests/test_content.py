@@ -224,3 +224,17 @@ def test_check_course_flags_unknown_widgets_and_bad_starting_values(tmp_path):
     problems = check_course(tmp_path)
     assert any("no widget named 'no-such-widget'" in p for p in problems)
     assert any("peak_lr" in p for p in problems)
+
+
+def test_a_server_checks_the_chapter_files_at_most_once_per_interval(tmp_path, monkeypatch):
+    from app import freshness
+
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    write(chapters, "01-test.md", chapter_text("First version.\n"))
+    monkeypatch.setattr(freshness, "RECHECK_S", 3600.0)
+    assert "First version" in str(load_course(tmp_path).chapters[0].html)
+    write(chapters, "01-test.md", chapter_text("An edited version, longer.\n"))
+    assert "First version" in str(load_course(tmp_path).chapters[0].html), "not looked at within the interval"
+    monkeypatch.setattr(freshness, "RECHECK_S", 0.0)
+    assert "An edited version" in str(load_course(tmp_path).chapters[0].html), "seen once it has passed"
