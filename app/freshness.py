@@ -1,7 +1,7 @@
 """How often the course's files are checked for edits.
 
 Chapters and exercises are reloaded when a file changes, so an author sees an edit on the
-next page. Finding out means a stat of every file (about 75 of them), and a page asked
+next page. Finding out means a stat of every file (about 75 of them), and each page asks
 twice, once for its body and once for its sidebar: under a class's load that was a fifth of
 the web process's CPU. So a directory is checked at most once every RECHECK_S seconds
 (COURSE_CONTENT_RECHECK_S; 1 s by default, 0 checks on every call, as the tests do, which

@@ -13,6 +13,7 @@ far it has got ("prerendered").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -32,6 +33,7 @@ class Prerender:
         self.seconds = 0.0
         self._stop = threading.Event()
         self._task: asyncio.Future | None = None
+        self._rendering = False  # the thread has started: it stops at the next setting
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._main())
@@ -43,15 +45,20 @@ class Prerender:
             log.warning("no engine: the precomputed settings are not pre-rendered", exc_info=True)
             self.finished = True
             return
+        self._rendering = True
         await asyncio.to_thread(self._run)
 
     async def stop(self) -> None:
+        """Stop soon: a thread that is rendering finishes its setting (about 10 ms) and is
+        waited for, so nothing reads the cache after it is closed; a wait for the engine is
+        cancelled (an unreachable scheduler must not hold up the shutdown)."""
         self._stop.set()
-        if self._task is not None:
-            try:
-                await self._task
-            except Exception:  # logged by _run; a failed warm-up must not fail the shutdown
-                pass
+        if self._task is None:
+            return
+        if not self._rendering:
+            self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # _run logged any failure
+            await self._task
 
     def status(self) -> dict:
         return {"rendered": self.rendered, "finished": self.finished, "seconds": round(self.seconds, 2)}

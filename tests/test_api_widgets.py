@@ -195,3 +195,25 @@ def test_vendor_files_are_served_locally(client):
     for name in ("htmx.min.js", "plotly.min.js"):
         response = client.get(f"/vendor/{name}")
         assert response.status_code == 200 and len(response.content) > 10_000
+
+
+def test_a_pre_render_still_waiting_for_the_engine_does_not_hold_up_the_shutdown():
+    import asyncio
+    from types import SimpleNamespace
+
+    from app.prerender import Prerender
+
+    class NeverStarts:  # a cluster whose scheduler does not answer
+        async def started(self):
+            await asyncio.sleep(3600)
+
+    async def start_then_stop():
+        warm = Prerender(SimpleNamespace(state=SimpleNamespace(engine=NeverStarts())))
+        warm.start()
+        await asyncio.sleep(0.05)
+        began = time.monotonic()
+        await asyncio.wait_for(warm.stop(), timeout=5)
+        return time.monotonic() - began, warm
+
+    took, warm = asyncio.run(start_then_stop())
+    assert took < 1.0 and warm.rendered == 0
