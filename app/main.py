@@ -64,8 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if filler is not None:
                 await filler.stop()
-            await app.state.prerender.stop()
             await engine.close()
+            await app.state.prerender.stop()
             app.state.cache.close()
 
     from app.pages import store

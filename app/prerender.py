@@ -33,32 +33,31 @@ class Prerender:
         self.seconds = 0.0
         self._stop = threading.Event()
         self._task: asyncio.Future | None = None
-        self._rendering = False  # the thread has started: it stops at the next setting
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._main())
 
     async def _main(self) -> None:
-        try:
-            await self.app.state.engine.started()  # the workers' profiles name the cached results
-        except Exception:
-            log.warning("no engine: the precomputed settings are not pre-rendered", exc_info=True)
-            self.finished = True
-            return
-        self._rendering = True
+        engine = self.app.state.engine
+        if engine.mode == "cluster":  # its workers' profiles name the cached results: wait for them
+            try:
+                await engine.started()
+            except Exception:
+                log.warning("no engine: the precomputed settings are not pre-rendered", exc_info=True)
+                self.finished = True
+                return
+        # embedded and in-process engines compute with this machine's own profile: no need to
+        # wait for (or, in-process, to start) Dask
         await asyncio.to_thread(self._run)
 
     async def stop(self) -> None:
-        """Stop soon: a thread that is rendering finishes its setting (about 10 ms) and is
-        waited for, so nothing reads the cache after it is closed; a wait for the engine is
-        cancelled (an unreachable scheduler must not hold up the shutdown)."""
+        """After engine.close() (which cancels a cluster connection still being made): a
+        rendering thread finishes its setting, about 10 ms, so nothing reads the cache after
+        it is closed."""
         self._stop.set()
-        if self._task is None:
-            return
-        if not self._rendering:
-            self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):  # _run logged any failure
-            await self._task
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # _run logged any failure
+                await self._task
 
     def status(self) -> dict:
         return {"rendered": self.rendered, "finished": self.finished, "seconds": round(self.seconds, 2)}
