@@ -16,7 +16,8 @@ app/pages.py, which hands it back when the request ends), taken on first use fro
 database's pool of idle connections: a request that never touches progress takes none.
 Pooled, not opened per request: closing SQLite's last connection to a WAL file checkpoints
 it, so a class's page visits each paid an fsync (1.9 ms per visit measured, against 0.03 ms
-for the write itself) and queued the other writers behind it. Connections run in autocommit mode; every write is one
+for the write itself) and queued the other writers behind it.
+Connections run in autocommit mode; every write is one
 BEGIN IMMEDIATE transaction, so the write lock is taken up front and another process's write
 is waited for (busy_timeout) instead of failing with "database is locked" halfway.
 WAL journal: readers never wait for the writer. synchronous=NORMAL: a commit survives the
