@@ -46,7 +46,7 @@ help:
 setup: $(STAMPS)/project $(NPM_STAMP) $(EDITOR_BUNDLE) sandbox
 
 # --no-proxy-headers: uvicorn would otherwise believe X-Forwarded-Proto from any local client;
-# the app honours it only with COURSE_TRUST_PROXY=1 (app/security.py).
+# the app honours it only with COURSE_TRUST_PROXY=1 (app/web/security.py).
 serve: setup
 	exec $(PY) -m uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --no-proxy-headers
 
@@ -81,7 +81,7 @@ redis:
 	fi
 	@test -x "$(REDIS)" || { echo "$(REDIS) is still missing after apt-get install redis-server" >&2; exit 1; }
 
-# Learners' code is graded inside bubblewrap (app/sandbox.py). Without it, grading works only
+# Learners' code is graded inside bubblewrap (app/exercises/sandbox.py). Without it, grading works only
 # for a server on loopback (or with COURSE_SANDBOX_UNSAFE_OK=1), so a failed install warns.
 sandbox:
 	@if [ ! -x "$(BWRAP)" ]; then \

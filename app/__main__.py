@@ -1,9 +1,9 @@
 """Command line.
 
     python -m app check [--fast]          check the course content (for authors)
-    python -m app bench [...]             the benchmark (app/bench.py)
-    python -m app bench --load [...]      the class-load benchmark (app/bench_load.py)
-    python -m app precompute [...]        fill the result cache (app/precompute.py)
+    python -m app bench [...]             the benchmark (app/tools/bench/speed.py)
+    python -m app bench --load [...]      the class-load benchmark (app/tools/bench/load.py)
+    python -m app precompute [...]        fill the result cache (app/serving/precompute.py)
     python -m app cache stats|export FILE|import FILE|clear   the result cache (COURSE_CACHE_URL)
     python -m app exercises DIR [--overwrite]   the coding exercises as files + pytest tests
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def cmd_check(args) -> int:
-    from app.check.course import check_content
+    from app.tools.check.course import check_content
     from app.settings import Settings
 
     content_dir = Path(args.content_dir) if args.content_dir else Settings.from_env().content_dir
@@ -44,22 +44,22 @@ def cmd_check(args) -> int:
 
 def cmd_bench(args) -> int:
     if "--load" in args.rest:
-        from app import bench_load
+        from app.tools.bench import load as bench_load
 
         return int(bench_load.main([a for a in args.rest if a != "--load"]) or 0)
-    from app import bench
+    from app.tools.bench import speed as bench
 
     return int(bench.main(args.rest) or 0)
 
 
 def cmd_precompute(args) -> int:
-    from app import precompute
+    from app.serving import precompute
 
     return precompute.main(args.rest)
 
 
 def cmd_cache(args) -> int:
-    from app.cache import export_cache, import_cache, open_cache
+    from app.serving.cache import export_cache, import_cache, open_cache
     from app.settings import Settings
 
     settings = Settings.from_env()
@@ -86,7 +86,7 @@ def cmd_cache(args) -> int:
 
 
 def cmd_exercises(args) -> int:
-    from app.exercises_export import main as export_main
+    from app.exercises.export import main as export_main
 
     return export_main(args.dir, args.overwrite)
 
@@ -101,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="run every predict widget again instead of reusing recorded runs (var/check-runs)")
     check.add_argument("--quiet", action="store_true", help="print only problems and the summary")
     check.set_defaults(func=cmd_check)
-    bench = sub.add_parser("bench", help="run the benchmarks (app/bench.py)")
-    bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to app.bench.main")
+    bench = sub.add_parser("bench", help="run the benchmarks (app/tools/bench/speed.py)")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to app.tools.bench.speed.main")
     bench.set_defaults(func=cmd_bench)
     pre = sub.add_parser("precompute", help="fill the result cache with placements and one-control moves")
-    pre.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to app.precompute.main")
+    pre.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to app.serving.precompute.main")
     pre.set_defaults(func=cmd_precompute)
     cache = sub.add_parser("cache", help="the result cache named by COURSE_CACHE_URL")
     cache.add_argument("action", choices=["stats", "export", "import", "clear"])
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     exercises.add_argument("--overwrite", action="store_true", help="replace starter modules you may have edited")
     exercises.set_defaults(func=cmd_exercises)
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:  # every option after "bench" (--quick, --repeats N) is app.bench's
+    if argv[:1] == ["bench"]:  # every option after "bench" (--quick, --repeats N) is app.tools.bench.speed's
         return cmd_bench(argparse.Namespace(rest=argv[1:]))
     if argv[:1] == ["precompute"]:  # likewise for precompute's own options
         return cmd_precompute(argparse.Namespace(rest=argv[1:]))

@@ -8,11 +8,13 @@ from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from app import errors, schema
-from app.limits import BodyLimit
-from app.security import SecurityHeaders
+from app.web import errors
+from app.web import schema
+from app.web.learner import LearnerCookie
+from app.web.limits import BodyLimit
+from app.web.security import SecurityHeaders
 from app.settings import Settings
-from app.templating import make_templates
+from app.web.templating import make_templates
 
 VENDOR_FILES = {
     # third-party front-end files, served from where set-up installed them
@@ -34,8 +36,13 @@ def vendor_path(name: str, settings: Settings) -> Path:
 
 def routers() -> list:
     """Every router of the app, one per resource (the content checker reads their paths)."""
-    from app import (routes_chapters, routes_exercises, routes_glossary, routes_progress, routes_quiz,
-                     routes_search, routes_widgets)
+    from app.web.routes import chapters as routes_chapters
+    from app.web.routes import exercises as routes_exercises
+    from app.web.routes import glossary as routes_glossary
+    from app.web.routes import progress as routes_progress
+    from app.web.routes import quiz as routes_quiz
+    from app.web.routes import search as routes_search
+    from app.web.routes import widgets as routes_widgets
 
     return [routes_widgets.router, routes_chapters.router, routes_quiz.router, routes_progress.router,
             routes_glossary.router, routes_search.router, routes_exercises.router]
@@ -55,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.prerender.start()
         filler = None
         if settings.warm_cache:
-            from app.precompute import BackgroundFill
+            from app.serving.precompute import BackgroundFill
 
             filler = BackgroundFill(app.state.jobs, settings)
             filler.start()
@@ -68,8 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.prerender.stop()
             app.state.cache.close()
 
-    from app.pages import store
-    from app.progress import ProgressDB
+    from app.web.pages import store
+    from app.learning.progress import ProgressDB
 
     # every route may reach the learner's store: the dependency opens its one connection only
     # when used, and closes it when the request ends
@@ -79,26 +86,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.progress_db = ProgressDB(settings.database_path)
     app.state.progress_db.migrate()  # the schema, once, at start-up
 
-    from app.cache import open_cache
-    from app.engine import Engine
-    from app.jobs import WidgetJobs
+    from app.serving.cache import open_cache
+    from app.serving.engine import Engine
+    from app.serving.jobs import WidgetJobs
 
     app.state.cache = open_cache(settings.cache_url, settings.cache_bytes)
     app.state.engine = Engine(settings)
     app.state.jobs = WidgetJobs(settings, app.state.engine, app.state.cache)
-    from app.cache import BoundedLRU
-    from app.widget_view import RENDERED_BYTES
+    from app.serving.cache import BoundedLRU
+    from app.web.views.widget import RENDERED_BYTES
 
-    app.state.rendered = BoundedLRU(RENDERED_BYTES)  # rendered results (app/widget_view.py)
-    from app.prerender import Prerender
+    app.state.rendered = BoundedLRU(RENDERED_BYTES)  # rendered results (app/web/views/widget.py)
+    from app.web.views.prerender import Prerender
 
     app.state.prerender = Prerender(app)  # fills app.state.rendered once the server is up
     for router in routers():
         app.include_router(router)
     errors.install(app)
     schema.install(app)
-    # outermost last: headers on every response, the 500 with an error id inside them, and
-    # no body read past the cap
+    # outermost last: headers on every response, the 500 with an error id inside them, no
+    # body read past the cap, and the learner's cookie on what the routes answer
+    app.add_middleware(LearnerCookie)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(errors.CatchAll)
     app.add_middleware(SecurityHeaders)

@@ -57,7 +57,7 @@ class Settings:
     # True behind a TLS-terminating proxy that sets X-Forwarded-Proto (and that is the only
     # way in): the learner cookie is then Secure when the proxy says the request was HTTPS
     trust_proxy: bool = False
-    # Grading learners' code (app/exercises_grading.py): "auto" uses bubblewrap where it runs;
+    # Grading learners' code (app/exercises/grading.py): "auto" uses bubblewrap where it runs;
     # "rlimits" forces resource limits alone. Limits alone are used only for a server on
     # loopback, unless sandbox_unsafe_ok (COURSE_SANDBOX_UNSAFE_OK=1) says any address may.
     sandbox: str = "auto"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from app.content import parse_chapter
+from app.course.content import parse_chapter
 from app.settings import Settings
 from shared_runs import widget_data
 

@@ -39,7 +39,7 @@ import pytest
 os.environ["COURSE_DEVICE"] = "cpu"
 os.environ["COURSE_WARM_CACHE"] = "0"
 # tests edit chapter and exercise files and read them back at once: check them on every call
-# (a server checks at most once a second; app/freshness.py)
+# (a server checks at most once a second; app/course/freshness.py)
 os.environ["COURSE_CONTENT_RECHECK_S"] = "0"
 # One torch thread per process: the suite, the live server and the browser share two cores,
 # and spinning OpenMP threads that oversubscribe them make every step many times slower.

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from app.job_context import JobCancelled, report
+from app.serving.worker.job_context import JobCancelled, report
 
 
 def count_up(steps: int, pause: float, stopped_file: str | None = None) -> int:

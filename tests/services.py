@@ -185,7 +185,7 @@ class Probe:
 
     def last_report(self) -> float:
         """When the latest progress report of any job reached the scheduler (its clock; 0 if none)."""
-        from app.job_context import TOPIC
+        from app.serving.worker.job_context import TOPIC
 
         events = self.client.get_events(TOPIC)
         return events[-1][0] if events else 0.0

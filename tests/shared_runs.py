@@ -1,7 +1,7 @@
 """Each widget's real run at given parameters, trained once per test session and shared by
 every test that reads it: the contract, the widget tests, the chapter claims, the predict checks.
 
-A run is deterministic given what app/check/run_cache.py keys it on (the widget sources, the
+A run is deterministic given what app/tools/check/run_cache.py keys it on (the widget sources, the
 canonical parameters and seed, torch, the device, ATen's CPU kernel set and the corpus), so a
 run recorded under the very same key in var/check-runs (by `python -m app check`, or by an
 earlier session) is that run, and is reused. Under another kernel set the key differs and the
@@ -17,7 +17,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from app.check import run_cache
+from app.tools.check import run_cache
 from app.settings import Settings
 from widgets.registry import all_widgets
 

@@ -8,7 +8,7 @@ Streaming figures follow one rule, so a stream can send only what is new: a part
 figure has the same traces, in the same order, as every later one, and each trace's x and
 y only grow (a trace that has nothing to show yet is present and empty). The partial
 layout does not change while a run streams; the final figure, built once at the end, may
-add to it (zones, a verdict). tests/test_widgets_contract.py checks the rule on every
+add to it (zones, a verdict). tests/widgets/test_widgets_contract.py checks the rule on every
 streaming widget.
 
 Training widgets: `train_streaming` runs a TrainSpec and reports partial histories;

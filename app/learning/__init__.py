@@ -1,0 +1,1 @@
+"""What a learner has done: progress and answers (SQLite). No FastAPI here."""

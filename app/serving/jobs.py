@@ -1,0 +1,72 @@
+"""Widget results: looked up in the shared cache, or computed as engine jobs and stored.
+
+    jobs = request.app.state.jobs
+    jobs.cached(widget, values)                  # the finished item, or None (never computes)
+    handle = await jobs.follow(widget, values, owner=(learner, instance))
+    async for event in handle.events(): ...      # progress: {"seq", "done", "total", delta}
+    item = await handle.result()                 # stored in the cache before you see it
+
+A result is stored under the profile (torch, device, CPU kernel set) of the worker that
+computed it, and looked up under the profiles of the workers the engine has now.
+"""
+from __future__ import annotations
+
+import logging
+
+from app.serving.cache import ResultCache
+from app.serving.keys import Profile, code_version, job_key, result_key
+from app.serving.engine import BACKGROUND_PRIORITY, LEARNER_PRIORITY, Engine, Handle
+from app.serving.worker.widget_task import run_widget
+from widgets.base import Widget
+
+log = logging.getLogger(__name__)
+
+
+def mark_cached(item: dict) -> dict:
+    return {**item, "provenance": {**item["provenance"], "cached": True}}
+
+
+class WidgetJobs:
+    def __init__(self, settings, engine: Engine, cache: ResultCache):
+        self.settings = settings
+        self.engine = engine
+        self.cache = cache
+
+    def key(self, widget: Widget, values: dict) -> str:
+        return job_key(widget.name, values, widget.seed)
+
+    def cached(self, widget: Widget, values: dict) -> dict | None:
+        """The finished item for these parameters from any current worker profile, marked
+        as served from the cache; None when it must be computed."""
+        job = self.key(widget, values)
+        for profile in self.engine.profiles():
+            try:
+                item = self.cache.get(result_key(job, profile))
+            except Exception:  # a cache that is down is a miss, not an error page
+                log.warning("the result cache failed", exc_info=True)
+                return None
+            if item is not None:
+                return mark_cached(item)
+        return None
+
+    def is_cached(self, widget: Widget, values: dict) -> bool:
+        job = self.key(widget, values)
+        return any(result_key(job, p) in self.cache for p in self.engine.profiles())
+
+    def store(self, item: dict) -> None:
+        """File a finished item under the profile that computed it."""
+        widget = item["widget"]
+        from widgets.registry import all_widgets
+
+        job = job_key(widget, item["params"], all_widgets()[widget].seed)
+        self.cache.put(result_key(job, Profile.parse(item["provenance"]["profile"])), item)
+
+    async def follow(self, widget: Widget, values: dict, owner: tuple[str, str] | None = None,
+                     background: bool = False, priority: int | None = None) -> Handle:
+        """Hold the job computing this result (started, or shared with whoever runs it)."""
+        if priority is None:
+            priority = BACKGROUND_PRIORITY if background else LEARNER_PRIORITY
+        return await self.engine.submit(
+            self.key(widget, values), run_widget, widget.name, values, code_version(),
+            self.settings.torch_threads, priority=priority, owner=owner, background=background,
+            on_result=self.store)

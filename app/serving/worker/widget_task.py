@@ -1,0 +1,60 @@
+"""One widget computation as the engine runs it, on a Dask worker.
+
+The worker does every heavy part: the training, the partial figures and their deltas (only
+new points travel, see app/serving/worker/figure_delta.py), the final figure and the provenance: which
+machine computed it, when, on what device and CPU kernel set, in how much time.
+"""
+from __future__ import annotations
+
+import time
+
+from app.serving.worker import figure_delta
+from app.serving.worker import job_context
+from app.serving.keys import code_version, local_profile
+
+
+def run_widget(name: str, values: dict, code: str, torch_threads: int = 1) -> dict:
+    """The finished item {widget, params, data, figure, provenance} for canonical `values`.
+
+    `code` is the web process's code version: a worker running other widget sources would
+    compute numbers the cache would then file under the wrong key, so it refuses."""
+    if code != code_version():
+        raise RuntimeError(f"this worker runs other widget code ({code_version()}) than the web "
+                           f"process ({code}): start it from the same checkout")
+    from widgets.registry import all_widgets
+
+    job_context.use_torch_threads(torch_threads)
+    widget = all_widgets()[name]
+    started, cpu_started = time.perf_counter(), time.thread_time()
+    sent: dict | None = None
+
+    def progress(partial: dict, done: int, total: int) -> None:
+        nonlocal sent
+        if not job_context.wanted():  # before drawing anything for no one
+            raise job_context.JobCancelled(name)
+        figure = widget.figure(values, partial)
+        job_context.report({"done": done, "total": total, **(figure_delta.diff(sent, figure) or {})})
+        sent = figure
+
+    try:
+        data = widget.compute(values, progress)
+        figure = widget.figure(values, data)
+    finally:
+        job_context.finished()
+    profile = local_profile()
+    provenance = {
+        "seed": widget.seed,
+        # the device that really ran it, as the widget reports it (every trainer does); a widget
+        # that names none computed on the worker's CPU (schedules, counts, a 2-D valley)
+        "device": str(data.get("device") or "cpu") if isinstance(data, dict) else "cpu",
+        "torch": profile.torch,
+        "cpu": profile.cpu,
+        "profile": profile.token,
+        "host": job_context.host(),
+        "computed_at": job_context.utc_now(),
+        "wall_time_s": round(time.perf_counter() - started, 3),
+        "cpu_time_s": round(time.thread_time() - cpu_started, 3),
+        "code_version": code,
+        "cached": False,
+    }
+    return {"widget": name, "params": values, "data": data, "figure": figure, "provenance": provenance}

@@ -1,0 +1,1 @@
+"""Command-line tools: the content checker (`check/`) and the benchmarks (`bench/`)."""

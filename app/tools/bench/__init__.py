@@ -1,0 +1,1 @@
+"""Benchmarks that print figures: speed (`python -m app bench`), class load (`--load`), exercises."""

@@ -1,0 +1,354 @@
+"""The class-load benchmark: N simulated learners on loopback, for about a minute each.
+
+    python -m app bench --load                        # 10, 50 and 100 learners, 60 s each
+    python -m app bench --load --learners 100 --seconds 60 --precompute-radius 1
+    python -m app bench --load --url http://127.0.0.1:8000   # a server you started yourself
+
+Each learner has its own cookie and loops: load a chapter page, move one control of one of
+the chapter's widgets and wait for the complete chart (the fragment's figure, or the run's
+stream to its last event), answer one of the chapter's questions (following a predict run's
+stream as a browser does), then think for 1-3 s. Four moves in five are one slider position
+(or one toggle or choice) from the placement, which `precompute` covers; the rest jump to a
+random far position, which nothing has computed ("cold"). A 503 is waited out for its
+Retry-After, as the widget does. Everything stops by itself at the end of the period.
+
+Printed per load: page p50/p95/p99, slider move to complete chart p50/p95 for precomputed and
+for cold moves, answers, errors by status, the engine's queue depth, and the memory of the
+server and its workers. Before the loads, the bench's own server precomputes the moves it
+will make (radius 1 by default) and prints the count and CPU time.
+Targets on a 2-core machine at 100 learners after precompute: page p95 < 100 ms, precomputed
+moves p95 < 150 ms, no errors other than honest 503s.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from app.serving.precompute import far_move, form_values, near_moves
+from app.settings import Settings
+from app.web.views.widget import query_string
+
+from app.settings import ROOT
+REQUEST_TIMEOUT_S = 60.0
+RUN_TIMEOUT_S = 180.0
+ARRIVAL_S = 3.0  # learners start within this many seconds of each other
+
+
+# --- what learners do ---------------------------------------------------------------------
+@dataclass
+class Placement:
+    chapter: str
+    url: str
+    widget: str
+    instance: str
+    base: dict  # what the page's form sends at the placement's own parameters
+
+
+@dataclass
+class Plan:
+    pages: list[str]
+    placements: dict[str, list[Placement]]  # chapter slug -> its widgets
+    questions: dict[str, list[str]]  # chapter slug -> question ids
+    near: dict[str, list[dict]]  # instance key -> precomputed one-control moves
+
+
+def make_plan(content_dir: Path, radius: int) -> Plan:
+    from app.course.content import load_course
+    from widgets.registry import all_widgets
+
+    widgets = all_widgets()
+    course = load_course(content_dir)
+    plan = Plan(pages=[c.url for c in course.chapters], placements={}, questions={}, near={})
+    for chapter in course.chapters:
+        plan.questions[chapter.slug] = list(chapter.quizzes)
+        for use in chapter.widgets:
+            widget = widgets[use.name]
+            base = form_values(widget, widget.canonicalize(use.overrides))
+            plan.placements.setdefault(chapter.slug, []).append(
+                Placement(chapter.slug, chapter.url, use.name, use.instance, base))
+    for slug, placements in plan.placements.items():
+        for p in placements:
+            plan.near[f"{slug}#{p.instance}"] = near_moves(widgets[p.widget], p.base, radius)
+    return plan
+
+
+# --- measurements -------------------------------------------------------------------------
+@dataclass
+class Results:
+    pages: list[float] = field(default_factory=list)
+    moves_near: list[float] = field(default_factory=list)
+    moves_cold: list[float] = field(default_factory=list)  # far moves that had to train
+    near_trained: int = 0  # precomputed moves that were not in the cache after all
+    far_cached: int = 0  # far moves an earlier load (or learner) had already computed
+    answers: list[float] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    busy_503: int = 0
+    queue: list[int] = field(default_factory=list)
+    memory_mb: list[float] = field(default_factory=list)
+    unfinished: int = 0
+
+    def error(self, what: str) -> None:
+        self.statuses[what] = self.statuses.get(what, 0) + 1
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:7.0f} ms" if value == value else "      - ms"
+
+
+def loopback_client(base: str, timeout: float) -> httpx.AsyncClient:
+    """A learner's client. verify=False because the bench speaks plain HTTP to 127.0.0.1:
+    httpx otherwise builds a TLS context per client, 20 ms of CPU each, and 100 learners
+    arriving together spent 2 s of this machine's two cores on contexts they never use."""
+    return httpx.AsyncClient(base_url=base, timeout=timeout, verify=False)
+
+
+async def follow_stream(client: httpx.AsyncClient, url: str, results: Results) -> bool:
+    """Read a run's stream to its last event; True when it ended with the result."""
+    async with client.stream("GET", url, timeout=RUN_TIMEOUT_S) as response:
+        if response.status_code == 503:
+            results.busy_503 += 1
+            await asyncio.sleep(float(response.headers.get("Retry-After", "5")))
+            return False
+        if response.status_code != 200:
+            results.error(str(response.status_code))
+            return False
+        async for line in response.aiter_lines():
+            if line.startswith("event: result"):
+                return True
+            if line.startswith(("event: failed", "event: cancelled")):
+                results.error(line[7:])
+                return False
+    results.error("stream ended early")
+    return False
+
+
+async def move(client: httpx.AsyncClient, placement: Placement, values: dict,
+               results: Results) -> tuple[float, bool] | None:
+    """(seconds from the request to the complete chart, whether it trained), or None (a 503,
+    an error). A cached result comes in the fragment itself; anything else is a stream."""
+    started = time.perf_counter()
+    response = await client.get(f"/widgets/{placement.widget}?{query_string(values, instance=placement.instance)}",
+                                headers={"HX-Request": "true"})
+    if response.status_code == 503:
+        results.busy_503 += 1
+        await asyncio.sleep(float(response.headers.get("Retry-After", "5")))
+        return None
+    if response.status_code != 200:
+        results.error(str(response.status_code))
+        return None
+    trained = "figure-json" not in response.text
+    if trained:
+        stream = re.search(r'data-stream-url="([^"]+)"', response.text)
+        if not stream or not await follow_stream(client, stream.group(1).replace("&amp;", "&"), results):
+            return None
+    return time.perf_counter() - started, trained
+
+
+async def learner(base: str, plan: Plan, radius: int, until: float, seed: int, results: Results) -> None:
+    from widgets.registry import all_widgets
+
+    rng = random.Random(seed)
+    # learners arrive over the first think time, not all in the same millisecond: a burst of
+    # 100 page loads at once is a queue of 100 renders that no class sends
+    await asyncio.sleep(rng.uniform(0.0, ARRIVAL_S))
+    async with loopback_client(base, REQUEST_TIMEOUT_S) as client:
+        while time.monotonic() < until:
+            try:
+                slug = rng.choice(list(plan.placements))
+                started = time.perf_counter()
+                page = await client.get(f"/chapters/{slug}")
+                if page.status_code == 200:
+                    results.pages.append(time.perf_counter() - started)
+                else:
+                    results.error(str(page.status_code))
+                placement = rng.choice(plan.placements[slug])
+                near = plan.near.get(f"{slug}#{placement.instance}", [])
+                cold = rng.random() < 0.2 or not near
+                values = (far_move(all_widgets()[placement.widget], placement.base, radius, rng) if cold
+                          else rng.choice(near))
+                if values is not None:
+                    moved = await move(client, placement, values, results)
+                    if moved is not None:
+                        took, trained = moved
+                        if cold and trained:
+                            results.moves_cold.append(took)
+                        elif cold:  # the far position had been computed before: not a cold move
+                            results.far_cached += 1
+                        else:
+                            results.moves_near.append(took)
+                            results.near_trained += trained
+                if plan.questions.get(slug):
+                    qid = rng.choice(plan.questions[slug])
+                    started = time.perf_counter()
+                    reply = await client.post(f"/quiz/{slug}/{qid}", data={"choice": "0"},
+                                              headers={"HX-Request": "true"})
+                    results.answers.append(time.perf_counter() - started)
+                    if reply.status_code not in (200, 422):
+                        results.error(str(reply.status_code))
+                    stream = re.search(r'data-stream-url="([^"]+)"', reply.text)
+                    if stream:
+                        await follow_stream(client, stream.group(1).replace("&amp;", "&"), results)
+                await asyncio.sleep(rng.uniform(1.0, 3.0))
+            except httpx.TimeoutException:
+                results.error("timeout")
+            except httpx.HTTPError as exc:
+                results.error(type(exc).__name__)
+
+
+def tree_rss_mb(pid: int) -> float:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
+    except psutil.Error:
+        return float("nan")
+
+
+async def watch(base: str, pid: int | None, until: float, results: Results) -> None:
+    async with loopback_client(base, 10) as client:
+        while time.monotonic() < until:
+            with contextlib.suppress(httpx.HTTPError):
+                results.queue.append((await client.get("/api/engine")).json()["engine"]["pending"])
+            if pid:
+                results.memory_mb.append(tree_rss_mb(pid))
+            await asyncio.sleep(1.0)
+
+
+async def warm_up(base: str, plan: Plan) -> None:
+    """One request for every page first: the first ones load the course, not what we measure."""
+    async with loopback_client(base, REQUEST_TIMEOUT_S) as client:
+        for url in plan.pages:
+            await client.get(url)
+
+
+async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int, pid: int | None) -> Results:
+    await warm_up(base, plan)
+    results = Results()
+    until = time.monotonic() + seconds
+    run = int(time.time())  # new far positions every load, so "cold" moves stay cold
+    tasks = [asyncio.ensure_future(learner(base, plan, radius, until, run * 1000 + i, results))
+             for i in range(learners)]
+    watcher = asyncio.ensure_future(watch(base, pid, until, results))
+    # past the period, give the requests already sent a grace period, then stop them
+    done, pending = await asyncio.wait(tasks, timeout=seconds + 30)
+    results.unfinished = len(pending)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, watcher, return_exceptions=True)
+    return results
+
+
+def report(learners: int, seconds: float, results: Results) -> None:
+    print(f"\n{learners} learners, {seconds:.0f} s:")
+    print(f"  pages    {len(results.pages):5d}  p50 {ms(quantile(results.pages, .5))}  p95 {ms(quantile(results.pages, .95))}"
+          f"  p99 {ms(quantile(results.pages, .99))}   (target p95 < 100 ms)")
+    print(f"  moves, precomputed {len(results.moves_near):5d}  p50 {ms(quantile(results.moves_near, .5))}"
+          f"  p95 {ms(quantile(results.moves_near, .95))}   (target p95 < 150 ms)")
+    print(f"  (of the precomputed moves, {results.near_trained} were not in the cache and trained)")
+    print(f"  moves, cold        {len(results.moves_cold):5d}  p50 {ms(quantile(results.moves_cold, .5))}"
+          f"  p95 {ms(quantile(results.moves_cold, .95))}   (far positions that trained; "
+          f"{results.far_cached} more were cached already)")
+    print(f"  answers  {len(results.answers):5d}  p50 {ms(quantile(results.answers, .5))}  p95 {ms(quantile(results.answers, .95))}")
+    errors = ", ".join(f"{k}: {v}" for k, v in sorted(results.statuses.items())) or "none"
+    print(f"  errors: {errors}; honest 503 (busy, queued): {results.busy_503}; learners still waiting at the end: "
+          f"{results.unfinished}")
+    if results.queue:
+        print(f"  queue depth (runs waiting or training): mean {statistics.mean(results.queue):.1f}, max {max(results.queue)}")
+    memory = [m for m in results.memory_mb if m == m]
+    if memory:
+        print(f"  memory of the server and its workers: max {max(memory):.0f} MiB")
+
+
+# --- a server of the bench's own ----------------------------------------------------------
+@contextlib.contextmanager
+def server(cache_url: str):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    workdir = tempfile.mkdtemp(prefix="course-load-")
+    env = {**os.environ, "COURSE_WARM_CACHE": "0", "COURSE_DB": f"{workdir}/progress.sqlite3",
+           "COURSE_CACHE_URL": cache_url, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+                                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                               cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # ready as a teacher's server is before the class: workers up, cached fragments rendered
+        for _ in range(600):
+            with contextlib.suppress(httpx.HTTPError):
+                status = httpx.get(base + "/api/engine", timeout=2).json()
+                if status["engine"]["connected"] and status["prerendered"]["finished"]:
+                    print(f"  the server pre-rendered {status['prerendered']['rendered']} cached fragments "
+                          f"in {status['prerendered']['seconds']:.1f} s at start-up", flush=True)
+                    break
+            time.sleep(0.2)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def precompute_for(cache_url: str, radius: int) -> None:
+    """The bench's moves, computed before the loads (`python -m app precompute`)."""
+    print(f"precompute (radius {radius}) into {cache_url}:", flush=True)
+    env = {**os.environ, "COURSE_CACHE_URL": cache_url, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "app", "precompute", "--radius", str(radius)], cwd=ROOT, env=env, check=False)
+    print(f"precompute took {time.monotonic() - started:.0f} s of wall time", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app bench --load", description=__doc__.split("\n")[0])
+    parser.add_argument("--learners", default="10,50,100", help="comma-separated learner counts")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long each load lasts")
+    parser.add_argument("--precompute-radius", type=int, default=1,
+                        help="slider positions precomputed around each placement (the near moves)")
+    parser.add_argument("--skip-precompute", action="store_true", help="use the cache as it is")
+    parser.add_argument("--cache-url", default=None, help="default: a sqlite file under var/ kept between runs")
+    parser.add_argument("--url", default=None, help="load an already running server instead of starting one")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("COURSE_DEVICE", "cpu")
+    counts = [int(n) for n in args.learners.split(",")]
+    settings = Settings.from_env()
+    cache_url = args.cache_url or f"sqlite:///{ROOT / 'var' / 'bench-load-results.sqlite3'}"
+    plan = make_plan(settings.content_dir, args.precompute_radius)
+    print(f"machine: {os.cpu_count()} cores (shared with whatever else runs here: the figures are noisy); "
+          f"{sum(len(v) for v in plan.placements.values())} placements in {len(plan.placements)} chapters")
+    if args.url:
+        for learners in counts:
+            report(learners, args.seconds, asyncio.run(load(args.url, plan, learners, args.seconds,
+                                                            args.precompute_radius, None)))
+        return 0
+    if not args.skip_precompute:
+        precompute_for(cache_url, args.precompute_radius)
+    for learners in counts:
+        with server(cache_url) as (base, pid):  # a fresh server each time: no run left over
+            results = asyncio.run(load(base, plan, learners, args.seconds, args.precompute_radius, pid))
+        report(learners, args.seconds, results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

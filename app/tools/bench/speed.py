@@ -1,0 +1,268 @@
+"""The course's performance benchmark: prints its figures, asserts nothing.
+
+    python -m app.tools.bench.speed            # everything (a few minutes on 2 cores)
+    python -m app.tools.bench.speed --quick    # the warmup widget and the trainer ratio only
+
+What it measures, at default parameters, through a real uvicorn server on loopback:
+  - warmup widget, uncached: time to the first streamed points, time to the whole result
+  - the same request again, cached
+  - every widget: time to its first visible result uncached (first streamed figure, or the
+    whole JSON for widgets that do not stream) and cached
+  - the lockstep trainer's model-steps per second against a plain one-run-at-a-time
+    PyTorch loop (nanoGPT style) on the same model and batches, as a ratio
+  - a roofline: this machine's matmul rate, measured in the same run on the shapes the tiny
+    GPT multiplies, beside the GFLOP/s the trainer and each training widget achieve (FLOPs
+    counted by torch.utils.flop_counter on the real computation, time measured without it)
+    and their share of that rate
+
+Targets (issue 12): warmup's whole result <= 1.0 s uncached, first points <= 100 ms, every
+widget's whole result <= 2.0 s, the trainer at >= 50% of the measured matmul rate and >= 3x the
+plain loop's model-steps per second; cached results < 30 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from app.settings import ROOT
+
+
+# --- a server to measure ---------------------------------------------------------------
+@contextlib.contextmanager
+def server(cache: bool):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp = tempfile.mkdtemp(prefix="course-bench-")
+    env = {**os.environ, "COURSE_WARM_CACHE": "0", "COURSE_DB": f"{tmp}/progress.sqlite3",
+           "COURSE_CACHE_URL": "memory://", "COURSE_CACHE_BYTES": "1GiB" if cache else "0",
+           "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+                                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                               cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/api/widgets", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def stream_timings(client: httpx.Client, url: str) -> tuple[float, float]:
+    """(seconds to the first event with points, seconds to the final result event)."""
+    start = time.perf_counter()
+    first = None
+    with client.stream("GET", url, timeout=120) as response:
+        response.raise_for_status()
+        event = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                now = time.perf_counter() - start
+                if first is None and event in ("progress", "result"):
+                    first = now
+                if event == "result":
+                    return first, now
+                if event == "error":
+                    raise RuntimeError(line)
+    raise RuntimeError(f"{url}: the stream ended without a result")
+
+
+def json_timing(client: httpx.Client, url: str) -> float:
+    start = time.perf_counter()
+    client.get(url, timeout=120).raise_for_status()
+    return time.perf_counter() - start
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f} ms"
+
+
+# --- the measurements --------------------------------------------------------------------
+def bench_warmup(repeats: int) -> None:
+    print("warmup widget at default parameters (median of %d)" % repeats)
+    with server(cache=False) as base, httpx.Client(base_url=base) as client:
+        stream_timings(client, "/widgets/warmup/stream?steps=20&warmup=5")  # import torch, load the corpus
+        firsts, wholes = zip(*[stream_timings(client, "/widgets/warmup/stream") for _ in range(repeats)])
+    print(f"  uncached: first points {ms(statistics.median(firsts))}   whole result {ms(statistics.median(wholes))}"
+          f"   (targets 100 ms / 1000 ms)")
+    with server(cache=True) as base, httpx.Client(base_url=base) as client:
+        stream_timings(client, "/widgets/warmup/stream")
+        cached_stream = [stream_timings(client, "/widgets/warmup/stream")[1] for _ in range(repeats)]
+        cached_json = [json_timing(client, "/api/widgets/warmup") for _ in range(repeats)]
+    print(f"  cached:   stream result {ms(statistics.median(cached_stream))}   JSON {ms(statistics.median(cached_json))}"
+          f"   (target 30 ms)")
+
+
+def bench_widgets(repeats: int) -> None:
+    from widgets.registry import all_widgets
+
+    print("every widget at default parameters: first visible result (median of %d)" % repeats)
+    print(f"  {'widget':<22}{'uncached':>12}{'whole':>12}{'cached':>12}")
+    widgets = all_widgets()
+    uncached: dict[str, tuple[float, float]] = {}
+    with server(cache=False) as base, httpx.Client(base_url=base) as client:
+        json_timing(client, "/api/widgets/lr-schedule?total=100&warmup=10")  # warm the imports
+        for name, widget in widgets.items():
+            if widget.streams:
+                runs = [stream_timings(client, f"/widgets/{name}/stream") for _ in range(repeats)]
+                uncached[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+            else:
+                t = statistics.median(json_timing(client, f"/api/widgets/{name}") for _ in range(repeats))
+                uncached[name] = (t, t)
+    with server(cache=True) as base, httpx.Client(base_url=base) as client:
+        for name, widget in widgets.items():
+            json_timing(client, f"/api/widgets/{name}")
+            cached = statistics.median(json_timing(client, f"/api/widgets/{name}") for _ in range(repeats))
+            first, whole = uncached[name]
+            flag = "" if whole <= 2.0 and cached < 0.03 else "   <- over target"
+            print(f"  {name:<22}{ms(first):>12}{ms(whole):>12}{ms(cached):>12}{flag}")
+    print("  (targets: whole result <= 2000 ms uncached, < 30 ms cached)")
+
+
+def matmul_rate(runs: int = 2, tokens: int = 256, width: int = 64, repeats: int = 200) -> float:
+    """GFLOP/s of float32 matmuls shaped like the tiny GPT's biggest ones, (R, B*T, C) @ (R, C, 4C),
+    on the device the trainer uses."""
+    import torch
+
+    from widgets.lab.trainer import default_device
+
+    device = torch.device(default_device())
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    a, b = torch.randn(runs, tokens, width, device=device), torch.randn(runs, width, 4 * width, device=device)
+    for _ in range(20):
+        torch.bmm(a, b)
+    sync()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.bmm(a, b)
+    sync()
+    return 2 * runs * tokens * width * 4 * width * repeats / (time.perf_counter() - start) / 1e9
+
+
+def counted_flops(fn) -> int:
+    """FLOPs of fn() as torch counts them (matmuls, attention, convolutions: what dominates)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+class OnDevice:
+    """A batch stream whose batches are moved to `device`."""
+
+    def __init__(self, batches, device: str):
+        self.batches, self.device = batches, device
+
+    def next(self):
+        return tuple(t.to(self.device) for t in self.batches.next())
+
+
+def bench_trainer(steps: int, rate: float) -> None:
+    """Model-steps per second: the lockstep trainer vs a plain loop, same model and batches."""
+    import torch
+
+    from widgets.lab.data import BatchStream, load_corpus
+    from widgets.lab.reference import from_run, plain_train_steps
+    from widgets.lab.trainer import LockstepTrainer
+    from widgets.warmup import WIDGET as warmup
+
+    spec = warmup.spec(warmup.canonicalize({"steps": steps, "warmup": 10}))
+    spec = spec.__class__(**{**spec.__dict__, "eval_every": 0})  # time training only
+    runs = len(spec.runs)
+    trainer = LockstepTrainer(spec)
+    trainer.train_step()  # the first step allocates
+    flops = counted_flops(trainer.train_step)
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    trainer.result()  # read back what the device recorded: part of the cost
+    seconds = time.perf_counter() - start
+    lockstep = runs * steps / seconds
+
+    corpus = load_corpus()
+    start = time.perf_counter()
+    device = trainer.device  # the plain loop runs where the trainer ran
+    for r in range(runs):  # nanoGPT style: one model, one optimizer, one run after another
+        model = from_run(LockstepTrainer(spec, device="cpu").model, 0).to(device)
+        batches = OnDevice(BatchStream(corpus.train, spec.batch_size, spec.model.block_size, spec.seed), device)
+        plain_train_steps(model, batches, spec.runs[r].schedule.peak_lr, steps)
+    plain = runs * steps / (time.perf_counter() - start)
+    achieved = flops * steps / seconds / 1e9
+    print(f"trainer on {trainer.device}: {runs} runs x {steps} steps (warmup's model), threads={torch.get_num_threads()}")
+    print(f"  lockstep {lockstep:7.1f} model-steps/s   plain loop {plain:7.1f} model-steps/s"
+          f"   ratio {lockstep / plain:.2f}   (target >= 3)")
+    print(f"  {flops / 1e9:.3f} GFLOP per lockstep step: {achieved:6.2f} GFLOP/s = {achieved / rate:5.1%} "
+          f"of the matmul rate   (target >= 50%)")
+
+
+def bench_roofline(rate: float) -> None:
+    """Per training widget, in this process at one thread: the whole compute() and its GFLOP/s."""
+    from widgets.registry import all_widgets
+
+    print(f"roofline: matmul rate {rate:.2f} GFLOP/s (float32, one thread, measured above)")
+    print(f"  {'widget':<22}{'compute':>12}{'GFLOP':>9}{'GFLOP/s':>9}{'share':>8}")
+    for name, widget in all_widgets().items():
+        if not widget.streams:
+            continue
+        values = widget.canonicalize({})
+        start = time.perf_counter()
+        widget.compute(values)
+        seconds = time.perf_counter() - start
+        flops = counted_flops(lambda: widget.compute(values))  # counting slows it: timed apart
+        if not flops:  # diagnosis keeps its finished cases: the second compute trains nothing
+            print(f"  {name:<22}{ms(seconds):>12}   (its second compute reuses the run: not counted)")
+            continue
+        achieved = flops / seconds / 1e9
+        print(f"  {name:<22}{ms(seconds):>12}{flops / 1e9:9.2f}{achieved:9.2f}{achieved / rate:8.1%}")
+
+
+def cpu_model() -> str:
+    """The processor's name: the figures scale with it (one session's 2-core machine ran 1.7x slower)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.tools.bench.speed", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="only the warmup widget and the trainer")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("COURSE_TORCH_THREADS", "1")))  # as the server does
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
+          f"({torch.backends.cpu.get_cpu_capability()} kernels, {torch.get_num_threads()} thread), "
+          f"python {sys.version.split()[0]}")
+    rate = matmul_rate()
+    print(f"matmul rate: {rate:.2f} GFLOP/s")
+    bench_warmup(args.repeats)
+    bench_trainer(steps=100, rate=rate)
+    if not args.quick:
+        bench_widgets(args.repeats)
+        bench_roofline(rate)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

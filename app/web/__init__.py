@@ -1,0 +1,1 @@
+"""Everything that knows a Request: routes, views, dependencies, errors, security, limits, schema."""

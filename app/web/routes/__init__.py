@@ -1,0 +1,1 @@
+"""One router per resource; `app.main.routers()` lists them."""

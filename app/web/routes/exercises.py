@@ -1,0 +1,341 @@
+"""Coding exercises: read one, run the tests on your code (in the sandbox), see the results.
+
+GET  /api/exercises          every exercise: id, title, chapter, this learner's status
+GET  /api/exercises/{id}     statement, starter code, interface, visible tests, hint, the
+                             learner's last code; the solution once unlocked
+POST /api/exercises/{id}     JSON {"code": "..."} -> {"passed", "tests", "stdout", "wall_time_s"}
+POST /exercises/{id}         the same from the chapter's form (field `code`): the results
+                             fragment for htmx, or a redirect back to the exercise
+
+Grading is an engine job (app/exercises/grading.py): bounded by the queue, cancelled when the
+client leaves or sends newer code, and never run in this process. A time-out, a crash or the
+memory limit is a graded failure; only a full queue or a server without a sandbox is a 503.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field, StrictStr
+
+from app.serving.engine import JobCancelled, JobFailed, QueueFull, Superseded
+from app.web.errors import log_failure
+from app.course.exercises import MAX_FAILS_BEFORE_SOLUTION, Exercise, load_exercises
+from app.exercises.grading import GradingRefused, grade, is_loopback
+from app.web.limits import read_form
+from app.web.pages import is_htmx, render_fragment, store
+from app.learning.progress import ExerciseProgress, ProgressStore
+from app.web.learner import learner_id
+from app.web.routes.widgets import wait_for_disconnect
+from widgets.base import ParamError
+
+router = APIRouter()
+MAX_CODE_CHARS = 20_000
+
+
+class Submission(BaseModel):
+    """The learner's module, as text."""
+    code: Annotated[StrictStr, Field(max_length=MAX_CODE_CHARS, description=(
+        f"the whole module (Python source), at most {MAX_CODE_CHARS} characters"))]
+
+
+class TestResult(BaseModel):
+    name: str
+    passed: bool
+    message: str
+    hidden: bool = False
+
+
+class GradeResult(BaseModel):
+    """Every test's outcome (visible ones first), what the code printed, how long it took."""
+    passed: bool
+    tests: list[TestResult]
+    stdout: str
+    wall_time_s: float
+    attempts: int
+    solution: str | None = None
+
+
+class ExerciseStatus(BaseModel):
+    attempts: int
+    passes: int
+    solved: bool
+
+
+class ExerciseSummary(BaseModel):
+    id: str
+    title: str
+    chapter: str
+    url: str
+    status: ExerciseStatus
+
+
+class ExerciseDetail(ExerciseSummary):
+    statement: str
+    interface: str
+    module: str
+    starter: str
+    hint: str
+    visible_tests: str
+    visible_test_names: list[str]
+    hidden_test_count: int
+    last_code: str | None
+    solution: str | None = None
+
+
+def allow_limits_only(request: Request) -> bool:
+    """Whether grading may fall back to resource limits alone: only for a server on loopback
+    (a learner's own machine) or where the operator said so (COURSE_SANDBOX_UNSAFE_OK)."""
+    server = request.scope.get("server") or (None, None)
+    return request.app.state.settings.sandbox_unsafe_ok or is_loopback(server[0])
+
+
+def exercises(request: Request) -> dict[str, Exercise]:
+    return load_exercises(request.app.state.settings.content_dir)
+
+
+def exercise_or_404(request: Request, exercise_id: str) -> Exercise:
+    found = exercises(request).get(exercise_id)
+    if found is None:
+        raise HTTPException(404, f"no exercise {exercise_id[:64]!r}; see /api/exercises")
+    return found
+
+
+def learner_progress(request: Request, progress: ProgressStore) -> dict[str, ExerciseProgress]:
+    learner, is_new = learner_id(request)
+    return {} if is_new else progress.exercises(learner)
+
+
+def solution_unlocked(p: ExerciseProgress | None) -> bool:
+    return p is not None and (p.solved or p.attempts - p.passes >= MAX_FAILS_BEFORE_SOLUTION)
+
+
+def status_of(p: ExerciseProgress | None) -> dict:
+    p = p or ExerciseProgress()
+    return {"attempts": p.attempts, "passes": p.passes, "solved": p.solved}
+
+
+def summary(exercise: Exercise, p: ExerciseProgress | None) -> dict:
+    return {"id": exercise.id, "title": exercise.title, "chapter": exercise.chapter,
+            "url": exercise.url, "status": status_of(p)}
+
+
+@router.get("/api/exercises", response_model=list[ExerciseSummary])
+def exercises_api(request: Request, progress: ProgressStore = Depends(store)):
+    """Every exercise, in chapter order, with this learner's attempts and passes."""
+    mine = learner_progress(request, progress)
+    return [summary(e, mine.get(e.id)) for e in exercises(request).values()]
+
+
+@router.get("/api/exercises/{exercise_id}", response_model=ExerciseDetail)
+def exercise_api(request: Request, exercise_id: str, progress: ProgressStore = Depends(store)):
+    """The statement, interface, starter code, visible tests and hint (hidden tests are only
+    counted); the learner's last code; the solution after a pass or five failed attempts."""
+    exercise = exercise_or_404(request, exercise_id)
+    p = learner_progress(request, progress).get(exercise.id)
+    return {**summary(exercise, p), "statement": exercise.statement, "interface": exercise.interface,
+            "module": exercise.module, "starter": exercise.starter, "hint": exercise.hint,
+            "visible_tests": exercise.visible_tests, "visible_test_names": exercise.visible_names,
+            "hidden_test_count": len(exercise.hidden_names), "last_code": p.last_code if p else None,
+            "solution": exercise.solution if solution_unlocked(p) else None}
+
+
+def chapter_exercises(request: Request, slug: str, progress: ProgressStore) -> list[dict]:
+    """What the chapter page shows of each of its exercises, with this learner's last code."""
+    from markupsafe import Markup
+
+    from app.course.markdown import highlight_code
+
+    mine = learner_progress(request, progress)
+    items = []
+    for exercise in exercises(request).values():
+        if exercise.chapter != slug:
+            continue
+        p = mine.get(exercise.id)
+        unlocked = solution_unlocked(p)
+        items.append({"exercise": exercise, "progress": p,
+                      "code": p.last_code if p and p.last_code else exercise.starter,
+                      "statement_html": Markup(exercise.statement_html),
+                      "visible_tests_html": Markup(highlight_code(exercise.visible_tests, "python")),
+                      "solution": exercise.solution if unlocked else None,
+                      "solution_html": Markup(highlight_code(exercise.solution, "python")) if unlocked else None})
+    return items
+
+
+class Refused(Exception):
+    def __init__(self, response):
+        self.response = response
+
+
+async def graded(request: Request, exercise: Exercise, code: str, progress: ProgressStore) -> dict:
+    """Grade, record the attempt, and add what the learner may now see. Refused(response)
+    for the cases that are not a grade (busy, no sandbox, superseded, the client left)."""
+    busy = {"Retry-After": "5"}
+    gone = asyncio.ensure_future(wait_for_disconnect(request))
+    settings = request.app.state.settings
+    learner, _ = learner_id(request)
+    outcome = asyncio.ensure_future(grade(request.app.state.engine, settings, allow_limits_only(request), learner,
+                                          exercise, code))
+    try:
+        await asyncio.wait({gone, outcome}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not outcome.done():
+        outcome.cancel()  # releases the job: the sandbox is killed at its next poll
+        raise Refused(JSONResponse({"detail": "the client went away"}, status_code=499))
+    try:
+        result = outcome.result()
+    except QueueFull as error:
+        raise Refused(JSONResponse({"detail": f"busy, queued: {error.reason}; try again in "
+                                              f"{error.retry_after} s", "retry_after": error.retry_after},
+                                   status_code=503, headers={"Retry-After": str(error.retry_after)}))
+    except GradingRefused as error:
+        raise Refused(JSONResponse({"detail": str(error)}, status_code=503, headers=busy))
+    except Superseded:
+        raise Refused(JSONResponse({"detail": "superseded: newer code for this exercise replaced it"},
+                                   status_code=409))
+    except JobCancelled:
+        raise Refused(JSONResponse({"detail": "the grading was cancelled"}, status_code=409))
+    except JobFailed as failure:  # the grader itself failed, not the learner's code
+        error_id = log_failure(f"grading {exercise.id} failed: {failure}", exc_info=None)
+        raise Refused(JSONResponse({"detail": f"grading failed on the server; try again "
+                                              f"(error id {error_id})"}, status_code=503, headers=busy))
+    learner, _ = learner_id(request)
+    await asyncio.to_thread(progress.record_attempt, learner, exercise.id, code, result["passed"])
+    p = (await asyncio.to_thread(progress.exercises, learner)).get(exercise.id)
+    return {"passed": result["passed"], "tests": result["tests"], "stdout": result["stdout"],
+            "wall_time_s": result["wall_time_s"], "attempts": p.attempts if p else 1,
+            "solution": exercise.solution if solution_unlocked(p) else None}
+
+
+@router.post("/api/exercises/{exercise_id}", response_model=None, responses={
+    200: {"model": GradeResult}, 409: {"description": "Newer code for this exercise replaced it"},
+    503: {"description": "Busy, or no sandbox on this server (the message says which)"}})
+async def submit_api(request: Request, exercise_id: str, submission: Submission = Body(...),
+                     progress: ProgressStore = Depends(store)):
+    """Run every test (visible and hidden) on the code, in the sandbox."""
+    exercise = exercise_or_404(request, exercise_id)
+    try:
+        body = await graded(request, exercise, submission.code, progress)
+    except Refused as refused:
+        return refused.response
+    return JSONResponse(body)
+
+
+FORM_BODY = {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+    "type": "object", "required": ["code"],
+    "properties": {"code": {"type": "string", "maxLength": MAX_CODE_CHARS}}}}}}}
+
+
+@router.post("/exercises/{exercise_id}", response_class=HTMLResponse, openapi_extra=FORM_BODY,
+             responses={303: {"description": "A plain form post: back to the exercise"}})
+async def submit_form(request: Request, exercise_id: str, progress: ProgressStore = Depends(store)):
+    """The chapter's form: the results fragment (htmx), or back to the exercise."""
+    exercise = exercise_or_404(request, exercise_id)
+    codes = [value for key, value in await read_form(request) if key == "code"]
+    if len(codes) != 1:
+        raise ParamError("code", f"{len(codes)} values", "exactly one code field",
+                         "send your code once, in the field `code`")
+    code = codes[0].replace("\r\n", "\n")
+    if len(code) > MAX_CODE_CHARS:
+        raise ParamError("code", f"{len(code)} characters", f"at most {MAX_CODE_CHARS} characters",
+                         f"your code is {len(code)} characters long; the limit is {MAX_CODE_CHARS}")
+    try:
+        body = await graded(request, exercise, code, progress)
+    except Refused as refused:
+        if not is_htmx(request):
+            return refused.response
+        message = json.loads(refused.response.body.decode()).get("detail", "the tests could not run")
+        return render_fragment(request, "_exercise_refused.html", {"message": message},
+                               status_code=refused.response.status_code)
+    if not is_htmx(request):
+        return RedirectResponse(exercise.url, status_code=303)
+    from app.web.pages import exercise_tally
+
+    tally = await asyncio.to_thread(exercise_tally, request)
+    return render_fragment(request, "_exercise_result.html", {
+        "exercise": exercise, "result": body, "tally": tally.get(exercise.chapter)})
+
+
+# --- "train with your code" ------------------------------------------------------------------
+
+def trainable_code(request: Request, exercise: Exercise, progress: ProgressStore) -> str | None:
+    """The learner's last code when it passed every test (what may train the model)."""
+    p = learner_progress(request, progress).get(exercise.id)
+    return p.last_code if p and p.last_passed and p.last_code else None
+
+
+@router.get("/exercises/{exercise_id}/train", response_class=HTMLResponse)
+def train_page(request: Request, exercise_id: str, progress: ProgressStore = Depends(store)):
+    """The tiny GPT trained with the learner's passing code beside PyTorch's (a stream)."""
+    from app.exercises.training_job import KINDS, SPEC
+    from app.web.pages import render_page, sidebar_context
+
+    exercise = exercise_or_404(request, exercise_id)
+    if not exercise.trains:
+        raise HTTPException(404, f"exercise {exercise.id!r} has nothing to train with")
+    context = sidebar_context(request, exercise.chapter)
+    context.update(exercise=exercise, ready=trainable_code(request, exercise, progress) is not None,
+                   what=KINDS[exercise.trains], spec=SPEC)
+    return render_page(request, "exercise_train.html", context)
+
+
+def sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get("/exercises/{exercise_id}/train/stream", responses={200: {
+    "description": "Server-Sent Events: progress (new losses of both models), then result or failed",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+async def train_stream(request: Request, exercise_id: str, progress: ProgressStore = Depends(store)):
+    """Train in the sandbox, as an engine job; the losses stream as they come."""
+    from dataclasses import asdict
+
+    from fastapi.responses import StreamingResponse
+
+    from app.exercises.training_job import job_key, parting_step, train_job
+    from app.exercises.grading import training_limits
+
+    exercise = exercise_or_404(request, exercise_id)
+    if not exercise.trains:
+        raise HTTPException(404, f"exercise {exercise.id!r} has nothing to train with")
+    code = await asyncio.to_thread(trainable_code, request, exercise, progress)
+    if code is None:
+        raise HTTPException(409, "pass every test of this exercise first: the model trains with your passing code")
+    settings = request.app.state.settings
+    allow = allow_limits_only(request)
+    learner, _ = learner_id(request)
+    try:
+        handle = await request.app.state.engine.submit(
+            job_key(exercise.id, code), train_job, exercise.trains, exercise.module, code, settings.sandbox,
+            allow, asdict(training_limits(settings)), owner=(learner, f"train:{exercise.id}"))
+    except QueueFull as error:
+        return JSONResponse({"detail": f"busy, queued: {error.reason}", "retry_after": error.retry_after},
+                            status_code=503, headers={"Retry-After": str(error.retry_after)})
+
+    async def events():
+        try:
+            yield sse("queued", {"detail": "waiting for a worker"})
+            async for event in handle.events():
+                if "yours" in event:
+                    yield sse("progress", {k: event[k] for k in ("done", "total", "start", "yours", "torch")})
+            try:
+                result = await handle.result()
+            except (JobCancelled, JobFailed) as exc:
+                yield sse("failed", {"detail": f"the run stopped: {type(exc).__name__}"})
+                return
+            if result.get("error") and not result["steps"]:
+                yield sse("failed", {"detail": result["error"]})
+                return
+            parted = parting_step(result["yours"], result["torch"])
+            yield sse("result", {"steps": result["steps"], "parted_at": parted, "error": result.get("error"),
+                                 "final": [result["yours"][-1], result["torch"][-1]] if result["steps"] else None,
+                                 "what": result["what"], "wall_time_s": result["wall_time_s"]})
+        finally:
+            handle.release()
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                                                         headers={"Cache-Control": "no-store"})

@@ -1,0 +1,29 @@
+"""The Jinja environment shared by every page and fragment."""
+from __future__ import annotations
+
+import json
+
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from app.settings import Settings
+
+
+def _to_json(value) -> Markup:
+    """JSON safe to embed inside <script type="application/json">."""
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _highlight_python(code: str) -> Markup:
+    from app.course.markdown import highlight_code  # the one highlighter, its output kept per text
+
+    return Markup(highlight_code(code, "python"))
+
+
+def make_templates(settings: Settings) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(settings.templates_dir))
+    templates.env.filters["tojson_script"] = _to_json
+    templates.env.filters["highlight_python"] = _highlight_python
+    templates.env.globals["asset_version"] = "1"
+    return templates

@@ -1,0 +1,1 @@
+"""Views: turn course objects and results into template contexts and HTML fragments."""

@@ -1,0 +1,101 @@
+"""At start-up the web process renders the result fragments a class asks for first.
+
+A cached result still costs the web process about 10 ms to render (its figure as JSON, its
+tables, its highlighted code) the first time a setting is asked for; `app.state.rendered`
+keeps it after that (app/web/views/widget.py). When a class arrives together, those first renders
+all land in the same seconds: under the 100-learner load bench, pages slower than 100 ms
+were almost all first renders. So once the server is up, a thread renders the fragment of
+every precomputed setting that is already in the shared cache, nearest first (the order of
+`app.serving.precompute.moves`), PRERENDER_RADIUS slider positions out from each placement. Nothing
+is computed: a setting whose result is not cached is skipped. `GET /api/engine` says how
+far it has got ("prerendered").
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+
+from starlette.requests import Request
+
+log = logging.getLogger(__name__)
+PRERENDER_RADIUS = 1  # what `python -m app precompute` fills by default, and the load bench moves
+
+
+class Prerender:
+    def __init__(self, app, radius: int = PRERENDER_RADIUS):
+        self.app = app
+        self.radius = radius
+        self.rendered = 0
+        self.finished = False
+        self.seconds = 0.0
+        self._stop = threading.Event()
+        self._task: asyncio.Future | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._main())
+
+    async def _main(self) -> None:
+        engine = self.app.state.engine
+        if engine.mode == "cluster":  # its workers' profiles name the cached results: wait for them
+            try:
+                await engine.started()
+            except Exception:
+                log.warning("no engine: the precomputed settings are not pre-rendered", exc_info=True)
+                self.finished = True
+                return
+        # embedded and in-process engines compute with this machine's own profile: no need to
+        # wait for (or, in-process, to start) Dask
+        await asyncio.to_thread(self._run)
+
+    async def stop(self) -> None:
+        """After engine.close() (which cancels a cluster connection still being made): a
+        rendering thread finishes its setting, about 10 ms, so nothing reads the cache after
+        it is closed."""
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # _run logged any failure
+                await self._task
+
+    def status(self) -> dict:
+        return {"rendered": self.rendered, "finished": self.finished, "seconds": round(self.seconds, 2)}
+
+    def _run(self) -> None:
+        from app.serving.precompute import moves
+        from app.web.views.widget import result_html
+        from widgets.registry import all_widgets
+
+        started = time.monotonic()
+        # result_html reads only request.app: a request of no client, made for the purpose
+        request = Request({"type": "http", "app": self.app, "method": "GET", "path": "/",
+                           "query_string": b"", "headers": []})
+        widgets, jobs = all_widgets(), self.app.state.jobs
+        try:
+            for move in moves(self.app.state.settings.content_dir, radius=self.radius):
+                if self._stop.is_set():
+                    return
+                instance = instance_of(move.origin, move.widget)
+                if instance is None:
+                    continue
+                widget = widgets[move.widget]
+                values = widget.canonicalize(move.values)
+                if jobs.is_cached(widget, values):
+                    result_html(request, widget=widget, values=values, instance=instance)
+                    self.rendered += 1
+        except Exception:
+            log.exception("pre-rendering the precomputed settings stopped")
+        finally:
+            self.seconds = time.monotonic() - started
+            self.finished = True
+            log.info("pre-rendered %d fragments in %.1f s", self.rendered, self.seconds)
+
+
+def instance_of(origin: str, widget: str) -> str | None:
+    """The widget instance a setting of this origin is shown in: a chapter's placement, or the
+    widget's own page (its defaults). Predict runs are rendered by the quiz, not here."""
+    if origin == "defaults":
+        return widget
+    _, _, instance = origin.partition("#")
+    return None if not instance or instance.startswith("predict-") else instance

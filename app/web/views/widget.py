@@ -1,0 +1,182 @@
+"""Turns a widget into HTML: the form of controls, the chart, and the result area.
+
+A widget placed in a page keeps its state in the page's URL as
+`?<instance>.<param>=value`, so a link reopens the page with those values.
+The result area holds the finished figure when it is cached, or the address of
+the stream that will compute and grow it: rendering a page never computes.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+
+from widgets.base import Param, ParamError, Widget
+from widgets.registry import all_widgets
+
+
+def format_value(param: Param, value: Any) -> str:
+    if param.kind == "float":
+        return f"{value:.3g}"
+    if param.kind == "bool":
+        return "on" if value else "off"
+    return str(value)
+
+
+def control(param: Param, value: Any) -> dict:
+    """What the template needs to draw one control (log sliders move in log10 space)."""
+    info = {"p": param, "value": value, "text": format_value(param, value)}
+    if param.kind in ("float", "int"):
+        if param.log:
+            info.update(slider_min=math.log10(param.min), slider_max=math.log10(param.max),
+                        slider_step=param.step or 0.01, slider_value=math.log10(value))
+        else:
+            info.update(slider_min=param.min, slider_max=param.max,
+                        slider_step=param.step or (1 if param.kind == "int" else "any"), slider_value=value)
+    return info
+
+
+def query_string(values: dict, **extra) -> str:
+    encoded = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in values.items()}
+    return urlencode({**extra, **encoded})
+
+
+def _page_values(widget: Widget, overrides: Mapping[str, Any], query: Mapping[str, str],
+                 instance: str) -> tuple[dict, list[str]]:
+    """Directive values, then the page URL's `<instance>.<param>` values; bad URL values are dropped."""
+    values = widget.canonicalize(overrides)
+    notes = []
+    prefix = f"{instance}."
+    from_url = {k[len(prefix):]: v for k, v in query.items() if k.startswith(prefix)}
+    if from_url:
+        try:
+            check_url_text(widget, from_url)
+            values = widget.canonicalize({**values, **from_url})
+        except ParamError as error:
+            notes.append(f"The link's value was ignored: {error.message}")
+    return values, notes
+
+
+def render_widget(request: Request, name: str, overrides: Mapping[str, Any] | None = None,
+                  instance: str | None = None) -> Markup:
+    """HTML for one widget placed in a page.
+
+    name: a registered widget name; overrides: the directive's starting parameters;
+    instance: a page-unique id (defaults to the name). Values in the page's query
+    string (prefixed "<instance>.") win over the overrides, so links keep state.
+    Raises KeyError for an unknown widget and ParamError for a bad directive value.
+    """
+    widget = all_widgets()[name]
+    instance = instance or name
+    values, notes = _page_values(widget, overrides or {}, request.query_params, instance)
+    memo_key = rendered_key("widget", widget, values, instance, notes)
+    html = remembered(request, widget, values, memo_key)
+    if html is None:
+        result = result_context(request, widget, values, instance)
+        html = request.app.state.templates.get_template("_widget.html").render(
+            widget=widget, instance=instance, notes=notes, url_text_max=URL_TEXT_MAX,
+            controls=[control(p, values[p.name]) for p in widget.params if not p.advanced],
+            advanced=[control(p, values[p.name]) for p in widget.params if p.advanced],
+            result=result)
+        if result["item"] is not None:
+            request.app.state.rendered.put(memo_key, html)
+    return Markup(html)
+
+
+# Rendering a cached result (its figure as JSON, its tables, its code) costs tens of ms of the
+# web process's CPU, and a class loads the same few pages and settings again and again: the
+# rendered HTML is kept, bounded in bytes, for as long as the shared cache still holds the result.
+RENDERED_BYTES = 64 * 2**20
+
+
+def rendered_key(kind: str, widget: Widget, values: dict, instance: str, notes=()) -> str:
+    from app.serving.keys import canonical_json
+
+    return "\0".join([kind, widget.name, instance, canonical_json(values), *notes])
+
+
+def remembered(request: Request, widget: Widget, values: dict, memo_key: str) -> str | None:
+    """The HTML rendered earlier under memo_key, while its result is still in the shared cache
+    (a cache cleared or evicted means the page must show the stream again)."""
+    html = request.app.state.rendered.get(memo_key)
+    if html is not None and request.app.state.jobs.is_cached(widget, values):
+        return html
+    return None
+
+
+INSTANCE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The longest text a URL may carry: uvicorn refuses a request head over 16 KiB, and a
+# character can take 12 bytes percent-encoded. Longer text goes in a POST body.
+URL_TEXT_MAX = 1000
+
+
+def instance_or_422(name: str, query: Mapping[str, Any]) -> str:
+    """The page-unique widget instance a request is for (its name when not given)."""
+    instance = query.get("instance") or name
+    if not isinstance(instance, str) or not INSTANCE_RE.fullmatch(instance):
+        shown = instance if isinstance(instance, str) else repr(instance)
+        raise ParamError("instance", shown[:64], "1 to 64 letters, digits, '-' or '_'")
+    return instance
+
+
+def check_url_text(widget: Widget, query: Mapping[str, Any]) -> None:
+    """A text parameter in a URL is at most URL_TEXT_MAX characters (POST longer text)."""
+    for p in widget.params:
+        value = query.get(p.name)
+        if p.kind == "text" and isinstance(value, str) and len(value) > URL_TEXT_MAX:
+            raise ParamError(p.name, value[:40] + "...", f"at most {URL_TEXT_MAX} characters in a URL; "
+                             f"POST up to {p.max_length} in the body",
+                             f"{p.name} is {len(value)} characters long: a URL carries at most "
+                             f"{URL_TEXT_MAX}; send longer text (up to {p.max_length}) in a POST body")
+
+
+def result_context(request: Request, widget: Widget, values: dict | None, instance: str,
+                   error: ParamError | None = None, item: dict | None = None,
+                   busy: int | None = None) -> dict:
+    """What _widget_result.html needs. Never computes: the finished item when it is cached
+    (or given), otherwise the address of the stream that will compute and grow it; `busy`
+    (seconds) when the queue is full."""
+    context = {"widget": widget, "instance": instance, "error": error, "item": None,
+               "stream_url": None, "busy": busy}
+    if values is None:
+        return context
+    context["json_url"] = f"/api/widgets/{widget.name}?{query_string(values)}"
+    if item is None and busy is None:
+        item = request.app.state.jobs.cached(widget, values)
+    if item is not None:
+        context.update(item=item, tables=widget.tables(values, item["data"]), code=widget.code(values))
+    elif busy is None:
+        context["stream_url"] = f"/widgets/{widget.name}/stream?{query_string(values, instance=instance)}"
+    return context
+
+
+def result_html(request: Request, **context) -> str:
+    """The result fragment alone: what htmx swaps in after a control moves, and what a
+    stream's last event carries."""
+    template = request.app.state.templates.get_template("_widget_result.html")
+    plain = all(context.get(k) is None for k in ("error", "busy", "item")) and context.get("values") is not None
+    if not plain:  # an error, a busy note or a live result just computed: rendered as it is
+        return template.render(result=result_context(request, **context))
+    widget, values, instance = context["widget"], context["values"], context["instance"]
+    memo_key = rendered_key("result", widget, values, instance)
+    html = remembered(request, widget, values, memo_key)
+    if html is None:
+        result = result_context(request, **context)
+        html = template.render(result=result)
+        if result["item"] is not None:
+            request.app.state.rendered.put(memo_key, html)
+    return html
+
+
+def render_result(request: Request, widget: Widget, values: dict | None, instance: str,
+                  error: ParamError | None = None, status_code: int = 200,
+                  busy: int | None = None, item: dict | None = None) -> HTMLResponse:
+    headers = {"Retry-After": str(busy)} if busy is not None else None
+    html = result_html(request, widget=widget, values=values, instance=instance, error=error, busy=busy,
+                       item=item)
+    return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -1,0 +1,43 @@
+"""The class-load benchmark: its plan of moves and a short real load against a server."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+import services
+from aio import run_async
+from app.tools.bench import load as bench_load
+from app.__main__ import main
+from app.settings import Settings
+from widgets.registry import all_widgets
+
+
+def test_the_load_mode_is_reached_through_app_bench(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "--load", "--help"])
+    assert done.value.code == 0 and "--learners" in capsys.readouterr().out
+
+
+def test_near_moves_are_precomputed_ones_and_cold_moves_are_farther():
+    plan = bench_load.make_plan(Settings().content_dir, radius=1)
+    placement = next(p for p in plan.placements["learning-rate"] if p.widget == "warmup")
+    widget = all_widgets()["warmup"]
+    near = plan.near[f"learning-rate#{placement.instance}"]
+    assert near and all(sum(v[k] != placement.base[k] for k in v) == 1 for v in near)
+    rng = random.Random(0)
+    for _ in range(20):
+        cold = bench_load.far_move(widget, placement.base, 1, rng)
+        assert cold is not None and cold not in near and cold != widget.canonicalize(placement.base)
+
+
+def test_a_short_load_measures_pages_moves_and_answers(tmp_path, capsys):
+    with services.Stack(tmp_path) as stack:
+        base = stack.web(COURSE_SCHEDULER="inprocess", COURSE_CACHE_URL="memory://")
+        plan = bench_load.make_plan(Settings().content_dir, radius=1)
+        results = run_async(lambda: bench_load.load(base, plan, learners=2, seconds=4, radius=1, pid=None))
+    assert results.pages and results.answers and (results.moves_near or results.moves_cold)
+    assert results.queue, "the queue depth was sampled"
+    bench_load.report(2, 4, results)
+    out = capsys.readouterr().out
+    assert "pages" in out and "p95" in out and "errors:" in out

@@ -1,0 +1,156 @@
+"""What every widget owes the learner, checked for every registered widget.
+
+Declared bounds and bad input, determinism, JSON-ready data, tables, and a "show the
+code" script that really runs. Each widget's own claims live in tests/test_widget_*.py.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.serving.worker import figure_delta
+from shared_runs import widget_run
+from widgets.base import ParamError
+from widgets.lab.trainer import default_device, device_name
+from widgets.registry import all_widgets
+
+ROOT = Path(__file__).resolve().parents[2]
+WIDGETS = all_widgets()
+NAMES = sorted(WIDGETS)
+
+
+def default_result(name: str) -> tuple[dict, dict]:
+    """(values, data) of a widget's default computation, shared by the session (shared_runs.py)."""
+    return widget_run(name)
+
+
+def numeric_params():
+    for name in NAMES:
+        for p in WIDGETS[name].params:
+            if p.kind in ("float", "int"):
+                yield pytest.param(name, p, id=f"{name}.{p.name}")
+
+
+def test_every_widget_a_chapter_shows_is_registered():
+    from app.course.content import load_course
+    from app.settings import Settings
+
+    shown = {w.name for c in load_course(Settings().content_dir).chapters for w in c.widgets}
+    assert len(shown) >= 15 and shown <= set(NAMES), shown - set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_parameter_is_described_with_its_bounds(name):
+    described = WIDGETS[name].describe()
+    assert described["name"] == name and described["title"] and described["params"]
+    for p in described["params"]:
+        assert p["label"] and p["kind"] in ("float", "int", "bool", "choice", "text")
+        if p["kind"] in ("float", "int"):
+            assert p["min"] <= p["default"] <= p["max"], p
+            assert p["step"] > 0
+            if p["log"]:
+                assert p["min"] > 0
+        if p["kind"] == "choice":
+            assert p["default"] in p["choices"]
+
+
+@pytest.mark.parametrize("name,param", list(numeric_params()))
+@pytest.mark.parametrize("bad", ["below", "above", "abc", "nan", "inf", "-inf"])
+def test_bad_numbers_name_the_field_value_and_range(name, param, bad):
+    widget = WIDGETS[name]
+    raw = {"below": param.min - (1 if param.kind == "int" else abs(param.min) * 0.5 + 1e-9),
+           "above": param.max + (1 if param.kind == "int" else abs(param.max) * 0.5 + 1e-9)}.get(bad, bad)
+    with pytest.raises(ParamError) as caught:
+        widget.canonicalize({param.name: str(raw)})
+    error = caught.value
+    assert error.field == param.name
+    assert f"{param.min:g}" in error.allowed and f"{param.max:g}" in error.allowed
+    assert param.name in error.message
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_choices_and_switches_reject_unknown_values(name):
+    for p in WIDGETS[name].params:
+        if p.kind in ("choice", "bool"):
+            with pytest.raises(ParamError) as caught:
+                WIDGETS[name].canonicalize({p.name: "definitely-not-valid"})
+            assert caught.value.field == p.name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_default_computation_is_deterministic_and_json_ready(name):
+    widget = WIDGETS[name]
+    values, data = default_result(name)
+    # trained again, this time reporting progress as the engine has it: the same numbers
+    again = widget.compute(values, (lambda partial, done, total: None) if widget.streams else None)
+    assert json.dumps(data, sort_keys=True) == json.dumps(again, sort_keys=True)
+    # the provenance names the device that ran it: every training widget says which
+    if widget.streams:
+        assert data["device"] in {"cpu", device_name(default_device())}, data["device"]
+    figure = widget.figure(values, data)
+    assert figure["data"], "the figure has traces"
+    json.dumps(figure)  # plain JSON, no tensors
+
+
+class _EnoughReports(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if WIDGETS[n].streams])
+def test_the_first_progress_reports_draw_a_figure(name):
+    """The engine draws a figure and its delta from every partial result (app/serving/worker/widget_task.py).
+    The first reports come before any step or after one, when the histories are (nearly) empty:
+    each must draw, and its delta must rebuild it."""
+    widget = WIDGETS[name]
+    values = widget.canonicalize({})
+    sent: list = [None]
+
+    def draw(partial: dict) -> None:
+        figure = json.loads(json.dumps(widget.figure(values, partial)))  # plain JSON
+        delta = figure_delta.diff(sent[-1], figure)
+        if delta is not None:
+            assert figure_delta.apply(sent[-1], delta) == figure
+        sent.append(figure)
+
+    def progress(partial: dict, done: int, total: int) -> None:
+        assert 0 <= done <= total
+        draw(partial)
+        if len(sent) > 2:
+            raise _EnoughReports
+
+    try:
+        data = widget.compute(values, progress)
+    except _EnoughReports:
+        return
+    # it finished before two reports (diagnosis answers at once from a case it already trained
+    # in this process): the final figure must still draw from the last one sent
+    draw(data)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tables_match_their_columns(name):
+    widget = WIDGETS[name]
+    values, data = default_result(name)
+    tables = widget.tables(values, data)
+    assert tables, "every widget offers a data table"
+    for table in tables:
+        assert table["caption"] and table["columns"]
+        assert all(len(row) == len(table["columns"]) for row in table["rows"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_show_the_code_runs(name, tmp_path):
+    widget = WIDGETS[name]
+    code = widget.code(widget.canonicalize({}))
+    assert code.strip(), "every widget shows its code"
+    script = tmp_path / f"{name}.py"
+    script.write_text(code)
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(ROOT), "COURSE_DEVICE": "cpu", "PATH": "/usr/bin:/bin",
+                               "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip(), "the script prints what it computed"
