@@ -4,8 +4,10 @@ The directive's YAML body:
 
     id: warmup-why            # unique within the chapter: [a-z0-9-]
     question: Why warm up?    # inline Markdown, math allowed
-    kind: apply               # recall (a fact the chapter states) or apply (a new situation)
-    hint: Think about ...     # inline Markdown, shown folded before the learner answers
+    kind: transfer            # recall (a fact the chapter states), apply (the chapter's method on
+                              # new numbers) or transfer (the idea in a situation the chapter never shows)
+    hint: Think about ...     # inline Markdown, shown folded before the learner answers: the nudge
+    recipe: Compute ...       # the second tier, on a second ask: how to work it out (never the answer)
     multiple: false           # true: checkboxes, any number of right options
     options:                  # at least two
       - text: ...             # inline Markdown
@@ -50,8 +52,8 @@ from app.course.markdown import render_inline
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 INDEX_RE = re.compile(r"[0-9]{1,4}")
-KINDS = ("recall", "apply")  # predict questions are their own kind (the `predict` key)
-QUIZ_KEYS = {"id", "question", "kind", "hint", "multiple", "options", "predict"}
+KINDS = ("recall", "apply", "transfer")  # predict questions are their own kind (the `predict` key)
+QUIZ_KEYS = {"id", "question", "kind", "hint", "recipe", "multiple", "options", "predict"}
 
 
 class QuizFormatError(ValueError):
@@ -89,7 +91,9 @@ class Quiz:
     predict: Predict | None = None
     hint: str = ""
     hint_html: Markup = Markup("")
-    kind: str | None = None  # "recall", "apply", or None when the author did not say
+    kind: str | None = None  # "recall", "apply", "transfer", or None when the author did not say
+    recipe: str = ""  # the hint's second tier: how to work the question out
+    recipe_html: Markup = Markup("")
 
     @property
     def correct_indices(self) -> list[int]:
@@ -97,7 +101,7 @@ class Quiz:
 
     @property
     def skill(self) -> str | None:
-        """What the question asks of the learner: predict, apply or recall."""
+        """What the question asks of the learner: predict, transfer, apply or recall."""
         return "predict" if self.predict is not None else self.kind
 
     def ordered(self, order: list[int] | None) -> tuple[Option, ...]:
@@ -109,7 +113,7 @@ class Quiz:
     def public(self, order: list[int] | None = None) -> dict:
         """The question without its answers (for the chapter JSON), options in display order."""
         body = {"id": self.id, "question": self.question, "multiple": self.multiple, "hint": self.hint,
-                "options": [{"index": o.index, "text": o.text} for o in self.ordered(order)]}
+                "recipe": self.recipe, "options": [{"index": o.index, "text": o.text} for o in self.ordered(order)]}
         if self.predict is not None:
             body["predict"] = {"widget": self.predict.widget, "params": dict(self.predict.params)}
         return body
@@ -193,6 +197,9 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
     hint = data.get("hint", "")
     if not isinstance(hint, str):
         raise fail(f"quiz {qid}: the hint must be text (inline Markdown), got {hint!r}")
+    recipe = data.get("recipe", "")
+    if not isinstance(recipe, str) or ("recipe" in data and not recipe.strip()):
+        raise fail(f"quiz {qid}: the recipe must be non-empty text (inline Markdown), got {recipe!r}")
     kind = data.get("kind")
     if kind is not None and kind not in KINDS:
         raise fail(f"quiz {qid}: kind {kind!r} must be one of {', '.join(KINDS)} "
@@ -223,7 +230,11 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
                    f"(mark exactly one `correct: true`, or set `multiple: true`)")
     predict = _parse_predict(data["predict"], fail, qid) if "predict" in data else None
     return Quiz(qid, question.strip(), Markup(render_inline(question.strip())), multiple, tuple(options),
-                predict, hint.strip(), Markup(render_inline(hint.strip())) if hint.strip() else Markup(""), kind)
+                predict, hint.strip(), _inline(hint), kind, recipe.strip(), _inline(recipe))
+
+
+def _inline(text: str) -> Markup:
+    return Markup(render_inline(text.strip())) if text.strip() else Markup("")
 
 
 def _parse_predict(raw: Any, fail, qid: str) -> Predict:

@@ -24,6 +24,7 @@ def test_every_claim_block_is_closed_and_has_a_test():
               ("training-loop", "label-shift"), ("training-loop", "leak-at-step-0"),
               ("gradient-clipping", "clip-norm-default"),
               ("gradient-clipping", "clip-trace-default"), ("gradient-clipping", "clip-trace-rate"),
+              ("gradient-clipping", "clip-every-step"),
               ("regularisation", "overfit-default"), ("regularisation", "dropout-does-it")}
     found = claim_ids(("01-training-loop.md", "02-sgd-to-adamw.md", "04-batch-size.md",
                        "05-gradient-clipping.md", "06-regularisation.md"))
@@ -259,6 +260,29 @@ def test_ch5_clip_trace_default_clip_rate_and_90th_percentile():
     assert len(clipped) == 80 and sum(clipped) == 28 and sum(clipped[:30]) == 22
     assert round(data["share_clipped"], 2) == 0.35
     assert 1.35 < data["p90"] < 1.55  # 1.42 to 1.46 seen across kernel sets
+
+
+def test_ch5_a_clip_on_every_step_does_not_shrink_adams_steps():
+    """N1: under AdamW, clipping every gradient to a fraction of its size is not a hidden LR cut.
+    Seen (AVX-512): all 80 steps clipped, largest factor 0.145, median moved ratio 1.07, final
+    validation 2.68 against 2.99."""
+    text = claim(CH5, "clip-every-step")
+    for part in ("$c = 0.1$", "all 80 of its steps", "less than 0.2", "between 0.8 and 1.35",
+                 "no higher", "at least five times shorter"):
+        assert part in text, part
+    data = _run("clip-trace", tuple(sorted({**directive_params(CH5, "clip-trace"), "threshold": 0.1}.items())))
+    assert data["steps"] == 80 and data["threshold"] == 0.1
+    free, clipped = data["runs"]
+    assert free["label"] == "no clipping" and not any(free["clipped"])
+    assert len(clipped["clipped"]) == 80 and all(clipped["clipped"])
+    factors = [min(1.0, 0.1 / g) for g in clipped["grad_norm"]]
+    assert max(factors) < 0.2, max(factors)  # "multiplying every gradient by less than 0.2"
+    ratios = sorted(c / f for c, f in zip(clipped["moved"], free["moved"]))
+    median = ratios[len(ratios) // 2]
+    assert 0.8 < median < 1.35, median
+    assert clipped["val_loss"][-1] <= free["val_loss"][-1], (clipped["val_loss"][-1], free["val_loss"][-1])
+    # "with SGD ... at least five times shorter": the SGD step is proportional to the clipped gradient
+    assert 1 / max(factors) > 5
 
 
 # --- chapter 6: regularisation ----------------------------------------------------------------

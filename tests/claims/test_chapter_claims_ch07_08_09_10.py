@@ -8,7 +8,7 @@ otherwise) and checks the claim on the real data, so the prose cannot drift from
 from __future__ import annotations
 
 
-from claim_helpers import claim_ids, _run, claim, directive_params, run_as_in_chapter
+from claim_helpers import claim_ids, _run, chapter_text, claim, directive_params, run_as_in_chapter
 from widgets.registry import all_widgets
 
 NAMES = ("07-precision.md", "08-instabilities.md", "09-muon.md", "10-scale-and-configs.md")
@@ -49,6 +49,28 @@ def test_ch7_bf16_autocast_tracks_fp32_and_bf16_weights_lose_about_half_the_upda
     lost = weights["lost_updates"]
     assert 0.4 <= lost[-1] <= 0.65, lost[-1]  # "about half of all updates by the last step"
     assert lost[len(lost) // 4] < lost[len(lost) // 2] < lost[-1]  # "climbs as the LR decays"
+
+
+def test_ch7_share_of_updates_lost_in_bf16_weights():
+    """'about 30 to 45% at a peak rate of 3e-4, 60 to 80% at 1e-4, and about nine in ten at 3e-5':
+    weights from N(0, 0.02) rounded to bf16, updates of RMS 0.2 to 0.4 times the rate added and
+    rounded again (seen: 28-47%, 60-78%, 86-93%)."""
+    import torch
+
+    text = " ".join(chapter_text(CH7).split())
+    assert "about 30 to 45% at a peak rate of $3 \\times 10^{-4}$, 60 to 80% at $10^{-4}$, and about nine in ten" in text
+    generator = torch.Generator().manual_seed(0)
+    weights = (torch.randn(1_000_000, generator=generator) * 0.02).bfloat16()
+
+    def lost(eta: float, rms: float) -> float:
+        update = torch.randn(weights.shape, generator=generator) * rms * eta
+        return ((weights.float() + update).bfloat16() == weights).float().mean().item()
+
+    for eta, low, high in ((3e-4, 0.25, 0.5), (1e-4, 0.55, 0.82), (3e-5, 0.84, 0.95)):
+        shares = [lost(eta, rms) for rms in (0.2, 0.3, 0.4)]
+        assert low < min(shares) and max(shares) < high, (eta, shares)
+    # and the same arithmetic says fp32 keeps them: the share lost there is zero at the peak
+    assert ((weights.float().double() + 3e-5).float() == weights.float()).float().mean().item() < 1e-3
 
 
 # --- chapter 8: instabilities ------------------------------------------------------------------

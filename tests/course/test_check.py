@@ -39,8 +39,9 @@ peak_lr: 0.001
 ```quiz
 id: q1
 question: Pick one
-kind: apply
+kind: transfer
 hint: Think first.
+recipe: Work it out.
 options:
   - {text: A, correct: true, feedback: Yes.}
   - {text: B, correct: false, feedback: No.}
@@ -117,6 +118,7 @@ PREDICT = GOOD.replace("""```widget lr-schedule""", """```quiz
 id: p1
 question: Predict the peak
 hint: Look at the peak.
+recipe: Read the schedule.
 predict:
   widget: lr-schedule
   params: {peak_lr: 0.001}
@@ -197,11 +199,13 @@ def test_python_dash_m_app_runs(tmp_path):
 
 
 # --- question rules (app/tools/check/quizzes.py) -------------------------------------------------
-def quiz_block(qid: str, question: str, *, kind: str | None = "apply", hint: str | None = "Think first.",
-               right: str = "A", wrong: str = "B", predict: str = "", key_first: bool = False) -> str:
+def quiz_block(qid: str, question: str, *, kind: str | None = "transfer", hint: str | None = "Think first.",
+               right: str = "A", wrong: str = "B", predict: str = "", key_first: bool = False,
+               recipe: str | None = "Work it out step by step.") -> str:
     lines = ["```quiz", f"id: {qid}", f"question: {json.dumps(question)}"]
     lines += [f"kind: {kind}"] if kind and not predict else []
-    lines += [f"hint: {hint}"] if hint else []
+    lines += [f"hint: {json.dumps(hint)}"] if hint else []
+    lines += [f"recipe: {json.dumps(recipe)}"] if recipe else []
     lines += [predict] if predict else []
     options = [f"  - {{text: {json.dumps(wrong)}, feedback: No.}}",
                f"  - {{text: {json.dumps(right)}, correct: true, feedback: Yes.}}"]
@@ -264,13 +268,83 @@ def test_a_correct_option_longest_by_far_warns_but_passes(tmp_path, capsys):
     assert code == 0 and "longest by far" not in out
 
 
-def test_the_apply_share_is_reported_and_must_be_a_third(tmp_path, capsys):
+def test_the_transfer_share_is_reported_and_must_be_forty_percent(tmp_path, capsys):
     recall = "".join(quiz_block(f"r{i}", f"Recall fact number {i} about something", kind="recall") for i in range(2))
-    code, out = run_check(capsys, content(tmp_path, chapter(1, recall + quiz_block("a1", "Use it here"))), "--fast")
-    assert code == 0 and "questions: 1/3 apply (33%), 0 predict, 2 recall" in out, out
-    more = recall + quiz_block("r2", "Recall yet another fact", kind="recall") + quiz_block("a1", "Use it here")
-    code, out = run_check(capsys, content(tmp_path / "b", chapter(1, more)), "--fast")
-    assert code == 1 and "only 1 of 4 questions are kind: apply" in out, out
+    body = recall + quiz_block("a1", "Use it here", kind="apply") + quiz_block("t1", "Use it elsewhere") \
+        + quiz_block("t2", "Use it somewhere new")
+    code, out = run_check(capsys, content(tmp_path, chapter(1, body)), "--fast")
+    assert code == 0 and "questions: 2/5 transfer (40%), 1 apply, 0 predict, 2 recall" in out, out
+    assert "questions testing transfer: 40% (at least 40%)" in out
+    assert "predictions with a cross-chapter spoiler: 0 (must be 0)" in out
+    assert "predict hints that name an option: 0 (must be 0)" in out
+    fewer = recall + quiz_block("a1", "Use it here", kind="apply") + quiz_block("t1", "Use it elsewhere")
+    code, out = run_check(capsys, content(tmp_path / "b", chapter(1, fewer)), "--fast")
+    assert code == 1 and "only 1 of 4 questions are kind: transfer; at least 40%" in out, out
+
+
+def test_a_hint_without_a_recipe_fails(tmp_path, capsys):
+    code, out = run_check(capsys, content(tmp_path, chapter(1, quiz_block("q1", "Pick one", recipe=None))), "--fast")
+    assert code == 1 and "01-c1.md line 17: question q1 has a hint but no recipe" in out, out
+
+
+@pytest.mark.parametrize("recipe", ['""', "[1, 2]"])
+def test_a_recipe_must_be_non_empty_text(tmp_path, capsys, recipe):
+    block = quiz_block("q1", "Pick one").replace('recipe: "Work it out step by step."', f"recipe: {recipe}")
+    code, out = run_check(capsys, content(tmp_path, chapter(1, block)), "--fast")
+    assert code == 1 and "quiz q1: the recipe must be non-empty text" in out, out
+
+
+def test_the_recipe_is_in_the_question_json_beside_the_hint():
+    from app.course.quiz import parse_quiz
+
+    quiz = parse_quiz({"id": "q", "question": "Q?", "kind": "transfer", "hint": "Nudge.", "recipe": "Steps.",
+                       "options": [{"text": "A", "correct": True, "feedback": "a"},
+                                   {"text": "B", "feedback": "b"}]})
+    assert quiz.public()["hint"] == "Nudge." and quiz.public()["recipe"] == "Steps."
+    assert quiz.skill == "transfer" and str(quiz.recipe_html) == "Steps."
+
+
+# a predict question on lr-schedule whose hint leans one way, and one whose hint is neutral
+LEANING = [("The peak goes higher", "The peak goes lower", "Ask why the peak goes higher."),
+           ("Exactly 0.006 at step 40", "About 0.003 at step 20", "It reaches 0.006 somewhere."),
+           ("The ramp ends at the warmup step", "The ramp never ends", "Look where the ramp ends at the warmup.")]
+
+
+@pytest.mark.parametrize("right, wrong, hint", LEANING)
+def test_a_predict_hint_that_names_an_option_fails(tmp_path, capsys, right, wrong, hint):
+    body = quiz_block("p1", "Predict it", predict=PREDICT_PEAK, right=right, wrong=wrong, hint=hint) + WIDGET
+    code, out = run_check(capsys, content(tmp_path, chapter(1, body)), "--fast")
+    assert code == 1 and "question p1: its hint names an option" in out, out
+    assert "predict hints that name an option" not in out  # the counts print only when the check passes
+
+
+def test_a_neutral_predict_hint_passes_and_a_leading_recall_hint_only_warns(tmp_path, capsys):
+    neutral = quiz_block("p1", "Predict it", predict=PREDICT_PEAK, right="The peak goes higher",
+                         wrong="The peak goes lower", hint="Compare the peak with the warmup, higher or lower?")
+    leading = quiz_block("r1", "Recall it", kind="recall", right="It grows", wrong="It stays", hint="Why it grows?")
+    body = neutral + WIDGET + leading + quiz_block("t1", "Use it elsewhere") + quiz_block("t2", "Use it anew")
+    code, out = run_check(capsys, content(tmp_path, chapter(1, body)), "--fast")
+    assert code == 0 and "predict hints that name an option: 0" in out, out
+    assert "question r1: its hint may give the answer away" in out and "question p1" not in out
+
+
+@pytest.mark.parametrize("earlier, spoiled", [
+    (WIDGET, False),                                         # another setting of the widget: fine
+    ("```widget lr-schedule\npeak_lr: 0.001\n```\n\n", True),  # the very setting the question predicts
+    (WIDGET + CLAIM, True),                                  # a claim about the widget
+    ("```widget warmup\n```\n\n" + CLAIM, False),           # a claim about another widget
+])
+def test_a_prediction_answered_by_an_earlier_chapter_fails(tmp_path, capsys, earlier, spoiled):
+    first = chapter(1, earlier + quiz_block("t1", "Use it elsewhere", right="First answer")
+                    + quiz_block("t2", "Use it anew", right="Second answer"))
+    second = chapter(2, quiz_block("p1", "Predict it", predict=PREDICT_PEAK) + WIDGET
+                     + quiz_block("t3", "A third use of it", right="Third reply")
+                     + quiz_block("t4", "A fourth use of it", right="Fourth reply"))
+    code, out = run_check(capsys, content(tmp_path, first, second), "--fast")
+    assert (code == 1) is spoiled, out
+    assert ("02-c2.md line 17: predict question p1 is answered by an earlier chapter: 01-c1.md" in out) is spoiled
+    if not spoiled:
+        assert "predictions with a cross-chapter spoiler: 0 (must be 0)" in out
 
 
 @pytest.mark.parametrize("second, duplicate", [

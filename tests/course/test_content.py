@@ -238,3 +238,24 @@ def test_a_server_checks_the_chapter_files_at_most_once_per_interval(tmp_path, m
     assert "First version" in str(load_course(tmp_path).chapters[0].html), "not looked at within the interval"
     monkeypatch.setattr(freshness, "RECHECK_S", 0.0)
     assert "An edited version" in str(load_course(tmp_path).chapters[0].html), "seen once it has passed"
+
+
+# --- the page of what the course leaves out --------------------------------------------------
+def test_the_not_covered_page_is_served_and_linked_from_the_landing_page(client):
+    page = client.get("/not-covered")
+    assert page.status_code == 200
+    assert "<title>What this course does not cover, and where to read it" in page.text
+    for topic in ("Parallelism and sharding", "Long context", "FP4", "Mixture-of-experts", "reinforcement learning"):
+        assert topic in page.text, topic
+    assert 'href="/not-covered"' in client.get("/").text
+
+
+def test_every_chapter_link_on_the_not_covered_page_resolves():
+    text = (CONTENT_DIR / "pages" / "not-covered.md").read_text(encoding="utf-8")
+    course = load_course(CONTENT_DIR)
+    links = re.findall(r"\(/chapters/([a-z0-9-]+)(?:#([a-z0-9-]+))?\)", text)
+    assert len(links) >= 5
+    for slug, anchor in links:
+        chapter = course.get(slug)
+        assert chapter is not None, slug
+        assert not anchor or anchor in chapter.heading_ids, (slug, anchor)

@@ -8,6 +8,7 @@ from pathlib import Path
 from app.tools.check.links import link_problems
 from app.tools.check.predictions import prediction_problems
 from app.tools.check.quizzes import course_findings, question_findings
+from app.tools.check.spoilers import spoiler_problems
 from app.course.content import LEVELS, ContentError, Course, line_of, parse_chapter
 from widgets.base import ParamError
 from widgets.registry import all_widgets
@@ -21,19 +22,26 @@ class CheckReport:
     widgets: int = 0  # widget directives
     predictions: int = 0  # predict questions whose check ran on the real widget
     warnings: list[str] = field(default_factory=list)  # printed, but the check still passes
-    skills: dict = field(default_factory=dict)  # questions by skill: apply, recall, predict, total
+    skills: dict = field(default_factory=dict)  # questions by skill: transfer, apply, recall, predict, total
+    cross_chapter_spoilers: int = 0  # predict questions an earlier chapter answers
+    leading_predict_hints: int = 0  # predict questions whose hint names an option
 
     def summary(self) -> str:
         return (f"content check: {self.chapters} chapters, {self.questions} questions, "
                 f"{self.widgets} widgets: OK")
 
     def skills_line(self) -> str:
-        """How many questions ask for what (the apply share must stay at a third or more)."""
+        """How many questions ask for what (transfer must stay at 40% or more), and the two
+        counts that keep predictions honest (both must be 0)."""
         s = self.skills
         if not s.get("total"):
             return "questions: none"
-        return (f"questions: {s['apply']}/{s['total']} apply ({s['apply'] / s['total']:.0%}), "
-                f"{s['predict']} predict, {s['recall']} recall")
+        return "\n".join([
+            f"questions: {s['transfer']}/{s['total']} transfer ({s['transfer'] / s['total']:.0%}), "
+            f"{s['apply']} apply, {s['predict']} predict, {s['recall']} recall",
+            f"questions testing transfer: {s['transfer'] / s['total']:.0%} (at least 40%)",
+            f"predictions with a cross-chapter spoiler: {self.cross_chapter_spoilers} (must be 0)",
+            f"predict hints that name an option: {self.leading_predict_hints} (must be 0)"])
 
 
 def check_content(content_dir: Path, run_predictions: bool = True, log=None,
@@ -46,10 +54,12 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
       in-bounds parameters;
     - internal links (href="/..." or "#...", Markdown links too) point at a chapter, anchor,
       glossary term, widget, static file or page that exists;
-    - questions: a hint for each, a kind (recall/apply) for each that is not a predict
-      question, no predict question after its widget or claim, at least a third apply
-      questions, no question repeated across chapters (app/tools/check/quizzes.py); a warning
-      when the correct option is the longest by far;
+    - questions: a hint and a recipe for each, a kind (recall/apply/transfer) for each that is
+      not a predict question, no predict question after its widget or claim (in its chapter,
+      app/tools/check/quizzes.py) or answered by an earlier chapter (app/tools/check/spoilers.py), no
+      predict hint that names an option (app/tools/check/hint_cues.py), at least 40% transfer
+      questions, no question repeated across chapters; a warning when the correct option is
+      the longest by far;
     - with run_predictions, every predict question's check holds on the real run (runs
       are recorded in cache_dir, when given, and reused while nothing they depend on changes).
     """
@@ -83,8 +93,9 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
                         for e in load_exercises(content_dir).values() if e.chapter not in slugs]
 
     runs: dict[str, list] = {}  # one real run per distinct (widget, params)
+    texts = {chapter.slug: chapter.path.read_text(encoding="utf-8") for chapter in course.chapters}
     for chapter in course.chapters:
-        text = chapter.path.read_text(encoding="utf-8")
+        text = texts[chapter.slug]
         for use in chapter.widgets:
             where = f"{chapter.path.name} line {use.line}"
             report.problems += widget_problems(registry, use.name, use.overrides, where, "widget directive")
@@ -105,6 +116,9 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
         found = question_findings(chapter, text)
         report.warnings += found.warnings
         report.problems += found.problems
+        report.leading_predict_hints += found.leading_predict_hints
+    spoiled, report.cross_chapter_spoilers = spoiler_problems(course.chapters, texts, registry)
+    report.problems += spoiled
     found, report.skills = course_findings(course.chapters)
     report.warnings += found.warnings
     report.problems += found.problems

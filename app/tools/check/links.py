@@ -54,7 +54,7 @@ def _hrefs(chapter: Chapter) -> list[str]:
     pieces = [chapter.html, *map(str, chapter.objectives_html), *map(str, chapter.glossary_html.values()),
               *map(str, chapter.background_html)]
     for quiz in chapter.quizzes.values():
-        pieces += [str(quiz.question_html), str(quiz.hint_html)]
+        pieces += [str(quiz.question_html), str(quiz.hint_html), str(quiz.recipe_html)]
         for o in quiz.options:
             pieces += [str(o.text_html), str(o.feedback_html)]
     for checklist in chapter.checklists.values():  # filled in per request: not in chapter.html

@@ -1,15 +1,18 @@
 """Rules for questions that test understanding, not the learner's eye for patterns.
 
 Per chapter (`question_findings`):
-- every question has a hint, and every question that is not a predict question says its
-  kind (recall or apply), so the course can count how many ask for transfer;
+- every question has a hint (the nudge) and a recipe (the second tier: how to work it out),
+  and every question that is not a predict question says its kind (recall, apply or
+  transfer), so the course can count how many ask for transfer;
+- a hint names what to think about, never which way: a predict question whose hint gives an
+  option away fails, any other question's is a warning (app/tools/check/hint_cues.py);
 - a predict question comes before everything that answers it: no directive of its widget
   and no claim about that widget may appear earlier in the chapter (a claim belongs to the
   widget directive nearest to it);
 - a warning when the correct option is the longest by far (a cue a learner can exploit).
 
 Across the course (`course_findings`):
-- at least a third of all questions are kind: apply;
+- at least 40% of all questions are kind: transfer (a situation the chapter never shows);
 - no question is asked twice, in the same words or nearly, in two chapters;
 - a warning when most single-answer keys sit at the same authored position.
 """
@@ -20,10 +23,11 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from fractions import Fraction
 
+from app.tools.check.hint_cues import hint_cue
 from app.course.content import Chapter
 
 CLAIM_RE = re.compile(r"<!-- CLAIM:[a-z0-9-]+:([a-z0-9-]+) -->")
-MIN_APPLY_SHARE = Fraction(1, 3)
+MIN_TRANSFER_SHARE = Fraction(2, 5)
 LONGEST_RATIO = 1.5  # the correct option is this many times longer than every other one
 LONGEST_MARGIN = 20  # ... and this many characters longer (short options vary a lot)
 KEY_POSITION_EXCESS = 1.5  # warn when one position holds this many times its fair share of keys
@@ -34,6 +38,7 @@ DUPLICATE_RATIO = 0.75  # similarity of two questions (their text, and their tex
 class Findings:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    leading_predict_hints: int = 0  # predict questions whose hint gives an option away
 
 
 def question_line(text: str, quiz_id: str) -> int:
@@ -56,9 +61,20 @@ def question_findings(chapter: Chapter, text: str) -> Findings:
         if not quiz.hint:
             found.problems.append(f"{where} has no hint; add `hint: <a nudge that narrows the thinking "
                                   f"without giving the answer away>`")
+        elif not quiz.recipe:
+            found.problems.append(f"{where} has a hint but no recipe; add `recipe: <the second tier: how to "
+                                  f"work the question out, step by step, without stating the answer>`")
         if quiz.predict is None and quiz.kind is None:
             found.problems.append(f"{where} does not say its kind; add `kind: recall` (a fact the chapter "
-                                  f"states) or `kind: apply` (the concept used in a new situation)")
+                                  f"states), `kind: apply` (the chapter's method on new numbers) or "
+                                  f"`kind: transfer` (the idea in a situation the chapter does not show)")
+        leading = hint_cue(quiz)
+        if leading and quiz.predict is not None:
+            found.leading_predict_hints += 1
+            found.problems.append(f"{where}: its hint names an option: {leading}. A predict hint says what to "
+                                  f"think about, never which way")
+        elif leading:
+            found.warnings.append(f"{where}: its hint may give the answer away: {leading} (warning)")
         if quiz.predict is not None:
             found.problems += _spoilers(chapter, text, quiz, line, where)
         cue = _longest_cue(quiz)
@@ -99,13 +115,14 @@ def course_findings(chapters: list[Chapter]) -> tuple[Findings, dict]:
     """The course-wide rules, and the counts behind them (for the summary line)."""
     found = Findings()
     quizzes = [(c, q) for c in chapters for q in c.quizzes.values()]
-    counts = {"apply": sum(q.skill == "apply" for _, q in quizzes),
-              "predict": sum(q.skill == "predict" for _, q in quizzes),
-              "recall": sum(q.skill == "recall" for _, q in quizzes), "total": len(quizzes)}
-    if quizzes and Fraction(counts["apply"], counts["total"]) < MIN_APPLY_SHARE:
-        found.problems.append(f"only {counts['apply']} of {counts['total']} questions are kind: apply; at "
-                              f"least a third must ask the learner to use a concept in a new situation "
-                              f"(rewrite some recall questions around a case the chapter does not show)")
+    counts = {skill: sum(q.skill == skill for _, q in quizzes)
+              for skill in ("transfer", "apply", "predict", "recall")}
+    counts["total"] = len(quizzes)
+    if quizzes and Fraction(counts["transfer"], counts["total"]) < MIN_TRANSFER_SHARE:
+        found.problems.append(f"only {counts['transfer']} of {counts['total']} questions are kind: transfer; "
+                              f"at least {MIN_TRANSFER_SHARE.numerator * 100 // MIN_TRANSFER_SHARE.denominator}% "
+                              f"must use an idea in a situation the chapter does not show (a Llama-style "
+                              f"config, a sharded checkpoint, an MoE, a fine-tune, another GPU count)")
     found.problems += _duplicates(quizzes)
     cue = _key_position_cue([q for _, q in quizzes])
     if cue:
