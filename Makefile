@@ -3,6 +3,8 @@
 #   make serve    set everything up (once) and serve the course at http://127.0.0.1:8000
 #   make test     set everything up, including Chromium and redis-server, then check the content
 #                 and run pytest
+#   make test-fast  the developers' loop: the content check without predict runs, then every
+#                 test but the browser, serving-stack and slow ones (a few minutes)
 #
 # Every set-up step leaves a stamp, so a second run only checks the stamps (about a second).
 #
@@ -35,11 +37,12 @@ EDITOR_BUNDLE := $(NODE_DIR)/.course-bundle/editor.js
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help setup serve test check pytest browser redis sandbox clean FORCE
+.PHONY: help setup serve test test-fast check pytest browser redis sandbox clean FORCE
 
 help:
 	@echo "make serve   set up (once) and serve the course at http://$(HOST):$(PORT)"
 	@echo "make test    set up (Chromium and redis-server included), check the content, run the tests"
+	@echo "make test-fast  the quick loop: no browser, no serving stack, nothing slow"
 	@echo "make setup   only the set-up: $(VENV) (torch first: $(TORCH_SPEC)), npm packages"
 	@echo "make clean   remove $(VENV), $(NODE_DIR) and the stamps"
 
@@ -54,12 +57,14 @@ test: setup browser redis
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory pytest
 
+FAST_MARKERS := not slow and not browser and not serving
+
+test-fast: setup
+	$(PY) -m app check --fast
+	@$(MAKE) --no-print-directory pytest PYTEST_ARGS='-m "$(FAST_MARKERS)" $(PYTEST_ARGS)'
+
 check:
-	@if [ -f app/__main__.py ]; then \
-	  echo "$(PY) -m app check"; $(PY) -m app check; \
-	else \
-	  echo "app/__main__.py does not exist yet: no content check to run"; \
-	fi
+	$(PY) -m app check
 
 pytest:
 	@status=0; $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \

@@ -70,10 +70,15 @@ BROWSER_FIXTURES = {"browser", "page"}
 
 
 def pytest_collection_modifyitems(config, items):
-    """Any test that uses the browser is a browser test, marked or not."""
+    """Any test that uses the browser is a browser test, and any test in a module that starts
+    real services (tests/services.py: redis-server, a Dask scheduler and workers, uvicorn) is
+    a serving test, marked or not. `make test-fast` leaves both out, and the slow ones."""
     for item in items:
         if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.browser)
+        module = getattr(item, "module", None)
+        if module is not None and getattr(getattr(module, "services", None), "Stack", None) is not None:
+            item.add_marker(pytest.mark.serving)
 
 
 # --- in-process ---------------------------------------------------------------------------
