@@ -168,9 +168,9 @@ def _suffix(cell: int) -> str:
 
 
 def grid_layout(rows: int, cols: int, y_titles: list[str], y_log: list[bool], steps: int) -> dict:
-    """Small multiples: rows x cols cells, cell (r, c) is panel r * cols + c + 1. One x range
-    for every cell, one y scale per row (so the layers compare); tick labels on the left column
-    and the bottom row only; column titles in a strip at the top of the plot area."""
+    """Small multiples: rows x cols cells, cell (r, c) is panel r * cols + c + 1. The same fixed x
+    range in every cell, one y scale per row (so the layers compare); tick labels on the left
+    column and the bottom row only; column titles in a strip at the top of the plot area."""
     strip, gap_x, gap_y = 0.05, 0.025, 0.05
     width = (1 - gap_x * (cols - 1)) / cols
     height = (1 - strip - gap_y * (rows - 1)) / rows
@@ -184,11 +184,12 @@ def grid_layout(rows: int, cols: int, y_titles: list[str], y_log: list[bool], st
             left = c * (width + gap_x)
             layout[f"xaxis{_suffix(cell)}"] = {
                 "domain": [left, left + width], "anchor": f"y{_suffix(cell)}", "showticklabels": r == rows - 1,
-                "nticks": 3, **({"range": [0, max(steps, 1)]} if cell == 1 else {"matches": "x"}),
+                # two ticks, 0 and the middle: a label at the right end would run into the next cell's 0
+                "tickvals": [0, max(steps, 1) // 2], "range": [0, max(steps, 1)],  # (matched x axes stop autorange)
                 **({"title": {"text": "step"}} if r == rows - 1 and c == 0 else {})}
             layout[f"yaxis{_suffix(cell)}"] = {
                 "domain": [max(0.0, top - height), top], "anchor": f"x{_suffix(cell)}", "showticklabels": c == 0,
-                "nticks": 4, **({"type": "log"} if y_log[r] else {}),
+                **({"type": "log", "dtick": 1, "exponentformat": "power"} if y_log[r] else {"nticks": 4}),
                 **({"title": {"text": y_titles[r]}} if c == 0 else {"matches": f"y{_suffix(r * cols + 1)}"})}
     for c in range(cols):
         layout["annotations"].append({"text": f"<b>layer {c + 1}</b>", "xref": "paper", "yref": "paper",
