@@ -131,11 +131,11 @@ class LayerHealthWidget(Widget):
             n = len(run["act_rms"])
             for layer in range(layers):
                 at = {key: [s[layer] for s in run[key]] for key in METRICS}
+                first, last = ({key: series[i] if n else None for key, series in at.items()} for i in (0, -1))
                 logits = [x for x in at["attn_logit"] if x is not None]
-                summary["rows"].append([run["label"], layer + 1, *(fmt(at[k][0] if n else None) for k in ("act_rms",)),
-                                        *(fmt(at[k][-1] if n else None) for k in ("act_rms", "grad_rms")),
-                                        fmt(at["update_ratio"][0] if n else None),
-                                        fmt(at["update_ratio"][-1] if n else None), fmt(max(logits) if logits else None)])
+                summary["rows"].append([run["label"], layer + 1, fmt(first["act_rms"]), fmt(last["act_rms"]),
+                                        fmt(last["grad_rms"]), fmt(first["update_ratio"]),
+                                        fmt(last["update_ratio"]), fmt(max(logits) if logits else None)])
             steps = sorted(set(range(0, n, 10)) | ({n - 1} if n else set()))
             caption = f"{run['label']}: each layer every 10 steps"
             if run.get("diverged_at") is not None:
