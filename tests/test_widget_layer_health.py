@@ -257,3 +257,20 @@ def test_qk_norm_and_cap_bounds_are_drawn():
     values = WIDGET.canonicalize({"fault": "no QK-norm", "attn_softcap": 20})
     assert WIDGET.logit_bounds(values) == [4.0, 20.0]
     assert WIDGET.logit_bounds(WIDGET.canonicalize({})) == []
+
+
+@pytest.mark.parametrize("changes", [
+    {"layout": "peri-ln"}, {"layout": "post-ln", "fault": "high LR"}, {"logit_softcap": 30, "embed_scale": True},
+    {"residual_init_scale": False, "fault": "no QK-norm", "attn_softcap": 5}, {"fault": "healthy"},
+    {"n_layer": 6, "fault_layer": 6, "fault": "high LR", "fault_factor": 100, "peak_lr": 0.03},
+])
+def test_every_switch_trains_and_draws(changes):
+    values = WIDGET.canonicalize({"steps": 20, "n_layer": 2, **changes})
+    data = WIDGET.compute(values)
+    figure = WIDGET.figure(values, data)
+    assert len(figure["data"]) == len(data["runs"]) * 4 * values["n_layer"]
+    for run in data["runs"]:
+        done = len(run["loss"])
+        assert done == 20 or run["diverged_at"] == done  # a run that blew up stops where it did
+        assert all(len(step) == values["n_layer"] for step in run["act_rms"])
+    assert all(len(row) == len(table["columns"]) for table in WIDGET.tables(values, data) for row in table["rows"])
