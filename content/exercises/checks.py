@@ -89,15 +89,19 @@ class ReferenceCalled(AssertionError):
 
 
 @contextmanager
-def forbid(targets: list[tuple[object, str]], what: str):
+def forbid(targets: list[tuple[object, str]], what: str, learner=None):
     """Within the block, calling any of `targets` (module, attribute) fails the test with a
     message naming `what`: the exercise is to write it, not to wrap PyTorch's. Patched where
-    PyTorch itself looks them up, so an alias imported before the test is caught too. A learner
-    who catches the error still fails: the call is remembered."""
+    PyTorch itself looks them up, so PyTorch's public wrappers are caught too; a target the
+    learner's module imported by name (`from ... import f`) is caught by looking at its names.
+    A learner who catches the error still fails: the call is remembered."""
     called = []
     saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
     message = (f"your code called PyTorch's own {what}: the exercise is to write it yourself "
                f"(the tests compare yours with PyTorch's, so wrapping it proves nothing)")
+    if learner is not None and any(value is original for value in vars(learner).values()
+                                   for _, _, original in saved):
+        fail(message.replace("called", "imports", 1))
 
     def refuse(*args, **kwargs):
         called.append(True)

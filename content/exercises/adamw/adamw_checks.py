@@ -151,7 +151,7 @@ CAUSES = {
 
 
 def check_adamw(learner, seed=0, steps=20, no_grad_at=None, schedule=None):
-    with forbid(pytorch_adam_update(), "AdamW (torch.optim.AdamW or Adam)"):
+    with forbid(pytorch_adam_update(), "AdamW (torch.optim.AdamW or Adam)", learner):
         yours = trajectory(lambda g: learners_optimizer(learner, g), seed, steps, no_grad_at, schedule,
                            check=check_no_graph)
     theirs = trajectory(lambda g: torch.optim.AdamW(g), seed, steps, no_grad_at, schedule)
