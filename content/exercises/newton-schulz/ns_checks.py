@@ -57,6 +57,18 @@ def learners(learner, G, **kwargs):
         return learner.newton_schulz(G, **kwargs)
 
 
+def known_bug(yours, G, steps, low) -> str | None:
+    """The cause whose simulated iteration yours matches (None: none does)."""
+    if not bool(torch.isfinite(yours).all()):
+        return None
+    for kwargs, text in CAUSES:
+        with torch.no_grad():
+            candidate = iterate(G, steps, **kwargs)
+        if torch.isfinite(candidate).all() and relative(yours, candidate) < (BF16_TOLERANCE if low else F32_TOLERANCE):
+            return text
+    return None
+
+
 def check_ns(learner, shape, seed, steps=5):
     G = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
     yours = learners(learner, G.clone(), steps=steps)
@@ -68,12 +80,12 @@ def check_ns(learner, shape, seed, steps=5):
     low = yours.dtype in LOW_PRECISION
     if error <= (BF16_TOLERANCE if low else F32_TOLERANCE):
         return G, yours
-    for kwargs, text in CAUSES:
-        with torch.no_grad():
-            candidate = iterate(G, steps, **kwargs)
-        if finite and torch.isfinite(candidate).all() and relative(yours, candidate) < (
-                BF16_TOLERANCE if low else F32_TOLERANCE):
-            fail(f"{shape}: yours differs from the quintic iteration. Likely cause: {text}")
+    cause = known_bug(yours, G, steps, low)
+    if cause is None and not finite:  # blown up: one iteration shows which bug it was
+        cause = known_bug(learners(learner, G.clone(), steps=1), G, 1, low)
+    if cause is not None:
+        fail(f"{shape}: yours differs from the quintic iteration{' (it overflows to inf or nan)' if not finite else ''}. "
+             f"Likely cause: {cause}")
     if error <= BF16_TOLERANCE:  # float32 out, 16-bit rounding inside
         fail(f"{shape}: yours differs from the float32 iteration by {error:.3g} (relative), the size of "
              f"bfloat16 rounding. Likely cause: the iteration ran in bfloat16 (or float16) and was converted "

@@ -188,19 +188,17 @@ def check_overfit(learner, planted=None, seed=0, steps=100):
     ok, final = learner.overfit_check(yours_model, batch, make_optimizer(yours_model), steps=steps)
     theirs = reference_overfit(theirs_model, batch, make_optimizer(theirs_model), steps)
     if not close(final, theirs, rtol=1e-4, atol=1e-6):
-        suspects = {"no-zero-grad": "the gradients were never zeroed inside the loop",
-                    "steps-off": f"the loop ran {steps - 1} or {steps + 1} steps instead of {steps}"}
-        cause = ""
-        for name, text in suspects.items():
-            values = ([reference_overfit(TinyLM(seed, bug=bug), batch, make_optimizer(m), steps, name)
-                       for m in [TinyLM(seed, bug=bug)]] if name == "no-zero-grad" else
-                      [reference_overfit(m, batch, make_optimizer(m), n) for n in (steps - 1, steps + 1)
-                       for m in [TinyLM(seed, bug=bug)]])
-            if any(close(final, v, rtol=1e-4, atol=1e-6) for v in values):
-                cause = f". Likely cause: {text}"
-                break
+        def loop(n=steps, loop_bug=None):
+            model = TinyLM(seed, bug=bug)
+            return reference_overfit(model, batch, make_optimizer(model), n, loop_bug)
+
+        suspects = {"the gradients were never zeroed inside the loop": [loop(loop_bug="no-zero-grad")],
+                    f"the loop ran {steps - 1} or {steps + 1} steps instead of {steps}": [loop(steps - 1), loop(steps + 1)]}
+        cause = next((text for text, values in suspects.items()
+                      if any(close(final, v, rtol=1e-4, atol=1e-6) for v in values)), "")
         fail(f"after {steps} steps on the one batch your loop reports a loss of {final!r}; the standard loop "
-             f"(forward, loss, backward, step, zero_grad) ends at {theirs:.6g}{cause}")
+             f"(forward, loss, backward, step, zero_grad) ends at {theirs:.6g}"
+             + (f". Likely cause: {cause}" if cause else ""))
     if planted is None and not ok:
         fail(f"your check flagged a healthy model, whose loss on the batch falls to {theirs:.4f} in {steps} steps; "
              f"pass it when the final loss is below `target`")
