@@ -40,6 +40,7 @@ REQUIRED_KEYS = ("title", "chapter", "module", "interface", "hint", "recipe")
 LAB_MODEL = ROOT / "widgets" / "lab" / "model.py"
 CORPUS_CHARS = 200_000  # the first 200k characters of tiny Shakespeare: plenty for a few hundred batches
 MAX_CPU_FACTOR = 4
+TRAINS = {"", "optimizer", "clip", "schedule", "config"}  # what "train with your code" can plug in
 
 
 class ExerciseError(ValueError):
@@ -106,6 +107,21 @@ def _test_names(source: str) -> tuple[str, ...]:
                  if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"))
 
 
+@lru_cache(maxsize=16)
+def solution_config(source: str) -> dict:
+    """The CONFIG of a config exercise's solution (a dict(...) or {...} of literals), read and
+    never run: the web process runs no exercise code."""
+    with _PARSING:
+        tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "CONFIG" for t in node.targets):
+            value = node.value
+            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "dict" and not value.args:
+                return {k.arg: ast.literal_eval(k.value) for k in value.keywords}
+            return ast.literal_eval(value)
+    raise ExerciseError("the solution has no CONFIG = dict(...) of literals")
+
+
 @lru_cache(maxsize=256)
 def statement_html(markdown: str) -> str:
     return render_markdown(markdown).html
@@ -142,6 +158,10 @@ def load_exercise(directory: Path, shared: dict[str, str]) -> Exercise:
         statement=texts["statement.md"], starter=texts["starter.py"], solution=texts["solution.py"],
         visible_tests=texts["visible_tests.py"], hidden_tests=texts["hidden_tests.py"],
         support=support, trains=meta.get("trains", ""), cpu_factor=cpu_factor)
+    if exercise.trains not in TRAINS:
+        raise ExerciseError(f"{meta_path}: trains must be one of {', '.join(sorted(TRAINS))}, not {exercise.trains!r}")
+    if exercise.trains == "config":
+        solution_config(exercise.solution)  # the page trains the fixed config beside the learner's
     if not exercise.visible_names or not exercise.hidden_names:
         raise ExerciseError(f"{directory.name}: needs at least one visible and one hidden test_ function")
     return exercise
