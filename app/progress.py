@@ -328,7 +328,7 @@ class ProgressStore:
         for the exercises this learner ran or asked a hint for."""
         rows = self.conn.execute("SELECT exercise, attempts, passes, last_code, last_passed, hint_level, "
                                  "last_failed FROM exercise_attempts WHERE learner = ?", (learner,)).fetchall()
-        return {e: ExerciseProgress(a, p, c, bool(lp), h, _json_list(f)) for e, a, p, c, lp, h, f in rows}
+        return {e: ExerciseProgress(a, p, c, bool(lp), h, json.loads(f or "[]")) for e, a, p, c, lp, h, f in rows}
 
     # --- everything about one learner -------------------------------------------------------
     def learner_tables(self) -> list[str]:
@@ -356,14 +356,6 @@ class ProgressStore:
             for table in tables:
                 deleted += conn.execute(f'DELETE FROM "{table}" WHERE learner = ?', (learner,)).rowcount
         return deleted
-
-
-def _json_list(text: str) -> list:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return []
-    return value if isinstance(value, list) else []
 
 
 def store_for(request: Request) -> ProgressStore:
