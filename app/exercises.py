@@ -10,6 +10,9 @@
                                          MAX_FAILS_BEFORE_SOLUTION failed attempts)
                           visible_tests.py, hidden_tests.py   functions test_*(learner)
                           *.py           anything else: helpers the tests import
+                          bugs.toml      the named bugs: edits of the solution, and the text
+                                         the first failing test must say (tests only; never
+                                         shipped to the sandbox)
 
 An exercise whose exercise.toml says `lab = true` also gets the training lab's tiny GPT
 (widgets/lab/model.py, as lab_model.py) and a slice of the corpus (corpus.txt), so that its
