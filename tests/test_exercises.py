@@ -214,3 +214,12 @@ def test_the_capstone_verdicts_hold_with_unvectorised_kernels():
     assert done.returncode == 0, f"with ATEN_CPU_CAPABILITY=default:\n{done.stdout[-4000:]}{done.stderr[-2000:]}"
     passed = re.search(r"(\d+) passed", done.stdout)
     assert passed and int(passed.group(1)) >= 4, done.stdout[-2000:]
+
+
+def test_links_in_statements_reach_a_chapter_heading(client):
+    links = [(e.id, slug, anchor) for e in EXERCISES.values()
+             for slug, anchor in re.findall(r"\]\(/chapters/([a-z0-9-]+)#([a-z0-9-]+)\)", e.statement)]
+    assert links, "the capstone links the chapters it draws on"
+    for exercise_id, slug, anchor in links:
+        page = client.get(f"/chapters/{slug}")
+        assert page.status_code == 200 and f'id="{anchor}"' in page.text, (exercise_id, slug, anchor)
