@@ -300,3 +300,15 @@ def test_the_chapter_twin_and_page_list_its_exercises(client):
     assert 'id="exercise-warmup-cosine"' in page and 'id="exercise-wsd"' in page
     assert 'src="/vendor/editor.js"' in page
     assert 'src="/vendor/editor.js"' not in client.get("/").text  # only pages with an exercise load it
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_chapter_threes_warmup_trains_like_the_reference(app, client):
+    """The training page compares a schedule with PyTorch's in the learner's own warmup
+    convention: chapter 3's (t+1)/t_w code coincides with it."""
+    from exercise_helpers import chapter_warmup_cosine
+
+    passed_with(app, client, "warmup-cosine", chapter_warmup_cosine())
+    result = result_of(train_events(client, "warmup-cosine"))
+    assert result["steps"] == 100 and result["parted_at"] is None and result["error"] is None
