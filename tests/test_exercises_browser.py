@@ -71,11 +71,11 @@ def test_write_run_pass_and_train_with_your_code(page):
     expect(card.locator(".exercise-tally")).to_have_text(re.compile(r"code 1/1"))
 
 
-def run_the_tests_with(page, code: str, passed: bool):
+def run_the_tests_with(page, code: str, passed: bool, exercise=EXERCISE):
     """In the chapter's editor: replace the code, run the tests, wait for the verdict."""
-    page.goto(f"/chapters/{EXERCISE.chapter}#exercise-{EXERCISE.id}")
+    page.goto(f"/chapters/{exercise.chapter}#exercise-{exercise.id}")
     page.wait_for_function("() => window.htmx !== undefined")
-    section = page.locator(f"#exercise-{EXERCISE.id}")
+    section = page.locator(f"#exercise-{exercise.id}")
     editor = section.locator(".cm-editor .cm-content")
     editor.click()
     page.keyboard.press("Control+A")
@@ -90,8 +90,9 @@ def run_the_tests_with(page, code: str, passed: bool):
 PER_TENSOR = EXERCISE.solution.replace(
     "    for g in grads:\n        g.mul_(factor)",
     "    for g in grads:\n        g.mul_(torch.clamp(max_norm / (g.norm() + 1e-6), max=1.0))")
-NAN_CLIP = EXERCISE.solution.replace("    for g in grads:\n        g.mul_(factor)",
-                                     "    for g in grads:\n        g.mul_(float('nan'))")
+ADAMW = load_exercises(Settings().content_dir)["adamw"]
+NAN_ADAMW = ADAMW.solution.replace('p.sub_(lr * m_hat / (v_hat.sqrt() + group["eps"]))',
+                                   'p.sub_(lr * m_hat / (v_hat.sqrt() * 0.0))')  # divides by zero
 
 
 @pytest.mark.browser
@@ -128,13 +129,15 @@ def test_a_failing_implementation_trains_beside_pytorch(page):
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.skipif(not bwrap_works()[0], reason="bwrap cannot run here")
-def test_a_nan_from_the_learners_code_is_a_diverged_point_not_a_script_error(page):
-    """The stream carries a NaN loss as null; the chart marks where the run diverged (the page
-    fixture fails the test on any console error or uncaught exception)."""
-    run_the_tests_with(page, NAN_CLIP, passed=False)
-    page.goto(f"/exercises/{EXERCISE.id}/train")
+def test_a_nan_from_the_learners_optimizer_is_a_diverged_point_not_a_script_error(page):
+    """An AdamW that divides by zero makes the loss NaN: the stream carries it as null, and the
+    chart marks where the run diverged (the page fixture fails the test on any console error
+    or uncaught exception)."""
+    assert NAN_ADAMW != ADAMW.solution
+    run_the_tests_with(page, NAN_ADAMW, passed=False, exercise=ADAMW)
+    page.goto(f"/exercises/{ADAMW.id}/train")
     chart = page.locator("#train-chart")
-    expect(chart).to_have_attribute("data-done", "true", timeout=180_000)
+    expect(chart).to_have_attribute("data-done", "true", timeout=300_000)
     diverged = chart.get_attribute("data-diverged-at")
     assert diverged not in (None, "none")
     expect(page.locator("#train-status")).to_contain_text(f"Your run diverged at step {diverged}")
