@@ -312,3 +312,19 @@ def test_chapter_threes_warmup_trains_like_the_reference(app, client):
     passed_with(app, client, "warmup-cosine", chapter_warmup_cosine())
     result = result_of(train_events(client, "warmup-cosine"))
     assert result["steps"] == 100 and result["parted_at"] is None and result["error"] is None
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_the_capstone_is_graded_in_the_sandbox_within_its_limits(client, settings):
+    """Its hidden test trains the tiny GPT for 200 steps: under the real sandbox, with the
+    exercise's cpu_factor, the fix passes and the broken config fails naming its three bugs."""
+    exercise = EXERCISES["debug-this-run"]
+    fixed = client.post(f"/api/exercises/{exercise.id}", json={"code": exercise.solution}).json()
+    assert fixed["passed"], [t for t in fixed["tests"] if not t["passed"]]
+    broken = client.post(f"/api/exercises/{exercise.id}", json={"code": exercise.starter}).json()
+    messages = " ".join(t["message"] for t in broken["tests"])
+    for name in ("the peak LR is too high", "clipping is off", "does not match the token budget"):
+        assert name in messages
+    healthy = next(t for t in broken["tests"] if t["name"] == "test_the_fixed_config_trains_healthily")
+    assert "the run did not train well" in healthy["message"], healthy["message"]
