@@ -19,13 +19,16 @@ def cmd_check(args) -> int:
     from app.tools.check.course import check_content
     from app.settings import Settings
 
-    content_dir = Path(args.content_dir) if args.content_dir else Settings.from_env().content_dir
+    settings = Settings.from_env()
+    settings.configure_lab()  # the predict runs train on the settings' device and corpus
+    content_dir = Path(args.content_dir) if args.content_dir else settings.content_dir
     started = time.monotonic()
     log = (lambda line: print(line, flush=True)) if not args.quiet else None
     if not args.fast and log:
         log("running every predict question's widget (use --fast to skip) ...")
-    cache_dir = None if args.no_cache else Settings.from_env().database_path.parent / "check-runs"
-    report = check_content(content_dir, run_predictions=not args.fast, log=log, cache_dir=cache_dir)
+    cache_dir = None if args.no_cache else settings.database_path.parent / "check-runs"
+    report = check_content(content_dir, run_predictions=not args.fast, log=log, cache_dir=cache_dir,
+                           settings=settings)
     for warning in report.warnings:
         print(f"  warning: {warning}", file=sys.stderr)
     if report.problems:

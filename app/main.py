@@ -89,10 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from app.serving.cache import open_cache
     from app.serving.engine import Engine
     from app.serving.jobs import WidgetJobs
+    from app.serving.keys import code_version
 
     app.state.cache = open_cache(settings.cache_url, settings.cache_bytes)
     app.state.engine = Engine(settings)
-    app.state.jobs = WidgetJobs(settings, app.state.engine, app.state.cache)
+    app.state.code_version = code_version(settings.corpus_path)
+    app.state.jobs = WidgetJobs(settings, app.state.engine, app.state.cache, app.state.code_version)
     from app.serving.cache import BoundedLRU
     from app.web.views.widget import RENDERED_BYTES
 

@@ -45,6 +45,12 @@ os.environ["COURSE_CONTENT_RECHECK_S"] = "0"
 # and spinning OpenMP threads that oversubscribe them make every step many times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# The lab reads no environment: like every process of the app, the test process configures it
+# from its settings (the CPU, as COURSE_DEVICE says above; the checkout's corpus)
+from app.settings import Settings  # noqa: E402
+
+Settings.from_env().configure_lab()
+
 # Starlette's TestClient prefers the httpx2 package and warns once, at import, when only httpx
 # is installed; pyproject turns warnings into errors. Import it here, past that one warning,
 # so the `client` fixture works with either package (httpx2 installed: no warning at all).

@@ -231,7 +231,7 @@ class Engine:
         self._histories: OrderedDict[str, list] = OrderedDict()
         self._owned: dict[tuple[str, str], Handle] = {}
         self._workers: dict[str, tuple[str, int]] = {}  # address -> (profile token, threads)
-        self._profiles: list[Profile] = [] if self.mode == "cluster" else [local_profile()]
+        self._profiles: list[Profile] = [] if self.mode == "cluster" else [local_profile(settings.lab_device)]
         self._durations: list[float] = []
         self.last_learner_submit = 0.0
         self.counts = {"submitted": 0, "shared": 0, "superseded": 0, "rejected": 0,
@@ -263,7 +263,11 @@ class Engine:
             address, nice = self.settings.scheduler, 0
         client = await Client(address, asynchronous=True, timeout=20,
                               name=f"course-web-{os.getpid()}")
-        await client.register_plugin(CourseWorkerSetup(self.settings.torch_threads, nice))
+        # workers this process starts train as its settings say; a remote cluster's, as theirs
+        own = self.mode != "cluster"
+        await client.register_plugin(CourseWorkerSetup(
+            self.settings.torch_threads, nice, device=self.settings.device if own else None,
+            corpus_path=self.settings.corpus_path if own else None))
         client.subscribe_topic(TOPIC, self._on_event)
         self.client, self.address = client, address
         await self._refresh_workers()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from app.serving.cache import ResultCache
-from app.serving.keys import Profile, code_version, job_key, result_key
+from app.serving.keys import Profile, RunKey
 from app.serving.engine import BACKGROUND_PRIORITY, LEARNER_PRIORITY, Engine, Handle
 from app.serving.worker.widget_task import run_widget
 from widgets.base import Widget
@@ -27,21 +27,25 @@ def mark_cached(item: dict) -> dict:
 
 
 class WidgetJobs:
-    def __init__(self, settings, engine: Engine, cache: ResultCache):
+    def __init__(self, settings, engine: Engine, cache: ResultCache, code: str):
         self.settings = settings
         self.engine = engine
         self.cache = cache
+        self.code = code  # the code version (app/serving/keys.py) every run here is keyed on
+
+    def run(self, widget: Widget, values: dict) -> RunKey:
+        return RunKey.of(widget.name, values, widget.seed, self.code)
 
     def key(self, widget: Widget, values: dict) -> str:
-        return job_key(widget.name, values, widget.seed)
+        return self.run(widget, values).job
 
     def cached(self, widget: Widget, values: dict) -> dict | None:
         """The finished item for these parameters from any current worker profile, marked
         as served from the cache; None when it must be computed."""
-        job = self.key(widget, values)
+        run = self.run(widget, values)
         for profile in self.engine.profiles():
             try:
-                item = self.cache.get(result_key(job, profile))
+                item = self.cache.get(run.on(profile))
             except Exception:  # a cache that is down is a miss, not an error page
                 log.warning("the result cache failed", exc_info=True)
                 return None
@@ -50,16 +54,14 @@ class WidgetJobs:
         return None
 
     def is_cached(self, widget: Widget, values: dict) -> bool:
-        job = self.key(widget, values)
-        return any(result_key(job, p) in self.cache for p in self.engine.profiles())
+        run = self.run(widget, values)
+        return any(run.on(p) in self.cache for p in self.engine.profiles())
 
     def store(self, item: dict) -> None:
         """File a finished item under the profile that computed it."""
-        widget = item["widget"]
-        from widgets.registry import all_widgets
-
-        job = job_key(widget, item["params"], all_widgets()[widget].seed)
-        self.cache.put(result_key(job, Profile.parse(item["provenance"]["profile"])), item)
+        provenance = item["provenance"]
+        run = RunKey.of(item["widget"], item["params"], provenance["seed"], provenance["code_version"])
+        self.cache.put(run.on(Profile.parse(provenance["profile"])), item)
 
     async def follow(self, widget: Widget, values: dict, owner: tuple[str, str] | None = None,
                      background: bool = False, priority: int | None = None) -> Handle:
@@ -67,6 +69,6 @@ class WidgetJobs:
         if priority is None:
             priority = BACKGROUND_PRIORITY if background else LEARNER_PRIORITY
         return await self.engine.submit(
-            self.key(widget, values), run_widget, widget.name, values, code_version(),
+            self.key(widget, values), run_widget, widget.name, values, self.code,
             self.settings.torch_threads, priority=priority, owner=owner, background=background,
             on_result=self.store)

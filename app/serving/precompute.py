@@ -286,12 +286,13 @@ async def run_precompute(settings, planned: list[Move], concurrency: int | None 
     from app.serving.cache import open_cache
     from app.serving.engine import PRECOMPUTE_PRIORITY, Engine, JobCancelled, JobFailed
     from app.serving.jobs import WidgetJobs
+    from app.serving.keys import code_version
 
     summary = Summary(planned=len(planned))
     started = time.monotonic()
     cache = open_cache(settings.cache_url, settings.cache_bytes)
     engine = Engine(settings)
-    jobs = WidgetJobs(settings, engine, cache)
+    jobs = WidgetJobs(settings, engine, cache, code_version(settings.corpus_path))
     widgets = all_widgets()
     try:
         await engine.started()

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -47,15 +46,8 @@ from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.flat import FlatParams
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.optim import AdamW, BlockOptimizers
+from widgets.lab.runtime import default_device
 from widgets.lab.schedules import Schedule
-
-
-def default_device() -> str:
-    """CUDA when present, else CPU; COURSE_DEVICE overrides (the tests pin 'cpu')."""
-    wanted = os.environ.get("COURSE_DEVICE")
-    if wanted:
-        return wanted
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def device_name(device: str | torch.device) -> str:

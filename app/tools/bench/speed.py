@@ -141,7 +141,7 @@ def matmul_rate(runs: int = 2, tokens: int = 256, width: int = 64, repeats: int 
     on the device the trainer uses."""
     import torch
 
-    from widgets.lab.trainer import default_device
+    from widgets.lab.runtime import default_device
 
     device = torch.device(default_device())
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
