@@ -11,14 +11,13 @@ import json
 import secrets
 from pathlib import Path
 
-from app.serving.worker import job_context
 from app.exercises.grading import GradingRefused, choose_mode, failure_reason
 from app.exercises.sandbox import Limits, SandboxUnavailable, run_python
+from app.serving.worker import job_context
+from widgets.lab import runtime
 
-from app.settings import ROOT
 TRAINER = Path(__file__).parent / "sandboxed" / "training.py"
-LAB_MODEL = ROOT / "widgets" / "lab" / "model.py"
-CORPUS = ROOT / "content" / "data" / "tinyshakespeare.txt"
+LAB_MODEL = Path(runtime.__file__).with_name("model.py")  # the lab's model, copied in as text
 CORPUS_CHARS = 200_000  # the first 200k characters: plenty for a hundred small batches
 SPEC = {"steps": 100, "batch_size": 8, "block_size": 32, "n_embd": 32, "seed": 1234, "lr": 1e-2,
         "warmup": 10, "max_norm": 0.5}
@@ -37,7 +36,8 @@ def train_job(kind: str, module: str, code: str, sandbox: str, allow_limits_only
     except GradingRefused as exc:
         return {"error": str(exc)}
     nonce = secrets.token_hex(8)
-    corpus = CORPUS.read_text(encoding="utf-8")
+    # the corpus the widgets train on: this worker's, as its settings configured the lab
+    corpus = runtime.current().corpus_path.read_text(encoding="utf-8")
     files = {f"{module}.py": code, "lab_model.py": LAB_MODEL.read_text(encoding="utf-8"),
              "trainer_main.py": TRAINER.read_text(encoding="utf-8"),
              "corpus.txt": corpus[:CORPUS_CHARS] + "".join(sorted(set(corpus))),  # every character once
