@@ -20,7 +20,7 @@ def cmd_check(args) -> int:
     from app.settings import Settings
 
     settings = Settings.from_env()
-    settings.configure_lab()  # the predict runs train on the settings' device and corpus
+    settings.configure_lab()  # the predict runs train as served runs do: device, corpus, threads
     content_dir = Path(args.content_dir) if args.content_dir else settings.content_dir
     started = time.monotonic()
     log = (lambda line: print(line, flush=True)) if not args.quiet else None

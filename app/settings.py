@@ -120,11 +120,16 @@ class Settings:
         return LabRuntime(device=self.device).resolved_device()
 
     def configure_lab(self) -> None:
-        """Tell the lab (widgets/lab/runtime.py) this process's device and corpus: every
-        process that trains calls it once (a Dask worker as it joins, the command-line tools)."""
+        """What this process trains with: the lab's device and corpus (widgets/lab/runtime.py)
+        and torch's thread count. Process-wide, so called where a process starts: the web
+        app's lifespan, the command-line tools (a Dask worker is set up by its plugin,
+        app/serving/worker/job_context.py)."""
+        import torch
+
         from widgets.lab import runtime
 
         runtime.configure(device=self.device, corpus_path=self.corpus_path)
+        torch.set_num_threads(self.torch_threads)
 
     def check_files(self) -> None:
         """Raise SettingsError naming the variable to set for each folder or file that is not

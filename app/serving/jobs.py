@@ -12,6 +12,7 @@ computed it, and looked up under the profiles of the workers the engine has now.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from app.serving.cache import ResultCache
 from app.serving.keys import Profile, RunKey
@@ -34,7 +35,7 @@ class WidgetJobs:
         self.code = code  # the code version (app/serving/keys.py) every run here is keyed on
 
     def run(self, widget: Widget, values: dict) -> RunKey:
-        return RunKey.of(widget.name, values, widget.seed, self.code)
+        return RunKey.of(widget.name, values, widget.seed, self.code, self.settings.torch_threads)
 
     def key(self, widget: Widget, values: dict) -> str:
         return self.run(widget, values).job
@@ -57,18 +58,16 @@ class WidgetJobs:
         run = self.run(widget, values)
         return any(run.on(p) in self.cache for p in self.engine.profiles())
 
-    def store(self, item: dict) -> None:
+    def store(self, run: RunKey, item: dict) -> None:
         """File a finished item under the profile that computed it."""
-        provenance = item["provenance"]
-        run = RunKey.of(item["widget"], item["params"], provenance["seed"], provenance["code_version"])
-        self.cache.put(run.on(Profile.parse(provenance["profile"])), item)
+        self.cache.put(run.on(Profile.parse(item["provenance"]["profile"])), item)
 
     async def follow(self, widget: Widget, values: dict, owner: tuple[str, str] | None = None,
                      background: bool = False, priority: int | None = None) -> Handle:
         """Hold the job computing this result (started, or shared with whoever runs it)."""
         if priority is None:
             priority = BACKGROUND_PRIORITY if background else LEARNER_PRIORITY
+        run = self.run(widget, values)
         return await self.engine.submit(
-            self.key(widget, values), run_widget, widget.name, values, self.code,
-            self.settings.torch_threads, priority=priority, owner=owner, background=background,
-            on_result=self.store)
+            run.job, run_widget, widget.name, values, self.code, run.threads, priority=priority,
+            owner=owner, background=background, on_result=partial(self.store, run))

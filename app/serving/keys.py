@@ -3,23 +3,25 @@ cache (app/serving/jobs.py), the content checker's recorded runs (app/tools/chec
 and the tests' shared runs (tests/shared_runs.py).
 
     code = code_version(settings.corpus_path)          # once per process
-    run = RunKey.of(widget.name, values, widget.seed, code)
+    run = RunKey.of(widget.name, values, widget.seed, code, settings.torch_threads)
     run.job                      # the engine's name for the computation
     run.on(profile)              # the key of its result as computed on `profile`
 
-A run is named by the widget, its canonical parameters, the seed and the code version: a
-hash of the widget and lab sources *and of the corpus they train on* (an edited corpus
-gives new keys). Its result is filed under that name plus the Profile of what computed it:
+A run is named by the widget, its canonical parameters, the seed, the code version (a hash
+of the widget and lab sources *and of the corpus they train on*: an edited corpus gives new
+keys) and torch's thread count. Its result is filed under that name plus the Profile of what computed it:
 torch's version, the device, and the CPU kernel set (ATen's, plus the instruction-set limits
 of MKL and oneDNN where MKL_ENABLE_INSTRUCTIONS or ONEDNN_MAX_CPU_ISA set them): processors
 round differently and training amplifies it, so a result of one kernel set never answers
 for another.
 
-Not in the key: torch's intra-op thread count (COURSE_TORCH_THREADS). Every widget's numbers
-were measured bit-identical at 1 and 2 threads on this project's machine (x86-64, AVX-512
-kernels, torch 2.13 on the CPU): the tiny models' operations are too small to be split
-between threads, so no reduction changes its order. tests/serving/test_run_identity.py
-checks it again on every machine the suite runs on, and fails if that ever stops holding.
+The thread count is in the key too: torch's intra-op threads (COURSE_TORCH_THREADS) change
+the numbers. Measured on this project's machine (x86-64, AVX-512 kernels, torch 2.13, CPU),
+every widget at its defaults, 1 thread against 2: eight of eleven widgets trained gave
+bit-identical data, but batch-noise, muon and scaling-demo did not (their larger reductions
+are split between threads and summed in another order: batch-noise's noise scale moved by
+about 2e-8 relative). Two runs at the same thread count were identical.
+tests/serving/test_run_identity.py checks that the key follows both the corpus and the threads.
 
 The worker imports this module to stamp its results; the engine, the cache and the checker
 import it to look them up.
@@ -91,20 +93,22 @@ def local_profile(device: str) -> Profile:
 
 @dataclass(frozen=True)
 class RunKey:
-    """One run: the widget, its canonical parameters, the seed and the code version."""
+    """One run: the widget, its canonical parameters, the seed, the code version and the
+    number of torch threads it trains with."""
 
     widget: str
     params: str  # canonical JSON of the compute parameters
     seed: int
     code: str
+    threads: int
 
     @classmethod
-    def of(cls, widget: str, values: dict, seed: int, code: str) -> "RunKey":
-        return cls(widget, canonical_json(values), seed, code)
+    def of(cls, widget: str, values: dict, seed: int, code: str, threads: int) -> "RunKey":
+        return cls(widget, canonical_json(values), seed, code, threads)
 
     @property
     def text(self) -> str:
-        return f"{self.widget}|{self.params}|{self.seed}|{self.code}"
+        return f"{self.widget}|{self.params}|{self.seed}|{self.code}|{self.threads}"
 
     @property
     def job(self) -> str:

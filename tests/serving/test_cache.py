@@ -118,11 +118,12 @@ def test_cache_command_exports_and_imports(tmp_path):
 
 
 def test_keys_depend_on_everything_that_changes_the_numbers():
-    base = RunKey.of("warmup", {"lr": 0.1}, 1337, "code1")
-    assert RunKey.of("warmup", {"lr": 0.1}, 1337, "code1").job == base.job
-    assert len({base.job, RunKey.of("warmup", {"lr": 0.2}, 1337, "code1").job,
-                RunKey.of("warmup", {"lr": 0.1}, 1, "code1").job, RunKey.of("spikes", {"lr": 0.1}, 1337, "code1").job,
-                RunKey.of("warmup", {"lr": 0.1}, 1337, "code2").job}) == 5
+    base = RunKey.of("warmup", {"lr": 0.1}, 1337, "code1", 1)
+    assert RunKey.of("warmup", {"lr": 0.1}, 1337, "code1", 1).job == base.job
+    assert len({base.job, RunKey.of("warmup", {"lr": 0.2}, 1337, "code1", 1).job,
+                RunKey.of("warmup", {"lr": 0.1}, 1, "code1", 1).job, RunKey.of("spikes", {"lr": 0.1}, 1337, "code1", 1).job,
+                RunKey.of("warmup", {"lr": 0.1}, 1337, "code2", 1).job,
+                RunKey.of("warmup", {"lr": 0.1}, 1337, "code1", 2).job}) == 6
     here = local_profile("cpu")
     assert here.cpu and here.torch and here.device == "cpu"
     others = [Profile(here.torch, here.device, "DEFAULT"), Profile(here.torch, "cuda", here.cpu),

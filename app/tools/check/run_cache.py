@@ -3,16 +3,19 @@ need not train the same run twice.
 
 A recorded run is filed under the one run key of app/serving/keys.py, as the result cache
 files a result: RunKey (widget, canonical parameters, seed, code version of the widget and
-lab sources and the corpus) on the Profile of this process (torch, device, CPU kernel set).
-Both are taken from the lab as this process configured it (Settings.configure_lab), so the
-key names what will really compute the run: a run recorded with AVX-512 kernels, on another
-device or from another corpus never answers for this one.
+lab sources and the corpus, torch's thread count) on the Profile of this process (torch,
+device, CPU kernel set). All of it is taken from this process as it will compute the run
+(the lab as Settings.configure_lab set it up, torch's thread count now): a run recorded with
+AVX-512 kernels, on another device, with two threads or from another corpus never answers
+for this one.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
+
+import torch
 
 from app.serving.keys import Profile, RunKey, code_version, local_profile
 from widgets.lab import runtime
@@ -27,7 +30,8 @@ class RecordedRuns:
         self.profile = profile or local_profile(runtime.default_device())
 
     def path(self, widget, values: dict) -> Path:
-        key = RunKey.of(widget.name, values, widget.seed, self.code).on(self.profile)
+        run = RunKey.of(widget.name, values, widget.seed, self.code, torch.get_num_threads())
+        key = run.on(self.profile)
         return self.cache_dir / f"{widget.name}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
 
     def load(self, widget, values: dict) -> dict | None:
