@@ -38,8 +38,9 @@ import pytest
 
 os.environ["COURSE_DEVICE"] = "cpu"
 os.environ["COURSE_WARM_CACHE"] = "0"
-# tests edit chapter and exercise files and read them back at once: check them on every call
-# (a server checks at most once a second; app/course/freshness.py)
+# tests edit chapter and exercise files and read them back at once: servers started for them
+# check on every call (a server checks at most once a second; app/course/freshness.py), as the
+# `settings` fixture's apps do
 os.environ["COURSE_CONTENT_RECHECK_S"] = "0"
 # One torch thread per process: the suite, the live server and the browser share two cores,
 # and spinning OpenMP threads that oversubscribe them make every step many times slower.
@@ -92,7 +93,7 @@ def settings(tmp_path):
     # test (tests/test_engine_*.py start the real embedded and cluster engines), and a cache
     # of this test's own
     return Settings(database_path=tmp_path / "progress.sqlite3", warm_cache=False,
-                    scheduler="inprocess", cache_url="memory://")
+                    scheduler="inprocess", cache_url="memory://", content_recheck_s=0.0)
 
 
 @pytest.fixture

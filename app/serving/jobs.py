@@ -1,26 +1,37 @@
-"""Widget results: looked up in the shared cache, or computed as engine jobs and stored.
+"""Widget results, and the one owner of their caching: the shared cache, and a bounded memo
+in front of it.
 
     jobs = request.app.state.jobs
     jobs.cached(widget, values)                  # the finished item, or None (never computes)
     handle = await jobs.follow(widget, values, owner=(learner, instance))
     async for event in handle.events(): ...      # progress: {"seq", "done", "total", delta}
     item = await handle.result()                 # stored in the cache before you see it
+    jobs.remember(widget, values, view, html)    # keep what was made of a cached result...
+    jobs.remembered(widget, values, view)        # ...and get it back while the cache holds it
 
-A result is stored under the profile (torch, device, CPU kernel set) of the worker that
-computed it, and looked up under the profiles of the workers the engine has now.
+Every lookup goes by the run key (app/serving/keys.py). A result is stored under the profile
+(torch, device, CPU kernel set) of the worker that computed it, and looked up under the
+profiles of the workers the engine has now.
+
+The memo keeps what the web process made of a cached result (its rendered fragment: figure
+JSON, tables and code cost about 10 ms to render), bounded in bytes, least recently used
+out. An entry is served only while the shared cache still holds its result, so clearing or
+evicting the cache takes the renderings with it.
 """
 from __future__ import annotations
 
 import logging
 from functools import partial
 
-from app.serving.cache import ResultCache
-from app.serving.keys import Profile, RunKey
+from app.serving.cache import BoundedLRU, ResultCache
 from app.serving.engine import BACKGROUND_PRIORITY, LEARNER_PRIORITY, Engine, Handle
+from app.serving.keys import Profile, RunKey
 from app.serving.worker.widget_task import run_widget
 from widgets.base import Widget
 
 log = logging.getLogger(__name__)
+# A class loads the same few pages and settings again and again: their renderings are kept
+MEMO_BYTES = 64 * 2**20
 
 
 def mark_cached(item: dict) -> dict:
@@ -33,6 +44,7 @@ class WidgetJobs:
         self.engine = engine
         self.cache = cache
         self.code = code  # the code version (app/serving/keys.py) every run here is keyed on
+        self.memo = BoundedLRU(MEMO_BYTES)
 
     def run(self, widget: Widget, values: dict) -> RunKey:
         return RunKey.of(widget.name, values, widget.seed, self.code, self.settings.torch_threads)
@@ -61,6 +73,20 @@ class WidgetJobs:
     def store(self, run: RunKey, item: dict) -> None:
         """File a finished item under the profile that computed it."""
         self.cache.put(run.on(Profile.parse(item["provenance"]["profile"])), item)
+
+    def remember(self, widget: Widget, values: dict, view: str, made: str) -> None:
+        """Keep `made` (e.g. a rendered fragment) of this run's cached result, under `view`."""
+        self.memo.put(self._memo_key(widget, values, view), made)
+
+    def remembered(self, widget: Widget, values: dict, view: str) -> str | None:
+        """What was kept under `view` for this run, while the shared cache holds its result."""
+        made = self.memo.get(self._memo_key(widget, values, view))
+        if made is not None and self.is_cached(widget, values):
+            return made
+        return None
+
+    def _memo_key(self, widget: Widget, values: dict, view: str) -> str:
+        return f"{self.key(widget, values)}\0{view}"
 
     async def follow(self, widget: Widget, values: dict, owner: tuple[str, str] | None = None,
                      background: bool = False, priority: int | None = None) -> Handle:

@@ -6,10 +6,9 @@ import re
 
 import pytest
 
-from app.course.content import load_course
+from shared_course import shared_course
 from app.course.expr import ExprError, evaluate, explain, names_for, parse
 from app.course.quiz import QuizFormatError, parse_quiz
-from app.settings import Settings
 from shared_runs import recorded
 
 DATA = {"steps": 3, "runs": [{"label": "warmup 40", "val_loss": [3.0, 2.5], "diverged_at": None},
@@ -106,7 +105,7 @@ CHAPTER = "learning-rate"
 
 
 def test_chapter_3_has_a_predict_question_on_the_warmup_widget():
-    quiz = load_course(Settings().content_dir).get(CHAPTER).quizzes["warmup-predict"]
+    quiz = shared_course().get(CHAPTER).quizzes["warmup-predict"]
     assert quiz.predict.widget == "warmup" and quiz.predict.params == {}
     assert any("val_loss[-1] > runs[0].val_loss[-1] + 0.3" in c for c in quiz.predict.checks)
 
@@ -119,7 +118,7 @@ def test_predict_form_shows_the_badge_and_an_empty_run_area(client):
 
 
 def warmup_predict():
-    return load_course(Settings().content_dir).get(CHAPTER).quizzes["warmup-predict"]
+    return shared_course().get(CHAPTER).quizzes["warmup-predict"]
 
 
 def test_answering_a_predict_question_shows_the_real_run_beside_the_prediction(client):
@@ -151,7 +150,7 @@ def test_predict_json_answer_names_the_run(client):
 
 # --- every predict question tells the truth about the real run -------------------------------
 def predict_questions():
-    course = load_course(Settings().content_dir)
+    course = shared_course()
     return [(c, q) for c in course.chapters for q in c.quizzes.values() if q.predict is not None]
 
 

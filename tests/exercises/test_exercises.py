@@ -58,9 +58,9 @@ def run_in_process(exercise, code: str, tmp_path: Path) -> list[dict]:
 
 
 def test_at_least_eight_exercises_each_in_a_chapter():
-    from app.course.content import load_course
+    from shared_course import shared_course
 
-    course = load_course(Settings().content_dir)
+    course = shared_course()
     assert len(EXERCISES) >= 8
     slugs = {c.slug for c in course.chapters}
     for exercise in EXERCISES.values():

@@ -15,7 +15,7 @@ import pytest
 import services
 from app.serving.cache import open_cache
 from app.course.content import load_course
-from app.serving.precompute import _slider, form_values, moves
+from app.serving.precompute.moves import _slider, form_values, moves
 from app.settings import Settings
 from widgets.base import Param, Widget
 from widgets.registry import all_widgets
@@ -25,7 +25,7 @@ CONTENT = Settings().content_dir
 
 @pytest.fixture(scope="module")
 def near() -> list:
-    return list(moves(CONTENT, radius=2))
+    return list(moves(CONTENT, all_widgets(), radius=2))
 
 
 def test_every_default_placement_and_predict_run_comes_first(near):
@@ -52,7 +52,7 @@ def test_nearest_first_main_controls_before_advanced_each_setting_once(near):
 def test_one_control_moves_from_the_defaults():
     warmup = all_widgets()["warmup"]
     defaults = warmup.canonicalize({})
-    found = [m for m in moves(CONTENT, radius=1, only={"warmup"}) if m.origin == "defaults" and m.distance == 1]
+    found = [m for m in moves(CONTENT, all_widgets(), radius=1, only={"warmup"}) if m.origin == "defaults" and m.distance == 1]
     for move in found:
         changed = [k for k in defaults if move.values[k] != defaults[k]]
         assert changed == [move.control]

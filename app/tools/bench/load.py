@@ -38,7 +38,7 @@ from pathlib import Path
 
 import httpx
 
-from app.serving.precompute import far_move, form_values, near_moves
+from app.serving.precompute.moves import far_move, form_values, near_moves
 from app.settings import Settings
 from app.web.views.widget import query_string
 
