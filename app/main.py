@@ -1,7 +1,8 @@
 """The application factory: settings, then the services the app owns, then the web layer.
 
-    app = create_app(settings)                      # what uvicorn --factory runs (settings from the env)
-    app = create_app(settings, widgets={...})       # a test's app with its own widget set
+    app = create_app()                              # what uvicorn --factory runs (settings from the env)
+    app = create_app(settings, widgets={...})       # a test's app with its own widget set...
+    app = create_app(settings, course=loader)       # ...or a course loader it shares between apps
 
 Everything the routes share lives on `app.state`, built here and reached through the
 dependencies of app/web/pages.py: the settings, the widget registry, the course loader, the
@@ -49,22 +50,24 @@ VENDOR_FILES = {
 }
 
 
-def create_app(settings: Settings | None = None, widgets: dict[str, Widget] | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, widgets: dict[str, Widget] | None = None,
+               course: CourseLoader | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     settings.check_files()  # an installed wheel without the course's files says which variable to set
     # every route may reach the learner's store: the dependency opens its one connection only
     # when used, and closes it when the request ends
     app = FastAPI(title="Keeping LLM training stable", lifespan=lifespan, dependencies=[Depends(store)])
-    add_services(app, settings, all_widgets() if widgets is None else widgets)
+    add_services(app, settings, all_widgets() if widgets is None else widgets,
+                 course or CourseLoader(settings.content_dir, settings.content_recheck_s))
     add_web_layer(app, settings)
     return app
 
 
-def add_services(app: FastAPI, settings: Settings, widgets: dict[str, Widget]) -> None:
+def add_services(app: FastAPI, settings: Settings, widgets: dict[str, Widget], course: CourseLoader) -> None:
     state = app.state
     state.settings = settings
     state.widgets = widgets
-    state.course = CourseLoader(settings.content_dir, settings.content_recheck_s)
+    state.course = course
     state.code_version = code_version(settings.corpus_path)  # part of every run key
     state.templates = make_templates(settings)
     state.progress_db = ProgressDB(settings.database_path)
@@ -105,7 +108,7 @@ async def lifespan(app: FastAPI):
     state.prerender.start()
     filler = None
     if settings.warm_cache:
-        filler = BackgroundFill(state.jobs, state.widgets, settings.content_dir)
+        filler = BackgroundFill(state.jobs, state.widgets, state.course.course)
         filler.start()
     try:
         yield

@@ -5,8 +5,9 @@ import asyncio
 import itertools
 import logging
 import time
-from pathlib import Path
+from typing import Callable
 
+from app.course.content import Course
 from app.serving.engine import JobCancelled, JobFailed
 from app.serving.precompute.moves import Move, moves
 from widgets.base import Widget
@@ -22,10 +23,10 @@ class BackgroundFill:
     until no learner has asked for anything for IDLE_S seconds, keeps at most one job per
     worker thread, and the engine releases its jobs as soon as a learner needs the worker."""
 
-    def __init__(self, jobs, widgets: dict[str, Widget], content_dir: Path, idle_s: float = IDLE_S):
+    def __init__(self, jobs, widgets: dict[str, Widget], course: Callable[[], Course], idle_s: float = IDLE_S):
         self.jobs = jobs
         self.widgets = widgets
-        self.content_dir = content_dir
+        self.course = course  # the course as it is now (the app's CourseLoader.course)
         self.idle_s = idle_s
         self.task: asyncio.Task | None = None
         self.filled = 0
@@ -50,7 +51,7 @@ class BackgroundFill:
         engine = self.jobs.engine
         await engine.started()
         widgets = self.widgets
-        plan = moves(self.content_dir, widgets)
+        plan = moves(await asyncio.to_thread(self.course), widgets)
         running: set[asyncio.Task] = set()
 
         again: list[Move] = []  # runs a learner's request pushed out: they go first next time

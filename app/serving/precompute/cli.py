@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from app.course.content import load_course
 from app.serving.cache import open_cache
 from app.serving.engine import PRECOMPUTE_PRIORITY, Engine, JobCancelled, JobFailed
 from app.serving.jobs import WidgetJobs
@@ -147,7 +148,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its own INFO lines are not ours
     counting = time.monotonic()
-    planned = list(itertools.islice(moves(settings.content_dir, widgets, args.radius,
+    planned = list(itertools.islice(moves(load_course(settings.content_dir), widgets, args.radius,
                                           set(args.widget) if args.widget else None), args.limit))
     by_distance: dict[int, int] = {}
     for move in planned:

@@ -5,9 +5,9 @@ import hashlib
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Iterator
 
+from app.course.content import Course
 from widgets.base import Param, ParamError, Widget
 
 
@@ -21,12 +21,9 @@ class Move:
 
 
 # --- where widgets are placed -------------------------------------------------------------
-def placements(content_dir: Path, widgets: dict[str, Widget]) -> list[tuple[str, str, dict]]:
+def placements(course: Course, widgets: dict[str, Widget]) -> list[tuple[str, str, dict]]:
     """(origin, widget name, starting parameters): defaults, chapter directives, predict runs."""
-    from app.course.content import load_course
-
     found = [("defaults", name, {}) for name in widgets]
-    course = load_course(content_dir)
     for chapter in course.chapters:
         for use in chapter.widgets:
             found.append((f"{chapter.slug}#{use.instance}", use.name, dict(use.overrides)))
@@ -149,10 +146,10 @@ def _reach(param: Param, base: dict) -> int:
     return max(here, count - 1 - here)
 
 
-def moves(content_dir: Path, widgets: dict[str, Widget], radius: int | None = None,
+def moves(course: Course, widgets: dict[str, Widget], radius: int | None = None,
           only: set[str] | None = None) -> Iterator[Move]:
-    """Every setting of these widgets to precompute, nearest first, each once (see the
-    package docstring)."""
+    """Every setting of these widgets to precompute in this course, nearest first, each once
+    (see the package docstring)."""
     bases: list[tuple[str, Widget, dict]] = []
     seen: set[bytes] = set()
 
@@ -163,7 +160,7 @@ def moves(content_dir: Path, widgets: dict[str, Widget], radius: int | None = No
         seen.add(digest)
         return True
 
-    for origin, name, params in placements(content_dir, widgets):
+    for origin, name, params in placements(course, widgets):
         if only and name not in only:
             continue
         widget = widgets[name]

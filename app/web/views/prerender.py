@@ -67,7 +67,7 @@ class Prerender:
         state = self.app.state
         started = time.monotonic()
         try:
-            for move in moves(state.settings.content_dir, state.widgets, radius=self.radius):
+            for move in moves(state.course.course(), state.widgets, radius=self.radius):
                 if self._stop.is_set():
                     return
                 instance = instance_of(move.origin, move.widget)
