@@ -9,18 +9,19 @@ and the tests' shared runs (tests/shared_runs.py).
 
 A run is named by the widget, its canonical parameters, the seed, the code version (a hash
 of the widget and lab sources *and of the corpus they train on*: an edited corpus gives new
-keys) and torch's thread count. Its result is filed under that name plus the Profile of what computed it:
-torch's version, the device, and the CPU kernel set (ATen's, plus the instruction-set limits
-of MKL and oneDNN where MKL_ENABLE_INSTRUCTIONS or ONEDNN_MAX_CPU_ISA set them): processors
-round differently and training amplifies it, so a result of one kernel set never answers
-for another.
+keys) and torch's thread count. Its result is filed under that name plus the Profile of what
+computed it: torch's version, the device, and the CPU kernel set (ATen's, plus the
+instruction-set limits of MKL and oneDNN where MKL_ENABLE_INSTRUCTIONS or ONEDNN_MAX_CPU_ISA
+set them): processors round differently and training amplifies it, so a result of one kernel
+set never answers for another.
 
-The thread count is in the key too: torch's intra-op threads (COURSE_TORCH_THREADS) change
+The thread count is in the key because torch's intra-op threads (COURSE_TORCH_THREADS) change
 the numbers. Measured on this project's machine (x86-64, AVX-512 kernels, torch 2.13, CPU),
-every widget at its defaults, 1 thread against 2: eight of eleven widgets trained gave
-bit-identical data, but batch-noise, muon and scaling-demo did not (their larger reductions
-are split between threads and summed in another order: batch-noise's noise scale moved by
-about 2e-8 relative). Two runs at the same thread count were identical.
+eleven widgets at their defaults (warmup, lr-sweep, clip-norm, batch-noise, precision, muon,
+spikes, param-ladder, scaling-demo, optimizer-race-gpt, grad-accumulation), 1 thread against
+2: eight gave bit-identical data, but batch-noise, muon and scaling-demo did not (their
+larger reductions are split between threads and summed in another order: batch-noise's noise
+scale moved by about 2e-8 relative), while batch-noise run twice on one thread was identical.
 tests/serving/test_run_identity.py checks that the key follows both the corpus and the threads.
 
 The worker imports this module to stamp its results; the engine, the cache and the checker
