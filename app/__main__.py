@@ -3,7 +3,7 @@
     python -m app check [--fast]          check the course content (for authors)
     python -m app bench [...]             the benchmark (app/tools/bench/speed.py)
     python -m app bench --load [...]      the class-load benchmark (app/tools/bench/load.py)
-    python -m app precompute [...]        fill the result cache (app/serving/precompute.py)
+    python -m app precompute [...]        fill the result cache (app/serving/precompute/)
     python -m app cache stats|export FILE|import FILE|clear   the result cache (COURSE_CACHE_URL)
     python -m app exercises DIR [--overwrite]   the coding exercises as files + pytest tests
 """
@@ -19,13 +19,16 @@ def cmd_check(args) -> int:
     from app.tools.check.course import check_content
     from app.settings import Settings
 
-    content_dir = Path(args.content_dir) if args.content_dir else Settings.from_env().content_dir
+    settings = Settings.from_env()
+    settings.configure_lab()  # the predict runs train as served runs do: device, corpus, threads
+    content_dir = Path(args.content_dir) if args.content_dir else settings.content_dir
     started = time.monotonic()
     log = (lambda line: print(line, flush=True)) if not args.quiet else None
     if not args.fast and log:
         log("running every predict question's widget (use --fast to skip) ...")
-    cache_dir = None if args.no_cache else Settings.from_env().database_path.parent / "check-runs"
-    report = check_content(content_dir, run_predictions=not args.fast, log=log, cache_dir=cache_dir)
+    cache_dir = None if args.no_cache else settings.database_path.parent / "check-runs"
+    report = check_content(content_dir, run_predictions=not args.fast, log=log, cache_dir=cache_dir,
+                           settings=settings)
     for warning in report.warnings:
         print(f"  warning: {warning}", file=sys.stderr)
     if report.problems:
@@ -53,9 +56,9 @@ def cmd_bench(args) -> int:
 
 
 def cmd_precompute(args) -> int:
-    from app.serving import precompute
+    from app.serving.precompute import cli
 
-    return precompute.main(args.rest)
+    return cli.main(args.rest)
 
 
 def cmd_cache(args) -> int:
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to app.tools.bench.speed.main")
     bench.set_defaults(func=cmd_bench)
     pre = sub.add_parser("precompute", help="fill the result cache with placements and one-control moves")
-    pre.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to app.serving.precompute.main")
+    pre.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to app.serving.precompute.cli.main")
     pre.set_defaults(func=cmd_precompute)
     cache = sub.add_parser("cache", help="the result cache named by COURSE_CACHE_URL")
     cache.add_argument("action", choices=["stats", "export", "import", "clear"])

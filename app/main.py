@@ -1,20 +1,45 @@
-"""The application factory: settings, templates, routers, static files."""
+"""The application factory: settings, then the services the app owns, then the web layer.
+
+    app = create_app()                              # what uvicorn --factory runs (settings from the env)
+    app = create_app(settings, widgets={...})       # a test's app with its own widget set...
+    app = create_app(settings, course=loader)       # ...or a course loader it shares between apps
+
+Everything the routes share lives on `app.state`, built here and reached through the
+dependencies of app/web/pages.py: the settings, the widget registry, the course loader, the
+code version, the templates, the learners' database, the result cache, the engine and the
+widget jobs, the start-up pre-render. Building an app changes nothing outside it: what is
+process-wide (torch's thread count, the lab's device and corpus) is set by the lifespan,
+when the app starts serving.
+"""
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, HTTPException
+import plotly
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.web import errors
-from app.web import schema
+from app.course.loader import CourseLoader
+from app.learning.progress import ProgressDB
+from app.serving.cache import open_cache
+from app.serving.engine import Engine
+from app.serving.jobs import WidgetJobs
+from app.serving.keys import code_version
+from app.serving.precompute.background import BackgroundFill
+from app.settings import Settings
+from app.web import errors, schema
 from app.web.learner import LearnerCookie
 from app.web.limits import BodyLimit
+from app.web.pages import store
+from app.web.routes import chapters, exercises, glossary, progress, quiz, search
+from app.web.routes import widgets as widget_routes
 from app.web.security import SecurityHeaders
-from app.settings import Settings
 from app.web.templating import make_templates
+from app.web.views.prerender import Prerender
+from widgets.base import Widget
+from widgets.registry import all_widgets
 
 VENDOR_FILES = {
     # third-party front-end files, served from where set-up installed them
@@ -25,81 +50,35 @@ VENDOR_FILES = {
 }
 
 
-def vendor_path(name: str, settings: Settings) -> Path:
-    where, relative = VENDOR_FILES[name]
-    if where == "static":
-        return settings.static_dir / relative
-    import plotly
-
-    return Path(plotly.__file__).parent / relative
-
-
-def routers() -> list:
-    """Every router of the app, one per resource (the content checker reads their paths)."""
-    from app.web.routes import chapters as routes_chapters
-    from app.web.routes import exercises as routes_exercises
-    from app.web.routes import glossary as routes_glossary
-    from app.web.routes import progress as routes_progress
-    from app.web.routes import quiz as routes_quiz
-    from app.web.routes import search as routes_search
-    from app.web.routes import widgets as routes_widgets
-
-    return [routes_widgets.router, routes_chapters.router, routes_quiz.router, routes_progress.router,
-            routes_glossary.router, routes_search.router, routes_exercises.router]
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, widgets: dict[str, Widget] | None = None,
+               course: CourseLoader | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    import torch
-
-    torch.set_num_threads(settings.torch_threads)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        engine = app.state.engine
-        if engine.mode != "inprocess":  # embedded: start the workers now; cluster: connect now
-            engine.start_soon()
-        app.state.prerender.start()
-        filler = None
-        if settings.warm_cache:
-            from app.serving.precompute import BackgroundFill
-
-            filler = BackgroundFill(app.state.jobs, settings)
-            filler.start()
-        try:
-            yield
-        finally:
-            if filler is not None:
-                await filler.stop()
-            await engine.close()
-            await app.state.prerender.stop()
-            app.state.cache.close()
-
-    from app.web.pages import store
-    from app.learning.progress import ProgressDB
-
+    settings.check_files()  # an installed wheel without the course's files says which variable to set
     # every route may reach the learner's store: the dependency opens its one connection only
     # when used, and closes it when the request ends
     app = FastAPI(title="Keeping LLM training stable", lifespan=lifespan, dependencies=[Depends(store)])
-    app.state.settings = settings
-    app.state.templates = make_templates(settings)
-    app.state.progress_db = ProgressDB(settings.database_path)
-    app.state.progress_db.migrate()  # the schema, once, at start-up
+    add_services(app, settings, all_widgets() if widgets is None else widgets,
+                 course or CourseLoader(settings.content_dir, settings.content_recheck_s))
+    add_web_layer(app, settings)
+    return app
 
-    from app.serving.cache import open_cache
-    from app.serving.engine import Engine
-    from app.serving.jobs import WidgetJobs
 
-    app.state.cache = open_cache(settings.cache_url, settings.cache_bytes)
-    app.state.engine = Engine(settings)
-    app.state.jobs = WidgetJobs(settings, app.state.engine, app.state.cache)
-    from app.serving.cache import BoundedLRU
-    from app.web.views.widget import RENDERED_BYTES
+def add_services(app: FastAPI, settings: Settings, widgets: dict[str, Widget], course: CourseLoader) -> None:
+    state = app.state
+    state.settings = settings
+    state.widgets = widgets
+    state.course = course
+    state.code_version = code_version(settings.corpus_path)  # part of every run key
+    state.templates = make_templates(settings)
+    state.progress_db = ProgressDB(settings.database_path)
+    state.progress_db.migrate()  # the schema, once, at start-up
+    state.cache = open_cache(settings.cache_url, settings.cache_bytes)
+    state.engine = Engine(settings)
+    state.jobs = WidgetJobs(settings, state.engine, state.cache, state.code_version)
+    state.prerender = Prerender(app)  # renders cached results into the jobs' memo once the server is up
 
-    app.state.rendered = BoundedLRU(RENDERED_BYTES)  # rendered results (app/web/views/widget.py)
-    from app.web.views.prerender import Prerender
 
-    app.state.prerender = Prerender(app)  # fills app.state.rendered once the server is up
+def add_web_layer(app: FastAPI, settings: Settings) -> None:
     for router in routers():
         app.include_router(router)
     errors.install(app)
@@ -111,16 +90,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(errors.CatchAll)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+    app.add_api_route("/vendor/{name}", vendor, methods=["GET"], include_in_schema=False)
 
-    @app.get("/vendor/{name}", include_in_schema=False)
-    def vendor(name: str):
-        """Third-party JavaScript installed at set-up time (never fetched from a CDN)."""
-        if name not in VENDOR_FILES:
-            raise HTTPException(404, f"no vendor file {name!r}")
-        path = vendor_path(name, settings)
-        if not path.exists():
-            raise HTTPException(500, f"{name} is missing: run the set-up (make serve) first")
-        return FileResponse(path, media_type="text/javascript",
-                            headers={"Cache-Control": "public, max-age=86400"})
 
-    return app
+def routers() -> list:
+    """Every router of the app, one per resource (the content checker reads their paths)."""
+    return [widget_routes.router, chapters.router, quiz.router, progress.router, glossary.router,
+            search.router, exercises.router]
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    state, settings = app.state, app.state.settings
+    settings.configure_lab()  # process-wide: torch's threads, the lab's device and corpus
+    if state.engine.mode != "inprocess":  # embedded: start the workers now; cluster: connect now
+        state.engine.start_soon()
+    state.prerender.start()
+    filler = None
+    if settings.warm_cache:
+        filler = BackgroundFill(state.jobs, state.widgets, state.course.course)
+        filler.start()
+    try:
+        yield
+    finally:
+        if filler is not None:
+            await filler.stop()
+        await state.engine.close()
+        await state.prerender.stop()
+        state.cache.close()
+
+
+def vendor_path(name: str, settings: Settings) -> Path:
+    where, relative = VENDOR_FILES[name]
+    if where == "static":
+        return settings.static_dir / relative
+    return Path(plotly.__file__).parent / relative
+
+
+def vendor(name: str, request: Request):
+    """Third-party JavaScript installed at set-up time (never fetched from a CDN)."""
+    if name not in VENDOR_FILES:
+        raise HTTPException(404, f"no vendor file {name!r}")
+    path = vendor_path(name, request.app.state.settings)
+    if not path.exists():
+        raise HTTPException(500, f"{name} is missing: run the set-up (make serve) first")
+    return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})

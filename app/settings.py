@@ -32,6 +32,10 @@ class Settings:
     content_dir: Path = ROOT / "content"
     templates_dir: Path = ROOT / "templates"
     static_dir: Path = ROOT / "static"
+    # the text every widget trains on; part of every run's key (app/serving/keys.py)
+    corpus_path: Path = ROOT / "content" / "data" / "tinyshakespeare.txt"
+    # how often, in seconds, chapter and exercise files are checked for edits (0: every time)
+    content_recheck_s: float = 1.0
     database_path: Path = VAR / "progress.sqlite3"  # learners' progress
     # Finished widget results: sqlite:///PATH (shared by the processes of one machine),
     # redis://HOST:PORT/DB (shared by several web hosts) or memory:// (one process, tests).
@@ -52,6 +56,9 @@ class Settings:
     # torch threads per process: tiny models gain nothing from a second thread, and two
     # jobs with two spinning threads each on two cores slow each other down many times over
     torch_threads: int = 1
+    # where the lab trains: "cpu", "cuda", "cuda:1"...; "" picks CUDA when present, else the CPU
+    # (each Dask worker applies its own: COURSE_DEVICE where the worker was started)
+    device: str = ""
     # the largest request body taken (bytes); a bigger one is a 413 before it is read
     max_body_bytes: int = 256 * 1024
     # True behind a TLS-terminating proxy that sets X-Forwarded-Proto (and that is the only
@@ -70,8 +77,13 @@ class Settings:
     def from_env(cls) -> "Settings":
         env = os.environ
         defaults = cls()
+        content_dir = Path(env.get("COURSE_CONTENT_DIR", defaults.content_dir))
         return cls(
-            content_dir=Path(env.get("COURSE_CONTENT_DIR", defaults.content_dir)),
+            content_dir=content_dir,
+            templates_dir=Path(env.get("COURSE_TEMPLATES_DIR", defaults.templates_dir)),
+            static_dir=Path(env.get("COURSE_STATIC_DIR", defaults.static_dir)),
+            corpus_path=Path(env.get("COURSE_CORPUS", content_dir / "data" / "tinyshakespeare.txt")),
+            content_recheck_s=float(env.get("COURSE_CONTENT_RECHECK_S", defaults.content_recheck_s)),
             database_path=Path(env.get("COURSE_DB", defaults.database_path)),
             cache_url=env.get("COURSE_CACHE_URL", defaults.cache_url),
             cache_bytes=parse_bytes(env.get("COURSE_CACHE_BYTES", str(defaults.cache_bytes))),
@@ -81,6 +93,7 @@ class Settings:
             max_queue=int(env.get("COURSE_MAX_QUEUE", defaults.max_queue)),
             max_jobs_per_learner=int(env.get("COURSE_MAX_JOBS_PER_LEARNER", defaults.max_jobs_per_learner)),
             torch_threads=int(env.get("COURSE_TORCH_THREADS", defaults.torch_threads)),
+            device=env.get("COURSE_DEVICE", defaults.device).strip(),
             max_body_bytes=parse_bytes(env.get("COURSE_MAX_BODY", str(defaults.max_body_bytes))),
             trust_proxy=_flag(env.get("COURSE_TRUST_PROXY"), defaults.trust_proxy),
             sandbox=env.get("COURSE_SANDBOX", defaults.sandbox).strip() or "auto",
@@ -98,3 +111,39 @@ class Settings:
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # not Linux
             return max(1, os.cpu_count() or 1)
+
+    @property
+    def lab_device(self) -> str:
+        """The device this process's lab trains on: `device`, or CUDA when present, else the CPU."""
+        from widgets.lab.runtime import LabRuntime
+
+        return LabRuntime(device=self.device).resolved_device()
+
+    def configure_lab(self) -> None:
+        """What this process trains with: the lab's device and corpus (widgets/lab/runtime.py)
+        and torch's thread count. Process-wide, so called where a process starts: the web
+        app's lifespan, the command-line tools (a Dask worker is set up by its plugin,
+        app/serving/worker/job_context.py)."""
+        import torch
+
+        from widgets.lab import runtime
+
+        runtime.configure(device=self.device, corpus_path=self.corpus_path)
+        torch.set_num_threads(self.torch_threads)
+
+    def check_files(self) -> None:
+        """Raise SettingsError naming the variable to set for each folder or file that is not
+        where these settings say (an installed wheel holds the code, not the course's files)."""
+        expected = [("COURSE_CONTENT_DIR", self.content_dir, "the course's content/ folder", Path.is_dir),
+                    ("COURSE_TEMPLATES_DIR", self.templates_dir, "the project's templates/ folder", Path.is_dir),
+                    ("COURSE_STATIC_DIR", self.static_dir, "the project's static/ folder", Path.is_dir),
+                    ("COURSE_CORPUS", self.corpus_path, "the training text, content/data/tinyshakespeare.txt",
+                     Path.is_file)]
+        missing = [f"{name}: {what} is not at {path}" for name, path, what, exists in expected if not exists(path)]
+        if missing:
+            raise SettingsError("The course's files are not where the settings say. Run from a checkout of "
+                                "the project, or set: " + "; ".join(missing))
+
+
+class SettingsError(RuntimeError):
+    """A setting names something that is not there; the message says which variable to set."""

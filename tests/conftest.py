@@ -3,7 +3,7 @@
 Fast, in-process:
     settings     app.settings.Settings with the database in tmp_path, no cache warm-up, an
                  in-memory result cache and the in-process engine
-    app          create_app(settings)
+    app          create_app(settings), sharing one course loader with the session's other apps
     client       fastapi.testclient.TestClient(app), entered so the lifespan runs
 
 Real browser (mark such tests @pytest.mark.browser; they are also marked automatically):
@@ -24,12 +24,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,12 +32,19 @@ import pytest
 
 os.environ["COURSE_DEVICE"] = "cpu"
 os.environ["COURSE_WARM_CACHE"] = "0"
-# tests edit chapter and exercise files and read them back at once: check them on every call
-# (a server checks at most once a second; app/course/freshness.py)
+# tests edit chapter and exercise files and read them back at once: servers started for them
+# check on every call (a server checks at most once a second; app/course/freshness.py), as the
+# `settings` fixture's apps do
 os.environ["COURSE_CONTENT_RECHECK_S"] = "0"
 # One torch thread per process: the suite, the live server and the browser share two cores,
 # and spinning OpenMP threads that oversubscribe them make every step many times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# The lab reads no environment: like every process of the app, the test process configures it
+# from its settings (the CPU, as COURSE_DEVICE says above; the checkout's corpus)
+from app.settings import Settings  # noqa: E402
+
+Settings.from_env().configure_lab()
 
 # Starlette's TestClient prefers the httpx2 package and warns once, at import, when only httpx
 # is installed; pyproject turns warnings into errors. Import it here, past that one warning,
@@ -91,14 +92,25 @@ def settings(tmp_path):
     # test (tests/test_engine_*.py start the real embedded and cluster engines), and a cache
     # of this test's own
     return Settings(database_path=tmp_path / "progress.sqlite3", warm_cache=False,
-                    scheduler="inprocess", cache_url="memory://")
+                    scheduler="inprocess", cache_url="memory://", content_recheck_s=0.0)
+
+
+@pytest.fixture(scope="session")
+def course_loader():
+    """One loader of content/ for the session's apps: each parses the course once, not per test
+    (it re-checks the files on every call, so an edit is still seen at once)."""
+    from app.course.loader import CourseLoader
+    from app.settings import Settings
+
+    return CourseLoader(Settings().content_dir, recheck_s=0.0)
 
 
 @pytest.fixture
-def app(settings):
+def app(settings, course_loader):
     from app.main import create_app
 
-    return create_app(settings)
+    shared = course_loader if settings.content_dir == course_loader.content_dir else None
+    return create_app(settings, course=shared)
 
 
 @pytest.fixture
@@ -111,65 +123,24 @@ def client(app):
 
 # --- a real server and a real browser -----------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            response.read()
-        return True
-    except urllib.error.HTTPError:
-        return True  # it answered, even if with an error status
-    except (OSError, ValueError):
-        return False
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """Base URL of the course served by uvicorn in a subprocess, as `make serve` does."""
+    from app.tools.bench.server import ServerFailed, start
+
     workdir = tmp_path_factory.mktemp("live_server")
-    log_path = workdir / "uvicorn.log"
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ,
-               COURSE_DB=str(workdir / "progress.sqlite3"),
-               COURSE_CACHE_URL=f"sqlite:///{workdir / 'results.sqlite3'}",
-               COURSE_WARM_CACHE="0",
-               COURSE_DEVICE="cpu",
-               PYTHONUNBUFFERED="1")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-             "--no-proxy-headers"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def server_log() -> str:
-        return log_path.read_text(errors="replace")[-5000:]
-
+    env = {"COURSE_DB": str(workdir / "progress.sqlite3"),
+           "COURSE_CACHE_URL": f"sqlite:///{workdir / 'results.sqlite3'}",
+           "COURSE_WARM_CACHE": "0", "COURSE_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not _answers(base_url + "/"):
-            if process.poll() is not None:
-                pytest.fail(f"the live server exited with code {process.returncode} before "
-                            f"answering; its output:\n{server_log()}", pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"the live server did not answer {base_url}/ within "
-                            f"{SERVER_START_TIMEOUT_S:.0f} s; its output:\n{server_log()}",
-                            pytrace=False)
-            time.sleep(0.2)
-        yield base_url
+        server = start(env, log_path=workdir / "uvicorn.log", ready_path="/", timeout=SERVER_START_TIMEOUT_S,
+                       uvicorn_args=("--no-proxy-headers",))
+    except ServerFailed as failure:
+        pytest.fail(f"the live server did not start: {failure}", pytrace=False)
+    try:
+        yield server.base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop(timeout=15)
 
 
 @pytest.fixture(scope="session")

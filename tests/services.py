@@ -20,32 +20,15 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from app.tools.bench import server
+from app.tools.bench.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 START_TIMEOUT_S = 120.0
 REDIS_SERVER = os.environ.get("COURSE_REDIS_SERVER", "/usr/bin/redis-server")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    """Whether an HTTP server answers at `url` (any status counts)."""
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            response.read()
-        return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ValueError):
-        return False
 
 
 def port_open(port: int) -> bool:
@@ -145,16 +128,14 @@ class Stack:
             client.wait_for_workers(count, timeout=START_TIMEOUT_S)
 
     def web(self, **env) -> str:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        full_env = dict(os.environ, COURSE_DB=str(self.workdir / f"progress-{port}.sqlite3"),
-                        COURSE_WARM_CACHE="0", COURSE_DEVICE="cpu", PYTHONUNBUFFERED="1",
-                        PYTHONPATH=str(ROOT))
+        """A web process (app/tools/bench/server.py starts it, as it starts the benchmarks')."""
+        log_path = self.workdir / f"web-{len(self.processes)}-{time.monotonic_ns()}.log"
+        full_env = {"COURSE_DB": str(self.workdir / f"progress-{log_path.stem}.sqlite3"),
+                    "COURSE_WARM_CACHE": "0", "COURSE_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
         full_env.update(env)  # COURSE_DB too: several processes, or a restart, on one database
-        self._start(base, [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], full_env)
-        self._wait(base, lambda: answers(base + "/api/widgets"))
-        return base
+        web = server.start(full_env, log_path=log_path, timeout=START_TIMEOUT_S)
+        self.processes[web.base] = (web.process, log_path)
+        return web.base
 
 
 class Probe:

@@ -1,12 +1,12 @@
 """Each widget's real run at given parameters, trained once per test session and shared by
 every test that reads it: the contract, the widget tests, the chapter claims, the predict checks.
 
-A run is deterministic given what app/tools/check/run_cache.py keys it on (the widget sources, the
-canonical parameters and seed, torch, the device, ATen's CPU kernel set and the corpus), so a
+A run is deterministic given its run key (app/serving/keys.py: the widget sources and the
+corpus, the canonical parameters and seed, torch, the device and ATen's CPU kernel set), so a
 run recorded under the very same key in var/check-runs (by `python -m app check`, or by an
-earlier session) is that run, and is reused. Under another kernel set the key differs and the
-run trains again (and is recorded under its own key). COURSE_CHECK_FRESH=1 trains every run
-again and records nothing.
+earlier session) is that run, and is reused (app/tools/check/run_cache.py). Under another
+kernel set the key differs and the run trains again (and is recorded under its own key).
+COURSE_CHECK_FRESH=1 trains every run again and records nothing.
 
 Every caller gets its own deep copy, so no test can change what another one reads.
 """
@@ -17,8 +17,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from app.tools.check import run_cache
 from app.settings import Settings
+from app.tools.check.run_cache import RecordedRuns
 from widgets.registry import all_widgets
 
 
@@ -28,15 +28,15 @@ def cache_dir() -> Path | None:
     return Settings().database_path.parent / "check-runs"
 
 
+@lru_cache(maxsize=1)
+def recorded() -> RecordedRuns:
+    """The recorded runs, keyed on the lab as tests/conftest.py configured it."""
+    return RecordedRuns(cache_dir())
+
+
 @lru_cache(maxsize=None)
 def _data(name: str, frozen: tuple) -> dict:
-    widget = all_widgets()[name]
-    values = dict(frozen)
-    data = run_cache.load(widget, values, cache_dir())
-    if data is None:
-        data = widget.compute(values)
-        run_cache.save(widget, values, cache_dir(), data)
-    return data
+    return recorded().run(all_widgets()[name], dict(frozen))[0]
 
 
 def widget_run(name: str, overrides: dict | None = None) -> tuple[dict, dict]:

@@ -20,19 +20,18 @@ A chapter is content/chapters/NN-slug.md:
 
 How to write a chapter: content/AUTHORING.md.
 
-The cache is keyed by the chapter directory and each file's modification time, so an
-edited chapter is picked up without restarting the server. An edit that breaks a chapter
-does not take the course down: the server keeps serving the last version of that chapter
-that loaded (and logs the error); a chapter file that never loaded is listed in
-`Course.broken`, and only its own page is an error page. `python -m app check` and
-`load_course_uncached` stay strict: they raise on the first broken file.
+The web app holds a CourseLoader (app/course/loader.py) that reloads an edited chapter
+without a restart. An edit that breaks a chapter does not take the course down: the server
+keeps serving the last version of that chapter that loaded (and logs the error); a chapter
+file that never loaded is listed in `Course.broken`, and only its own page is an error page.
+`python -m app check` and `load_course_uncached` stay strict: they raise on the first broken
+file.
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +39,6 @@ import yaml
 from markupsafe import Markup
 
 from app.course.checklist import Checklist
-from app.course.freshness import checked
 from app.course.glossary import build as build_glossary, link_terms, sections, term_slug
 from app.course.markdown import Directive, MarkdownError, render_inline, render_markdown
 from app.course.quiz import Quiz, QuizFormatError, parse_quiz
@@ -307,70 +305,10 @@ def load_course_uncached(chapters_dir: Path) -> Course:
     return Course(chapters)
 
 
-_cache: dict[Path, tuple[tuple, Course]] = {}
-_parsed: dict[Path, tuple[tuple, Chapter | None, str | None]] = {}  # file -> (stamp, chapter, error)
-_last_good: dict[Path, Chapter] = {}
-_lock = threading.Lock()
-
-
-def _files_and_stamps(chapters_dir: Path) -> tuple[list[Path], tuple]:
-    files = sorted(chapters_dir.glob("*.md"))
-    return files, tuple(_stamp(p) for p in files)
-
-
-def _stamp(path: Path) -> tuple:
-    info = path.stat()
-    return (path.name, info.st_mtime_ns, info.st_size)
-
-
-def _chapter_of(path: Path, stamp: tuple) -> tuple[Chapter | None, str | None]:
-    """(the chapter to serve for this file, why the file itself does not load)."""
-    hit = _parsed.get(path)
-    if hit and hit[0] == stamp:
-        return hit[1], hit[2]
-    try:
-        chapter, error = parse_chapter(path), None
-        _last_good[path] = chapter
-    except Exception as exc:  # any failure, not only ContentError: one file must not stop the rest
-        error = str(exc) if isinstance(exc, ContentError) else f"{type(exc).__name__}: {exc}"
-        chapter = _last_good.get(path)
-        log.error("chapter file %s does not load (%s); %s", path, error,
-                  "serving the last version that loaded" if chapter else "its page is an error page",
-                  exc_info=not isinstance(exc, ContentError))
-    _parsed[path] = (stamp, chapter, error)
-    return chapter, error
-
-
-def _slug_of_file(path: Path) -> str:
-    return re.sub(r"^[0-9]+-", "", path.stem)
-
-
 def load_course(content_dir: Path) -> Course:
-    """The course under content_dir/chapters, reloaded only when a file changed (see the
-    module docstring for what happens to a chapter that does not load)."""
-    chapters_dir = Path(content_dir) / "chapters"
-    files, key = checked(("chapters", chapters_dir), lambda: _files_and_stamps(chapters_dir))
-    with _lock:
-        hit = _cache.get(chapters_dir)
-        if hit and hit[0] == key:
-            return hit[1]
-        chapters: list[Chapter] = []
-        broken: dict[str, str] = {}
-        for path, stamp in zip(files, key):
-            chapter, error = _chapter_of(path, stamp)
-            if chapter is None:
-                broken[_slug_of_file(path)] = error or "it does not load"
-            elif any(c.slug == chapter.slug for c in chapters):
-                log.error("chapter file %s uses slug %r, taken by another file: it is not served",
-                          path, chapter.slug)
-            else:
-                chapters.append(chapter)
-        try:
-            course = Course(chapters, broken)
-        except Exception:
-            if hit is None:
-                raise
-            log.exception("the course could not be assembled; serving the last one that was")
-            course = hit[1]
-        _cache[chapters_dir] = (key, course)
-        return course
+    """The course under content_dir/chapters, loaded now, every time (a chapter that does not
+    load is listed in Course.broken). The web app keeps a CourseLoader instead, which reloads
+    only what changed."""
+    from app.course.loader import CourseLoader  # the loader builds on this module
+
+    return CourseLoader(content_dir).course()

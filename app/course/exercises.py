@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import ast
 import logging
-import os
 import threading
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from app.course.freshness import checked
 from app.course.markdown import render_markdown
 from app.settings import ROOT
 
@@ -150,7 +148,7 @@ def load_exercise(directory: Path, shared: dict[str, str]) -> Exercise:
         if path.name not in STANDARD_FILES:
             support[path.name] = path.read_text(encoding="utf-8")
     if meta.get("lab"):
-        support.update(lab_files(directory.parent.parent))
+        support.update(lab_files(directory.parent.parent / "data" / "tinyshakespeare.txt"))
     cpu_factor = float(meta.get("cpu_factor", 1.0))
     if not 1.0 <= cpu_factor <= MAX_CPU_FACTOR:
         raise ExerciseError(f"{meta_path}: cpu_factor must be between 1 and {MAX_CPU_FACTOR}, not {cpu_factor:g}")
@@ -170,34 +168,22 @@ def load_exercise(directory: Path, shared: dict[str, str]) -> Exercise:
     return exercise
 
 
-def lab_files(content_dir: Path) -> dict[str, str]:
+def lab_files(corpus_path: Path) -> dict[str, str]:
     """What training the tiny GPT in the sandbox needs: the lab's model (it imports only torch)
     and the corpus's first CORPUS_CHARS characters, with every character of the whole corpus
     once at the end so that the vocabulary is the lab's."""
-    corpus = (Path(content_dir) / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    corpus = Path(corpus_path).read_text(encoding="utf-8")
     return {"lab_model.py": LAB_MODEL.read_text(encoding="utf-8"),
             "corpus.txt": corpus[:CORPUS_CHARS] + "".join(sorted(set(corpus)))}
 
 
-def _signature(directory: Path) -> tuple:
-    """Every source file's path and mtime: checked on each page, so os.scandir (whose entries
-    carry their stat) rather than Path.rglob, and no __pycache__."""
-    found = []
-    pending = [str(directory)]
-    while pending:
-        with os.scandir(pending.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name != "__pycache__":
-                        pending.append(entry.path)
-                elif entry.is_file():
-                    found.append((entry.path, entry.stat().st_mtime_ns))
-    return tuple(sorted(found))
-
-
-@lru_cache(maxsize=4)
-def _load(directory: str, signature: tuple) -> dict[str, Exercise]:
-    root = Path(directory)
+def load_exercises(content_dir: Path) -> dict[str, Exercise]:
+    """id -> Exercise, in chapter order, loaded now (the web app's CourseLoader reloads them
+    only when a file changes); a broken one is left out with an error in the log
+    (check_exercises names the problems)."""
+    root = Path(content_dir) / "exercises"
+    if not root.is_dir():
+        return {}
     shared = {p.name: p.read_text(encoding="utf-8") for p in sorted(root.glob("*.py"))}
     found = []
     for directory in sorted(root.iterdir()):
@@ -210,15 +196,6 @@ def _load(directory: str, signature: tuple) -> dict[str, Exercise]:
             log.error("exercise %s is left out: %s", directory.name, exc)
     found.sort(key=lambda e: (e.chapter, e.order, e.id))
     return {e.id: e for e in found}
-
-
-def load_exercises(content_dir: Path) -> dict[str, Exercise]:
-    """id -> Exercise, in chapter order (reloaded when a file changes); a broken one is left
-    out with an error in the log (check_exercises names the problems)."""
-    directory = Path(content_dir) / "exercises"
-    if not directory.is_dir():
-        return {}
-    return _load(str(directory), checked(("exercises", directory), lambda: _signature(directory)))
 
 
 def for_chapter(exercises: dict[str, Exercise], slug: str) -> list[Exercise]:

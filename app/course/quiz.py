@@ -164,13 +164,8 @@ class Grade:
     def as_dict(self) -> dict:
         body = {"correct": self.correct, "selected": list(self.selected),
                 "options": [o.as_dict() for o in self.options]}
-        if self.quiz.predict is not None:
-            from urllib.parse import urlencode
-
-            p = self.quiz.predict
-            query = urlencode({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in p.params.items()})
-            body["run"] = {"widget": p.widget, "params": dict(p.params),
-                           "json_url": f"/api/widgets/{p.widget}" + (f"?{query}" if query else "")}
+        if self.quiz.predict is not None:  # the web layer adds the run's address (json_url)
+            body["run"] = {"widget": self.quiz.predict.widget, "params": dict(self.quiz.predict.params)}
         return body
 
 

@@ -14,9 +14,9 @@ import math
 import secrets
 from pathlib import Path
 
-from app.serving.worker import job_context
 from app.exercises.grading import GradingRefused, choose_mode, failure_reason
 from app.exercises.sandbox import Limits, SandboxUnavailable, run_python
+from app.serving.worker import job_context
 
 TRAINER = Path(__file__).parent / "sandboxed" / "training.py"
 SPEC = {"steps": 100, "batch_size": 8, "block_size": 32, "n_embd": 32, "seed": 1234, "lr": 1e-2,

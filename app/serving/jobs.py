@@ -1,25 +1,37 @@
-"""Widget results: looked up in the shared cache, or computed as engine jobs and stored.
+"""Widget results, and the one owner of their caching: the shared cache, and a bounded memo
+in front of it.
 
     jobs = request.app.state.jobs
     jobs.cached(widget, values)                  # the finished item, or None (never computes)
     handle = await jobs.follow(widget, values, owner=(learner, instance))
     async for event in handle.events(): ...      # progress: {"seq", "done", "total", delta}
     item = await handle.result()                 # stored in the cache before you see it
+    jobs.remember(widget, values, view, html)    # keep what was made of a cached result...
+    jobs.remembered(widget, values, view)        # ...and get it back while the cache holds it
 
-A result is stored under the profile (torch, device, CPU kernel set) of the worker that
-computed it, and looked up under the profiles of the workers the engine has now.
+Every lookup goes by the run key (app/serving/keys.py). A result is stored under the profile
+(torch, device, CPU kernel set) of the worker that computed it, and looked up under the
+profiles of the workers the engine has now.
+
+The memo keeps what the web process made of a cached result (its rendered fragment: figure
+JSON, tables and code cost about 10 ms to render), bounded in bytes, least recently used
+out. An entry is served only while the shared cache still holds its result, so clearing or
+evicting the cache takes the renderings with it.
 """
 from __future__ import annotations
 
 import logging
+from functools import partial
 
-from app.serving.cache import ResultCache
-from app.serving.keys import Profile, code_version, job_key, result_key
+from app.serving.cache import BoundedLRU, ResultCache
 from app.serving.engine import BACKGROUND_PRIORITY, LEARNER_PRIORITY, Engine, Handle
+from app.serving.keys import Profile, RunKey
 from app.serving.worker.widget_task import run_widget
 from widgets.base import Widget
 
 log = logging.getLogger(__name__)
+# A class loads the same few pages and settings again and again: their renderings are kept
+MEMO_BYTES = 64 * 2**20
 
 
 def mark_cached(item: dict) -> dict:
@@ -27,21 +39,26 @@ def mark_cached(item: dict) -> dict:
 
 
 class WidgetJobs:
-    def __init__(self, settings, engine: Engine, cache: ResultCache):
+    def __init__(self, settings, engine: Engine, cache: ResultCache, code: str):
         self.settings = settings
         self.engine = engine
         self.cache = cache
+        self.code = code  # the code version (app/serving/keys.py) every run here is keyed on
+        self.memo = BoundedLRU(MEMO_BYTES)
+
+    def run(self, widget: Widget, values: dict) -> RunKey:
+        return RunKey.of(widget.name, values, widget.seed, self.code, self.settings.torch_threads)
 
     def key(self, widget: Widget, values: dict) -> str:
-        return job_key(widget.name, values, widget.seed)
+        return self.run(widget, values).job
 
     def cached(self, widget: Widget, values: dict) -> dict | None:
         """The finished item for these parameters from any current worker profile, marked
         as served from the cache; None when it must be computed."""
-        job = self.key(widget, values)
+        run = self.run(widget, values)
         for profile in self.engine.profiles():
             try:
-                item = self.cache.get(result_key(job, profile))
+                item = self.cache.get(run.on(profile))
             except Exception:  # a cache that is down is a miss, not an error page
                 log.warning("the result cache failed", exc_info=True)
                 return None
@@ -50,23 +67,33 @@ class WidgetJobs:
         return None
 
     def is_cached(self, widget: Widget, values: dict) -> bool:
-        job = self.key(widget, values)
-        return any(result_key(job, p) in self.cache for p in self.engine.profiles())
+        run = self.run(widget, values)
+        return any(run.on(p) in self.cache for p in self.engine.profiles())
 
-    def store(self, item: dict) -> None:
+    def store(self, run: RunKey, item: dict) -> None:
         """File a finished item under the profile that computed it."""
-        widget = item["widget"]
-        from widgets.registry import all_widgets
+        self.cache.put(run.on(Profile.parse(item["provenance"]["profile"])), item)
 
-        job = job_key(widget, item["params"], all_widgets()[widget].seed)
-        self.cache.put(result_key(job, Profile.parse(item["provenance"]["profile"])), item)
+    def remember(self, widget: Widget, values: dict, view: str, made: str) -> None:
+        """Keep `made` (e.g. a rendered fragment) of this run's cached result, under `view`."""
+        self.memo.put(self._memo_key(widget, values, view), made)
+
+    def remembered(self, widget: Widget, values: dict, view: str) -> str | None:
+        """What was kept under `view` for this run, while the shared cache holds its result."""
+        made = self.memo.get(self._memo_key(widget, values, view))
+        if made is not None and self.is_cached(widget, values):
+            return made
+        return None
+
+    def _memo_key(self, widget: Widget, values: dict, view: str) -> str:
+        return f"{self.key(widget, values)}\0{view}"
 
     async def follow(self, widget: Widget, values: dict, owner: tuple[str, str] | None = None,
                      background: bool = False, priority: int | None = None) -> Handle:
         """Hold the job computing this result (started, or shared with whoever runs it)."""
         if priority is None:
             priority = BACKGROUND_PRIORITY if background else LEARNER_PRIORITY
+        run = self.run(widget, values)
         return await self.engine.submit(
-            self.key(widget, values), run_widget, widget.name, values, code_version(),
-            self.settings.torch_threads, priority=priority, owner=owner, background=background,
-            on_result=self.store)
+            run.job, run_widget, widget.name, values, self.code, run.threads, priority=priority,
+            owner=owner, background=background, on_result=partial(self.store, run))

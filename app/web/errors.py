@@ -111,9 +111,7 @@ def error_page(request: Request, status_code: int, title: str, message: str,
                error_id: str | None = None) -> Response:
     """The error as a whole page; plain text if even the templates fail."""
     try:
-        from app.web.pages import course
-
-        chapters = course(request).chapters
+        chapters = request.app.state.course.course().chapters
     except Exception:  # an error page must not fail because the course does
         chapters = []
     try:

@@ -1,7 +1,9 @@
-"""What every page route shares: the course, the learner's store, the sidebar, rendering.
+"""What every page route shares: the course, the widgets, the learner's store, the sidebar,
+rendering, and noticing a client that left.
 
-Routes get the course and the progress store through FastAPI dependencies
-(`Depends(course)`, `Depends(store)`), so a test can swap either one.
+Routes get what the app owns (app/main.py builds it on app.state) through FastAPI
+dependencies: `Depends(course)`, `Depends(exercises)`, `Depends(widget_registry)`,
+`Depends(store)`, so a test can swap any of them.
 """
 from __future__ import annotations
 
@@ -11,16 +13,28 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from app.course.checklist import Checklist
-from app.course.content import BrokenChapter, Chapter, Course, load_course
-from app.web.errors import is_htmx  # noqa: F401  (routes import it from here: htmx wants a fragment)
-from app.learning.progress import ChapterProgress, ProgressStore
-from app.web.learner import learner_id, store_for
+from app.course.content import BrokenChapter, Chapter, Course
+from app.course.exercises import Exercise
 from app.course.quiz import Quiz
+from app.learning.progress import ChapterProgress, ProgressStore
+from app.web.errors import is_htmx  # noqa: F401  (routes import it from here: htmx wants a fragment)
+from app.web.learner import learner_id, store_for
+from widgets.base import Widget
 
 
 def course(request: Request) -> Course:
     """The course as it is on disk now (reloaded when a chapter file changes)."""
-    return load_course(request.app.state.settings.content_dir)
+    return request.app.state.course.course()
+
+
+def exercises(request: Request) -> dict[str, Exercise]:
+    """The coding exercises as they are on disk now, by id."""
+    return request.app.state.course.exercises()
+
+
+def widget_registry(request: Request) -> dict[str, Widget]:
+    """The app's widgets by name (every widget module found, or a test's own set)."""
+    return request.app.state.widgets
 
 
 def store(request: Request) -> Iterator[ProgressStore]:
@@ -33,6 +47,12 @@ def store(request: Request) -> Iterator[ProgressStore]:
         progress.close()
 
 
+async def wait_for_disconnect(request: Request) -> None:
+    """Returns when the client has gone (uvicorn reports it as soon as the socket closes)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 def chapter_or_404(course: Course, slug: str) -> Chapter:
@@ -72,13 +92,10 @@ def progress_for(request: Request, course: Course) -> dict[str, ChapterProgress]
 
 def exercise_tally(request: Request) -> dict[str, dict]:
     """chapter slug -> {"solved", "attempts", "total"} of its coding exercises, for this learner."""
-    from app.course.exercises import load_exercises
-
-    exercises = load_exercises(request.app.state.settings.content_dir)
     learner, is_new = learner_id(request)
     mine = {} if is_new else store_for(request).exercises(learner)
     tally: dict[str, dict] = {}
-    for exercise in exercises.values():
+    for exercise in exercises(request).values():
         t = tally.setdefault(exercise.chapter, {"solved": 0, "attempts": 0, "total": 0})
         p = mine.get(exercise.id)
         t["total"] += 1

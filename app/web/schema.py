@@ -23,7 +23,6 @@ from pydantic.json_schema import models_json_schema
 from app.web.errors import Message, ServerError, Unprocessable
 from app.web.views.widget import INSTANCE_RE, URL_TEXT_MAX
 from widgets.base import Widget
-from widgets.registry import all_widgets
 
 REF = "#/components/schemas/{model}"
 
@@ -266,7 +265,7 @@ def build(app: FastAPI) -> dict:
                       description="Every widget parameter, bound and response shape, and every error "
                                   "in one shape: see app/web/schema.py and app/web/errors.py.")
     paths = doc["paths"]
-    widgets = [all_widgets()[n] for n in sorted(all_widgets())]
+    widgets = [app.state.widgets[n] for n in sorted(app.state.widgets)]  # this app's own set
     for template in WIDGET_TEMPLATES:
         paths.pop(template, None)
     for widget in widgets:

@@ -7,11 +7,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.course.content import load_course
+from shared_course import shared_course
 from app.course.quiz import display_order
-from app.settings import Settings
 
-CHAPTER = load_course(Settings().content_dir).get("training-loop")
+CHAPTER = shared_course().get("training-loop")
 QUIZ = CHAPTER.quizzes["initial-loss"]
 
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.course.content import load_course
-from app.settings import Settings
+from shared_course import shared_course
 
 PHONE = {"width": 390, "height": 844}
 PAGES = ["/", "/glossary", "/widgets", "/search?q=warmup", "/widgets/warmup/demo",
-         *(f"/chapters/{chapter.slug}" for chapter in load_course(Settings().content_dir).chapters)]
+         *(f"/chapters/{chapter.slug}" for chapter in shared_course().chapters)]
 
 RUN_TIMEOUT_MS = 180_000  # a page's widgets train on a cold server before their charts are final
 # every chart on the page drawn in full: streaming charts are the widest things, and a partial

@@ -7,12 +7,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.course.content import load_course
-from app.settings import Settings
+from shared_course import shared_course
 
 CHAPTER = "learning-rate"
-QUIZ = load_course(Settings().content_dir).get(CHAPTER).quizzes["lr-meaning"]
-TOTAL = len(load_course(Settings().content_dir).get(CHAPTER).quizzes)
+QUIZ = shared_course().get(CHAPTER).quizzes["lr-meaning"]
+TOTAL = len(shared_course().get(CHAPTER).quizzes)
 
 
 @pytest.mark.browser
@@ -56,7 +55,7 @@ def test_predict_question_shows_the_real_run_beside_the_prediction(page):
     page.goto(f"/chapters/{CHAPTER}")
     page.wait_for_function("() => window.htmx !== undefined")
     quiz = page.locator("#quiz-warmup-predict")
-    right = load_course(Settings().content_dir).get(CHAPTER).quizzes["warmup-predict"].correct_indices[0]
+    right = shared_course().get(CHAPTER).quizzes["warmup-predict"].correct_indices[0]
     quiz.locator(f'input[value="{right}"]').check()
     quiz.get_by_role("button", name="Check my answer").click()
     # the server is also training the page's own warmup widget: give the answer time

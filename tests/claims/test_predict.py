@@ -6,11 +6,10 @@ import re
 
 import pytest
 
-from app.course.content import load_course
+from shared_course import shared_course
 from app.course.expr import ExprError, evaluate, explain, names_for, parse
 from app.course.quiz import QuizFormatError, parse_quiz
-from app.settings import Settings
-from shared_runs import cache_dir as recorded_runs
+from shared_runs import recorded
 
 DATA = {"steps": 3, "runs": [{"label": "warmup 40", "val_loss": [3.0, 2.5], "diverged_at": None},
                              {"label": "no warmup", "val_loss": [3.0, 3.1], "diverged_at": None}]}
@@ -106,7 +105,7 @@ CHAPTER = "learning-rate"
 
 
 def test_chapter_3_has_a_predict_question_on_the_warmup_widget():
-    quiz = load_course(Settings().content_dir).get(CHAPTER).quizzes["warmup-predict"]
+    quiz = shared_course().get(CHAPTER).quizzes["warmup-predict"]
     assert quiz.predict.widget == "warmup" and quiz.predict.params == {}
     assert any("val_loss[-1] > runs[0].val_loss[-1] + 0.3" in c for c in quiz.predict.checks)
 
@@ -119,7 +118,7 @@ def test_predict_form_shows_the_badge_and_an_empty_run_area(client):
 
 
 def warmup_predict():
-    return load_course(Settings().content_dir).get(CHAPTER).quizzes["warmup-predict"]
+    return shared_course().get(CHAPTER).quizzes["warmup-predict"]
 
 
 def test_answering_a_predict_question_shows_the_real_run_beside_the_prediction(client):
@@ -151,25 +150,25 @@ def test_predict_json_answer_names_the_run(client):
 
 # --- every predict question tells the truth about the real run -------------------------------
 def predict_questions():
-    course = load_course(Settings().content_dir)
+    course = shared_course()
     return [(c, q) for c in course.chapters for q in c.quizzes.values() if q.predict is not None]
 
 
-def assert_predictions_hold(chapter, quiz, cache_dir=None) -> None:
+def assert_predictions_hold(chapter, quiz) -> None:
     """Test helper: run the question's widget at its parameters; every check must be True.
 
-    With cache_dir, a run recorded by `python -m app check` (var/check-runs, keyed by the
-    widget, its parameters, seed, the hash of every widget source file, torch and device)
-    is reused instead of training again; COURSE_CHECK_FRESH=1 always trains."""
+    A run recorded under the same run key by `python -m app check` or an earlier session
+    (var/check-runs, tests/shared_runs.py) is reused instead of training again;
+    COURSE_CHECK_FRESH=1 always trains."""
     from app.tools.check.predictions import prediction_problems
     from widgets.registry import all_widgets
 
     widget = all_widgets()[quiz.predict.widget]
     values = widget.canonicalize(quiz.predict.params)
-    problems = prediction_problems(widget, values, [(chapter.path.name, quiz)], cache_dir=cache_dir)
+    problems = prediction_problems(widget, values, [(chapter.path.name, quiz)], runs=recorded())
     assert problems == [], "the correct option is not true of the real run:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("chapter, quiz", predict_questions(), ids=lambda x: getattr(x, "id", getattr(x, "slug", "")))
 def test_every_predict_question_is_true_of_the_real_run(chapter, quiz):
-    assert_predictions_hold(chapter, quiz, recorded_runs())
+    assert_predictions_hold(chapter, quiz)

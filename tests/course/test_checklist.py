@@ -10,16 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.tools.check.course import check_content
-from app.course.content import load_course
+from shared_course import shared_course
 from app.course.markdown import MarkdownError, render_markdown
 from app.learning.progress import MIGRATIONS, SCHEMA_VERSION, ProgressDB, ProgressStore
 from app.web.learner import COOKIE_NAME
-from app.settings import Settings
 
 CHAPTER = "scale-and-configs"
 CHECKLIST = "pre-training"
 URL = f"/progress/checklist/{CHAPTER}/{CHECKLIST}"
-ITEMS = len(load_course(Settings().content_dir).get(CHAPTER).checklists[CHECKLIST].items)
+ITEMS = len(shared_course().get(CHAPTER).checklists[CHECKLIST].items)
 LEARNER = "checklist-learner-0123456789"
 
 
@@ -99,7 +98,7 @@ def test_the_check_follows_links_in_items_and_rejects_a_malformed_or_repeated_ch
 
 
 def test_chapter_10_has_the_ten_checks_in_its_checklist():
-    checklist = load_course(Settings().content_dir).get(CHAPTER).checklists[CHECKLIST]
+    checklist = shared_course().get(CHAPTER).checklists[CHECKLIST]
     assert len(checklist.items) == 10 and checklist.ordered
     assert all('href="/chapters/' in str(item) for item in checklist.items), "each links to where it is taught"
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from app.tools.check.course import check_content
-from app.course.content import ContentError, load_course, load_course_uncached, parse_chapter
+from app.course.content import ContentError, load_course_uncached, parse_chapter
+from app.course.loader import CourseLoader
 from app.course.markdown import MarkdownError, fill_slots, render_markdown
 from app.settings import Settings
 
@@ -44,11 +45,12 @@ def test_there_are_chapters_and_file_names_match_order_and_slug():
         assert path.name == f"{chapter.order:02d}-{chapter.slug}.md"
 
 
-def test_course_is_sorted_by_order_and_cached():
-    course = load_course(CONTENT_DIR)
+def test_course_is_sorted_by_order_and_the_loader_keeps_it():
+    loader = CourseLoader(CONTENT_DIR)
+    course = loader.course()
     orders = [c.order for c in course.chapters]
     assert orders == sorted(orders)
-    assert load_course(CONTENT_DIR) is course
+    assert loader.course() is course, "nothing changed on disk: the same course"
 
 
 @pytest.mark.parametrize("path", CHAPTER_FILES, ids=lambda p: p.name)
@@ -226,18 +228,16 @@ def test_check_course_flags_unknown_widgets_and_bad_starting_values(tmp_path):
     assert any("peak_lr" in p for p in problems)
 
 
-def test_a_server_checks_the_chapter_files_at_most_once_per_interval(tmp_path, monkeypatch):
-    from app.course import freshness
-
+def test_a_server_checks_the_chapter_files_at_most_once_per_interval(tmp_path):
     chapters = tmp_path / "chapters"
     chapters.mkdir()
     write(chapters, "01-test.md", chapter_text("First version.\n"))
-    monkeypatch.setattr(freshness, "RECHECK_S", 3600.0)
-    assert "First version" in str(load_course(tmp_path).chapters[0].html)
+    loader = CourseLoader(tmp_path, recheck_s=3600.0)
+    assert "First version" in str(loader.course().chapters[0].html)
     write(chapters, "01-test.md", chapter_text("An edited version, longer.\n"))
-    assert "First version" in str(load_course(tmp_path).chapters[0].html), "not looked at within the interval"
-    monkeypatch.setattr(freshness, "RECHECK_S", 0.0)
-    assert "An edited version" in str(load_course(tmp_path).chapters[0].html), "seen once it has passed"
+    assert "First version" in str(loader.course().chapters[0].html), "not looked at within the interval"
+    loader.freshness.recheck_s = 0.0
+    assert "An edited version" in str(loader.course().chapters[0].html), "seen once it has passed"
 
 
 # --- the page of what the course leaves out --------------------------------------------------
@@ -252,7 +252,9 @@ def test_the_not_covered_page_is_served_and_linked_from_the_landing_page(client)
 
 def test_every_chapter_link_on_the_not_covered_page_resolves():
     text = (CONTENT_DIR / "pages" / "not-covered.md").read_text(encoding="utf-8")
-    course = load_course(CONTENT_DIR)
+    from shared_course import shared_course
+
+    course = shared_course()
     links = re.findall(r"\(/chapters/([a-z0-9-]+)(?:#([a-z0-9-]+))?\)", text)
     assert len(links) >= 5
     for slug, anchor in links:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.course.content import load_course
-from app.settings import Settings
+from shared_course import shared_course
 
-COURSE = load_course(Settings().content_dir)
+COURSE = shared_course()
 QUESTIONS = [(chapter.slug, quiz) for chapter in COURSE.chapters for quiz in chapter.quizzes.values()]
 
 

@@ -5,15 +5,14 @@ import re
 
 import pytest
 
-from app.course.content import load_course
+from shared_course import shared_course
 from app.course.quiz import AnswerError, QuizFormatError, grade, parse_quiz
-from app.settings import Settings
 
 CHAPTER = "learning-rate"
 
 
 def real_quiz(qid: str):
-    return load_course(Settings().content_dir).get(CHAPTER).quizzes[qid]
+    return shared_course().get(CHAPTER).quizzes[qid]
 
 
 SINGLE = {"id": "s", "question": "Pick $x$", "options": [

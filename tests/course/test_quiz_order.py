@@ -7,11 +7,10 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from app.course.content import load_course
+from shared_course import shared_course
 from app.course.quiz import display_order
-from app.settings import Settings
 
-COURSE = load_course(Settings().content_dir)
+COURSE = shared_course()
 QUESTIONS = [(c.slug, q) for c in COURSE.chapters for q in c.quizzes.values()]
 CHAPTER = COURSE.chapters[0]
 LEARNER_A, LEARNER_B = "a" * 24, "b" * 24

@@ -32,9 +32,9 @@ SLOW_EXERCISES = {"debug-this-run"}  # its tests train the tiny GPT for 200 step
 
 
 def test_at_least_twelve_exercises_each_in_a_chapter():
-    from app.course.content import load_course
+    from shared_course import shared_course
 
-    course = load_course(Settings().content_dir)
+    course = shared_course()
     assert len(EXERCISES) >= 12
     slugs = {c.slug for c in course.chapters}
     for exercise in EXERCISES.values():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from shared_runs import widget_data
+from widgets.lab import runtime
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, device_name
@@ -31,9 +32,12 @@ def test_the_one_loop_trains_on_cuda_and_says_so():
 
 
 @pytest.mark.parametrize("name", ["warmup", "clip-trace", "precision", "layer-health"])
-def test_a_widget_on_a_cuda_worker_reports_cuda(name, monkeypatch):
-    monkeypatch.setenv("COURSE_DEVICE", "cuda")
-    widget = all_widgets()[name]
-    data = widget.compute(widget.canonicalize({}))
+def test_a_widget_on_a_cuda_worker_reports_cuda(name):
+    before = runtime.configure(device="cuda")  # what a worker started with COURSE_DEVICE=cuda does
+    try:
+        widget = all_widgets()[name]
+        data = widget.compute(widget.canonicalize({}))
+    finally:
+        runtime.restore(before)
     assert data["device"].startswith("cuda:")
-    assert widget_data(name)["device"] == "cpu"  # the same widget here (COURSE_DEVICE=cpu in tests)
+    assert widget_data(name)["device"] == "cpu"  # the same widget here (the tests configure the CPU)

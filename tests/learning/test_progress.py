@@ -14,15 +14,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.course.content import load_course
+from shared_course import shared_course
 from app.main import create_app
 from app.learning.progress import MIGRATIONS, SCHEMA_VERSION, ProgressDB, ProgressStore
 from app.web.learner import COOKIE_NAME
-from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = "learning-rate"
-QUIZZES = load_course(Settings().content_dir).get(CHAPTER).quizzes
+QUIZZES = shared_course().get(CHAPTER).quizzes
 
 
 def answer(client, qid: str, right: bool = True):

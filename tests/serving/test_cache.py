@@ -10,7 +10,7 @@ import pytest
 
 import services
 from app.serving.cache import MemoryCache, SqliteCache, encode, export_cache, import_cache, open_cache
-from app.serving.keys import Profile, job_key, local_profile, result_key
+from app.serving.keys import Profile, RunKey, local_profile
 
 ROOT = services.ROOT
 
@@ -118,15 +118,17 @@ def test_cache_command_exports_and_imports(tmp_path):
 
 
 def test_keys_depend_on_everything_that_changes_the_numbers():
-    base = job_key("warmup", {"lr": 0.1}, 1337)
-    assert job_key("warmup", {"lr": 0.1}, 1337) == base
-    assert len({base, job_key("warmup", {"lr": 0.2}, 1337), job_key("warmup", {"lr": 0.1}, 1),
-                job_key("spikes", {"lr": 0.1}, 1337)}) == 4
-    here = local_profile()
+    base = RunKey.of("warmup", {"lr": 0.1}, 1337, "code1", 1)
+    assert RunKey.of("warmup", {"lr": 0.1}, 1337, "code1", 1).job == base.job
+    assert len({base.job, RunKey.of("warmup", {"lr": 0.2}, 1337, "code1", 1).job,
+                RunKey.of("warmup", {"lr": 0.1}, 1, "code1", 1).job, RunKey.of("spikes", {"lr": 0.1}, 1337, "code1", 1).job,
+                RunKey.of("warmup", {"lr": 0.1}, 1337, "code2", 1).job,
+                RunKey.of("warmup", {"lr": 0.1}, 1337, "code1", 2).job}) == 6
+    here = local_profile("cpu")
     assert here.cpu and here.torch and here.device == "cpu"
     others = [Profile(here.torch, here.device, "DEFAULT"), Profile(here.torch, "cuda", here.cpu),
               Profile("9.9", here.device, here.cpu)]
-    assert len({result_key(base, p) for p in [here, *others]}) == 4
+    assert len({base.on(p) for p in [here, *others]}) == 4
     assert Profile.parse(here.token) == here
 
 

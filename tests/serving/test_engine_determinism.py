@@ -32,7 +32,8 @@ def test_two_dropout_jobs_at_once_equal_each_run_alone(tmp_path):
         try:
             await engine.started()
             assert engine.threads >= 2, "two worker threads, so both jobs run at the same moment"
-            handles = [await engine.submit(f"determinism-{i}", run_widget, widget.name, v, code_version())
+            handles = [await engine.submit(f"determinism-{i}", run_widget, widget.name, v,
+                                                 code_version(settings.corpus_path))
                        for i, v in enumerate(values)]
             for handle in handles:  # both report before either ends: they really overlap
                 while not handle.take(0)[0]:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 import services
-from app.course.content import load_course
+from shared_course import shared_course
 from app.settings import Settings
 
 FREED_WITHIN_S = 0.5
@@ -107,7 +107,7 @@ def page_seconds(client: httpx.Client) -> float:
 
 
 def predict_questions() -> list[tuple[str, str]]:
-    course = load_course(Settings().content_dir)
+    course = shared_course()
     return [(c.slug, q.id) for c in course.chapters for q in c.quizzes.values() if q.predict is not None]
 
 

@@ -14,18 +14,15 @@ import pytest
 
 import services
 from app.serving.cache import open_cache
-from app.course.content import load_course
-from app.serving.precompute import _slider, form_values, moves
-from app.settings import Settings
+from shared_course import shared_course
+from app.serving.precompute.moves import _slider, form_values, moves
 from widgets.base import Param, Widget
 from widgets.registry import all_widgets
-
-CONTENT = Settings().content_dir
 
 
 @pytest.fixture(scope="module")
 def near() -> list:
-    return list(moves(CONTENT, radius=2))
+    return list(moves(shared_course(), all_widgets(), radius=2))
 
 
 def test_every_default_placement_and_predict_run_comes_first(near):
@@ -33,7 +30,7 @@ def test_every_default_placement_and_predict_run_comes_first(near):
     assert all(m.distance == 0 for m in near[:len(bases)]), "distance 0 before any move"
     for name, widget in all_widgets().items():
         assert (name, widget.canonicalize({})) in bases
-    course = load_course(CONTENT)
+    course = shared_course()
     for chapter in course.chapters:
         for use in chapter.widgets:
             assert (use.name, all_widgets()[use.name].canonicalize(use.overrides)) in bases
@@ -52,7 +49,7 @@ def test_nearest_first_main_controls_before_advanced_each_setting_once(near):
 def test_one_control_moves_from_the_defaults():
     warmup = all_widgets()["warmup"]
     defaults = warmup.canonicalize({})
-    found = [m for m in moves(CONTENT, radius=1, only={"warmup"}) if m.origin == "defaults" and m.distance == 1]
+    found = [m for m in moves(shared_course(), all_widgets(), radius=1, only={"warmup"}) if m.origin == "defaults" and m.distance == 1]
     for move in found:
         changed = [k for k in defaults if move.values[k] != defaults[k]]
         assert changed == [move.control]

@@ -94,10 +94,10 @@ def test_a_rendered_fragment_is_kept_only_while_its_result_is_cached(app, client
     read_events(client, "/widgets/lr-schedule/stream", params)
     first = client.get("/widgets/lr-schedule", params=params).text
     assert 'class="figure-json"' in first
-    kept = len(app.state.rendered)
+    kept = len(app.state.jobs.memo)
     assert kept >= 1
     assert client.get("/widgets/lr-schedule", params=params).text == first
-    assert len(app.state.rendered) == kept, "the second request was served from the memo"
+    assert len(app.state.jobs.memo) == kept, "the second request was served from the memo"
     app.state.cache.clear()
     again = client.get("/widgets/lr-schedule", params=params).text
     assert "data-stream-url" in again and "figure-json" not in again
@@ -107,22 +107,24 @@ def test_start_up_pre_renders_the_cached_precomputed_settings_and_computes_nothi
     """app/web/views/prerender.py: what is cached gets its fragment rendered before anyone asks; what is
     not cached is left alone (no run starts)."""
     from app.serving.cache import BoundedLRU
+    from app.serving.jobs import MEMO_BYTES
     from app.web.views.prerender import Prerender
-    from app.web.views.widget import RENDERED_BYTES, rendered_key
-    from widgets.registry import all_widgets
+    from app.web.views.widget import view_key
 
     read_events(client, "/widgets/lr-schedule/stream", {"instance": "lr-schedule"})  # the defaults
-    app.state.rendered = BoundedLRU(RENDERED_BYTES)  # as a fresh server's
+    jobs = app.state.jobs
+    jobs.memo = BoundedLRU(MEMO_BYTES)  # as a fresh server's
     runs_before = client.get("/api/engine").json()["engine"]["counts"]
     warm = Prerender(app, radius=1)
     warm._run()
     assert warm.finished and warm.rendered == 1, "only the one cached setting is rendered"
-    widget = all_widgets()["lr-schedule"]
-    key = rendered_key("result", widget, widget.canonicalize({}), "lr-schedule")
-    assert key in app.state.rendered
+    widget = app.state.widgets["lr-schedule"]
+    view = view_key("result", "lr-schedule")
+    assert jobs.remembered(widget, widget.canonicalize({}), view) is not None
     assert client.get("/api/engine").json()["engine"]["counts"] == runs_before, "nothing was computed"
     html = client.get("/widgets/lr-schedule", params={"instance": "lr-schedule"}).text
-    assert html == app.state.rendered.get(key) and len(app.state.rendered) == 1, "served from the memo"
+    assert html == jobs.remembered(widget, widget.canonicalize({}), view) and len(jobs.memo) == 1, \
+        "served from the memo"
     for _ in range(100):  # the server's own pre-render, at start-up, when nothing was cached
         started_with = client.get("/api/engine").json()["prerendered"]
         if started_with["finished"]:

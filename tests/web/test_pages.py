@@ -9,10 +9,9 @@ from html.parser import HTMLParser
 import pytest
 from markupsafe import Markup
 
-from app.course.content import load_course
-from app.settings import Settings
+from shared_course import shared_course
 
-COURSE = load_course(Settings().content_dir)
+COURSE = shared_course()
 SLUGS = [c.slug for c in COURSE.chapters]
 
 

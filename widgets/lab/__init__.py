@@ -1,11 +1,14 @@
 """The training lab: real PyTorch training of a tiny character-level GPT.
 
-No web code lives here. Modules:
+No web code lives here, and nothing here reads the environment. Modules:
+  runtime    - where the lab runs and what it reads: the device and the corpus file, set by
+               whoever runs it (the app, from its settings)
   data       - the tiny Shakespeare corpus, its characters, the train/val split, batches
   model      - the tiny GPT, able to hold several runs' weights side by side
   flat       - the model's parameters in flat per-group buffers (few, big optimizer ops)
   schedules  - learning-rate schedules (closed forms, used through a real scheduler)
-  optim      - the course's own optimizers (SGD ... AdamW), run-stacked, per-run step counts
+  optim      - the course's own optimizers (SGD ... AdamW), run-stacked, per-run step counts,
+               and blocks of runs each with an optimizer of its own
   clip       - global-norm gradient clipping
   trainer    - the one training loop: several configurations in lockstep, with hooks
   recovery   - skip and rollback after a loss spike (a trainer hook)

@@ -1,4 +1,7 @@
-"""The corpus: tiny Shakespeare as characters, split 90/10 into train and validation."""
+"""The corpus: tiny Shakespeare as characters, split 90/10 into train and validation.
+
+Which file is read is the lab's runtime setting (widgets/lab/runtime.py): the app passes its
+Settings' corpus path; a script gets the copy in this checkout's content/data/."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-CORPUS_PATH = Path(__file__).resolve().parents[2] / "content" / "data" / "tinyshakespeare.txt"
+from widgets.lab import runtime
+
 TRAIN_FRACTION = 0.9
 
 
@@ -29,9 +33,14 @@ class Corpus:
         return "".join(self.chars[int(i)] for i in ids)
 
 
-@lru_cache(maxsize=1)
-def load_corpus() -> Corpus:
-    text = CORPUS_PATH.read_text(encoding="utf-8")
+def load_corpus(path: Path | None = None) -> Corpus:
+    """The corpus at `path`, by default the runtime's (read once per file and process)."""
+    return _load(Path(path or runtime.current().corpus_path))
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> Corpus:
+    text = path.read_text(encoding="utf-8")
     chars = "".join(sorted(set(text)))
     lookup = {c: i for i, c in enumerate(chars)}
     ids = torch.tensor([lookup[c] for c in text], dtype=torch.long)

@@ -7,9 +7,12 @@ check SGD, momentum, RMSProp, Adam and AdamW against torch on the same inputs.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import torch
+
+if TYPE_CHECKING:  # only for the annotation: flat.py imports the model, not the optimizers
+    from widgets.lab.flat import FlatParams
 
 Number = float | Sequence[float]
 
@@ -207,3 +210,43 @@ def Adam(groups, runs: int = 1, lr: Number = 1e-3, beta1: Number = 0.9, beta2: N
     """Classic Adam: any weight decay is L2 added to the gradient."""
     return AdamW(groups, runs, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                  weight_decay=weight_decay, decoupled=False, bias_correction=bias_correction)
+
+
+class BlockOptimizers:
+    """Consecutive blocks of runs, each with its own course optimizer (SGD against Adam...).
+
+    Block k owns rows [a, b) of every flat buffer (views: its in-place updates land in the
+    shared weights) and of their gradients, as groups [{"params": [decayed rows]},
+    {"params": [other rows]}]; a block's optimizer never touches another block's runs.
+    """
+
+    def __init__(self, params: FlatParams, blocks: Sequence[tuple[int, Callable[[list[dict], int], CourseOptimizer]]]):
+        self.runs = params.runs
+        self.slices: list[tuple[int, int]] = []
+        self.optimizers: list[CourseOptimizer] = []
+        start = 0
+        for n, make in blocks:
+            groups = []
+            for name in ("decayed", "other"):
+                group = params.group(name)
+                if group is not None:
+                    rows = group.data[start:start + n]
+                    rows.grad = group.data.grad[start:start + n]
+                    groups.append({"params": [rows]})
+            self.slices.append((start, start + n))
+            self.optimizers.append(make(groups, n))
+            start += n
+        if start != self.runs:
+            raise ValueError(f"the blocks hold {start} runs, the spec {self.runs}")
+
+    @property
+    def lr(self) -> torch.Tensor:
+        return torch.cat([opt.lr.to(torch.float32) for opt in self.optimizers])
+
+    def set_lr(self, lr: torch.Tensor) -> None:
+        for (a, b), opt in zip(self.slices, self.optimizers):
+            opt.set_lr(lr[a:b])
+
+    def step(self, active: Sequence[bool] | None = None) -> None:
+        for (a, b), opt in zip(self.slices, self.optimizers):
+            opt.step(None if active is None else active[a:b])

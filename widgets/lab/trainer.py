@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -46,16 +45,9 @@ from widgets.lab.clip import EPS
 from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.flat import FlatParams
 from widgets.lab.model import GPTConfig, TinyGPT
-from widgets.lab.optim import AdamW, CourseOptimizer
+from widgets.lab.optim import AdamW, BlockOptimizers
+from widgets.lab.runtime import default_device
 from widgets.lab.schedules import Schedule
-
-
-def default_device() -> str:
-    """CUDA when present, else CPU; COURSE_DEVICE overrides (the tests pin 'cpu')."""
-    wanted = os.environ.get("COURSE_DEVICE")
-    if wanted:
-        return wanted
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def device_name(device: str | torch.device) -> str:
@@ -178,46 +170,6 @@ def adamw_from_runs(trainer: "LockstepTrainer") -> AdamW:
               for g in trainer.params.groups.values()]
     return AdamW(groups, runs=len(runs), lr=[r.schedule.lr_at(0) for r in runs],
                  beta1=[r.beta1 for r in runs], beta2=[r.beta2 for r in runs])
-
-
-class BlockOptimizers:
-    """Consecutive blocks of runs, each with its own course optimizer (SGD against Adam...).
-
-    Block k owns rows [a, b) of every flat buffer (views: its in-place updates land in the
-    shared weights) and of their gradients, as groups [{"params": [decayed rows]},
-    {"params": [other rows]}]; a block's optimizer never touches another block's runs.
-    """
-
-    def __init__(self, params: FlatParams, blocks: Sequence[tuple[int, Callable[[list[dict], int], CourseOptimizer]]]):
-        self.runs = params.runs
-        self.slices: list[tuple[int, int]] = []
-        self.optimizers: list[CourseOptimizer] = []
-        start = 0
-        for n, make in blocks:
-            groups = []
-            for name in ("decayed", "other"):
-                group = params.group(name)
-                if group is not None:
-                    rows = group.data[start:start + n]
-                    rows.grad = group.data.grad[start:start + n]
-                    groups.append({"params": [rows]})
-            self.slices.append((start, start + n))
-            self.optimizers.append(make(groups, n))
-            start += n
-        if start != self.runs:
-            raise ValueError(f"the blocks hold {start} runs, the spec {self.runs}")
-
-    @property
-    def lr(self) -> torch.Tensor:
-        return torch.cat([opt.lr.to(torch.float32) for opt in self.optimizers])
-
-    def set_lr(self, lr: torch.Tensor) -> None:
-        for (a, b), opt in zip(self.slices, self.optimizers):
-            opt.set_lr(lr[a:b])
-
-    def step(self, active: Sequence[bool] | None = None) -> None:
-        for (a, b), opt in zip(self.slices, self.optimizers):
-            opt.step(None if active is None else active[a:b])
 
 
 def per_run_blocks(blocks) -> Callable[["LockstepTrainer"], BlockOptimizers]:

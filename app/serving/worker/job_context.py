@@ -17,6 +17,8 @@ import os
 import socket
 import threading
 import time
+from functools import lru_cache
+from pathlib import Path
 
 TOPIC = "course-progress"
 RUNNING_STATES = {"executing", "long-running", "resumed"}
@@ -74,8 +76,17 @@ def finished() -> None:
 def profile_token() -> str:
     """The profile (torch/device/CPU kernel set) results computed here are stored under."""
     from app.serving.keys import local_profile
+    from widgets.lab import runtime
 
-    return local_profile().token
+    return local_profile(runtime.default_device()).token
+
+
+@lru_cache(maxsize=4)
+def code_version_here(corpus_path: Path) -> str:
+    """The code version of the sources this worker process loaded (computed as it joins)."""
+    from app.serving.keys import code_version
+
+    return code_version(corpus_path)
 
 
 def host() -> str:
@@ -93,26 +104,38 @@ except ImportError:  # the lab can be used without distributed installed
 
 
 class CourseWorkerSetup(WorkerPlugin):
-    """Run on every worker as it joins: one torch thread (tiny models gain nothing from more,
+    """Run on every worker as it joins: the lab's device and corpus (the web process's settings
+    for the workers it starts; a worker of a remote cluster uses its own, COURSE_DEVICE and
+    COURSE_CORPUS where it was started), one torch thread (tiny models gain nothing from more,
     and jobs on the other cores would be slowed down many times over), optionally a lower CPU
     priority than the web process (embedded mode: pages stay fast while every core trains),
-    and the widgets imported before the first job arrives."""
+    and the widgets imported and the code version computed before the first job arrives."""
 
     name = "course-worker-setup"
 
-    def __init__(self, torch_threads: int = 1, nice: int = 0):
+    def __init__(self, torch_threads: int = 1, nice: int = 0, device: str | None = None,
+                 corpus_path: Path | None = None):
         self.torch_threads = torch_threads
         self.nice = nice
+        self.device = device  # None: this worker's own settings
+        self.corpus_path = corpus_path
 
     def setup(self, worker) -> None:
         import torch
 
+        from app.settings import Settings
+        from widgets.lab import runtime
+
+        own = Settings.from_env()
+        corpus = self.corpus_path or own.corpus_path
+        runtime.configure(device=own.device if self.device is None else self.device, corpus_path=corpus)
         torch.set_num_threads(self.torch_threads)
         if self.nice:
             lower_priority(self.nice)
         from widgets.registry import all_widgets
 
         all_widgets()
+        code_version_here(Path(corpus))
 
 
 def lower_priority(nice: int) -> None:

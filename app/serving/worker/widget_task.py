@@ -10,17 +10,20 @@ import time
 
 from app.serving.worker import figure_delta
 from app.serving.worker import job_context
-from app.serving.keys import code_version, local_profile
+from app.serving.keys import local_profile
+from widgets.lab import runtime
 
 
 def run_widget(name: str, values: dict, code: str, torch_threads: int = 1) -> dict:
     """The finished item {widget, params, data, figure, provenance} for canonical `values`.
 
-    `code` is the web process's code version: a worker running other widget sources would
-    compute numbers the cache would then file under the wrong key, so it refuses."""
-    if code != code_version():
-        raise RuntimeError(f"this worker runs other widget code ({code_version()}) than the web "
-                           f"process ({code}): start it from the same checkout")
+    `code` is the web process's code version: a worker running other widget sources, or
+    training on another corpus, would compute numbers the cache would then file under the
+    wrong key, so it refuses."""
+    here = job_context.code_version_here(runtime.current().corpus_path)
+    if code != here:
+        raise RuntimeError(f"this worker runs other widget code or another corpus ({here}) than the "
+                           f"web process ({code}): start it from the same checkout and settings")
     from widgets.registry import all_widgets
 
     job_context.use_torch_threads(torch_threads)
@@ -41,7 +44,7 @@ def run_widget(name: str, values: dict, code: str, torch_threads: int = 1) -> di
         figure = widget.figure(values, data)
     finally:
         job_context.finished()
-    profile = local_profile()
+    profile = local_profile(runtime.default_device())
     provenance = {
         "seed": widget.seed,
         # the device that really ran it, as the widget reports it (every trainer does); a widget

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,19 +19,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from app.settings import ROOT
+from app.course.exercises import load_exercises
+from app.settings import Settings
+from app.tools.bench.server import serving
+
 HOSTILE = {
     "infinite loop": "while True:\n    pass\n",
     "fork bomb": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
     "memory bomb": "b = []\nwhile True:\n    b.append(bytearray(64 * 1024**2))\n",
     "print 100 MB": "import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 1_000_000)\n",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, code: str) -> tuple[int, dict, float]:
@@ -59,25 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="exercises-bench-"))
-    port = free_port()
-    env = dict(os.environ, COURSE_DB=str(work / "p.sqlite3"), COURSE_CACHE_URL="memory://",
-               COURSE_WARM_CACHE="0", OMP_NUM_THREADS="1")
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                              cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.2)
-        from app.course.exercises import load_exercises
-        from app.settings import Settings
-
-        solution = load_exercises(Settings().content_dir)["adamw"].solution
-        programs = {**HOSTILE, "adamw reference solution": solution}
+    env = {"COURSE_DB": str(work / "p.sqlite3"), "COURSE_CACHE_URL": "memory://", "COURSE_WARM_CACHE": "0",
+           "OMP_NUM_THREADS": "1"}
+    solution = load_exercises(Settings().content_dir)["adamw"].solution
+    programs = {**HOSTILE, "adamw reference solution": solution}
+    with serving(env, ready_path="/") as server:
+        base = server.base
         print(f"{'program':28s} {'status':>6s} {'passed':>6s} {'grading s':>9s} {'pages':>5s} "
               f"{'p50 ms':>7s} {'p95 ms':>7s} {'max ms':>7s}")
         for _ in range(args.rounds):
@@ -93,9 +74,6 @@ def main(argv: list[str] | None = None) -> int:
                 p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
                 print(f"{name:28s} {status:6d} {str(body['passed']):>6s} {took:9.2f} {len(ms):5d} "
                       f"{statistics.median(ms):7.1f} {p95:7.1f} {ms[-1]:7.1f}", flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return 0
 
 

@@ -27,7 +27,6 @@ import contextlib
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,11 +37,11 @@ from pathlib import Path
 
 import httpx
 
-from app.serving.precompute import far_move, form_values, near_moves
-from app.settings import Settings
+from app.serving.precompute.moves import far_move, form_values, near_moves
+from app.settings import ROOT, Settings
+from app.tools.bench.server import serving
 from app.web.views.widget import query_string
 
-from app.settings import ROOT
 REQUEST_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 180.0
 ARRIVAL_S = 3.0  # learners start within this many seconds of each other
@@ -284,17 +283,10 @@ def report(learners: int, seconds: float, results: Results) -> None:
 # --- a server of the bench's own ----------------------------------------------------------
 @contextlib.contextmanager
 def server(cache_url: str):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     workdir = tempfile.mkdtemp(prefix="course-load-")
-    env = {**os.environ, "COURSE_WARM_CACHE": "0", "COURSE_DB": f"{workdir}/progress.sqlite3",
-           "COURSE_CACHE_URL": cache_url, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                               cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    env = {"COURSE_WARM_CACHE": "0", "COURSE_DB": f"{workdir}/progress.sqlite3", "COURSE_CACHE_URL": cache_url}
+    with serving(env) as running:
+        base = running.base
         # ready as a teacher's server is before the class: workers up, cached fragments rendered
         for _ in range(600):
             with contextlib.suppress(httpx.HTTPError):
@@ -304,10 +296,7 @@ def server(cache_url: str):
                           f"in {status['prerendered']['seconds']:.1f} s at start-up", flush=True)
                     break
             time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        yield base, running.process.pid
 
 
 def precompute_for(cache_url: str, radius: int) -> None:

@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,33 +32,18 @@ from pathlib import Path
 
 import httpx
 
-from app.settings import ROOT
+from app.settings import Settings
+from app.tools.bench.server import serving
 
 
 # --- a server to measure ---------------------------------------------------------------
 @contextlib.contextmanager
 def server(cache: bool):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     tmp = tempfile.mkdtemp(prefix="course-bench-")
-    env = {**os.environ, "COURSE_WARM_CACHE": "0", "COURSE_DB": f"{tmp}/progress.sqlite3",
-           "COURSE_CACHE_URL": "memory://", "COURSE_CACHE_BYTES": "1GiB" if cache else "0",
-           "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                               cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/api/widgets", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    env = {"COURSE_WARM_CACHE": "0", "COURSE_DB": f"{tmp}/progress.sqlite3", "COURSE_CACHE_URL": "memory://",
+           "COURSE_CACHE_BYTES": "1GiB" if cache else "0"}
+    with serving(env) as running:
+        yield running.base
 
 
 def stream_timings(client: httpx.Client, url: str) -> tuple[float, float]:
@@ -141,7 +124,7 @@ def matmul_rate(runs: int = 2, tokens: int = 256, width: int = 64, repeats: int 
     on the device the trainer uses."""
     import torch
 
-    from widgets.lab.trainer import default_device
+    from widgets.lab.runtime import default_device
 
     device = torch.device(default_device())
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -250,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    torch.set_num_threads(int(os.environ.get("COURSE_TORCH_THREADS", "1")))  # as the server does
+    Settings.from_env().configure_lab()  # threads, device and corpus as the server's workers have them
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
           f"({torch.backends.cpu.get_cpu_capability()} kernels, {torch.get_num_threads()} thread), "
           f"python {sys.version.split()[0]}")

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from app.tools.check.links import link_problems
 from app.tools.check.predictions import prediction_problems
+from app.tools.check.run_cache import RecordedRuns
 from app.tools.check.quizzes import course_findings, question_findings
 from app.tools.check.spoilers import spoiler_problems
 from app.course.content import LEVELS, ContentError, Course, line_of, parse_chapter
+from app.settings import Settings
 from widgets.base import ParamError
 from widgets.registry import all_widgets
 
@@ -45,7 +47,8 @@ class CheckReport:
 
 
 def check_content(content_dir: Path, run_predictions: bool = True, log=None,
-                  cache_dir: Path | None = None, static_dir: Path | None = None) -> CheckReport:
+                  cache_dir: Path | None = None, settings: Settings | None = None,
+                  widgets: dict | None = None) -> CheckReport:
     """Everything `python -m app check` checks, for authors:
 
     - every chapter loads: front matter fields, glossary definitions, Markdown, math, quiz
@@ -62,7 +65,11 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
       the longest by far;
     - with run_predictions, every predict question's check holds on the real run (runs
       are recorded in cache_dir, when given, and reused while nothing they depend on changes).
+
+    settings: where the templates and static files are (the checkout's by default); widgets:
+    the widget registry (every widget found in widgets/ by default).
     """
+    settings = settings or Settings()
     report = CheckReport()
     chapters_dir = Path(content_dir) / "chapters"
     files = sorted(chapters_dir.glob("*.md"))
@@ -81,7 +88,7 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
         report.problems.append(f"{', '.join(names)}: slug {slug!r} is used by more than one chapter; "
                                f"give each chapter its own slug")
     course = Course(chapters)
-    registry = all_widgets()
+    registry = widgets if widgets is not None else all_widgets()
     report.chapters = len(files)
     report.questions = sum(len(c.quizzes) for c in chapters)
     report.widgets = sum(len(c.widgets) for c in chapters)
@@ -111,7 +118,7 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
                 values = widget.canonicalize(quiz.predict.params)
                 key = json.dumps([widget.name, values], sort_keys=True)
                 runs.setdefault(key, [widget, values, []])[2].append((where, quiz))
-        report.problems += link_problems(course, chapter, text, registry, static_dir)
+        report.problems += link_problems(course, chapter, text, registry, settings)
         report.problems += orientation_problems(course, chapter)
         found = question_findings(chapter, text)
         report.warnings += found.warnings
@@ -124,8 +131,9 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
     report.problems += found.problems
 
     if run_predictions:
+        recorded = RecordedRuns(cache_dir)
         for widget, values, questions in runs.values():
-            report.problems += prediction_problems(widget, values, questions, log, cache_dir)
+            report.problems += prediction_problems(widget, values, questions, log, recorded)
             report.predictions += len(questions)
     return report
 

@@ -62,12 +62,11 @@ def _hrefs(chapter: Chapter) -> list[str]:
     return [h for piece in pieces for h in HREF_RE.findall(piece)]
 
 
-def link_problems(course: Course, chapter: Chapter, text: str, registry,
-                  static_dir: Path | None = None, templates_dir: Path | None = None) -> list[str]:
-    """One sentence per broken internal link in the chapter (file and line included)."""
-    defaults = Settings.from_env()
-    static_dir = static_dir or defaults.static_dir
-    fixed = page_ids(templates_dir or defaults.templates_dir)
+def link_problems(course: Course, chapter: Chapter, text: str, registry, settings: Settings) -> list[str]:
+    """One sentence per broken internal link in the chapter (file and line included); the
+    settings say where the static files and the templates are."""
+    static_dir = settings.static_dir
+    fixed = page_ids(settings.templates_dir)
     glossary_ids = {e.slug for e in course.glossary} | {f"letter-{e.letter.lower()}" for e in course.glossary}
     glossary_ids |= {"letter-other"}
     problems = []

@@ -2,26 +2,23 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from app.tools.check import run_cache
+from app.tools.check.run_cache import RecordedRuns
 from app.course.expr import ExprError, evaluate, explain, names_for
 
 
 def prediction_problems(widget, values: dict, questions: list, log=None,
-                        cache_dir: Path | None = None) -> list[str]:
+                        runs: RecordedRuns | None = None) -> list[str]:
     """Run `widget` at `values` once (or reuse its recorded run) and evaluate every check of
     `questions` ([(where, quiz)]) on it; one sentence per check that fails."""
     started = time.monotonic()
-    data = run_cache.load(widget, values, cache_dir)
-    how = "reused the recorded run of" if data is not None else "ran"
-    if data is None:
-        try:
-            data = widget.compute(values)
-        except Exception as exc:  # a widget that fails is itself a problem to report
-            return [f"{where}: predict question {quiz.id}: running widget {widget.name} failed: {exc!r}"
-                    for where, quiz in questions]
-        run_cache.save(widget, values, cache_dir, data)
+    runs = runs or RecordedRuns(None)
+    try:
+        data, reused = runs.run(widget, values)
+    except Exception as exc:  # a widget that fails is itself a problem to report
+        return [f"{where}: predict question {quiz.id}: running widget {widget.name} failed: {exc!r}"
+                for where, quiz in questions]
+    how = "reused the recorded run of" if reused else "ran"
     if log:
         log(f"  {how} {widget.name} {values} for {', '.join(q.id for _, q in questions)} "
             f"({time.monotonic() - started:.1f} s)")

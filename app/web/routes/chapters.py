@@ -14,9 +14,11 @@ from markupsafe import Markup
 from app.web.views import widget as widget_view
 from app.course.checklist import Checklist
 from app.web.views.checklist import chapter_ticks, render_checklist
+from app.web.views.exercise import chapter_exercises
 from app.course.content import Chapter, Course, WidgetUse
+from app.course.exercises import for_chapter
 from app.course.markdown import fill_slots
-from app.web.pages import chapter_or_404, course, render_page, sidebar_context, store
+from app.web.pages import chapter_or_404, course, exercises, render_page, sidebar_context, store
 from app.learning.progress import ProgressStore
 from app.web.learner import learner_id
 from app.course.quiz import AnswerError, grade
@@ -72,8 +74,6 @@ def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
         progress.record_visit(learner, chapter.slug)
     prev, nxt = loaded.neighbours(slug)
     context = sidebar_context(request, chapter.slug)
-    from app.web.routes.exercises import chapter_exercises
-
     prerequisites = [c for c in map(loaded.get, chapter.prerequisite_chapters) if c is not None]
     context.update(chapter=chapter, body=render_body(request, chapter), prev=prev, next=nxt,
                    prerequisites=prerequisites,
@@ -82,9 +82,7 @@ def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
 
 
 def chapter_exercise_list(request: Request, slug: str):
-    from app.course.exercises import for_chapter, load_exercises
-
-    return for_chapter(load_exercises(request.app.state.settings.content_dir), slug)
+    return for_chapter(exercises(request), slug)
 
 
 @router.get("/api/chapters")

@@ -27,13 +27,13 @@ from pydantic import BaseModel, Field, StrictStr
 
 from app.serving.engine import JobCancelled, JobFailed, QueueFull, Superseded
 from app.web.errors import log_failure
-from app.course.exercises import MAX_FAILS_BEFORE_SOLUTION, Exercise, load_exercises
+from app.course.exercises import Exercise
 from app.exercises.grading import GradingRefused, grade, is_loopback
 from app.web.limits import read_form
-from app.web.pages import is_htmx, render_fragment, store
+from app.web.pages import exercises, is_htmx, render_fragment, store, wait_for_disconnect
+from app.web.views.exercise import learner_progress, solution_unlocked
 from app.learning.progress import ExerciseProgress, ProgressStore
 from app.web.learner import learner_id
-from app.web.routes.widgets import wait_for_disconnect
 from widgets.base import ParamError
 
 router = APIRouter()
@@ -112,24 +112,11 @@ def allow_limits_only(request: Request) -> bool:
     return request.app.state.settings.sandbox_unsafe_ok or is_loopback(server[0])
 
 
-def exercises(request: Request) -> dict[str, Exercise]:
-    return load_exercises(request.app.state.settings.content_dir)
-
-
 def exercise_or_404(request: Request, exercise_id: str) -> Exercise:
     found = exercises(request).get(exercise_id)
     if found is None:
         raise HTTPException(404, f"no exercise {exercise_id[:64]!r}; see /api/exercises")
     return found
-
-
-def learner_progress(request: Request, progress: ProgressStore) -> dict[str, ExerciseProgress]:
-    learner, is_new = learner_id(request)
-    return {} if is_new else progress.exercises(learner)
-
-
-def solution_unlocked(p: ExerciseProgress | None) -> bool:
-    return p is not None and (p.solved or p.attempts - p.passes >= MAX_FAILS_BEFORE_SOLUTION)
 
 
 def status_of(p: ExerciseProgress | None) -> dict:
@@ -163,28 +150,6 @@ def exercise_api(request: Request, exercise_id: str, progress: ProgressStore = D
             "visible_tests": exercise.visible_tests, "visible_test_names": exercise.visible_names,
             "hidden_test_count": len(exercise.hidden_names), "last_code": p.last_code if p else None,
             "solution": exercise.solution if solution_unlocked(p) else None}
-
-
-def chapter_exercises(request: Request, slug: str, progress: ProgressStore) -> list[dict]:
-    """What the chapter page shows of each of its exercises, with this learner's last code."""
-    from markupsafe import Markup
-
-    from app.course.markdown import highlight_code
-
-    mine = learner_progress(request, progress)
-    items = []
-    for exercise in exercises(request).values():
-        if exercise.chapter != slug:
-            continue
-        p = mine.get(exercise.id)
-        unlocked = solution_unlocked(p)
-        items.append({"exercise": exercise, "progress": p,
-                      "code": p.last_code if p and p.last_code else exercise.starter,
-                      "statement_html": Markup(exercise.statement_html),
-                      "visible_tests_html": Markup(highlight_code(exercise.visible_tests, "python")),
-                      "solution": exercise.solution if unlocked else None,
-                      "solution_html": Markup(highlight_code(exercise.solution, "python")) if unlocked else None})
-    return items
 
 
 class Refused(Exception):
@@ -357,7 +322,7 @@ async def train_stream(request: Request, exercise_id: str, progress: ProgressSto
     settings = request.app.state.settings
     allow = allow_limits_only(request)
     learner, _ = learner_id(request)
-    support = {**lab_files(settings.content_dir), **exercise.support}
+    support = {**lab_files(settings.corpus_path), **exercise.support}
     reference = solution_config(exercise.solution) if exercise.trains == "config" else None
     try:
         handle = await request.app.state.engine.submit(

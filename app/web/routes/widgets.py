@@ -31,18 +31,17 @@ import json
 import math
 from typing import Any, Mapping
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from app.serving.engine import JobCancelled, JobFailed, QueueFull, Superseded
 from app.web.errors import log_failure
 from app.web.limits import loads_json, read_form, repeated
-from app.web.pages import sidebar_context
+from app.web.pages import sidebar_context, wait_for_disconnect, widget_registry
 from app.web.learner import learner_id
 from app.web.views.widget import (INSTANCE_RE, check_url_text, instance_or_422, render_result, render_widget,
                              result_html)
 from widgets.base import ParamError, Widget
-from widgets.registry import all_widgets
 
 router = APIRouter()
 KEEP_ALIVE_S = 15.0  # a comment line this often while a run waits in the queue
@@ -66,8 +65,8 @@ def busy_json(error: QueueFull) -> JSONResponse:
                                            f"{error.retry_after} s", "retry_after": error.retry_after})
 
 
-def widget_or_404(name: str) -> Widget:
-    widget = all_widgets().get(name)
+def widget_or_404(request: Request, name: str) -> Widget:
+    widget = widget_registry(request).get(name)
     if widget is None:
         raise HTTPException(404, f"no widget named {name[:64]!r}; see /api/widgets")
     return widget
@@ -111,7 +110,7 @@ def is_json(request: Request) -> bool:
 
 async def widget_request(name: str, request: Request) -> tuple[Widget, dict, str]:
     """(widget, canonical values, instance) of a request; 404 or ParamError."""
-    widget = widget_or_404(name)
+    widget = widget_or_404(request, name)
     params = await request_params(request)
     if request.method == "GET":
         check_url_text(widget, params)
@@ -123,18 +122,10 @@ async def widget_request(name: str, request: Request) -> tuple[Widget, dict, str
     return widget, widget.canonicalize(params), instance_or_422(name, params)
 
 
-async def wait_for_disconnect(request: Request) -> None:
-    """Returns when the client has gone (uvicorn reports it as soon as the socket closes)."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
 @router.get("/api/widgets")
-def list_widgets():
+def list_widgets(widgets: dict[str, Widget] = Depends(widget_registry)):
     """Every widget with its parameters: name, label, bounds, step, default, unit, log scale."""
-    return {"widgets": [w.describe() for w in all_widgets().values()]}
+    return {"widgets": [w.describe() for w in widgets.values()]}
 
 
 @router.get("/api/engine")
@@ -195,7 +186,7 @@ async def widget_json(name: str, request: Request):
 async def widget_fragment(name: str, request: Request):
     """The result fragment. GET: the figure when cached, otherwise the stream to follow.
     POST (a form with long text): the finished figure, the run awaited."""
-    widget = widget_or_404(name)
+    widget = widget_or_404(request, name)
     try:
         widget, values, instance = await widget_request(name, request)
     except ParamError as error:  # shown in place of the result, in the widget
@@ -240,7 +231,8 @@ def _sse(event: str, payload: dict) -> str:
 
 
 async def _final(request: Request, widget, values, instance: str, item: dict) -> str:
-    html = await asyncio.to_thread(result_html, request, widget=widget, values=values,
+    state = request.app.state
+    html = await asyncio.to_thread(result_html, state.templates, state.jobs, widget=widget, values=values,
                                    instance=instance, item=item)
     return _sse("result", {"html": html, "provenance": item["provenance"]})
 
@@ -284,16 +276,16 @@ async def _events(request: Request, jobs, widget, values, instance, item, handle
 
 
 @router.get("/widgets", response_class=HTMLResponse)
-def widget_gallery(request: Request):
+def widget_gallery(request: Request, widgets: dict[str, Widget] = Depends(widget_registry)):
     """Every widget, one link each."""
     return request.app.state.templates.TemplateResponse(
-        request, "widget_gallery.html", {**sidebar_context(request), "widgets": list(all_widgets().values())})
+        request, "widget_gallery.html", {**sidebar_context(request), "widgets": list(widgets.values())})
 
 
 @router.get("/widgets/{name}/demo", response_class=HTMLResponse)
 def widget_demo(name: str, request: Request):
     """A page with just this widget (its state in the URL like any chapter)."""
-    widget_or_404(name)
+    widget = widget_or_404(request, name)
     html = render_widget(request, name)
     return request.app.state.templates.TemplateResponse(
-        request, "widget_demo.html", {**sidebar_context(request), "widget": all_widgets()[name], "widget_html": html})
+        request, "widget_demo.html", {**sidebar_context(request), "widget": widget, "widget_html": html})

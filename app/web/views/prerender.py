@@ -1,12 +1,12 @@
 """At start-up the web process renders the result fragments a class asks for first.
 
 A cached result still costs the web process about 10 ms to render (its figure as JSON, its
-tables, its highlighted code) the first time a setting is asked for; `app.state.rendered`
-keeps it after that (app/web/views/widget.py). When a class arrives together, those first renders
+tables, its highlighted code) the first time a setting is asked for; the widget jobs' memo
+keeps it after that (app/serving/jobs.py). When a class arrives together, those first renders
 all land in the same seconds: under the 100-learner load bench, pages slower than 100 ms
 were almost all first renders. So once the server is up, a thread renders the fragment of
 every precomputed setting that is already in the shared cache, nearest first (the order of
-`app.serving.precompute.moves`), PRERENDER_RADIUS slider positions out from each placement. Nothing
+`app.serving.precompute.moves.moves`), PRERENDER_RADIUS slider positions out from each placement. Nothing
 is computed: a setting whose result is not cached is skipped. `GET /api/engine` says how
 far it has got ("prerendered").
 """
@@ -18,7 +18,8 @@ import logging
 import threading
 import time
 
-from starlette.requests import Request
+from app.serving.precompute.moves import moves
+from app.web.views.widget import result_html
 
 log = logging.getLogger(__name__)
 PRERENDER_RADIUS = 1  # what `python -m app precompute` fills by default, and the load bench moves
@@ -63,26 +64,19 @@ class Prerender:
         return {"rendered": self.rendered, "finished": self.finished, "seconds": round(self.seconds, 2)}
 
     def _run(self) -> None:
-        from app.serving.precompute import moves
-        from app.web.views.widget import result_html
-        from widgets.registry import all_widgets
-
+        state = self.app.state
         started = time.monotonic()
-        # result_html reads only request.app: a request of no client, made for the purpose
-        request = Request({"type": "http", "app": self.app, "method": "GET", "path": "/",
-                           "query_string": b"", "headers": []})
-        widgets, jobs = all_widgets(), self.app.state.jobs
         try:
-            for move in moves(self.app.state.settings.content_dir, radius=self.radius):
+            for move in moves(state.course.course(), state.widgets, radius=self.radius):
                 if self._stop.is_set():
                     return
                 instance = instance_of(move.origin, move.widget)
                 if instance is None:
                     continue
-                widget = widgets[move.widget]
+                widget = state.widgets[move.widget]
                 values = widget.canonicalize(move.values)
-                if jobs.is_cached(widget, values):
-                    result_html(request, widget=widget, values=values, instance=instance)
+                if state.jobs.is_cached(widget, values):
+                    result_html(state.templates, state.jobs, widget=widget, values=values, instance=instance)
                     self.rendered += 1
         except Exception:
             log.exception("pre-rendering the precomputed settings stopped")

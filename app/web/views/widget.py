@@ -17,7 +17,6 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from widgets.base import Param, ParamError, Widget
-from widgets.registry import all_widgets
 
 
 def format_value(param: Param, value: Any) -> str:
@@ -71,42 +70,28 @@ def render_widget(request: Request, name: str, overrides: Mapping[str, Any] | No
     string (prefixed "<instance>.") win over the overrides, so links keep state.
     Raises KeyError for an unknown widget and ParamError for a bad directive value.
     """
-    widget = all_widgets()[name]
+    state = request.app.state
+    widget = state.widgets[name]
     instance = instance or name
     values, notes = _page_values(widget, overrides or {}, request.query_params, instance)
-    memo_key = rendered_key("widget", widget, values, instance, notes)
-    html = remembered(request, widget, values, memo_key)
+    view = view_key("widget", instance, notes)
+    html = state.jobs.remembered(widget, values, view)
     if html is None:
-        result = result_context(request, widget, values, instance)
-        html = request.app.state.templates.get_template("_widget.html").render(
+        result = result_context(state.jobs, widget, values, instance)
+        html = state.templates.get_template("_widget.html").render(
             widget=widget, instance=instance, notes=notes, url_text_max=URL_TEXT_MAX,
             controls=[control(p, values[p.name]) for p in widget.params if not p.advanced],
             advanced=[control(p, values[p.name]) for p in widget.params if p.advanced],
             result=result)
-        if result["item"] is not None:
-            request.app.state.rendered.put(memo_key, html)
+        if result["item"] is not None:  # kept while the shared cache holds the result
+            state.jobs.remember(widget, values, view, html)
     return Markup(html)
 
 
-# Rendering a cached result (its figure as JSON, its tables, its code) costs tens of ms of the
-# web process's CPU, and a class loads the same few pages and settings again and again: the
-# rendered HTML is kept, bounded in bytes, for as long as the shared cache still holds the result.
-RENDERED_BYTES = 64 * 2**20
-
-
-def rendered_key(kind: str, widget: Widget, values: dict, instance: str, notes=()) -> str:
-    from app.serving.keys import canonical_json
-
-    return "\0".join([kind, widget.name, instance, canonical_json(values), *notes])
-
-
-def remembered(request: Request, widget: Widget, values: dict, memo_key: str) -> str | None:
-    """The HTML rendered earlier under memo_key, while its result is still in the shared cache
-    (a cache cleared or evicted means the page must show the stream again)."""
-    html = request.app.state.rendered.get(memo_key)
-    if html is not None and request.app.state.jobs.is_cached(widget, values):
-        return html
-    return None
+def view_key(kind: str, instance: str, notes=()) -> str:
+    """What a rendering of a run's result depends on besides the run: which fragment, the
+    widget instance its ids are made of, and any notes shown with it."""
+    return "\0".join([kind, instance, *notes])
 
 
 INSTANCE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -135,19 +120,25 @@ def check_url_text(widget: Widget, query: Mapping[str, Any]) -> None:
                              f"{URL_TEXT_MAX}; send longer text (up to {p.max_length}) in a POST body")
 
 
-def result_context(request: Request, widget: Widget, values: dict | None, instance: str,
+def json_url(name: str, values: Mapping[str, Any]) -> str:
+    """The address of a run's JSON twin, /api/widgets/{name}?{values}."""
+    query = query_string(values)
+    return f"/api/widgets/{name}" + (f"?{query}" if query else "")
+
+
+def result_context(jobs, widget: Widget, values: dict | None, instance: str,
                    error: ParamError | None = None, item: dict | None = None,
                    busy: int | None = None) -> dict:
     """What _widget_result.html needs. Never computes: the finished item when it is cached
-    (or given), otherwise the address of the stream that will compute and grow it; `busy`
-    (seconds) when the queue is full."""
+    in `jobs` (or given), otherwise the address of the stream that will compute and grow it;
+    `busy` (seconds) when the queue is full."""
     context = {"widget": widget, "instance": instance, "error": error, "item": None,
                "stream_url": None, "busy": busy}
     if values is None:
         return context
-    context["json_url"] = f"/api/widgets/{widget.name}?{query_string(values)}"
+    context["json_url"] = json_url(widget.name, values)
     if item is None and busy is None:
-        item = request.app.state.jobs.cached(widget, values)
+        item = jobs.cached(widget, values)
     if item is not None:
         context.update(item=item, tables=widget.tables(values, item["data"]), code=widget.code(values))
     elif busy is None:
@@ -155,21 +146,22 @@ def result_context(request: Request, widget: Widget, values: dict | None, instan
     return context
 
 
-def result_html(request: Request, **context) -> str:
-    """The result fragment alone: what htmx swaps in after a control moves, and what a
-    stream's last event carries."""
-    template = request.app.state.templates.get_template("_widget_result.html")
+def result_html(templates, jobs, **context) -> str:
+    """The result fragment alone: what htmx swaps in after a control moves, what a stream's
+    last event carries, and what the start-up pre-render makes (app/web/views/prerender.py).
+    `context`: result_context's arguments after `jobs`."""
+    template = templates.get_template("_widget_result.html")
     plain = all(context.get(k) is None for k in ("error", "busy", "item")) and context.get("values") is not None
     if not plain:  # an error, a busy note or a live result just computed: rendered as it is
-        return template.render(result=result_context(request, **context))
+        return template.render(result=result_context(jobs, **context))
     widget, values, instance = context["widget"], context["values"], context["instance"]
-    memo_key = rendered_key("result", widget, values, instance)
-    html = remembered(request, widget, values, memo_key)
+    view = view_key("result", instance)
+    html = jobs.remembered(widget, values, view)
     if html is None:
-        result = result_context(request, **context)
+        result = result_context(jobs, **context)
         html = template.render(result=result)
         if result["item"] is not None:
-            request.app.state.rendered.put(memo_key, html)
+            jobs.remember(widget, values, view, html)
     return html
 
 
@@ -177,6 +169,7 @@ def render_result(request: Request, widget: Widget, values: dict | None, instanc
                   error: ParamError | None = None, status_code: int = 200,
                   busy: int | None = None, item: dict | None = None) -> HTMLResponse:
     headers = {"Retry-After": str(busy)} if busy is not None else None
-    html = result_html(request, widget=widget, values=values, instance=instance, error=error, busy=busy,
-                       item=item)
+    state = request.app.state
+    html = result_html(state.templates, state.jobs, widget=widget, values=values, instance=instance,
+                       error=error, busy=busy, item=item)
     return HTMLResponse(html, status_code=status_code, headers=headers)
