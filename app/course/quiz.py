@@ -5,7 +5,8 @@ The directive's YAML body:
     id: warmup-why            # unique within the chapter: [a-z0-9-]
     question: Why warm up?    # inline Markdown, math allowed
     kind: apply               # recall (a fact the chapter states) or apply (a new situation)
-    hint: Think about ...     # inline Markdown, shown folded before the learner answers
+    hint: Think about ...     # inline Markdown, shown when the learner asks: the nudge
+    recipe: Compute ...       # the second tier, on a second ask: how to work it out (never the answer)
     multiple: false           # true: checkboxes, any number of right options
     options:                  # at least two
       - text: ...             # inline Markdown
@@ -51,7 +52,7 @@ from app.course.markdown import render_inline
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 INDEX_RE = re.compile(r"[0-9]{1,4}")
 KINDS = ("recall", "apply")  # predict questions are their own kind (the `predict` key)
-QUIZ_KEYS = {"id", "question", "kind", "hint", "multiple", "options", "predict"}
+QUIZ_KEYS = {"id", "question", "kind", "hint", "recipe", "multiple", "options", "predict"}
 
 
 class QuizFormatError(ValueError):
@@ -90,6 +91,8 @@ class Quiz:
     hint: str = ""
     hint_html: Markup = Markup("")
     kind: str | None = None  # "recall", "apply", or None when the author did not say
+    recipe: str = ""  # the hint's second tier: how to work the question out
+    recipe_html: Markup = Markup("")
 
     @property
     def correct_indices(self) -> list[int]:
@@ -100,6 +103,16 @@ class Quiz:
         """What the question asks of the learner: predict, apply or recall."""
         return "predict" if self.predict is not None else self.kind
 
+    @property
+    def hint_tiers(self) -> tuple[Markup, ...]:
+        """The hints a learner may ask for, in order: the nudge, then the recipe."""
+        return tuple(h for h in (self.hint_html, self.recipe_html) if h)
+
+    @property
+    def max_attempts(self) -> int:
+        """A prediction is locked once committed; any other question gets one more try."""
+        return 1 if self.predict is not None else 2
+
     def ordered(self, order: list[int] | None) -> tuple[Option, ...]:
         """The options in a display order (authored indices); None keeps the authored order."""
         if not isinstance(order, (list, tuple)):  # None, or a template's undefined
@@ -108,7 +121,9 @@ class Quiz:
 
     def public(self, order: list[int] | None = None) -> dict:
         """The question without its answers (for the chapter JSON), options in display order."""
-        body = {"id": self.id, "question": self.question, "multiple": self.multiple, "hint": self.hint,
+        # hints are not in it: a learner asks for them (POST /api/quiz/.../hint), and that is recorded
+        body = {"id": self.id, "question": self.question, "multiple": self.multiple,
+                "hints": len(self.hint_tiers), "attempts_allowed": self.max_attempts,
                 "options": [{"index": o.index, "text": o.text} for o in self.ordered(order)]}
         if self.predict is not None:
             body["predict"] = {"widget": self.predict.widget, "params": dict(self.predict.params)}
@@ -193,6 +208,9 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
     hint = data.get("hint", "")
     if not isinstance(hint, str):
         raise fail(f"quiz {qid}: the hint must be text (inline Markdown), got {hint!r}")
+    recipe = data.get("recipe", "")
+    if not isinstance(recipe, str) or ("recipe" in data and not recipe.strip()):
+        raise fail(f"quiz {qid}: the recipe must be non-empty text (inline Markdown), got {recipe!r}")
     kind = data.get("kind")
     if kind is not None and kind not in KINDS:
         raise fail(f"quiz {qid}: kind {kind!r} must be one of {', '.join(KINDS)} "
@@ -223,7 +241,11 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
                    f"(mark exactly one `correct: true`, or set `multiple: true`)")
     predict = _parse_predict(data["predict"], fail, qid) if "predict" in data else None
     return Quiz(qid, question.strip(), Markup(render_inline(question.strip())), multiple, tuple(options),
-                predict, hint.strip(), Markup(render_inline(hint.strip())) if hint.strip() else Markup(""), kind)
+                predict, hint.strip(), _inline(hint), kind, recipe.strip(), _inline(recipe))
+
+
+def _inline(text: str) -> Markup:
+    return Markup(render_inline(text.strip())) if text.strip() else Markup("")
 
 
 def _parse_predict(raw: Any, fail, qid: str) -> Predict:
