@@ -40,6 +40,7 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
                   cache_dir: Path | None = None, static_dir: Path | None = None) -> CheckReport:
     """Everything `python -m app check` checks, for authors:
 
+    - the landing page (content/course.md) loads and places a widget as a chapter does;
     - every chapter loads: front matter fields, glossary definitions, Markdown, math, quiz
       format (a correct option, feedback for every option), predict syntax;
     - widget directives and predict questions name a registered widget with known,
@@ -105,6 +106,9 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
         found = question_findings(chapter, text)
         report.warnings += found.warnings
         report.problems += found.problems
+    from app.tools.check.landing import landing_problems  # it imports widget_problems from here
+
+    report.problems += landing_problems(Path(content_dir), course, registry)
     found, report.skills = course_findings(course.chapters)
     report.warnings += found.warnings
     report.problems += found.problems
