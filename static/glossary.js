@@ -4,7 +4,7 @@
 // On a touch screen the first tap opens the popover; a second tap on the term follows it.
 (function () {
   "use strict";
-  let open = null; // {term, box}
+  let open = null; // {term, box, tapped}
   let hideTimer = 0;
   let lastPointer = "mouse";
 
@@ -70,7 +70,13 @@
     });
     document.addEventListener("click", (event) => {
       const t = termOf(event);
-      if (t && lastPointer !== "mouse" && !(open && open.term === t)) { event.preventDefault(); show(t); return; }
+      // a tap focuses the term first (which opens the popover): only a second tap follows it
+      if (t && lastPointer !== "mouse" && !(open && open.term === t && open.tapped)) {
+        event.preventDefault();
+        show(t);
+        if (open) open.tapped = true;
+        return;
+      }
       if (!t && open && !open.box.contains(event.target)) hide();
     });
     document.addEventListener("keydown", (event) => { if (event.key === "Escape" && open) { const t = open.term; hide(); t.focus(); } });

@@ -102,6 +102,7 @@ def test_contents_stay_in_view_and_show_where_you_are(page):
     drawer = page.locator(".toc-drawer")
     expect(rail).to_be_hidden()
     expect(drawer).to_be_visible()
+    page.evaluate("id => document.getElementById(id).scrollIntoView({block: 'start'})", target)  # reflowed
     expect(drawer.locator("summary")).to_contain_text(chapter.toc[3]["text"])
     drawer.locator("summary").click()
     drawer.locator(f'a[href="#{chapter.toc[1]["id"]}"]').click()
