@@ -27,7 +27,6 @@ lose the last commits.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
