@@ -104,6 +104,16 @@ class Quiz:
         """What the question asks of the learner: predict, transfer, apply or recall."""
         return "predict" if self.predict is not None else self.kind
 
+    @property
+    def hint_tiers(self) -> tuple[Markup, ...]:
+        """The hints a learner may ask for, in order: the nudge, then the recipe."""
+        return tuple(h for h in (self.hint_html, self.recipe_html) if h)
+
+    @property
+    def max_attempts(self) -> int:
+        """A prediction is locked once committed; any other question gets one more try."""
+        return 1 if self.predict is not None else 2
+
     def ordered(self, order: list[int] | None) -> tuple[Option, ...]:
         """The options in a display order (authored indices); None keeps the authored order."""
         if not isinstance(order, (list, tuple)):  # None, or a template's undefined
@@ -112,8 +122,10 @@ class Quiz:
 
     def public(self, order: list[int] | None = None) -> dict:
         """The question without its answers (for the chapter JSON), options in display order."""
-        body = {"id": self.id, "question": self.question, "multiple": self.multiple, "hint": self.hint,
-                "recipe": self.recipe, "options": [{"index": o.index, "text": o.text} for o in self.ordered(order)]}
+        # hints are not in it: a learner asks for them (POST /api/quiz/.../hint), and that is recorded
+        body = {"id": self.id, "question": self.question, "multiple": self.multiple,
+                "hints": len(self.hint_tiers), "attempts_allowed": self.max_attempts,
+                "options": [{"index": o.index, "text": o.text} for o in self.ordered(order)]}
         if self.predict is not None:
             body["predict"] = {"widget": self.predict.widget, "params": dict(self.predict.params)}
         return body

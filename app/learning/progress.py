@@ -1,5 +1,6 @@
-"""Learners' progress in SQLite: visited chapters, the latest answer to each question, coding
-exercises and the items ticked in chapters' checklists.
+"""Learners' progress in SQLite: visited chapters, every answer to each question (scored on the
+first; app/learning/quiz_record.py), coding exercises and the items ticked in chapters'
+checklists.
 
 A learner is an anonymous random id (app/web/learner.py keeps it in a cookie). A visit is
 recorded only for a learner who came back with that cookie, so a crawler that never keeps
@@ -37,6 +38,8 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+from app.learning.quiz_record import QuizRecords
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_S = 10.0
@@ -82,6 +85,32 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # with failing code says which tests fail)
     ("ALTER TABLE exercise_attempts ADD COLUMN hint_level INTEGER NOT NULL DEFAULT 0",
      "ALTER TABLE exercise_attempts ADD COLUMN last_failed TEXT NOT NULL DEFAULT '[]'"),
+    # 5: every answer, scored on the first (issue 20): attempts numbered from 1, the hint tier
+    # open at each, an optional confidence; hints asked for and "show me" per question. The
+    # latest answer kept so far becomes attempt 1 (the earlier ones were never stored), and the
+    # answers table goes: the latest answer is the last attempt.
+    ("""CREATE TABLE quiz_attempts (
+            learner TEXT NOT NULL,
+            chapter TEXT NOT NULL,
+            question TEXT NOT NULL,
+            attempt INTEGER NOT NULL CHECK (attempt >= 1),
+            selected TEXT NOT NULL,
+            correct INTEGER NOT NULL,
+            hint_tier INTEGER NOT NULL DEFAULT 0,
+            confidence TEXT CHECK (confidence IN ('sure', 'think', 'guess')),
+            answered_at REAL NOT NULL,
+            PRIMARY KEY (learner, chapter, question, attempt))""",
+     """INSERT INTO quiz_attempts (learner, chapter, question, attempt, selected, correct, answered_at)
+            SELECT learner, chapter, question, 1, selected, correct, answered_at FROM answers""",
+     "DROP TABLE answers",
+     """CREATE TABLE quiz_help (
+            learner TEXT NOT NULL,
+            chapter TEXT NOT NULL,
+            question TEXT NOT NULL,
+            hint_tier INTEGER NOT NULL DEFAULT 0,
+            revealed INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (learner, chapter, question))"""),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -103,8 +132,10 @@ class ExerciseProgress:
 @dataclass
 class ChapterProgress:
     visited: bool = False
-    answered: int = 0
-    correct: int = 0
+    answered: int = 0  # questions answered at least once
+    first_correct: int = 0  # questions whose first answer was right: the score
+    hint_used: int = 0  # questions whose first answer was given with a hint open
+    last_at: float = 0.0  # the latest visit or answer (0: none)
 
 
 class ProgressDB:
@@ -169,7 +200,7 @@ class ProgressDB:
         return version
 
 
-class ProgressStore:
+class ProgressStore(QuizRecords):
     """One unit of work on the progress database: one connection, taken from the pool on
     first use and handed back by close(). Given a path instead of a ProgressDB (scripts,
     tests), it migrates that file first."""
@@ -224,44 +255,36 @@ class ProgressStore:
                 "ON CONFLICT (learner, chapter) DO UPDATE SET last_at = excluded.last_at",
                 (learner, chapter, now, now))
 
-    def record_answer(self, learner: str, chapter: str, question: str,
-                      selected: list[int], correct: bool) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO answers (learner, chapter, question, selected, correct, answered_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (learner, chapter, question) DO UPDATE SET "
-                "selected = excluded.selected, correct = excluded.correct, "
-                "answered_at = excluded.answered_at",
-                (learner, chapter, question, json.dumps(list(selected)), int(correct), time.time()))
-
-    def answers(self, learner: str, chapter: str) -> dict[str, tuple[list[int], bool]]:
-        """question id -> (selected indices, correct) for the latest answer to each question."""
-        rows = self.conn.execute("SELECT question, selected, correct FROM answers "
-                                 "WHERE learner = ? AND chapter = ?", (learner, chapter)).fetchall()
-        return {q: (json.loads(s), bool(c)) for q, s, c in rows}
-
     def summary(self, learner: str, questions: dict[str, set[str]] | None = None) -> dict[str, ChapterProgress]:
-        """chapter slug -> progress. With `questions` (slug -> current question ids),
-        answers to questions that no longer exist are not counted."""
+        """chapter slug -> progress, scored on first answers. With `questions` (slug -> current
+        question ids), answers to questions that no longer exist are not counted."""
         out: dict[str, ChapterProgress] = {}
         with self._read() as conn:
-            for (chapter,) in conn.execute("SELECT chapter FROM visits WHERE learner = ?", (learner,)):
-                out.setdefault(chapter, ChapterProgress()).visited = True
-            for chapter, question, correct in conn.execute(
-                    "SELECT chapter, question, correct FROM answers WHERE learner = ?", (learner,)):
+            for chapter, last_at in conn.execute("SELECT chapter, last_at FROM visits WHERE learner = ?", (learner,)):
+                p = out.setdefault(chapter, ChapterProgress())
+                p.visited, p.last_at = True, max(p.last_at, last_at)
+            for chapter, question, correct, tier in conn.execute(
+                    "SELECT chapter, question, correct, hint_tier FROM quiz_attempts WHERE learner = ? "
+                    "AND attempt = 1", (learner,)):
                 if questions is not None and question not in questions.get(chapter, ()):
                     continue
                 p = out.setdefault(chapter, ChapterProgress())
                 p.answered += 1
-                p.correct += int(bool(correct))
+                p.first_correct += int(bool(correct))
+                p.hint_used += int(tier > 0)
+            for chapter, last_at in conn.execute("SELECT chapter, max(answered_at) FROM quiz_attempts "
+                                                 "WHERE learner = ? GROUP BY chapter", (learner,)):
+                p = out.setdefault(chapter, ChapterProgress())
+                p.last_at = max(p.last_at, last_at)
         return out
 
     def reset(self, learner: str) -> None:
-        """Forget the learner's progress through the course (visits, answers, exercises,
-        checklist ticks)."""
+        """Forget the learner's progress through the course (visits, answers and hints,
+        exercises, checklist ticks)."""
         with self._write() as conn:
             conn.execute("DELETE FROM visits WHERE learner = ?", (learner,))
-            conn.execute("DELETE FROM answers WHERE learner = ?", (learner,))
+            conn.execute("DELETE FROM quiz_attempts WHERE learner = ?", (learner,))
+            conn.execute("DELETE FROM quiz_help WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM exercise_attempts WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM checklist_ticks WHERE learner = ?", (learner,))
 

@@ -102,9 +102,9 @@ def problem(loc: list, msg: str, value: Any = None, allowed: str | None = None,
     return {"loc": loc, "msg": clip(msg, 400), "type": kind, "input": clip(value), "allowed": allowed}
 
 
-def alert_fragment(message: str, status_code: int) -> HTMLResponse:
+def alert_fragment(message: str, status_code: int, headers: dict | None = None) -> HTMLResponse:
     return HTMLResponse(Markup('<p class="form-error" role="alert">{}</p>').format(message),
-                        status_code=status_code)
+                        status_code=status_code, headers=headers)
 
 
 def error_page(request: Request, status_code: int, title: str, message: str,

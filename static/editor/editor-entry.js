@@ -4,15 +4,26 @@
 // field (its value is kept in step), so the form and htmx work with or without this bundle.
 import { EditorView, basicSetup } from "codemirror";
 import { keymap } from "@codemirror/view";
+import { Compartment } from "@codemirror/state";
 import { indentWithTab } from "@codemirror/commands";
-import { indentUnit } from "@codemirror/language";
+import { indentUnit, syntaxHighlighting } from "@codemirror/language";
 import { python } from "@codemirror/lang-python";
+import { classHighlighter } from "@lezer/highlight";
+
+// Colours follow the page's theme (light or dark, prefers-color-scheme): tokens get classes
+// (tok-keyword, tok-string, ...) that static/course.css colours for each theme at WCAG AA
+// contrast, and the editor's own chrome (cursor, selection, panels) switches with the page.
+const darkScheme = window.matchMedia("(prefers-color-scheme: dark)");
+const pageTheme = () => EditorView.darkTheme.of(darkScheme.matches);
 
 function attach(textarea) {
+  const theme = new Compartment();
   const view = new EditorView({
     doc: textarea.value,
     extensions: [
       basicSetup,
+      syntaxHighlighting(classHighlighter), // replaces basicSetup's fixed light colours
+      theme.of(pageTheme()),
       keymap.of([indentWithTab]), // Tab indents; Esc then Tab moves focus on (CodeMirror's rule)
       indentUnit.of("    "),
       python(),
@@ -22,6 +33,7 @@ function attach(textarea) {
       }),
     ],
   });
+  darkScheme.addEventListener("change", () => view.dispatch({ effects: theme.reconfigure(pageTheme()) }));
   textarea.hidden = true;
   textarea.parentElement.insertBefore(view.dom, textarea);
   textarea.courseEditor = {

@@ -110,11 +110,12 @@ def test_chapter_3_has_a_predict_question_on_the_warmup_widget():
     assert any("val_loss[-1] > runs[0].val_loss[-1] + 0.3" in c for c in quiz.predict.checks)
 
 
-def test_predict_form_shows_the_badge_and_an_empty_run_area(client):
+def test_predict_form_shows_the_badge_and_no_run_before_the_prediction(client):
     html = client.get(f"/chapters/{CHAPTER}").text
-    block = re.search(r'<div class="quiz" id="quiz-warmup-predict">.*?<div class="predict-area"[^>]*>(.*?)</div>',
-                      html, re.S)
-    assert block and "Predict, then run" in block.group(0) and block.group(1).strip() == ""
+    block = re.search(r'<div class="quiz[^"]*" id="quiz-warmup-predict">(.*?)</form>', html, re.S)
+    assert block and "Predict, then run" in block.group(1)
+    area = re.search(r'<div class="predict-area" id="quiz-warmup-predict-run">(.*?)</div>', html, re.S)
+    assert area and area.group(1).strip() == "", "the run appears only once the prediction is committed"
 
 
 def warmup_predict():
@@ -128,15 +129,19 @@ def test_answering_a_predict_question_shows_the_real_run_beside_the_prediction(c
                            data={"choice": str(same.index)})
     assert response.status_code == 200
     html = response.text
-    assert '<div class="quiz-feedback is-wrong">' in html
-    run = re.search(r'<div class="predict-area" id="quiz-warmup-predict-run" hx-swap-oob="true">(.*)', html, re.S)
-    assert run, "the run arrives out of band, outside the quiz form"
-    assert "Your prediction" in run.group(1) and "About the same" in run.group(1)
+    assert '<div class="quiz-feedback is-locked"' in html and "Prediction locked." in html
+    run = re.search(r'<div class="predict-area" id="quiz-warmup-predict-run">(.*)', html, re.S)
+    assert run, "the run comes with the question, outside its form"
+    assert "You predicted" in run.group(1) and "About the same" in run.group(1)
     assert 'data-widget="warmup"' in run.group(1) and 'id="predict-warmup-predict"' in run.group(1)
     assert 'data-stream-url="/widgets/warmup/stream?' in run.group(1) or "figure-json" in run.group(1)
+    # the explanation comes after the run, folded, never in the form beside the prediction
+    assert html.index('class="predict-explanation"') > html.index('id="predict-warmup-predict"')
+    assert "quiz-option-why" not in html[:html.index('id="quiz-warmup-predict-run"')]
     # the saved answer shows the run on the page too, outside the form (the widget has its own form)
     page = client.get(f"/chapters/{CHAPTER}").text
-    quiz = re.search(r'<div class="quiz" id="quiz-warmup-predict">(.*?)</form>(.*?)<div class="predict-run">', page, re.S)
+    quiz = re.search(r'<div class="quiz quiz-done" id="quiz-warmup-predict">(.*?)</form>(.*?)<div class="predict-run">',
+                     page, re.S)
     assert quiz and 'id="predict-warmup-predict"' not in quiz.group(1)
     assert 'id="quiz-warmup-predict-run"' in quiz.group(2)
 

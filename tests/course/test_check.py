@@ -294,13 +294,14 @@ def test_a_recipe_must_be_non_empty_text(tmp_path, capsys, recipe):
     assert code == 1 and "quiz q1: the recipe must be non-empty text" in out, out
 
 
-def test_the_recipe_is_in_the_question_json_beside_the_hint():
+def test_the_question_json_counts_the_hint_tiers_and_keeps_their_text_until_asked():
     from app.course.quiz import parse_quiz
 
     quiz = parse_quiz({"id": "q", "question": "Q?", "kind": "transfer", "hint": "Nudge.", "recipe": "Steps.",
                        "options": [{"text": "A", "correct": True, "feedback": "a"},
                                    {"text": "B", "feedback": "b"}]})
-    assert quiz.public()["hint"] == "Nudge." and quiz.public()["recipe"] == "Steps."
+    # the texts come from POST /api/quiz/.../hint, which records that a hint was used
+    assert quiz.public()["hints"] == 2 and "hint" not in quiz.public() and "recipe" not in quiz.public()
     assert quiz.skill == "transfer" and str(quiz.recipe_html) == "Steps."
 
 

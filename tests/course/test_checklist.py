@@ -121,7 +121,7 @@ def test_ticks_are_set_as_a_whole_and_keep_when_they_were_first_ticked(tmp_path)
     store.close()
 
 
-def test_a_database_at_version_2_migrates_and_keeps_its_rows(tmp_path):
+def test_a_database_at_version_2_migrates_to_the_current_version_and_keeps_its_rows(tmp_path):
     path = tmp_path / "v2.sqlite3"
     with sqlite3.connect(path) as conn:  # what the code of schema version 2 made
         for statements in MIGRATIONS[:2]:
@@ -130,6 +130,7 @@ def test_a_database_at_version_2_migrates_and_keeps_its_rows(tmp_path):
         conn.execute("PRAGMA user_version = 2")
         conn.execute("INSERT INTO answers VALUES (?, 'learning-rate', 'lr-meaning', '[1]', 1, 0)", (LEARNER,))
         conn.execute("INSERT INTO exercise_attempts VALUES (?, 'ex', 2, 1, 'code', 1, 0)", (LEARNER,))
+    assert SCHEMA_VERSION >= 3
     assert ProgressDB(path).migrate() == 2
     store = ProgressStore(path)
     assert store.answers(LEARNER, "learning-rate") == {"lr-meaning": ([1], True)}
@@ -204,13 +205,13 @@ def test_reset_export_and_delete_cover_the_ticks(app, client, settings):
     assert [(r["learner"], r["chapter"], r["checklist"], r["item"]) for r in rows] == [
         (learner, CHAPTER, CHECKLIST, 1), (learner, CHAPTER, CHECKLIST, 7)]
 
-    assert client.post("/progress/reset", follow_redirects=False).status_code == 303
+    assert client.post("/progress/reset", data={"confirm": "yes"}, follow_redirects=False).status_code == 303
     assert client.get("/api/progress").json()[CHAPTER]["checklists"][CHECKLIST]["ticked"] == []
 
     tick(client, 3)
     with TestClient(app) as other:
         other.post(URL, data={"item": "2"})
-    assert client.post("/progress/delete", follow_redirects=False).status_code == 303
+    assert client.post("/progress/delete", data={"confirm": "yes"}, follow_redirects=False).status_code == 303
     with sqlite3.connect(settings.database_path) as conn:
         left = conn.execute("SELECT learner, item FROM checklist_ticks").fetchall()
     assert len(left) == 1 and left[0][0] != learner and left[0][1] == 2, "only the other learner's tick is kept"

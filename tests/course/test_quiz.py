@@ -99,16 +99,18 @@ def test_api_correct_single_answer(client):
     assert all(o["feedback"] for o in body["options"])
 
 
-def test_api_incorrect_single_answer_explains_every_option(client):
+def test_api_incorrect_single_answer_explains_the_chosen_option_then_every_option(client):
     quiz = real_quiz("lr-meaning")
     wrong = next(o.index for o in quiz.options if not o.correct)
     body = client.post(f"/api/quiz/{CHAPTER}/lr-meaning", json={"selected": [wrong]}).json()
     assert body["correct"] is False
-    chosen = body["options"][wrong]
-    assert chosen["selected"] is True and chosen["correct"] is False
+    [chosen] = body["options"]  # the first wrong answer gives nothing else away
+    assert chosen["index"] == wrong and chosen["selected"] is True and chosen["correct"] is False
     assert chosen["feedback"] == quiz.options[wrong].feedback
+    other = next(o.index for o in quiz.options if not o.correct and o.index != wrong)
+    body = client.post(f"/api/quiz/{CHAPTER}/lr-meaning", json={"selected": [other]}).json()
     right = body["options"][quiz.correct_indices[0]]
-    assert right["selected"] is False and right["correct"] is True
+    assert right["selected"] is False and right["correct"] is True and body["finished"]
 
 
 def test_api_multiple_answer(client):
@@ -116,11 +118,12 @@ def test_api_multiple_answer(client):
     assert quiz.multiple
     url = f"/api/quiz/{CHAPTER}/warmup-why"
     assert client.post(url, json={"selected": quiz.correct_indices}).json()["correct"] is True
+    client.cookies.clear()  # a new learner
     partial = client.post(url, json={"selected": quiz.correct_indices[:1]}).json()
     assert partial["correct"] is False
-    assert sum(o["selected"] for o in partial["options"]) == 1
+    assert [o["selected"] for o in partial["options"]] == [True]  # only what was chosen
     everything = client.post(url, json={"selected": list(range(len(quiz.options)))}).json()
-    assert everything["correct"] is False
+    assert everything["correct"] is False and sum(o["selected"] for o in everything["options"]) == len(quiz.options)
 
 
 @pytest.mark.parametrize("url, payload, status, message", [
@@ -149,12 +152,12 @@ def test_chapter_json_lists_questions_without_answers(client):
 # --- HTML form ----------------------------------------------------------------------------
 def test_chapter_page_renders_quiz_forms(client):
     html = client.get(f"/chapters/{CHAPTER}").text
-    form = re.search(r'<div class="quiz" id="quiz-warmup-why">.*?</form>', html, re.S).group(0)
+    form = re.search(r'<div class="quiz quiz-open" id="quiz-warmup-why">.*?</form>', html, re.S).group(0)
     assert f'hx-post="/quiz/{CHAPTER}/warmup-why"' in form
     assert f'action="/quiz/{CHAPTER}/warmup-why"' in form and 'method="post"' in form
-    assert 'hx-target="#quiz-warmup-why-feedback"' in form and 'id="quiz-warmup-why-feedback"' in form
+    assert 'hx-target="#quiz-warmup-why" hx-swap="outerHTML"' in form and 'id="quiz-warmup-why-feedback"' in form
     assert form.count('type="checkbox"') == len(real_quiz("warmup-why").options)
-    single = re.search(r'<div class="quiz" id="quiz-lr-meaning">.*?</form>', html, re.S).group(0)
+    single = re.search(r'<div class="quiz quiz-open" id="quiz-lr-meaning">.*?</form>', html, re.S).group(0)
     assert single.count('type="radio"') == len(real_quiz("lr-meaning").options)
     assert "type=\"checkbox\"" not in single
 
@@ -165,7 +168,7 @@ def test_htmx_post_returns_feedback_for_every_option(client):
                            data={"choice": [str(i) for i in quiz.correct_indices]})
     assert response.status_code == 200
     html = response.text
-    assert '<div class="quiz-feedback is-correct">' in html
+    assert '<div class="quiz-feedback is-correct"' in html
     assert html.count('class="quiz-option-why"') == len(quiz.options)
     for option in quiz.options:
         assert str(option.feedback_html) in html
@@ -178,9 +181,10 @@ def test_htmx_post_wrong_answer_and_empty_answer(client):
     url = f"/quiz/{CHAPTER}/lr-meaning"
     wrong = next(o.index for o in real_quiz("lr-meaning").options if not o.correct)
     html = client.post(url, headers={"HX-Request": "true"}, data={"choice": str(wrong)}).text
-    assert '<div class="quiz-feedback is-wrong">' in html
+    assert '<div class="quiz-feedback is-wrong"' in html
     assert "You chose this, but it is wrong." in html
-    assert "You left this out, but it is right." in html
+    assert "You left this out" not in html, "the first wrong answer gives no other option away"
+    assert "Try once more" in html and "Show me the answer" in html
     empty = client.post(url, headers={"HX-Request": "true"}, data={})
     assert empty.status_code == 422 and "at least one" in empty.text
 
@@ -192,9 +196,9 @@ def test_plain_form_post_redirects_back_and_shows_the_saved_answer(client):
     assert response.status_code == 303
     assert response.headers["location"] == f"/chapters/{CHAPTER}#quiz-lr-meaning"
     page = client.get(response.headers["location"].split("#")[0]).text
-    block = re.search(r'<div class="quiz" id="quiz-lr-meaning">.*?</form>', page, re.S).group(0)
+    block = re.search(r'<div class="quiz quiz-done" id="quiz-lr-meaning">.*?</form>', page, re.S).group(0)
     assert f'value="{quiz.correct_indices[0]}" required checked' in block
-    assert '<div class="quiz-feedback is-correct">' in block
+    assert '<div class="quiz-feedback is-correct"' in block
     bad = client.post(url, data={"choice": "42"}, follow_redirects=False)
     assert bad.status_code == 422 and "does not exist" in bad.json()["detail"][0]["msg"]
 

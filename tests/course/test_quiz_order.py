@@ -66,7 +66,7 @@ def test_the_json_twin_lists_options_in_the_learners_order_with_authored_indices
         quiz = CHAPTER.quizzes[body["id"]]
         assert [o["index"] for o in body["options"]] == display_order(quiz, LEARNER_A, CHAPTER.slug)
         assert all(o["text"] == quiz.options[o["index"]].text for o in body["options"])
-        assert body["hint"] == quiz.hint and all(set(o) == {"index", "text"} for o in body["options"])
+        assert body["hints"] == len(quiz.hint_tiers) and all(set(o) == {"index", "text"} for o in body["options"])
 
 
 def test_a_saved_answer_is_kept_by_authored_index_whatever_the_order(app):

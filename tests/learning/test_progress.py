@@ -57,19 +57,21 @@ def test_visit_and_answers_are_recorded_and_shown(client):
     client.get(f"/chapters/{CHAPTER}")
     answer(client, "lr-meaning", right=True)
     answer(client, "lr-sweep", right=False)
-    answer(client, "lr-sweep", right=True)  # the latest answer counts
+    answer(client, "lr-sweep", right=True)  # right on the second try: the first answer is the score
     answer(client, "cosine-end", right=False)
     total = len(QUIZZES)
 
     progress = client.get("/api/progress").json()[CHAPTER]
-    assert progress == {"visited": True, "answered": 3, "correct": 2, "questions": total, "checklists": {}}
+    assert {k: progress[k] for k in ("visited", "answered", "first_correct", "hint_used", "questions")} == {
+        "visited": True, "answered": 3, "first_correct": 1, "hint_used": 0, "questions": total}
+    assert progress["quizzes"]["lr-sweep"]["attempts"] == 2 and progress["quizzes"]["lr-sweep"]["first_correct"] is False
 
     home = client.get("/").text
     card = re.search(rf'<li class="chapter-card is-visited">.*?href="/chapters/{CHAPTER}".*?</li>', home, re.S)
-    assert card and f"2/{total}" in card.group(0)
+    assert card and f"1/{total}" in card.group(0)
     page = client.get(f"/chapters/{CHAPTER}").text
     badge = sidebar_badge(page)
-    assert 'aria-label="visited"' in badge and f">2/{total}<" in badge
+    assert ">opened<" in badge and re.search(rf">1/{total}<span[^>]*> questions</span> right<", badge)
 
 
 def test_learners_do_not_see_each_other(app, client):
@@ -85,12 +87,16 @@ def test_reset_clears_progress(client):
     client.get("/")
     client.get(f"/chapters/{CHAPTER}")
     answer(client, "lr-meaning")
-    response = client.post("/progress/reset", follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/"
+    asked = client.post("/progress/reset", follow_redirects=False)  # not confirmed: nothing changes
+    assert asked.status_code == 422 and 'name="confirm"' in asked.text and "tick the box" in asked.text
+    assert client.get("/api/progress").json()[CHAPTER]["answered"] == 1
+    response = client.post("/progress/reset", data={"confirm": "yes"}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/?reset=1"
     assert client.get("/api/progress").json()[CHAPTER] == {
-        "visited": False, "answered": 0, "correct": 0, "questions": len(QUIZZES), "checklists": {}}
-    htmx = client.post("/progress/reset", headers={"HX-Request": "true"})
-    assert htmx.status_code == 200 and htmx.headers["HX-Redirect"] == "/"
+        "visited": False, "answered": 0, "first_correct": 0, "hint_used": 0, "questions": len(QUIZZES),
+        "quizzes": {}, "checklists": {}}
+    htmx = client.post("/progress/reset", data={"confirm": "yes"}, headers={"HX-Request": "true"})
+    assert htmx.status_code == 200 and htmx.headers["HX-Redirect"] == "/?reset=1"
 
 
 def test_progress_survives_a_restart(settings):
@@ -103,7 +109,7 @@ def test_progress_survives_a_restart(settings):
     with TestClient(create_app(settings)) as second:  # a fresh app over the same database
         second.cookies.set(COOKIE_NAME, learner)
         progress = second.get("/api/progress").json()[CHAPTER]
-    assert progress["visited"] and progress["answered"] == 1 and progress["correct"] == 1
+    assert progress["visited"] and progress["answered"] == 1 and progress["first_correct"] == 1
 
 
 def test_database_parent_directories_are_created(tmp_path):
@@ -117,7 +123,7 @@ WRITER = textwrap.dedent("""
     from app.learning.progress import ProgressStore
     store = ProgressStore(sys.argv[1])
     store.record_visit(sys.argv[2], "learning-rate")
-    store.record_answer(sys.argv[2], "learning-rate", "lr-meaning", [0], True)
+    store.record_quiz_attempt(sys.argv[2], "learning-rate", "lr-meaning", [0], True, 2)
     print("written", flush=True)
     time.sleep(60)  # killed long before this ends
 """)
@@ -140,16 +146,16 @@ def test_progress_survives_sigkill(settings):
     with TestClient(create_app(settings)) as client:
         client.cookies.set(COOKIE_NAME, learner)
         progress = client.get("/api/progress").json()[CHAPTER]
-    assert progress["visited"] is True and progress["answered"] == 1 and progress["correct"] == 1
+    assert progress["visited"] is True and progress["answered"] == 1 and progress["first_correct"] == 1
 
 
 @pytest.mark.parametrize("removed", ["lr-meaning"])
 def test_answers_to_removed_questions_are_not_counted(tmp_path, removed):
     store = ProgressStore(tmp_path / "p.sqlite3")
-    store.record_answer("y" * 20, CHAPTER, removed, [0], True)
-    store.record_answer("y" * 20, CHAPTER, "gone", [0], True)
+    store.record_quiz_attempt("y" * 20, CHAPTER, removed, [0], True, 2)
+    store.record_quiz_attempt("y" * 20, CHAPTER, "gone", [0], True, 2)
     summary = store.summary("y" * 20, {CHAPTER: {removed}})
-    assert summary[CHAPTER].answered == 1 and summary[CHAPTER].correct == 1
+    assert summary[CHAPTER].answered == 1 and summary[CHAPTER].first_correct == 1
 
 
 # --- only returning learners write ------------------------------------------------------------
@@ -164,7 +170,7 @@ def test_a_crawler_without_cookies_writes_nothing(client, settings):
         client.cookies.clear()
         assert client.get(f"/chapters/{CHAPTER}").status_code == 200
         assert client.get("/").status_code == 200
-    assert rows(settings.database_path, "visits") == 0 and rows(settings.database_path, "answers") == 0
+    assert rows(settings.database_path, "visits") == 0 and rows(settings.database_path, "quiz_attempts") == 0
     client.get(f"/chapters/{CHAPTER}")  # now with the cookie the last page set
     assert rows(settings.database_path, "visits") == 1
 
@@ -211,7 +217,7 @@ def test_a_chapter_view_is_one_connection_and_reads_the_answers_once(client, mon
     count = Counting(monkeypatch)
     assert client.get(f"/chapters/{CHAPTER}").status_code == 200
     assert count.taken == 1 and count.returned == 1, "one connection, handed back when the request ends"
-    reads = [s for s in count.statements if s.startswith("SELECT question, selected, correct FROM answers")]
+    reads = [s for s in count.statements if s.startswith("SELECT chapter, question, attempt") and "quiz_attempts" in s]
     assert len(reads) == 1, f"the chapter's answers are read once per page, not once per question: {reads}"
     assert not any("CREATE TABLE" in s for s in count.statements), "the schema is made at start-up only"
     count.reset()
@@ -223,9 +229,9 @@ def test_requests_reuse_pooled_connections_instead_of_opening_their_own(client, 
     client.get("/")
     client.get(f"/chapters/{CHAPTER}")  # the pool has its connection now
     count = Counting(monkeypatch)
-    for _ in range(5):
+    for qid in list(QUIZZES)[:5]:  # a question takes no answer once it is right: five of them
         assert client.get(f"/chapters/{CHAPTER}").status_code == 200
-        answer(client, "lr-meaning")
+        answer(client, qid)
     assert count.taken == count.returned == 10
     assert count.opened == 0, "closing SQLite's last connection checkpoints the WAL: an fsync per page"
 
@@ -267,6 +273,8 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(tmp_pa
     assert ProgressDB(path).migrate() == 0
     store = ProgressStore(path)
     assert store.answers("old-learner-0123456789", CHAPTER) == {"lr-meaning": ([1], True)}
+    record = store.quiz_records("old-learner-0123456789")[CHAPTER]["lr-meaning"]
+    assert [a.number for a in record.attempts] == [1] and record.first_correct is True
     store.close()
 
 
@@ -294,17 +302,21 @@ def test_a_learner_exports_everything_stored_then_deletes_it(app, client, settin
         other.get("/")
         other.get(f"/chapters/{CHAPTER}")
     home = client.get("/").text
-    assert 'href="/api/progress/export"' in home and 'action="/progress/delete"' in home
+    assert 'href="/api/progress/export"' in home and 'href="/progress/delete"' in home
+    assert 'action="/progress/delete"' in client.get("/progress/delete").text  # asks first
 
     export = client.get("/api/progress/export")
     assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
     body = export.json()
     assert body["learner"] == learner
-    assert {"visits", "answers"} <= set(body["tables"])
+    assert {"visits", "quiz_attempts", "quiz_help"} <= set(body["tables"]) and "answers" not in body["tables"]
     assert [r["chapter"] for r in body["tables"]["visits"]] == [CHAPTER]
-    assert [(r["question"], r["learner"]) for r in body["tables"]["answers"]] == [("lr-meaning", learner)]
+    assert [(r["question"], r["learner"], r["attempt"]) for r in body["tables"]["quiz_attempts"]] == [
+        ("lr-meaning", learner, 1)]
 
-    deleted = client.post("/progress/delete", follow_redirects=False)
+    assert client.post("/progress/delete", follow_redirects=False).status_code == 422  # not confirmed
+    assert client.get("/api/progress/export").json()["tables"]["visits"], "nothing deleted without a yes"
+    deleted = client.post("/progress/delete", data={"confirm": "yes"}, follow_redirects=False)
     assert deleted.status_code == 303 and deleted.headers["location"] == "/?deleted=1"
     assert 'learner=""' in deleted.headers["set-cookie"] and "Max-Age=0" in deleted.headers["set-cookie"]
     with sqlite3.connect(settings.database_path) as conn:
@@ -319,4 +331,4 @@ def test_a_visitor_without_a_cookie_exports_nothing_and_gets_no_cookie(client):
     export = client.get("/api/progress/export")
     assert export.json()["tables"] == {} and export.json()["learner"] is None
     assert "set-cookie" not in export.headers
-    assert client.post("/progress/delete", follow_redirects=False).status_code == 303
+    assert client.post("/progress/delete", data={"confirm": "yes"}, follow_redirects=False).status_code == 303

@@ -99,17 +99,25 @@ def test_sidebar_lists_every_chapter_and_marks_the_current_one(client):
     assert re.search(r'<li class="is-current">\s*<a href="/chapters/learning-rate" aria-current="page">', sidebar)
 
 
-def test_index_lists_chapters_with_minutes_and_objectives(client):
+def test_index_opens_with_a_live_chart_a_start_button_and_the_course_at_a_glance(client):
     response = client.get("/")
     assert response.status_code == 200
     html = response.text
-    assert 'class="chapter-list"' in html
+    hero = re.search(r'<section class="landing-hero".*?</section>\s*<h2 id="chapters-title"', html, re.S).group(0)
+    first = COURSE.chapters[0]
+    assert re.search(rf'<a class="button primary landing-start" href="{first.url}">Start with chapter 1', hero)
+    hours, minutes = divmod(sum(c.minutes for c in COURSE.chapters), 60)
+    assert f"about {hours} h {minutes} min in all" in hero
+    assert re.search(r'<ul class="landing-outcomes">(\s*<li>.*?</li>){3}\s*</ul>', hero, re.S)
+    assert re.search(r'<ul class="landing-prerequisites">\s*<li>', hero)
+    # the live chart: a widget placed by content/course.md, drawn from the cache or streamed
+    assert re.search(r'<section class="widget" id="lr-sweep" data-widget="lr-sweep"', hero)
+    assert 'data-stream-url="/widgets/lr-sweep/stream?' in hero or 'class="figure-json"' in hero
+    assert 'class="chapter-list is-compact"' in html
     assert html.count('class="chapter-card') == len(COURSE.chapters)
     for c in COURSE.chapters:
         assert f'href="{c.url}"' in html and f"About {c.minutes} minutes" in html
-        for objective in c.objectives_html:
-            assert str(objective) in html
-    assert 'action="/progress/reset"' in html
+    assert 'href="/progress/reset"' in html and 'href="/progress/delete"' in html
 
 
 def test_unknown_chapter_is_a_404_page(client):

@@ -138,9 +138,9 @@ def test_hostile_answers_are_refused_in_the_documented_shape_and_nothing_is_stor
             assert response.status_code == 422, (body[:40], response.status_code)
             detail = response.json()["detail"][0]
             assert set(detail) == {"loc", "msg", "type", "input", "allowed"} and len(str(detail["input"])) <= 70
-        assert stored(client)["answers"] == [], "a refused answer stores nothing"
+        assert stored(client)["quiz_attempts"] == [], "a refused answer stores nothing"
         assert client.post(QUESTION, json={"selected": [0]}, headers=cookie).status_code == 200
-        assert [row["selected"] for row in stored(client)["answers"]] == ["[0]"]
+        assert [row["selected"] for row in stored(client)["quiz_attempts"]] == ["[0]"]
 
 
 def test_a_form_that_is_not_utf8_or_has_too_many_fields_is_a_422(client):

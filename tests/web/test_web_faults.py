@@ -70,7 +70,7 @@ def exported(base: str, learner: str) -> dict[str, list[dict]]:
 
 
 def stored_answers(base: str, learner: str) -> list[dict]:
-    return exported(base, learner)["answers"]
+    return exported(base, learner)["quiz_attempts"]
 
 
 class Burst:

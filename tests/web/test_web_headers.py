@@ -46,7 +46,7 @@ def assert_secured(response):
     ("GET", "/no/such/path", {}, 404),
     ("GET", "/api/widgets/warmup?peak_lr=9", {}, 422),
     ("POST", "/api/quiz/learning-rate/lr-meaning", {"content": b"x" * 300_000}, 413),
-    ("POST", "/progress/reset", {"follow_redirects": False}, 303),
+    ("POST", "/progress/reset", {"data": {"confirm": "yes"}, "follow_redirects": False}, 303),
     ("GET", "/openapi.json", {}, 200),
 ])
 def test_every_kind_of_response_carries_the_headers(client, method, url, kwargs, status):

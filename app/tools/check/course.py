@@ -51,6 +51,7 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
                   widgets: dict | None = None) -> CheckReport:
     """Everything `python -m app check` checks, for authors:
 
+    - the landing page (content/course.md) loads and places a widget as a chapter does;
     - every chapter loads: front matter fields, glossary definitions, Markdown, math, quiz
       format (a correct option, feedback for every option), predict syntax;
     - widget directives and predict questions name a registered widget with known,
@@ -126,6 +127,9 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
         report.leading_predict_hints += found.leading_predict_hints
     spoiled, report.cross_chapter_spoilers = spoiler_problems(course.chapters, texts, registry)
     report.problems += spoiled
+    from app.tools.check.landing import landing_problems  # it imports widget_problems from here
+
+    report.problems += landing_problems(Path(content_dir), course, registry)
     found, report.skills = course_findings(course.chapters)
     report.warnings += found.warnings
     report.problems += found.problems

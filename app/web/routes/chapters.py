@@ -1,6 +1,6 @@
 """Chapters, each with a JSON twin.
 
-GET  /                      chapter list with this learner's progress
+GET  /                      the course at a glance: a live chart, start or continue, the chapters
 GET  /chapters/{slug}       a chapter (records a visit)
 GET  /api/chapters          JSON list of chapters
 GET  /api/chapters/{slug}   JSON front matter, contents, questions (no answers) and rendered HTML
@@ -21,16 +21,21 @@ from app.course.markdown import fill_slots
 from app.web.pages import chapter_or_404, course, exercises, render_page, sidebar_context, store
 from app.learning.progress import ProgressStore
 from app.web.learner import learner_id
-from app.course.quiz import AnswerError, grade
-from app.web.views.quiz import chapter_score, option_order, render_quiz, saved_answers
+from app.course.quiz import display_order
+from app.course.recap import key_takeaways
+from app.web.views.landing import landing_context
+from app.learning.quiz_record import QuestionRecord
+from app.web.views.quiz import chapter_records, chapter_score, quiz_state, render_quiz
 
 router = APIRouter()
 
 
-def render_body(request: Request, chapter: Chapter) -> Markup:
-    """The chapter's HTML with its widgets, quizzes and checklists filled in for this request."""
-    saved = saved_answers(request, chapter)
-    score = chapter_score(request, chapter, saved)  # once per page, for every question
+def render_body(request: Request, chapter: Chapter, records: dict | None = None) -> Markup:
+    """The chapter's HTML with its widgets, quizzes and checklists filled in for this request
+    (`records`: this learner's quiz records of the chapter, when the caller has read them)."""
+    if records is None:
+        records = chapter_records(request, chapter)  # once per page, for every question
+    score = chapter_score(request, chapter, records)
     ticks = chapter_ticks(request, chapter.slug) if chapter.checklists else {}
 
     def fill(kind: str, index: int) -> str:
@@ -39,22 +44,18 @@ def render_body(request: Request, chapter: Chapter) -> Markup:
             return str(widget_view.render_widget(request, slot.name, slot.overrides, slot.instance))
         if isinstance(slot, Checklist):
             return render_checklist(request, chapter, slot, ticks.get(slot.id, set()))
-        graded = None
-        if slot.id in saved:
-            try:
-                graded = grade(slot, saved[slot.id][0])
-            except AnswerError:  # the question changed since it was answered
-                graded = None
-        return render_quiz(request, chapter, slot, graded, score)
+        return render_quiz(request, chapter, quiz_state(request, chapter, slot, records.get(slot.id, QuestionRecord())), score)
 
     return Markup(fill_slots(chapter.linked_html or chapter.html, fill))
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request):
-    """The chapter list, with this learner's progress."""
+def index(request: Request, loaded: Course = Depends(course)):
+    """The course at a glance: a live chart, where to start (or continue), the chapters."""
     context = sidebar_context(request)
+    context.update(landing_context(request, loaded, context["progress"]))
     context["deleted"] = request.query_params.get("deleted") == "1"
+    context["reset"] = request.query_params.get("reset") == "1"
     return render_page(request, "index.html", context)
 
 
@@ -75,8 +76,10 @@ def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
     prev, nxt = loaded.neighbours(slug)
     context = sidebar_context(request, chapter.slug)
     prerequisites = [c for c in map(loaded.get, chapter.prerequisite_chapters) if c is not None]
-    context.update(chapter=chapter, body=render_body(request, chapter), prev=prev, next=nxt,
-                   prerequisites=prerequisites,
+    records = chapter_records(request, chapter)
+    context.update(chapter=chapter, body=render_body(request, chapter, records), prev=prev, next=nxt,
+                   prerequisites=prerequisites, score=chapter_score(request, chapter, records),
+                   takeaways=key_takeaways(chapter),
                    exercises=chapter_exercises(request, chapter.slug, progress))
     return render_page(request, "chapter.html", context)
 
@@ -97,7 +100,8 @@ def chapter_api(request: Request, slug: str, loaded: Course = Depends(course)):
     order, each with its authored `index` to answer with) and rendered HTML."""
     chapter = chapter_or_404(loaded, slug)
     body = {**chapter.summary(), "toc": chapter.toc,
-            "quizzes": [q.public(option_order(request, chapter, q)) for q in chapter.quizzes.values()],
+            "quizzes": [q.public(display_order(q, learner_id(request)[0], chapter.slug))
+                        for q in chapter.quizzes.values()],
             "html": str(render_body(request, chapter)),
             # the learner's ticks are in /api/progress, beside the rest of their progress
             "checklists": [{"id": c.id, "items": [str(i) for i in c.items], "action": c.action(chapter.slug)}
