@@ -133,14 +133,14 @@ class GradAccumulationWidget(Widget):
         layout["xaxis3"] = {**layout["xaxis3"], "range": [0.5, data["steps"] + 0.5]}
         layout["xaxis2"] = {**layout["xaxis2"], "matches": "x3", "showticklabels": True}
         layout["hovermode"] = "closest"
-        t = data["tokens"]
-        layout["title"] = {"text": (f"max |accumulated − one batch| = {c['max_abs_diff']:.2e} "
-                                    f"(relative {c['relative_diff']:.1e}); not dividing: ×{c['ratio_not_divided']:.6f}; "
-                                    f"{t['micro_batch']}×{t['context']}×{t['k']} = {t['tokens_per_step']:,} tokens/step"),
-                           "font": {"size": 12}, "x": 0, "xanchor": "left", "y": 0.995}
-        layout["margin"] = {**layout["margin"], "t": 110}
         layout["height"] = 760
-        return figure(traces, layout)
+        return figure(traces, layout)  # the measured differences are page text: see findings()
+
+    def findings(self, values, data):
+        c, t = data["check"], data["tokens"]
+        return [f"Measured on these weights: max |accumulated − one batch| = {c['max_abs_diff']:.2e} (relative "
+                f"{c['relative_diff']:.1e}); without dividing the loss by k the gradient is ×{c['ratio_not_divided']:.6f}; "
+                f"{t['micro_batch']}×{t['context']}×{t['k']} = {t['tokens_per_step']:,} tokens per optimizer step."]
 
     def tables(self, values, data):
         c, t = data["check"], data["tokens"]
