@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse
@@ -10,29 +9,12 @@ from fastapi.staticfiles import StaticFiles
 
 from app.web import errors
 from app.web import schema
+from app.web.assets import VENDOR_FILES, Wire, vendor_path
 from app.web.learner import LearnerCookie
 from app.web.limits import BodyLimit
 from app.web.security import SecurityHeaders
 from app.settings import Settings
 from app.web.templating import make_templates
-
-VENDOR_FILES = {
-    # third-party front-end files, served from where set-up installed them
-    "htmx.min.js": ("static", "node_modules/htmx.org/dist/htmx.min.js"),
-    # CodeMirror 6 for the exercises, bundled by esbuild at set-up (Makefile: EDITOR_BUNDLE)
-    "editor.js": ("static", "node_modules/.course-bundle/editor.js"),
-    "plotly.min.js": ("plotly", "package_data/plotly.min.js"),
-}
-
-
-def vendor_path(name: str, settings: Settings) -> Path:
-    where, relative = VENDOR_FILES[name]
-    if where == "static":
-        return settings.static_dir / relative
-    import plotly
-
-    return Path(plotly.__file__).parent / relative
-
 
 def routers() -> list:
     """Every router of the app, one per resource (the content checker reads their paths)."""
@@ -110,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(errors.CatchAll)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Wire, static_dir=settings.static_dir)  # gzip, and a year's cache for versioned files
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
 
     @app.get("/vendor/{name}", include_in_schema=False)
@@ -117,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Third-party JavaScript installed at set-up time (never fetched from a CDN)."""
         if name not in VENDOR_FILES:
             raise HTTPException(404, f"no vendor file {name!r}")
-        path = vendor_path(name, settings)
+        path = vendor_path(name, settings.static_dir)
         if not path.exists():
             raise HTTPException(500, f"{name} is missing: run the set-up (make serve) first")
         return FileResponse(path, media_type="text/javascript",
