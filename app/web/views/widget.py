@@ -80,6 +80,7 @@ def render_widget(request: Request, name: str, overrides: Mapping[str, Any] | No
         result = result_context(request, widget, values, instance)
         html = request.app.state.templates.get_template("_widget.html").render(
             widget=widget, instance=instance, notes=notes, url_text_max=URL_TEXT_MAX,
+            at_defaults=values == widget.defaults(),
             controls=[control(p, values[p.name]) for p in widget.params if not p.advanced],
             advanced=[control(p, values[p.name]) for p in widget.params if p.advanced],
             result=result)
@@ -142,14 +143,16 @@ def result_context(request: Request, widget: Widget, values: dict | None, instan
     (or given), otherwise the address of the stream that will compute and grow it; `busy`
     (seconds) when the queue is full."""
     context = {"widget": widget, "instance": instance, "error": error, "item": None,
-               "stream_url": None, "busy": busy}
+               "stream_url": None, "busy": busy, "findings": [], "summary": [], "at_defaults": True}
     if values is None:
         return context
     context["json_url"] = f"/api/widgets/{widget.name}?{query_string(values)}"
     if item is None and busy is None:
         item = request.app.state.jobs.cached(widget, values)
     if item is not None:
-        context.update(item=item, tables=widget.tables(values, item["data"]), code=widget.code(values))
+        context.update(item=item, tables=widget.tables(values, item["data"]), code=widget.code(values),
+                       findings=widget.findings(values, item["data"]), summary=widget.summary(values, item["data"]),
+                       at_defaults=values == widget.defaults())
     elif busy is None:
         context["stream_url"] = f"/widgets/{widget.name}/stream?{query_string(values, instance=instance)}"
     return context
