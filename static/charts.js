@@ -9,6 +9,8 @@
 //
 // Each chart keeps the figure as the server sent it (its "model"); what Plotly draws is made
 // from it every time (theme, phone fitting, ghosts), so nothing compounds from draw to draw.
+// A frame whose changes are only new points draws them with one Plotly.extendTraces for all
+// traces; anything else with one Plotly.react.
 window.CourseCharts = (function () {
   "use strict";
 
@@ -30,8 +32,12 @@ window.CourseCharts = (function () {
     return loading;
   }
 
+  // model: the figure as sent; tails: points appended since the last draw (trace -> {attr: values});
+  // redraw: something else changed since then (a whole figure, a layout, ghosts, the theme)
   function state(chart) {
-    if (!chart._course) chart._course = { model: null, ghosts: [], lastFinal: null, final: false, queued: false };
+    if (!chart._course) {
+      chart._course = { model: null, ghosts: [], lastFinal: null, final: false, queued: false, tails: new Map(), redraw: true };
+    }
     return chart._course;
   }
 
@@ -71,6 +77,7 @@ window.CourseCharts = (function () {
     const s = state(chart);
     if (s.lastFinal && wantsGhosts(chart, s.model)) s.ghosts = ghostsOf(s.lastFinal);
     s.newRun = true; // new points belong to the new run's figure, not to the one on screen
+    s.redraw = true;
     delete chart.dataset.final;
   }
 
@@ -82,12 +89,19 @@ window.CourseCharts = (function () {
     ready().then((Plotly) => requestAnimationFrame(() => {
       s.queued = false;
       if (!s.model || !chart.isConnected) return;
-      const traces = s.ghosts.concat(s.model.data);
-      const layout = themed(s.model.layout, chart.clientWidth, traces);
-      Plotly.react(chart, traces, layout, config);
-      // a finished chart on a phone: what still spills past the edge is broken into shorter lines
-      const refit = s.final && narrow(chart.clientWidth) ? CourseChartFit.refit(chart, layout, traces) : null;
-      if (refit) Plotly.react(chart, refit.traces, refit.layout, config);
+      const appended = !s.redraw && appendOnly(s.tails);
+      if (appended) { // new points only: one extendTraces for every trace (Plotly redraws once)
+        Plotly.extendTraces(chart, appended.update, appended.indices.map((i) => i + s.ghosts.length));
+      } else {
+        const traces = s.ghosts.concat(s.model.data);
+        const layout = themed(s.model.layout, chart.clientWidth, traces);
+        Plotly.react(chart, traces, layout, config);
+        // a finished chart on a phone: what still spills past the edge is broken into shorter lines
+        const refit = s.final && narrow(chart.clientWidth) ? CourseChartFit.refit(chart, layout, traces) : null;
+        if (refit) Plotly.react(chart, refit.traces, refit.layout, config);
+      }
+      s.tails = new Map();
+      s.redraw = false;
       chart.dataset.drawn = String(Number(chart.dataset.drawn || 0) + 1);
       if (s.final) chart.dataset.final = "1";
       else chart.dataset.partial = String(Number(chart.dataset.partial || 0) + 1);
@@ -100,11 +114,28 @@ window.CourseCharts = (function () {
     if (msg.figure) { s.model = { data: msg.figure.data.slice(), layout: msg.figure.layout }; s.newRun = false; }
     if (!s.model || s.newRun) return; // new points before their figure (joined late): wait for the result
     if (!msg.figure) s.model = { data: s.model.data.slice(), layout: msg.layout || s.model.layout };
+    if (msg.figure || msg.layout || msg.replace) s.redraw = true;
     for (const change of msg.replace || []) s.model.data[change.trace] = change.data;
-    for (const change of msg.extend || []) s.model.data[change.trace] = extended(s.model.data[change.trace], change.data);
+    for (const change of msg.extend || []) {
+      s.model.data[change.trace] = extended(s.model.data[change.trace], change.data);
+      const tails = s.tails.get(change.trace) || {};
+      for (const [attr, tail] of Object.entries(change.data)) tails[attr] = (tails[attr] || []).concat(tail);
+      s.tails.set(change.trace, tails);
+    }
     s.final = false;
     delete chart.dataset.final;
     schedule(chart);
+  }
+
+  // {update, indices} for Plotly.extendTraces when every trace grew the same attributes; else null
+  function appendOnly(tails) {
+    if (!tails.size) return null;
+    const indices = [...tails.keys()];
+    const attrs = Object.keys(tails.get(indices[0])).sort();
+    if (indices.some((i) => Object.keys(tails.get(i)).sort().join() !== attrs.join())) return null;
+    const update = {};
+    for (const attr of attrs) update[attr] = indices.map((i) => tails.get(i)[attr]);
+    return { update, indices };
   }
 
   // A trace with new points appended: new arrays, so Plotly.react sees what changed.
@@ -127,12 +158,15 @@ window.CourseCharts = (function () {
     if (!wantsGhosts(chart, figure)) s.ghosts = [];
     s.lastFinal = figure.data;
     s.final = true;
+    s.redraw = true;
     delete chart.dataset.final;
     schedule(chart);
   }
 
   function retheme() {
-    for (const chart of document.querySelectorAll(".widget-chart")) if (chart._course && chart._course.model) schedule(chart);
+    for (const chart of document.querySelectorAll(".widget-chart")) {
+      if (chart._course && chart._course.model) { chart._course.redraw = true; schedule(chart); }
+    }
   }
 
   let resizing = null;
