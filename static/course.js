@@ -140,7 +140,7 @@
     const current = () => streams.get(instance) === controller;
     const chart = chartOf(widget);
     if (moved && chart) CourseCharts.begin(chart);
-    const clock = { started: performance.now(), first: null };
+    const clock = { first: null }; // the first progress event: the pace is measured from it
     const onEvent = (kind, msg) => {
       if (!current()) return;
       if (kind === "queued") {

@@ -55,6 +55,15 @@ class ConfigReaderWidget(Widget):
                             "automargin": True}}
         return figure(traces, layout)
 
+    def findings(self, values, data):
+        if data["error"]:
+            return [f"The config could not be read: {data['error']}"]
+        flagged = [r for r in data["rows"] if r["level"] in ("unusual", "risky")]
+        found = [f"{len(flagged)} knob{'s' if len(flagged) != 1 else ''} flagged as unusual or risky."
+                 if flagged else "No knob flagged: every value is a common one."]
+        found += [f"{r['knob']} = {r['value']} ({r['level']}): {r['comment']}" for r in flagged if r["comment"]]
+        return found
+
     def tables(self, values, data):
         if data["error"]:
             return [{"caption": "The config could not be read", "columns": ["problem"],
