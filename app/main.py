@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-import plotly
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles

@@ -189,39 +189,40 @@
     function number(value) {
       return value === null || value === undefined ? "NaN (diverged)" : value.toFixed(4);
     }
-    const source = new EventSource(chart.dataset.streamUrl);
-    source.addEventListener("queued", () => { status.textContent = "Queued for a worker…"; });
-    source.addEventListener("progress", (event) => {
-      const msg = JSON.parse(event.data);
-      put(yours, msg.start, msg.yours);
-      put(theirs, msg.start, msg.torch);
-      put(lrYours, msg.start, msg.lr_yours);
-      put(lrTheirs, msg.start, msg.lr_torch);
-      status.textContent = "Training: step " + msg.done + (msg.total ? " of " + msg.total : "");
-      draw();
-    });
-    source.addEventListener("result", (event) => {
-      source.close();
-      const msg = JSON.parse(event.data);
-      chart.dataset.done = "true";
-      let text = msg.parted_at === null
-        ? "The curves coincide: after " + msg.steps + " steps your loss is " + number(msg.final[0]) +
-          ", " + theirName + " " + number(msg.final[1]) + "."
-        : "The curves part at step " + msg.parted_at + ": your loss ends at " + number(msg.final[0]) +
-          ", " + theirName + " at " + number(msg.final[1]) + ".";
-      if (msg.diverged_at !== null && msg.diverged_at !== undefined) {
-        text += " Your run diverged at step " + msg.diverged_at + ": its loss became NaN or inf.";
+    function onEvent(kind, msg) {
+      if (kind === "queued") status.textContent = "Queued for a worker…";
+      else if (kind === "progress") {
+        put(yours, msg.start, msg.yours);
+        put(theirs, msg.start, msg.torch);
+        put(lrYours, msg.start, msg.lr_yours);
+        put(lrTheirs, msg.start, msg.lr_torch);
+        status.textContent = "Training: step " + msg.done + (msg.total ? " of " + msg.total : "");
+        draw();
+      } else if (kind === "result") {
+        chart.dataset.done = "true";
+        let text = msg.parted_at === null
+          ? "The curves coincide: after " + msg.steps + " steps your loss is " + number(msg.final[0]) +
+            ", " + theirName + " " + number(msg.final[1]) + "."
+          : "The curves part at step " + msg.parted_at + ": your loss ends at " + number(msg.final[0]) +
+            ", " + theirName + " at " + number(msg.final[1]) + ".";
+        if (msg.diverged_at !== null && msg.diverged_at !== undefined) {
+          text += " Your run diverged at step " + msg.diverged_at + ": its loss became NaN or inf.";
+        }
+        if (msg.error) text += " Then: " + msg.error;
+        status.textContent = text + " (" + msg.wall_time_s.toFixed(1) + " s in the sandbox)";
+        chart.dataset.partedAt = msg.parted_at === null ? "none" : String(msg.parted_at);
+      } else if (kind === "failed" || kind === "cancelled") {
+        chart.dataset.done = "failed";
+        status.textContent = "The run failed: " + msg.message;
       }
-      if (msg.error) text += " Then: " + msg.error;
-      status.textContent = text + " (" + msg.wall_time_s.toFixed(1) + " s in the sandbox)";
-      chart.dataset.partedAt = msg.parted_at === null ? "none" : String(msg.parted_at);
+    }
+    // the one stream reader (static/stream.js) and the one event vocabulary (app/web/jobs_http.py)
+    window.CourseStream.read(chart.dataset.streamUrl, { onEvent }).then((outcome) => {
+      if (outcome.busy) status.textContent = "The server is busy; reload in " + outcome.busy + " s to try again.";
+      else if (outcome.refused) { chart.dataset.done = "failed"; status.textContent = outcome.message; }
+    }, () => {
+      if (!chart.dataset.done) status.textContent = "The stream was interrupted; reload to try again.";
     });
-    source.addEventListener("failed", (event) => {
-      source.close();
-      chart.dataset.done = "failed";
-      status.textContent = "The run failed: " + JSON.parse(event.data).detail;
-    });
-    source.onerror = () => { if (!chart.dataset.done) { source.close(); status.textContent = "The stream was interrupted; reload to try again."; } };
   }
   window.addEventListener("DOMContentLoaded", start);
 })();

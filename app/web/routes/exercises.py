@@ -25,12 +25,11 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, StrictStr
 
-from app.serving.engine import JobCancelled, JobFailed, QueueFull, Superseded
-from app.web.errors import log_failure
+from app.serving.engine import QueueFull
 from app.course.exercises import Exercise
 from app.exercises.grading import GradingRefused, grade, is_loopback
 from app.web.limits import read_form
-from app.web.jobs_http import wait_for_disconnect
+from app.web.jobs_http import Refused, StreamFailed, answer, busy, event_stream
 from app.web.pages import exercises, is_htmx, render_fragment, store
 from app.web.views.exercise import learner_progress, solution_unlocked
 from app.learning.progress import ExerciseProgress, ProgressStore
@@ -153,43 +152,18 @@ def exercise_api(request: Request, exercise_id: str, progress: ProgressStore = D
             "solution": exercise.solution if solution_unlocked(p) else None}
 
 
-class Refused(Exception):
-    def __init__(self, response):
-        self.response = response
-
-
 async def graded(request: Request, exercise: Exercise, code: str, progress: ProgressStore) -> dict:
     """Grade, record the attempt, and add what the learner may now see. Refused(response)
-    for the cases that are not a grade (busy, no sandbox, superseded, the client left)."""
-    busy = {"Retry-After": "5"}
-    gone = asyncio.ensure_future(wait_for_disconnect(request))
+    for the cases that are not a grade: busy, superseded, cancelled, a failed grader, the
+    client gone (app/web/jobs_http.py maps each to its status), and no sandbox (503)."""
     learner, _ = learner_id(request)
-    outcome = asyncio.ensure_future(grade(request.app.state.engine, request.app.state.settings,
-                                          allow_limits_only(request), learner, exercise, code))
+    work = grade(request.app.state.engine, request.app.state.settings, allow_limits_only(request),
+                 learner, exercise, code)
     try:
-        await asyncio.wait({gone, outcome}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-    if not outcome.done():
-        outcome.cancel()  # releases the job: the sandbox is killed at its next poll
-        raise Refused(JSONResponse({"detail": "the client went away"}, status_code=499))
-    try:
-        result = outcome.result()
-    except QueueFull as error:
-        raise Refused(JSONResponse({"detail": f"busy, queued: {error.reason}; try again in "
-                                              f"{error.retry_after} s", "retry_after": error.retry_after},
-                                   status_code=503, headers={"Retry-After": str(error.retry_after)}))
-    except GradingRefused as error:
-        raise Refused(JSONResponse({"detail": str(error)}, status_code=503, headers=busy))
-    except Superseded:
-        raise Refused(JSONResponse({"detail": "superseded: newer code for this exercise replaced it"},
-                                   status_code=409))
-    except JobCancelled:
-        raise Refused(JSONResponse({"detail": "the grading was cancelled"}, status_code=409))
-    except JobFailed as failure:  # the grader itself failed, not the learner's code
-        error_id = log_failure(f"grading {exercise.id} failed: {failure}", exc_info=None)
-        raise Refused(JSONResponse({"detail": f"grading failed on the server; try again "
-                                              f"(error id {error_id})"}, status_code=503, headers=busy))
+        result = await answer(request, work, what=f"grading {exercise.id}",
+                              replaced="newer code for this exercise replaced it")
+    except GradingRefused as error:  # no sandbox here, or the limits refuse it: try again later
+        raise Refused(JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"}))
     learner, _ = learner_id(request)
     failed = [{"name": t["name"], "hidden": t["hidden"]} for t in result["tests"] if not t["passed"]]
     await asyncio.to_thread(progress.record_attempt, learner, exercise.id, code, result["passed"], failed)
@@ -298,10 +272,6 @@ def train_page(request: Request, exercise_id: str, progress: ProgressStore = Dep
     return render_page(request, "exercise_train.html", context)
 
 
-def sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, allow_nan=False)}\n\n"
-
-
 @router.get("/exercises/{exercise_id}/train/stream", responses={200: {
     "description": "Server-Sent Events: progress (new losses of both models; null where a run "
                    "diverged), then result or failed",
@@ -309,8 +279,6 @@ def sse(event: str, data: dict) -> str:
 async def train_stream(request: Request, exercise_id: str, progress: ProgressStore = Depends(store)):
     """Train in the sandbox, as an engine job; the losses stream as they come."""
     from dataclasses import asdict
-
-    from fastapi.responses import StreamingResponse
 
     from app.exercises.training_job import diverged_step, job_key, parting_step, train_job
     from app.course.exercises import lab_files, solution_config
@@ -330,32 +298,23 @@ async def train_stream(request: Request, exercise_id: str, progress: ProgressSto
             job_key(exercise.id, code), train_job, exercise.trains, exercise.module, code, support, reference,
             settings.sandbox, allow, asdict(training_limits(settings)), owner=(learner, f"train:{exercise.id}"))
     except QueueFull as error:
-        return JSONResponse({"detail": f"busy, queued: {error.reason}", "retry_after": error.retry_after},
-                            status_code=503, headers={"Retry-After": str(error.retry_after)})
+        return busy(error)
 
-    async def events():
-        try:
-            yield sse("queued", {"detail": "waiting for a worker"})
-            async for event in handle.events():
-                if "yours" in event:
-                    yield sse("progress", {k: event[k] for k in ("done", "total", "start", "yours", "torch",
-                                                                 "lr_yours", "lr_torch") if k in event})
-            try:
-                result = await handle.result()
-            except (JobCancelled, JobFailed) as exc:
-                yield sse("failed", {"detail": f"the run stopped: {type(exc).__name__}"})
-                return
-            if result.get("error") and not result["steps"]:
-                yield sse("failed", {"detail": result["error"]})
-                return
-            yours, theirs = result["yours"], result["torch"]
-            yield sse("result", {"steps": result["steps"], "parted_at": parting_step(yours, theirs),
-                                 "diverged_at": diverged_step(yours), "error": result.get("error"),
-                                 "final": [yours[-1], theirs[-1]] if result["steps"] else None,
-                                 "what": result["what"], "wall_time_s": result["wall_time_s"]})
-        finally:
-            handle.release()
+    def shape(event: dict) -> dict | None:  # only the losses' events; the rest stay on the worker
+        if "yours" not in event:
+            return None
+        return {k: event[k] for k in ("done", "total", "start", "yours", "torch", "lr_yours", "lr_torch")
+                if k in event}
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                                                         headers={"Cache-Control": "no-store"})
+    async def finish(result: dict) -> dict:
+        if result.get("error") and not result["steps"]:
+            raise StreamFailed(result["error"])
+        yours, theirs = result["yours"], result["torch"]
+        return {"steps": result["steps"], "parted_at": parting_step(yours, theirs),
+                "diverged_at": diverged_step(yours), "error": result.get("error"),
+                "final": [yours[-1], theirs[-1]] if result["steps"] else None,
+                "what": result["what"], "wall_time_s": result["wall_time_s"]}
+
+    return event_stream(request, handle, finish, what=f"training {exercise.id} with the learner's code",
+                        pending=request.app.state.engine.pending, shape=shape)
 
