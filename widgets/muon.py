@@ -25,12 +25,13 @@ from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
 WARMUP = 10
-MATRICES = {  # label -> parameter name in the course model (stored (in, out): y = x @ W)
-    "block 0 attention q,k,v (64x192)": "blocks.0.attn.qkv.weight",
-    "block 0 attention output (64x64)": "blocks.0.attn.proj.weight",
-    "block 1 MLP up (64x256)": "blocks.1.mlp.fc.weight",
-    "block 1 MLP down (256x64)": "blocks.1.mlp.proj.weight",
+MATRICES = {  # value -> (parameter name in the course model (stored (in, out): y = x @ W), label)
+    "attn-qkv": ("blocks.0.attn.qkv.weight", "block 0 attention q,k,v (64x192)"),
+    "attn-proj": ("blocks.0.attn.proj.weight", "block 0 attention output (64x64)"),
+    "mlp-up": ("blocks.1.mlp.fc.weight", "block 1 MLP up (64x256)"),
+    "mlp-down": ("blocks.1.mlp.proj.weight", "block 1 MLP down (256x64)"),
 }
+MATRIX_CHOICES = tuple((value, label) for value, (_, label) in MATRICES.items())
 PRECISIONS = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 SV_RANGE_LOG10 = [-9.5, 0.5]
 
@@ -50,7 +51,7 @@ class MuonWidget(Widget):
         x, y = fixed_batch(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, self.seed)  # the first training batch
         _, loss = model(x, y)
         loss.sum().backward()
-        grad = dict(model.named_parameters())[MATRICES[values["matrix"]]].grad[0]
+        grad = dict(model.named_parameters())[MATRICES[values["matrix"]][0]].grad[0]
         trace = newton_schulz_trace(grad, values["iterations"], dtype=PRECISIONS[values["precision"]])
         sv = [torch.linalg.svdvals(t.float()).tolist() for t in trace]
         exact = torch.linalg.svdvals(exact_orthogonal(grad)).tolist()
@@ -85,7 +86,7 @@ class MuonWidget(Widget):
         for i, run in enumerate(data["runs"]):
             traces += loss_traces(run, 3 + i, panel=2)
         layout = panels_layout(
-            [f"singular values (x: index, largest first) of the {values['matrix']} gradient, "
+            [f"singular values (x: index, largest first) of the {MATRICES[values['matrix']][1]} gradient, "
              f"Newton-Schulz in {values['precision']}",
              "training loss (solid) and validation loss (dots), same init and batches"],
             y_titles=["singular value (log)", "loss"], y_log=[True, False],
@@ -101,7 +102,7 @@ class MuonWidget(Widget):
         sv = spectra["singular_values"]
         columns = ["index", "gradient / Frobenius"] + [f"after {k}" for k in range(1, len(sv))] + ["exact U V^T"]
         rows = [[i + 1] + [fmt(s[i]) for s in sv] + [fmt(spectra["exact"][i])] for i in range(len(sv[0]))]
-        tables = [{"caption": f"Singular values of the {values['matrix']} gradient per Newton-Schulz iteration",
+        tables = [{"caption": f"Singular values of the {MATRICES[values['matrix']][1]} gradient per Newton-Schulz iteration",
                    "columns": columns, "rows": rows}]
         for run in data["runs"]:
             tables.append({"caption": f"{run['label']}: training loss every 10 steps",
@@ -127,7 +128,7 @@ model = TinyGPT(GPTConfig(block_size={BLOCK_SIZE}), runs=1).init_weights({self.s
 x, y = fixed_batch(load_corpus().train, {BATCH_SIZE}, {BLOCK_SIZE}, {self.seed})
 _, loss = model(x, y)
 loss.sum().backward()
-grad = dict(model.named_parameters())[{MATRICES[values["matrix"]]!r}].grad[0]
+grad = dict(model.named_parameters())[{MATRICES[values["matrix"]][0]!r}].grad[0]
 print("raw gradient singular values: max", torch.linalg.svdvals(grad).max().item(),
       "min", torch.linalg.svdvals(grad).min().item())
 for k, X in enumerate(newton_schulz_trace(grad, {values["iterations"]}, dtype=torch.{values["precision"]})):
@@ -156,7 +157,9 @@ WIDGET = MuonWidget(
     params=(
         Param("iterations", "Newton-Schulz iterations", "int", 5, min=0, max=10, step=1, unit="iterations",
               help="torch.optim.Muon uses 5."),
-        Param("matrix", "Gradient of", "choice", "block 1 MLP up (64x256)", choices=tuple(MATRICES)),
+        Param("matrix", "Gradient of", "choice", "mlp-up", choices=MATRIX_CHOICES,
+              # the values were the labels until choices became (value, label): old links still work
+              aliases=tuple((label, value) for value, label in MATRIX_CHOICES)),
         Param("steps", "Training steps", "int", 100, min=20, max=300, step=10, unit="steps"),
         Param("adamw_lr", "AdamW learning rate", "float", 6e-3, min=1e-4, max=3e-2, step=0.05, log=True,
               help="Both runs: AdamW's LR for everything it trains (cosine decay after 10 warmup steps)."),

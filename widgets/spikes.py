@@ -32,7 +32,7 @@ BATCH_SIZE = 8  # sequences per step
 BLOCK_SIZE = 32  # characters per sequence
 WARMUP = 10
 Z_LOSS = 1e-4  # PaLM's coefficient
-BAD_KINDS = ("repeated character", "random characters")
+BAD_KINDS = (("repeated", "repeated character"), ("random", "random characters"))
 LOSS_RANGE = [1.8, 5.0]
 ATTN_RANGE = [-0.5, 3.0]  # log10: 0.3 to 1000, so QK-norm's cap of 4 and a runaway logit both show
 POST_WINDOW = 10  # steps after the bad stretch over which a jump is measured
@@ -74,7 +74,7 @@ class SpikesWidget(Widget):
     @staticmethod
     def hook(values: dict):
         """The batch hook: `bad_count` bad batches from `bad_step` on, the same for every run."""
-        if values["bad_kind"] == "repeated character":
+        if values["bad_kind"] == "repeated":
             def make(step, x, y):
                 return constant_batch(x)
         else:
@@ -195,7 +195,9 @@ WIDGET = SpikesWidget(
         Param("bad_step", "Bad batches start at step", "int", 50, min=0, max=199, step=1, unit="steps"),
         Param("bad_count", "Bad batches in a row", "int", 3, min=0, max=10, step=1,
               help="0 injects nothing: a clean run to compare with."),
-        Param("bad_kind", "Bad data", "choice", "repeated character", choices=BAD_KINDS,
+        Param("bad_kind", "Bad data", "choice", "repeated", choices=BAD_KINDS,
+              # the values were the labels until choices became (value, label): old links still work
+              aliases=tuple((label, value) for value, label in BAD_KINDS),
               help="'ZZZZ...' in every sequence (a broken file), or uniformly random characters."),
         Param("clip", "Clipping threshold c (clip run)", "float", 1.0, min=0.1, max=10.0, step=0.05, log=True),
         Param("rollback_steps", "Roll back by", "int", 10, min=0, max=40, step=1, unit="steps",

@@ -8,6 +8,11 @@
 
 A result is stored under the profile (torch, device, CPU kernel set) of the worker that
 computed it, and looked up under the profiles of the workers the engine has now.
+
+A run is keyed on the widget's compute values only (`Widget.compute_values`): view parameters
+(a learner's guess at a diagnosis) do not change the run, so every view shares it, and both
+ways out of here (`cached`, a handle's `result`) give the item as the asker's values show it
+(`Widget.present`: the view redrawn in this process, cheaply).
 """
 from __future__ import annotations
 
@@ -26,6 +31,20 @@ def mark_cached(item: dict) -> dict:
     return {**item, "provenance": {**item["provenance"], "cached": True}}
 
 
+class Presented:
+    """A job's handle whose result is the finished item as `values` show it (see the docstring);
+    everything else is the engine's handle."""
+
+    def __init__(self, handle: Handle, widget: Widget, values: dict):
+        self._handle, self._widget, self._values = handle, widget, values
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+    async def result(self) -> dict:
+        return self._widget.present(self._values, await self._handle.result())
+
+
 class WidgetJobs:
     def __init__(self, settings, engine: Engine, cache: ResultCache):
         self.settings = settings
@@ -33,7 +52,7 @@ class WidgetJobs:
         self.cache = cache
 
     def key(self, widget: Widget, values: dict) -> str:
-        return job_key(widget.name, values, widget.seed)
+        return job_key(widget.name, widget.compute_values(values), widget.seed)
 
     def cached(self, widget: Widget, values: dict) -> dict | None:
         """The finished item for these parameters from any current worker profile, marked
@@ -46,7 +65,7 @@ class WidgetJobs:
                 log.warning("the result cache failed", exc_info=True)
                 return None
             if item is not None:
-                return mark_cached(item)
+                return mark_cached(widget.present(values, item))
         return None
 
     def is_cached(self, widget: Widget, values: dict) -> bool:
@@ -58,15 +77,17 @@ class WidgetJobs:
         widget = item["widget"]
         from widgets.registry import all_widgets
 
-        job = job_key(widget, item["params"], all_widgets()[widget].seed)
+        job = self.key(all_widgets()[widget], item["params"])
         self.cache.put(result_key(job, Profile.parse(item["provenance"]["profile"])), item)
 
     async def follow(self, widget: Widget, values: dict, owner: tuple[str, str] | None = None,
-                     background: bool = False, priority: int | None = None) -> Handle:
-        """Hold the job computing this result (started, or shared with whoever runs it)."""
+                     background: bool = False, priority: int | None = None) -> Handle | Presented:
+        """Hold the job computing this result (started, or shared with whoever runs it, whatever
+        their view values)."""
         if priority is None:
             priority = BACKGROUND_PRIORITY if background else LEARNER_PRIORITY
-        return await self.engine.submit(
+        handle = await self.engine.submit(
             self.key(widget, values), run_widget, widget.name, values, code_version(),
             self.settings.torch_threads, priority=priority, owner=owner, background=background,
             on_result=self.store)
+        return Presented(handle, widget, values) if widget.has_view_params() else handle

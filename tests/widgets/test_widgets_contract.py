@@ -126,9 +126,33 @@ def test_the_first_progress_reports_draw_a_figure(name):
         data = widget.compute(values, progress)
     except _EnoughReports:
         return
-    # it finished before two reports (diagnosis answers at once from a case it already trained
-    # in this process): the final figure must still draw from the last one sent
+    # it finished before two reports: the final figure must still draw from the last one sent
     draw(data)
+
+
+def view_params():
+    for name in NAMES:
+        for p in WIDGETS[name].params:
+            if p.view:
+                yield pytest.param(name, p, id=f"{name}.{p.name}")
+
+
+@pytest.mark.parametrize("name,param", list(view_params()))
+def test_a_view_parameter_is_not_part_of_the_run(name, param):
+    """A view parameter changes what is shown of a run, never the run: compute at another view value
+    gives the same run seen differently, and Widget.present turns one into the other (the web
+    process does that for a cached run, app/serving/jobs.py)."""
+    widget = WIDGETS[name]
+    values, data = default_result(name)
+    other = next(v for v in (param.choices if param.kind == "choice" else (not values[param.name],))
+                 if v != values[param.name])
+    assert param.name not in widget.compute_values(values)
+    other_values, other_data = widget_run(name, {param.name: other})
+    assert widget.compute_values(other_values) == widget.compute_values(values)
+    item = {"widget": name, "params": values, "data": data, "figure": widget.figure(values, data)}
+    shown = widget.present(other_values, item)
+    assert json.dumps(shown["data"], sort_keys=True) == json.dumps(other_data, sort_keys=True)
+    assert shown["figure"] == widget.figure(other_values, other_data)
 
 
 @pytest.mark.parametrize("name", NAMES)
