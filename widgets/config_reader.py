@@ -1,14 +1,17 @@
 """Config reader: paste a training config, get every stability knob annotated.
 
-The text is parsed safely by widgets/config_knobs.py (yaml.safe_load or
-ast.literal_eval, capped in size, depth and entries). Text that cannot be read
+The text is parsed safely by widgets/configs/safe_parse.py (yaml.safe_load or
+ast.literal_eval, capped in size, depth and entries) and judged knob by knob against
+the knowledge base in widgets/configs/knobs.py (widgets/configs/report.py). Text that cannot be read
 gives a normal result whose "error" field says why (shown in the chart and the
 table); only text over the length limit is a 422, from the parameter itself.
 """
 from __future__ import annotations
 
 from widgets.base import Param, Widget
-from widgets.config_knobs import DEFAULT_CONFIG, LEVELS, MAX_CHARS, read_config
+from widgets.configs.judging import LEVELS
+from widgets.configs.report import DEFAULT_CONFIG, read_config
+from widgets.configs.safe_parse import MAX_CHARS
 from widgets.kit import figure, wrap_html
 
 LEVEL_COLORS = {"ok": "#059669", "note": "#2563eb", "unusual": "#d97706", "risky": "#dc2626"}
@@ -76,7 +79,7 @@ class ConfigReaderWidget(Widget):
         return (
             "# Annotate a training config with the course's knowledge base (parsed safely:\n"
             "# yaml.safe_load or ast.literal_eval, capped in size and depth). Run from the repo root.\n"
-            "from widgets.config_knobs import read_config\n\n"
+            "from widgets.configs.report import read_config\n\n"
             f"text = {values['config']!r}\n\n"
             "report = read_config(text)\n"
             "if report[\"error\"]:\n"
