@@ -12,7 +12,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:
+    from widgets.script import Script
 
 # progress(partial_data, done, total): called by streaming widgets while they compute
 Progress = Callable[[dict, int, int], None]
@@ -259,9 +262,13 @@ class Widget:
         """Tables for screen readers and copying: [{"caption", "columns", "rows"}]."""
         return []
 
+    def script(self, values: dict) -> "Script":
+        """"Show the code": the script that computes the chart's numbers again (widgets/script.py)."""
+        raise NotImplementedError
+
     def code(self, values: dict) -> str:
-        """A short PyTorch script that reproduces the plotted result."""
-        return ""
+        """The script as the page shows it: a Python file that prints the chart's numbers."""
+        return self.script(values).text()
 
     def describe(self) -> dict:
         return {"name": self.name, "title": self.title, "caption": self.caption,

@@ -25,6 +25,7 @@ from widgets.lab.data import BatchStream, load_corpus
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule, cosine_to_floor
 from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.script import Script, Shown, Step, imports
 
 STEPS = 150
 BATCH_SIZE = 8
@@ -249,27 +250,31 @@ class DiagnosisWidget(Widget):
         return tables + [{"caption": "This run: training, every 10 steps", "columns": ["step", "loss", "gradient norm"],
                           "rows": rows}, val_table(run, "This run: validation loss")]
 
-    def code(self, values):
+    def script(self, values):
         case = values["case"]
-        lines = [
-            f"# Case {case} of the curve-diagnosis widget: one real run of the tiny GPT with one knob set wrong.",
-            "# Run from the course repository root. The configuration is in widgets/diagnosis.py (CONFIGS),",
-            "# kept out of sight here so the code does not give the answer away.",
-            "from widgets.diagnosis import case_setup, signals",
-            "from widgets.lab.trainer import LockstepTrainer",
-            "",
-            f"spec, hooks = case_setup({case!r})  # hooks: where this case's batches come from",
-            "run = LockstepTrainer(spec, **hooks).run()[\"runs\"][0]",
-            "for step, val in zip(run[\"val_steps\"], run[\"val_loss\"]):",
-            "    print(f\"step {step:4d}  train {run['loss'][step - 1]:.3f}  validation {val:.3f}  \"",
-            "          f\"grad norm {run['grad_norm'][step - 1]:.2f}\")",
-            "for name, value in signals(run).items():",
-            "    print(f\"{name}: {value:.3f}\")",
+        steps = [
+            Step("The case's run: the same tiny GPT, seed and length as every case, with one knob set wrong "
+                 "(or none). The configuration is in widgets/diagnosis.py, kept out of sight here so the code "
+                 "does not give the answer away; `hooks` says where this case's batches come from.",
+                 f"spec, hooks = case_setup({case!r})"),
+            Step("Train it and keep what the chart shows: the losses and the gradient norm per step, and the "
+                 "validation loss.", f"result = case_data({case!r}, train(spec, **hooks))"),
+            Step("The numbers the grading reads from the curves.",
+                 "for name, value in signals(result['runs'][0]).items():\n    print(f'{name}: {value:.3f}')"),
         ]
         if values["guess"] == CASE_CAUSE[case]:
-            lines.append("print(spec)  # you named the cause: here is the whole configuration")
-        return "\n".join(lines) + "\n"
+            steps.append(Step("You named the cause: here is the whole configuration.", "print(spec)"))
+        return Script(self.name, self.title, values, steps=tuple(steps), about=SCRIPT_ABOUT,
+                      imports=imports(extra=("widgets.diagnosis:case_data", "widgets.diagnosis:case_setup",
+                                             "widgets.diagnosis:signals", "widgets.lab.trainer:train")),
+                      numbers=(Shown("final training loss", ("runs", 0, "loss", -1)),
+                               Shown("final validation loss", ("runs", 0, "val_loss", -1)),
+                               Shown("first validation loss", ("runs", 0, "val_loss", 0)),
+                               Shown("gradient norm at step 0", ("runs", 0, "grad_norm", 0))))
 
+
+SCRIPT_ABOUT = ("One mystery case of the curve-diagnosis widget: a real run of the tiny GPT with one knob set "
+                "wrong, or none. Read the curves and the numbers below, then name the cause in the widget.")
 
 WIDGET = DiagnosisWidget(
     name="diagnosis",

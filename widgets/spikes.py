@@ -27,6 +27,7 @@ from widgets.lab.corrupt import constant_batch, corrupt_steps, random_batch
 from widgets.lab.model import GPTConfig
 from widgets.lab.recovery import CreepingLR, RecoveryPolicy, SpikeDetector, recovery_trainer
 from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.script import Shown, pretty, training_script
 
 BATCH_SIZE = 8  # sequences per step
 BLOCK_SIZE = 32  # characters per sequence
@@ -46,6 +47,17 @@ def jump(loss: list[float], start: int, count: int) -> float | None:
     if not before or not after:
         return None
     return statistics.fmean(after) - statistics.fmean(before)
+
+
+def finish(result: dict, values: dict) -> dict:
+    """What the chart shows of the runs' histories: each run's loss jump around the bad batches,
+    NaN-free curves, and where the bad stretch lies."""
+    for run in result["runs"]:
+        run["jump"] = jump(run["loss"], values["bad_step"], values["bad_count"]) if values["bad_count"] else None
+        run["max_attn_logit"] = finite_list(run.get("max_attn_logit", []))
+        run["loss"] = finite_list(run["loss"])
+    result["bad_steps"] = [values["bad_step"], min(values["steps"], values["bad_step"] + values["bad_count"])]
+    return result
 
 
 class SpikesWidget(Widget):
@@ -85,16 +97,8 @@ class SpikesWidget(Widget):
     def compute(self, values, progress=None):
         trainer = recovery_trainer(self.spec(values), self.policies(values),
                                    SpikeDetector(factor=values["spike_factor"]), batch_hook=self.hook(values))
-
-        def finish(result: dict) -> dict:
-            for run in result["runs"]:
-                run["jump"] = jump(run["loss"], values["bad_step"], values["bad_count"]) if values["bad_count"] else None
-                run["max_attn_logit"] = finite_list(run.get("max_attn_logit", []))
-                run["loss"] = finite_list(run["loss"])
-            result["bad_steps"] = [values["bad_step"], min(values["steps"], values["bad_step"] + values["bad_count"])]
-            return result
-
-        return finish(trainer.run(reporter(progress, finish), report_every=REPORT_EVERY))
+        return finish(trainer.run(reporter(progress, lambda partial: finish(partial, values)),
+                                  report_every=REPORT_EVERY), values)
 
     # --- drawing ---------------------------------------------------------------------
     def figure(self, values, data):
@@ -158,30 +162,30 @@ class SpikesWidget(Widget):
                            "rows": rows})
         return tables
 
-    def code(self, values):
-        shown = {k: values[k] for k in sorted(values)}
-        return f'''# The spike lab's four lockstep runs (same initial weights, same batches), run for real.
-# Run from the course repository root:  python this_file.py
-import torch
-from widgets.lab.recovery import SpikeDetector, recovery_trainer
-from widgets.spikes import WIDGET
-
-torch.set_num_threads(1)
-values = {shown!r}
-spec = WIDGET.spec(values)  # TrainSpec: 4 RunConfigs, CreepingLR schedule, z_loss, record_attention
-trainer = recovery_trainer(spec, WIDGET.policies(values), SpikeDetector(factor=values["spike_factor"]),
-                           batch_hook=WIDGET.hook(values))  # hook: the bad batches
-result = trainer.run()
-start, count = values["bad_step"], values["bad_count"]
-for run in result["runs"]:
-    loss = run["loss"]
-    before = sum(loss[start - 10:start]) / len(loss[start - 10:start]) if start else float("nan")
-    after = loss[start + count:start + count + 10]
-    after = sum(after) / len(after) if after else float("nan")
-    print(f"{{run['label']:>16}}: loss before {{before:.3f}}, after {{after:.3f}} (jump {{after - before:+.3f}}), "
-          f"max attention logit {{max(run['max_attn_logit']):.1f}}, skipped {{run['skipped']}}, "
-          f"rollbacks {{run['rollbacks']}}, final validation {{run['val_loss'][-1]:.3f}}")
-'''
+    def script(self, values):
+        spec, policies = self.spec(values), self.policies(values)
+        numbers = []
+        for i, run in enumerate(spec.runs):
+            numbers += [Shown(f"{run.label}: loss jump (mean of {POST_WINDOW} steps after minus {PRE_WINDOW} before)",
+                              ("runs", i, "jump")),
+                        Shown(f"{run.label}: final validation loss", ("runs", i, "val_loss", -1))]
+        bad = (f"{values['bad_count']} bad batches ({self.param('bad_kind').label_of(values['bad_kind'])}) from "
+               f"step {values['bad_step']} on" if values["bad_count"] else "no bad batches")
+        return training_script(
+            self, values, spec,
+            "Four runs from the same weights on the same batches; they differ only in what they do about bad "
+            "batches: nothing, clipping, skipping a flagged step, rolling back to an earlier state.",
+            f"Each run's recovery policy, and the spike detector that flags a step whose gradient norm exceeds "
+            f"{values['spike_factor']:g} times the median of the last accepted steps. The batch hook swaps in "
+            f"{bad}, the same for every run. Then train the four in lockstep.",
+            train=(f"policies = {pretty(policies)}\n"
+                   f"trainer = recovery_trainer(spec, policies, SpikeDetector(factor={values['spike_factor']!r}),\n"
+                   "                           batch_hook=SpikesWidget.hook(values))\n"
+                   "result = finish(trainer.run(), values)"),
+            extra_imports=("widgets.lab.recovery:RecoveryPolicy", "widgets.lab.recovery:SpikeDetector",
+                           "widgets.lab.recovery:recovery_trainer", "widgets.spikes:SpikesWidget",
+                           "widgets.spikes:finish"),
+            numbers=tuple(numbers))
 
 
 WIDGET = SpikesWidget(
