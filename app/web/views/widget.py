@@ -146,6 +146,7 @@ def result_context(request: Request, widget: Widget, values: dict | None, instan
     if values is None:
         return context
     context["json_url"] = f"/api/widgets/{widget.name}?{query_string(values)}"
+    context["notebook_url"] = f"/widgets/{widget.name}/notebook?{query_string(values)}"
     if item is None and busy is None:
         item = request.app.state.jobs.cached(widget, values)
     if item is not None:
