@@ -114,17 +114,35 @@
     textarea.dispatchEvent(new Event("input", { bubbles: true }));
     textarea.focus();
   });
+  // Hints come in two tiers (nested <details>, which work without this script); each tier the
+  // learner opens is recorded with their progress, once per page. "toggle" does not bubble:
+  // listen in the capture phase.
+  document.addEventListener("toggle", (event) => {
+    const tier = event.target;
+    if (!(tier instanceof HTMLDetailsElement) || !tier.open || !tier.dataset.hintUrl || tier.dataset.hintSent) return;
+    tier.dataset.hintSent = "1";
+    fetch(tier.dataset.hintUrl, {
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ level: Number(tier.dataset.hintLevel) }),
+    }).then((response) => (response.ok ? response.json() : null))
+      .then((body) => { if (body) tier.dataset.hintRecorded = String(body.hint_level); })
+      .catch(() => { delete tier.dataset.hintSent; }); // offline: try again on the next opening
+  }, true);
   window.addEventListener("DOMContentLoaded", () => activate(document));
 })();
 
-// "Train with your code": follow the stream, draw both loss curves as the steps come.
+// "Train with your code": follow the stream, draw both loss curves as the steps come (and,
+// for a config, both learning rates on a second axis). A loss that is not finite arrives as
+// null (JSON has no NaN): the curve stops there and a marker says the run diverged.
 (function () {
   "use strict";
   function start() {
     const chart = document.querySelector(".train-chart[data-stream-url]");
     if (!chart || !window.Plotly) return;
     const status = document.getElementById("train-status");
-    const yours = [], theirs = [];
+    const yours = [], theirs = [], lrYours = [], lrTheirs = [];
+    const theirName = chart.dataset.referenceName || "PyTorch's";
+    const yourName = chart.dataset.yoursName || "yours";
     const dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
     const layout = {
       margin: { t: 20, r: 10, b: 45, l: 55 }, height: 360,
@@ -132,20 +150,54 @@
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
       font: { color: dark ? "#ddd" : "#222" }, legend: { orientation: "h", y: 1.08 },
     };
+    function divergedAt() {
+      const step = yours.findIndex((v) => v === null);
+      return step < 0 ? null : step;
+    }
+    function lastFinite(values, before) {
+      for (let i = before - 1; i >= 0; i--) if (values[i] !== null && values[i] !== undefined) return values[i];
+      return null;
+    }
     function draw() {
       const steps = yours.map((_, i) => i);
-      window.Plotly.react(chart, [
-        { x: steps, y: theirs, name: "PyTorch's", mode: "lines", line: { width: 4, color: "#94a3b8" } },
-        { x: steps, y: yours, name: "yours", mode: "lines", line: { width: 2, color: "#2563eb", dash: "dot" } },
-      ], layout, { displaylogo: false, responsive: true });
+      const traces = [
+        { x: steps, y: theirs, name: theirName, mode: "lines", line: { width: 4, color: "#94a3b8" } },
+        { x: steps, y: yours, name: yourName, mode: "lines", line: { width: 2, color: "#2563eb", dash: "dot" } },
+      ];
+      const diverged = divergedAt();
+      if (diverged !== null) {
+        const y = lastFinite(yours, diverged);
+        traces.push({ x: [diverged], y: [y === null ? lastFinite(theirs, diverged + 1) : y], name: yourName + " diverged (NaN or inf)",
+          mode: "markers+text", text: ["diverged"], textposition: "top center",
+          marker: { symbol: "x", size: 14, color: "#dc2626" }, textfont: { color: "#dc2626" } });
+      }
+      if (lrYours.length) {
+        layout.yaxis2 = { title: { text: "learning rate" }, overlaying: "y", side: "right", showgrid: false,
+          exponentformat: "e" };
+        layout.margin.r = 60;
+        traces.push({ x: steps, y: lrTheirs, name: "LR, " + theirName, yaxis: "y2", mode: "lines",
+          line: { width: 1, color: "#94a3b8", dash: "dash" } });
+        traces.push({ x: steps, y: lrYours, name: "LR, " + yourName, yaxis: "y2", mode: "lines",
+          line: { width: 1, color: "#2563eb", dash: "dash" } });
+      }
+      window.Plotly.react(chart, traces, layout, { displaylogo: false, responsive: true });
+      chart.dataset.divergedAt = diverged === null ? "none" : String(diverged);
+    }
+    function put(target, at, values) {
+      if (values) target.splice(at, values.length, ...values);
+    }
+    function number(value) {
+      return value === null || value === undefined ? "NaN (diverged)" : value.toFixed(4);
     }
     const source = new EventSource(chart.dataset.streamUrl);
     source.addEventListener("queued", () => { status.textContent = "Queued for a worker…"; });
     source.addEventListener("progress", (event) => {
       const msg = JSON.parse(event.data);
-      yours.splice(msg.start, msg.yours.length, ...msg.yours);
-      theirs.splice(msg.start, msg.torch.length, ...msg.torch);
-      status.textContent = "Training: step " + msg.done + " of " + msg.total;
+      put(yours, msg.start, msg.yours);
+      put(theirs, msg.start, msg.torch);
+      put(lrYours, msg.start, msg.lr_yours);
+      put(lrTheirs, msg.start, msg.lr_torch);
+      status.textContent = "Training: step " + msg.done + (msg.total ? " of " + msg.total : "");
       draw();
     });
     source.addEventListener("result", (event) => {
@@ -153,10 +205,13 @@
       const msg = JSON.parse(event.data);
       chart.dataset.done = "true";
       let text = msg.parted_at === null
-        ? "The curves coincide: after " + msg.steps + " steps your loss is " + msg.final[0].toFixed(4) +
-          ", PyTorch's " + msg.final[1].toFixed(4) + "."
-        : "The curves part at step " + msg.parted_at + ": your loss ends at " + msg.final[0].toFixed(4) +
-          ", PyTorch's at " + msg.final[1].toFixed(4) + ".";
+        ? "The curves coincide: after " + msg.steps + " steps your loss is " + number(msg.final[0]) +
+          ", " + theirName + " " + number(msg.final[1]) + "."
+        : "The curves part at step " + msg.parted_at + ": your loss ends at " + number(msg.final[0]) +
+          ", " + theirName + " at " + number(msg.final[1]) + ".";
+      if (msg.diverged_at !== null && msg.diverged_at !== undefined) {
+        text += " Your run diverged at step " + msg.diverged_at + ": its loss became NaN or inf.";
+      }
       if (msg.error) text += " Then: " + msg.error;
       status.textContent = text + " (" + msg.wall_time_s.toFixed(1) + " s in the sandbox)";
       chart.dataset.partedAt = msg.parted_at === null ? "none" : String(msg.parted_at);

@@ -38,8 +38,10 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def grading_limits(settings) -> Limits:
-    return Limits(cpu_s=settings.grading_cpu_s, wall_s=settings.grading_wall_s,
+def grading_limits(settings, factor: float = 1.0) -> Limits:
+    """The sandbox's limits for one grading; `factor` (an exercise's cpu_factor, at most 4) for
+    an exercise whose tests train the tiny GPT."""
+    return Limits(cpu_s=int(round(settings.grading_cpu_s * factor)), wall_s=settings.grading_wall_s * factor,
                   memory_bytes=settings.grading_memory_bytes)
 
 
@@ -143,7 +145,7 @@ async def grade(engine, settings, allow_limits_only: bool, learner: str, exercis
 
     handle = await engine.submit(job_key(exercise.id, code, learner), grade_job, exercise.id,
                                  exercise.sandbox_files(code), exercise.module, names,
-                                 settings.sandbox, allow, asdict(grading_limits(settings)),
+                                 settings.sandbox, allow, asdict(grading_limits(settings, exercise.cpu_factor)),
                                  owner=(learner, f"exercise:{exercise.id}"))
     async with handle:
         result = await handle.result()

@@ -34,7 +34,7 @@ import sqlite3
 import threading
 import time
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -77,6 +77,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
             item INTEGER NOT NULL,
             ticked_at REAL NOT NULL,
             PRIMARY KEY (learner, chapter, checklist, item))""",),
+    # 4: coding exercises: the deepest hint tier opened (0 none, 1 the nudge, 2 the recipe) and
+    # the tests the last run failed, as JSON (issue 22's two-tier hints; issue 20's training
+    # with failing code says which tests fail)
+    ("ALTER TABLE exercise_attempts ADD COLUMN hint_level INTEGER NOT NULL DEFAULT 0",
+     "ALTER TABLE exercise_attempts ADD COLUMN last_failed TEXT NOT NULL DEFAULT '[]'"),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -87,6 +92,8 @@ class ExerciseProgress:
     passes: int = 0
     last_code: str = ""
     last_passed: bool = False
+    hint_level: int = 0  # the deepest hint tier opened: 0 none, 1 the nudge, 2 the recipe
+    last_failed: list = field(default_factory=list)  # [{"name", "hidden"}] of the last run
 
     @property
     def solved(self) -> bool:
@@ -283,22 +290,38 @@ class ProgressStore:
         return out
 
     # --- coding exercises -------------------------------------------------------------------
-    def record_attempt(self, learner: str, exercise: str, code: str, passed: bool) -> None:
-        """One graded run: counted, and its code kept as the learner's last code."""
+    def record_attempt(self, learner: str, exercise: str, code: str, passed: bool,
+                       failed: list[dict] | None = None) -> None:
+        """One graded run: counted, its code kept as the learner's last code, and the tests it
+        failed ([{"name", "hidden"}]) kept for the page that trains with that code."""
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO exercise_attempts (learner, exercise, attempts, passes, last_code, "
-                "last_passed, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (learner, exercise) "
+                "last_passed, last_failed, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (learner, exercise) "
                 "DO UPDATE SET attempts = attempts + 1, passes = passes + excluded.passes, "
                 "last_code = excluded.last_code, last_passed = excluded.last_passed, "
-                "updated_at = excluded.updated_at",
-                (learner, exercise, int(passed), code, int(passed), time.time()))
+                "last_failed = excluded.last_failed, updated_at = excluded.updated_at",
+                (learner, exercise, int(passed), code, int(passed), json.dumps(failed or []), time.time()))
+
+    def record_hint(self, learner: str, exercise: str, level: int) -> int:
+        """The learner opened hint tier `level` (1 the nudge, 2 the recipe); returns the deepest
+        tier opened so far (a tier once opened stays recorded)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO exercise_attempts (learner, exercise, hint_level, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (learner, exercise) DO UPDATE SET "
+                "hint_level = max(hint_level, excluded.hint_level), updated_at = excluded.updated_at",
+                (learner, exercise, level, time.time()))
+            return conn.execute("SELECT hint_level FROM exercise_attempts WHERE learner = ? AND exercise = ?",
+                                (learner, exercise)).fetchone()[0]
 
     def exercises(self, learner: str) -> dict[str, ExerciseProgress]:
-        """exercise id -> attempts, passes and last code, for the exercises this learner ran."""
-        rows = self.conn.execute("SELECT exercise, attempts, passes, last_code, last_passed "
-                                 "FROM exercise_attempts WHERE learner = ?", (learner,)).fetchall()
-        return {e: ExerciseProgress(a, p, c, bool(lp)) for e, a, p, c, lp in rows}
+        """exercise id -> attempts, passes, last code, hint tier and the last run's failed tests,
+        for the exercises this learner ran or asked a hint for."""
+        rows = self.conn.execute("SELECT exercise, attempts, passes, last_code, last_passed, hint_level, "
+                                 "last_failed FROM exercise_attempts WHERE learner = ?", (learner,)).fetchall()
+        return {e: ExerciseProgress(a, p, c, bool(lp), h, json.loads(f or "[]")) for e, a, p, c, lp, h, f in rows}
 
     # --- everything about one learner -------------------------------------------------------
     def learner_tables(self) -> list[str]:

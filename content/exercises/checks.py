@@ -7,6 +7,7 @@ AssertionError with a message you can act on.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 
@@ -30,7 +31,7 @@ def close(a, b, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
     xs, ys = as_floats(a), as_floats(b)
     if len(xs) != len(ys):
         return False
-    return all((math.isnan(x) and math.isnan(y)) or abs(x - y) <= atol + rtol * abs(y)
+    return all(x == y or (math.isnan(x) and math.isnan(y)) or abs(x - y) <= atol + rtol * abs(y)
                for x, y in zip(xs, ys))
 
 
@@ -68,9 +69,57 @@ def compare_series(what: str, yours: list, theirs: list, label: str = "step", *,
         fail(f"{what}: you gave {len(yours)} values, {reference} {len(theirs)}")
     cause = likely_cause(yours, bugs or {})
     where = at[index] if at is not None else index
-    message = (f"{what} differs first at {label} {where}: yours {short(yours[index])}, "
-               f"{reference}'s {short(theirs[index])}")
+    message = (f"{what} differs first at {label} {where}: "
+               + show_difference(yours[index], theirs[index], reference, rtol, atol))
     fail(message + (f". Likely cause: {cause}" if cause else ""))
+
+
+def show_difference(yours, theirs, reference: str = "PyTorch", rtol: float = 1e-6, atol: float = 1e-8) -> str:
+    """'yours 1, PyTorch's 2'; for many numbers, from the first entry that differs (the first
+    four entries may well agree, and four equal pairs explain nothing)."""
+    xs, ys = as_floats(yours), as_floats(theirs)
+    if len(xs) <= 1 or len(xs) != len(ys):
+        return f"yours {short(yours)}, {reference}'s {short(theirs)}"
+    entry = first_difference(xs, ys, rtol, atol) or 0
+    return (f"entry {entry} of {len(xs)}: yours {xs[entry]:.8g}, {reference}'s {ys[entry]:.8g}")
+
+
+class ReferenceCalled(AssertionError):
+    """The learner's code called the PyTorch function it is meant to replace."""
+
+
+@contextmanager
+def forbid(targets: list[tuple[object, str]], what: str, learner=None):
+    """Within the block, calling any of `targets` (module, attribute) fails the test with a
+    message naming `what`: the exercise is to write it, not to wrap PyTorch's. Patched where
+    PyTorch itself looks them up, so PyTorch's public wrappers are caught too; a target the
+    learner's module imported by name (`from ... import f`) is caught by looking at its names.
+    A learner who catches the error still fails: the call is remembered."""
+    called = []
+    saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
+    message = (f"your code called PyTorch's own {what}: the exercise is to write it yourself "
+               f"(the tests compare yours with PyTorch's, so wrapping it proves nothing)")
+    if learner is not None and any(value is original for value in vars(learner).values()
+                                   for _, _, original in saved):
+        fail(message.replace("called", "imports", 1))
+
+    def refuse(*args, **kwargs):
+        called.append(True)
+        raise ReferenceCalled(message)
+
+    for owner, name, _ in saved:
+        setattr(owner, name, refuse)
+    try:
+        yield
+    except BaseException:
+        if called:  # whatever the learner's code did after the refused call, that call is the cause
+            fail(message)
+        raise
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+    if called:
+        fail(message)
 
 
 AUTOGRAD_IN_PLACE = ("Likely cause: the update ran inside autograd. Parameters are leaves that "
@@ -83,6 +132,9 @@ def explain_exception(exc: BaseException) -> str:
     text = str(exc)
     if isinstance(exc, RuntimeError) and "leaf Variable that requires grad" in text:
         return AUTOGRAD_IN_PLACE
+    if isinstance(exc, RuntimeError) and "being called after step()" in text:
+        return ("Likely cause: scaler.update() was not called after scaler.step(): every step ends "
+                "with update(), which also clears the record that this step was unscaled")
     if isinstance(exc, RuntimeError) and "does not require grad and does not have a grad_fn" in text:
         return "Likely cause: the loss was computed under torch.no_grad(), so there is nothing to backpropagate"
     return ""

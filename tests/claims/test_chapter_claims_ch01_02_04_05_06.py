@@ -22,6 +22,7 @@ def test_every_claim_block_is_closed_and_has_a_test():
               ("sgd-to-adamw", "bias-steps"), ("sgd-to-adamw", "race-default"),
               ("sgd-to-adamw", "race-rotated"), ("training-loop", "sanity-default"),
               ("training-loop", "label-shift"), ("training-loop", "leak-at-step-0"),
+              ("training-loop", "layer-health-bad-init"),  # in test_widget_layer_health.py
               ("gradient-clipping", "clip-norm-default"),
               ("gradient-clipping", "clip-trace-default"), ("gradient-clipping", "clip-trace-rate"),
               ("gradient-clipping", "clip-every-step"),

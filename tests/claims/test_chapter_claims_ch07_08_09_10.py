@@ -16,7 +16,8 @@ NAMES = ("07-precision.md", "08-instabilities.md", "09-muon.md", "10-scale-and-c
 
 TESTED = {("precision", "fp16-underflow"), ("precision", "bf16-weights"),
           ("instabilities", "one-step-spike"), ("instabilities", "moved"), ("instabilities", "attn-logit"), ("muon", "ns-growth"),
-          ("scale-and-configs", "ladder"), ("scale-and-configs", "reader-default")}
+          ("scale-and-configs", "ladder"), ("scale-and-configs", "reader-default"),
+          ("instabilities", "layer-health-qk")}  # layer-health's: in test_widget_layer_health.py
 
 
 def test_every_claim_block_is_closed_and_has_a_test():

@@ -30,7 +30,7 @@ def test_the_one_loop_trains_on_cuda_and_says_so():
         assert g["loss"][-1] < g["loss"][0]
 
 
-@pytest.mark.parametrize("name", ["warmup", "clip-trace", "precision"])
+@pytest.mark.parametrize("name", ["warmup", "clip-trace", "precision", "layer-health"])
 def test_a_widget_on_a_cuda_worker_reports_cuda(name, monkeypatch):
     monkeypatch.setenv("COURSE_DEVICE", "cuda")
     widget = all_widgets()[name]

@@ -9,6 +9,7 @@ No web code lives here. Modules:
   clip       - global-norm gradient clipping
   trainer    - the one training loop: several configurations in lockstep, with hooks
   recovery   - skip and rollback after a loss spike (a trainer hook)
+  layer_health - per-layer telemetry (a trainer hook) and the faults the layer-health lab plants
   corrupt    - bad batches
   branching, muon, precision, bugs - what individual labs add to the loop
   reference  - a plain nanoGPT-style model and loop: the tests' and the benchmark's oracle

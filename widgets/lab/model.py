@@ -9,6 +9,11 @@ gradient of a sum splits into each run's own gradient).
 With R = 1 this is an ordinary GPT (nanoGPT's layout: learned positions, GELU
 MLP, optional biases, optional tied input/output embeddings). Shapes in comments:
 R runs, B batch, T time, C channels (n_embd), H heads, V vocabulary.
+
+The stability switches of 2024-2026 practice are GPTConfig fields whose defaults keep
+GPT-2's model exactly: QK-norm, an extra norm on each sublayer's output (sandwich or
+peri-LN), tanh soft-capping of the attention and output logits (Gemma 2), the residual
+projections' init scaling (GPT-2) and scaled token embeddings (Gemma, "Spike No More").
 """
 from __future__ import annotations
 
@@ -32,9 +37,19 @@ class GPTConfig:
     tie_weights: bool = True  # output head shares the token-embedding matrix (GPT-2 does)
     post_ln: bool = False  # Post-LN (original Transformer) instead of Pre-LN (GPT-2)
     qk_norm: bool = False  # normalise queries and keys: caps attention logits
+    sandwich_norm: bool = False  # peri-LN: Pre-LN plus a norm on each sublayer's output (Gemma 2, OLMo-2)
+    attn_softcap: float = 0.0  # attention logits -> cap * tanh(logits / cap) (Gemma 2: 50); 0 = off
+    logit_softcap: float = 0.0  # the same on the output logits (Gemma 2: 30); 0 = off
+    residual_init_scale: bool = True  # GPT-2: residual projections start at std 0.02 / sqrt(2 n_layer)
+    embed_scale: bool = False  # token embeddings times sqrt(n_embd) (Gemma; Takase et al.'s scaled embed)
 
     def with_(self, **changes) -> "GPTConfig":
         return replace(self, **changes)
+
+
+def softcap(x: torch.Tensor, cap: float) -> torch.Tensor:
+    """Gemma 2's soft cap: cap * tanh(x / cap). Near x for |x| << cap, never beyond +-cap."""
+    return cap * torch.tanh(x / cap) if cap else x
 
 
 def _stacked(runs: int, *shape: int) -> nn.Parameter:
@@ -90,6 +105,22 @@ class CausalSelfAttention(nn.Module):
         self.max_logit = None  # (R,) tensor after a forward pass with record_logits
         self.causal = True  # lab/bugs.py switches it off to show what a missing mask does
         self.generator: torch.Generator | None = None  # dropout masks (set by TinyGPT.set_generator)
+        self.qk_norm_runs: torch.Tensor | None = None  # (R,) bool: QK-norm per run, overriding the config
+
+    def _qk_norm(self, q, k, R):  # (R*B, H, T, C/H) each
+        if self.qk_norm_runs is None:
+            if not self.config.qk_norm:
+                return q, k
+            return F.rms_norm(q, q.shape[-1:]), F.rms_norm(k, k.shape[-1:])
+        on = self.qk_norm_runs.repeat_interleave(q.shape[0] // R).view(-1, 1, 1, 1)
+        return (torch.where(on, F.rms_norm(q, q.shape[-1:]), q), torch.where(on, F.rms_norm(k, k.shape[-1:]), k))
+
+    def _logits(self, q, k, T):
+        """The attention logits the softmax sees: scaled, soft-capped, causally masked."""
+        logits = softcap((q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1]), self.config.attn_softcap)
+        if self.causal:
+            logits = logits.masked_fill(~torch.ones(T, T, dtype=torch.bool, device=q.device).tril(), -math.inf)
+        return logits
 
     def forward(self, x):  # (R, B, T, C)
         R, B, T, C = x.shape
@@ -97,22 +128,15 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=-1)
         # (R, B, T, C) -> (R*B, H, T, C/H): runs and batch are just more batch
         q, k, v = (t.reshape(R * B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
-        if self.config.qk_norm:
-            q, k = F.rms_norm(q, (C // H,)), F.rms_norm(k, (C // H,))
+        q, k = self._qk_norm(q, k, R)
         if self.record_logits:
             with torch.no_grad():
-                logits = (q @ k.transpose(-2, -1)) / math.sqrt(C // H)
-                if self.causal:
-                    logits = logits.masked_fill(~torch.ones(T, T, dtype=torch.bool, device=x.device).tril(), -math.inf)
-                self.max_logit = logits.view(R, -1).amax(1)
+                self.max_logit = self._logits(q, k, T).view(R, -1).amax(1)
         p = self.config.dropout if self.training else 0.0
-        if p == 0.0:
+        if p == 0.0 and not self.config.attn_softcap:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
-        else:  # written out, so the attention dropout draws from the job's generator
-            logits = (q @ k.transpose(-2, -1)) / math.sqrt(C // H)
-            if self.causal:
-                logits = logits.masked_fill(~torch.ones(T, T, dtype=torch.bool, device=x.device).tril(), -math.inf)
-            y = dropout(logits.softmax(-1), p, True, self.generator) @ v
+        else:  # written out: the soft cap, and attention dropout drawn from the job's generator
+            y = dropout(self._logits(q, k, T).softmax(-1), p, True, self.generator) @ v
         y = y.transpose(1, 2).reshape(R, B, T, C)
         return dropout(self.proj(y), self.config.dropout, self.training, self.generator)
 
@@ -132,16 +156,26 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, config: GPTConfig, runs: int):
         super().__init__()
+        if config.post_ln and config.sandwich_norm:
+            raise ValueError("sandwich_norm adds norms to Pre-LN's sublayers: it does not combine with post_ln")
         self.post_ln = config.post_ln
         self.ln1 = StackedLayerNorm(runs, config.n_embd, config.bias)
         self.attn = CausalSelfAttention(config, runs)
         self.ln2 = StackedLayerNorm(runs, config.n_embd, config.bias)
         self.mlp = MLP(config, runs)
+        if config.sandwich_norm:  # each sublayer's output is normalised before it joins the residual stream
+            self.ln1_out = StackedLayerNorm(runs, config.n_embd, config.bias)
+            self.ln2_out = StackedLayerNorm(runs, config.n_embd, config.bias)
+        else:
+            self.ln1_out = self.ln2_out = None
 
     def forward(self, x):
         if self.post_ln:  # normalise after the residual add: the classic warmup-hungry layout
             x = self.ln1(x + self.attn(x))
             return self.ln2(x + self.mlp(x))
+        if self.ln1_out is not None:  # sandwich / peri-LN: a norm on each side of every sublayer
+            x = x + self.ln1_out(self.attn(self.ln1(x)))
+            return x + self.ln2_out(self.mlp(self.ln2(x)))
         x = x + self.attn(self.ln1(x))  # Pre-LN: the residual stream is never normalised
         return x + self.mlp(self.ln2(x))
 
@@ -169,16 +203,18 @@ class TinyGPT(nn.Module):
 
     # --- initialisation --------------------------------------------------------
     def init_weights(self, seed: int) -> "TinyGPT":
-        """GPT-2's init (std 0.02, residual projections scaled by 1/sqrt(2 n_layer)).
+        """GPT-2's init (std 0.02, residual projections scaled by 1/sqrt(2 n_layer) unless
+        residual_init_scale is off; norm gains 1, biases 0).
 
         Drawn once for run 0 and copied to every run: lockstep runs start identical.
         """
         generator = torch.Generator().manual_seed(seed)
-        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer) if self.config.residual_init_scale else 0.02
+        gains = {f"{name}.weight" for name, m in self.named_modules() if isinstance(m, StackedLayerNorm)}
         with torch.no_grad():
             for name, p in self.named_parameters():
                 one = torch.empty(p.shape[1:])
-                if name.endswith("ln1.weight") or name.endswith("ln2.weight") or name.endswith("ln_f.weight"):
+                if name in gains:
                     one.fill_(1.0)
                 elif name.endswith("bias"):
                     one.zero_()
@@ -193,7 +229,8 @@ class TinyGPT(nn.Module):
         """idx, targets: (B, T) shared by every run. Returns logits (R, B, T, V), loss (R,)."""
         B, T = idx.shape
         assert T <= self.config.block_size, f"sequence of {T} exceeds block_size {self.config.block_size}"
-        x = self.wte[:, idx] + self.wpe[:, :T].unsqueeze(1)  # (R, B, T, C)
+        tokens = self.wte[:, idx] * math.sqrt(self.config.n_embd) if self.config.embed_scale else self.wte[:, idx]
+        x = tokens + self.wpe[:, :T].unsqueeze(1)  # (R, B, T, C)
         x = dropout(x, self.config.dropout, self.training, self.generator)
         for block in self.blocks:
             x = block(x)
@@ -201,6 +238,7 @@ class TinyGPT(nn.Module):
             x = self.ln_f(x)
         head = self.wte.transpose(1, 2) if self.lm_head is None else self.lm_head  # (R, C, V)
         logits = torch.bmm(x.reshape(self.runs, B * T, -1), head).view(self.runs, B, T, -1)
+        logits = softcap(logits, self.config.logit_softcap)
         if targets is None:
             return logits, None
         per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
@@ -210,6 +248,12 @@ class TinyGPT(nn.Module):
     def set_record_logits(self, on: bool) -> None:
         for block in self.blocks:
             block.attn.record_logits = on
+
+    def set_qk_norm_runs(self, runs: list[bool] | None) -> None:
+        """QK-norm in some runs only (the layer-health lab's fault); None: as the config says."""
+        mask = None if runs is None else torch.tensor(runs, dtype=torch.bool, device=self.wte.device)
+        for block in self.blocks:
+            block.attn.qk_norm_runs = mask
 
     def max_attention_logit(self) -> torch.Tensor | None:
         """Largest attention logit per run from the last recorded forward pass."""

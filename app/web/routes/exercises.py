@@ -1,11 +1,15 @@
 """Coding exercises: read one, run the tests on your code (in the sandbox), see the results.
 
 GET  /api/exercises          every exercise: id, title, chapter, this learner's status
-GET  /api/exercises/{id}     statement, starter code, interface, visible tests, hint, the
-                             learner's last code; the solution once unlocked
-POST /api/exercises/{id}     JSON {"code": "..."} -> {"passed", "tests", "stdout", "wall_time_s"}
+GET  /api/exercises/{id}     statement, starter code, interface, visible tests, the learner's
+                             last code; the hint tiers already asked for; the solution once
+                             unlocked
+POST /api/exercises/{id}     JSON {"code": "..."} -> {"passed", "tests", "stdout", "wall_time_s",
+                             "attempts", "hint_level", "solution"}
 POST /exercises/{id}         the same from the chapter's form (field `code`): the results
                              fragment for htmx, or a redirect back to the exercise
+POST /api/exercises/{id}/hint  JSON {"level": 1 or 2}: the nudge, then the recipe; recorded
+                             (the deepest tier opened is kept with the learner's progress)
 
 Grading is an engine job (app/exercises/grading.py): bounded by the queue, cancelled when the
 client leaves or sends newer code, and never run in this process. A time-out, a crash or the
@@ -56,6 +60,8 @@ class GradeResult(BaseModel):
     stdout: str
     wall_time_s: float
     attempts: int
+    hint_level: int = Field(0, description="the deepest hint tier this learner opened: 0 none, 1 the "
+                                           "nudge, 2 the recipe")
     solution: str | None = None
 
 
@@ -63,6 +69,18 @@ class ExerciseStatus(BaseModel):
     attempts: int
     passes: int
     solved: bool
+    hint_level: int = 0
+
+
+class HintRequest(BaseModel):
+    """Which hint tier to show: 1 the nudge (what to think about), 2 the recipe (the steps)."""
+    level: Annotated[int, Field(ge=1, le=2, strict=True, description="1: the nudge; 2: the recipe")]
+
+
+class HintResult(BaseModel):
+    hint_level: int
+    hint: str
+    recipe: str | None = None
 
 
 class ExerciseSummary(BaseModel):
@@ -78,7 +96,8 @@ class ExerciseDetail(ExerciseSummary):
     interface: str
     module: str
     starter: str
-    hint: str
+    hint: str | None = Field(None, description="the nudge, once asked for (POST .../hint)")
+    recipe: str | None = Field(None, description="the recipe, once asked for (level 2)")
     visible_tests: str
     visible_test_names: list[str]
     hidden_test_count: int
@@ -115,7 +134,7 @@ def solution_unlocked(p: ExerciseProgress | None) -> bool:
 
 def status_of(p: ExerciseProgress | None) -> dict:
     p = p or ExerciseProgress()
-    return {"attempts": p.attempts, "passes": p.passes, "solved": p.solved}
+    return {"attempts": p.attempts, "passes": p.passes, "solved": p.solved, "hint_level": p.hint_level}
 
 
 def summary(exercise: Exercise, p: ExerciseProgress | None) -> dict:
@@ -132,12 +151,15 @@ def exercises_api(request: Request, progress: ProgressStore = Depends(store)):
 
 @router.get("/api/exercises/{exercise_id}", response_model=ExerciseDetail)
 def exercise_api(request: Request, exercise_id: str, progress: ProgressStore = Depends(store)):
-    """The statement, interface, starter code, visible tests and hint (hidden tests are only
-    counted); the learner's last code; the solution after a pass or five failed attempts."""
+    """The statement, interface, starter code and visible tests (hidden tests are only
+    counted); the learner's last code; the hint tiers this learner already asked for; the
+    solution after a pass or five failed attempts."""
     exercise = exercise_or_404(request, exercise_id)
     p = learner_progress(request, progress).get(exercise.id)
+    level = p.hint_level if p else 0
     return {**summary(exercise, p), "statement": exercise.statement, "interface": exercise.interface,
-            "module": exercise.module, "starter": exercise.starter, "hint": exercise.hint,
+            "module": exercise.module, "starter": exercise.starter,
+            "hint": exercise.hint if level >= 1 else None, "recipe": exercise.recipe if level >= 2 else None,
             "visible_tests": exercise.visible_tests, "visible_test_names": exercise.visible_names,
             "hidden_test_count": len(exercise.hidden_names), "last_code": p.last_code if p else None,
             "solution": exercise.solution if solution_unlocked(p) else None}
@@ -175,10 +197,9 @@ async def graded(request: Request, exercise: Exercise, code: str, progress: Prog
     for the cases that are not a grade (busy, no sandbox, superseded, the client left)."""
     busy = {"Retry-After": "5"}
     gone = asyncio.ensure_future(wait_for_disconnect(request))
-    settings = request.app.state.settings
     learner, _ = learner_id(request)
-    outcome = asyncio.ensure_future(grade(request.app.state.engine, settings, allow_limits_only(request), learner,
-                                          exercise, code))
+    outcome = asyncio.ensure_future(grade(request.app.state.engine, request.app.state.settings,
+                                          allow_limits_only(request), learner, exercise, code))
     try:
         await asyncio.wait({gone, outcome}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -204,10 +225,12 @@ async def graded(request: Request, exercise: Exercise, code: str, progress: Prog
         raise Refused(JSONResponse({"detail": f"grading failed on the server; try again "
                                               f"(error id {error_id})"}, status_code=503, headers=busy))
     learner, _ = learner_id(request)
-    await asyncio.to_thread(progress.record_attempt, learner, exercise.id, code, result["passed"])
+    failed = [{"name": t["name"], "hidden": t["hidden"]} for t in result["tests"] if not t["passed"]]
+    await asyncio.to_thread(progress.record_attempt, learner, exercise.id, code, result["passed"], failed)
     p = (await asyncio.to_thread(progress.exercises, learner)).get(exercise.id)
     return {"passed": result["passed"], "tests": result["tests"], "stdout": result["stdout"],
             "wall_time_s": result["wall_time_s"], "attempts": p.attempts if p else 1,
+            "hint_level": p.hint_level if p else 0,
             "solution": exercise.solution if solution_unlocked(p) else None}
 
 
@@ -222,6 +245,19 @@ async def submit_api(request: Request, exercise_id: str, submission: Submission 
         body = await graded(request, exercise, submission.code, progress)
     except Refused as refused:
         return refused.response
+    return JSONResponse(body)
+
+
+@router.post("/api/exercises/{exercise_id}/hint", response_model=HintResult)
+def hint_api(request: Request, exercise_id: str, ask: HintRequest = Body(...),
+             progress: ProgressStore = Depends(store)):
+    """A hint tier, recorded with the learner's progress: level 1 is the nudge (what to think
+    about), level 2 adds the recipe (the steps). The deepest tier opened is kept, so later
+    reviews know the exercise was solved with help."""
+    exercise = exercise_or_404(request, exercise_id)
+    learner, _ = learner_id(request)
+    level = progress.record_hint(learner, exercise.id, ask.level)
+    body = {"hint_level": level, "hint": exercise.hint, "recipe": exercise.recipe if level >= 2 else None}
     return JSONResponse(body)
 
 
@@ -262,33 +298,47 @@ async def submit_form(request: Request, exercise_id: str, progress: ProgressStor
 
 # --- "train with your code" ------------------------------------------------------------------
 
-def trainable_code(request: Request, exercise: Exercise, progress: ProgressStore) -> str | None:
-    """The learner's last code when it passed every test (what may train the model)."""
+def trainable(request: Request, exercise: Exercise, progress: ProgressStore) -> tuple[str | None, dict]:
+    """(the code to train with, what to say about it): the learner's last graded code, passing
+    or not (seeing what a bug does to training is the point); for a config to fix, the broken
+    config itself until the learner runs the tests. None: nothing to train yet."""
     p = learner_progress(request, progress).get(exercise.id)
-    return p.last_code if p and p.last_passed and p.last_code else None
+    if p and p.attempts and p.last_code:
+        return p.last_code, {"passed": p.last_passed, "failed": p.last_failed, "starter": False}
+    if exercise.trains == "config":
+        return exercise.starter, {"passed": False, "failed": [], "starter": True}
+    return None, {}
+
+
+def trains_or_404(request: Request, exercise_id: str) -> Exercise:
+    exercise = exercise_or_404(request, exercise_id)
+    if not exercise.trains:
+        raise HTTPException(404, f"exercise {exercise.id!r} has nothing to train with")
+    return exercise
 
 
 @router.get("/exercises/{exercise_id}/train", response_class=HTMLResponse)
 def train_page(request: Request, exercise_id: str, progress: ProgressStore = Depends(store)):
-    """The tiny GPT trained with the learner's passing code beside PyTorch's (a stream)."""
-    from app.exercises.training_job import KINDS, SPEC
+    """The tiny GPT trained with the learner's last code beside a reference (a stream); the
+    page says which tests that code fails."""
+    from app.exercises.training_job import KINDS, REFERENCE_NAMES, SPEC
     from app.web.pages import render_page, sidebar_context
 
-    exercise = exercise_or_404(request, exercise_id)
-    if not exercise.trains:
-        raise HTTPException(404, f"exercise {exercise.id!r} has nothing to train with")
+    exercise = trains_or_404(request, exercise_id)
+    code, about = trainable(request, exercise, progress)
     context = sidebar_context(request, exercise.chapter)
-    context.update(exercise=exercise, ready=trainable_code(request, exercise, progress) is not None,
-                   what=KINDS[exercise.trains], spec=SPEC)
+    context.update(exercise=exercise, ready=code is not None, about=about, what=KINDS[exercise.trains],
+                   reference_name=REFERENCE_NAMES[exercise.trains], spec=SPEC)
     return render_page(request, "exercise_train.html", context)
 
 
 def sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+    return f"event: {event}\ndata: {json.dumps(data, allow_nan=False)}\n\n"
 
 
 @router.get("/exercises/{exercise_id}/train/stream", responses={200: {
-    "description": "Server-Sent Events: progress (new losses of both models), then result or failed",
+    "description": "Server-Sent Events: progress (new losses of both models; null where a run "
+                   "diverged), then result or failed",
     "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def train_stream(request: Request, exercise_id: str, progress: ProgressStore = Depends(store)):
     """Train in the sandbox, as an engine job; the losses stream as they come."""
@@ -296,22 +346,23 @@ async def train_stream(request: Request, exercise_id: str, progress: ProgressSto
 
     from fastapi.responses import StreamingResponse
 
-    from app.exercises.training_job import job_key, parting_step, train_job
+    from app.exercises.training_job import diverged_step, job_key, parting_step, train_job
+    from app.course.exercises import lab_files, solution_config
     from app.exercises.grading import training_limits
 
-    exercise = exercise_or_404(request, exercise_id)
-    if not exercise.trains:
-        raise HTTPException(404, f"exercise {exercise.id!r} has nothing to train with")
-    code = await asyncio.to_thread(trainable_code, request, exercise, progress)
+    exercise = trains_or_404(request, exercise_id)
+    code, _ = await asyncio.to_thread(trainable, request, exercise, progress)
     if code is None:
-        raise HTTPException(409, "pass every test of this exercise first: the model trains with your passing code")
+        raise HTTPException(409, "run the tests on your code first: the model trains with the code you last ran")
     settings = request.app.state.settings
     allow = allow_limits_only(request)
     learner, _ = learner_id(request)
+    support = {**lab_files(settings.content_dir), **exercise.support}
+    reference = solution_config(exercise.solution) if exercise.trains == "config" else None
     try:
         handle = await request.app.state.engine.submit(
-            job_key(exercise.id, code), train_job, exercise.trains, exercise.module, code, settings.sandbox,
-            allow, asdict(training_limits(settings)), owner=(learner, f"train:{exercise.id}"))
+            job_key(exercise.id, code), train_job, exercise.trains, exercise.module, code, support, reference,
+            settings.sandbox, allow, asdict(training_limits(settings)), owner=(learner, f"train:{exercise.id}"))
     except QueueFull as error:
         return JSONResponse({"detail": f"busy, queued: {error.reason}", "retry_after": error.retry_after},
                             status_code=503, headers={"Retry-After": str(error.retry_after)})
@@ -321,7 +372,8 @@ async def train_stream(request: Request, exercise_id: str, progress: ProgressSto
             yield sse("queued", {"detail": "waiting for a worker"})
             async for event in handle.events():
                 if "yours" in event:
-                    yield sse("progress", {k: event[k] for k in ("done", "total", "start", "yours", "torch")})
+                    yield sse("progress", {k: event[k] for k in ("done", "total", "start", "yours", "torch",
+                                                                 "lr_yours", "lr_torch") if k in event})
             try:
                 result = await handle.result()
             except (JobCancelled, JobFailed) as exc:
@@ -330,12 +382,14 @@ async def train_stream(request: Request, exercise_id: str, progress: ProgressSto
             if result.get("error") and not result["steps"]:
                 yield sse("failed", {"detail": result["error"]})
                 return
-            parted = parting_step(result["yours"], result["torch"])
-            yield sse("result", {"steps": result["steps"], "parted_at": parted, "error": result.get("error"),
-                                 "final": [result["yours"][-1], result["torch"][-1]] if result["steps"] else None,
+            yours, theirs = result["yours"], result["torch"]
+            yield sse("result", {"steps": result["steps"], "parted_at": parting_step(yours, theirs),
+                                 "diverged_at": diverged_step(yours), "error": result.get("error"),
+                                 "final": [yours[-1], theirs[-1]] if result["steps"] else None,
                                  "what": result["what"], "wall_time_s": result["wall_time_s"]})
         finally:
             handle.release()
 
     return StreamingResponse(events(), media_type="text/event-stream",
                                                          headers={"Cache-Control": "no-store"})
+

@@ -11,6 +11,8 @@ def test_it_is_a_torch_optimizer(learner):
     p = torch.nn.Parameter(torch.zeros(3))
     optimizer = learner.AdamW([p], lr=0.1)
     assert isinstance(optimizer, torch.optim.Optimizer), "AdamW must subclass torch.optim.Optimizer"
+    assert not isinstance(optimizer, torch.optim.Adam), \
+        "subclass torch.optim.Optimizer itself, not PyTorch's Adam or AdamW: the exercise is to write the update"
     assert optimizer.param_groups[0]["lr"] == 0.1, "keep the options in param_groups (pass defaults to super().__init__)"
     p.grad = torch.ones(3)
     optimizer.step()

@@ -8,8 +8,13 @@ class LossScaler:
     def scale(self, loss):
         raise NotImplementedError
 
+    def unscale_(self, optimizer):
+        """Divide every gradient by the scale (once per step) and note any inf or nan."""
+        raise NotImplementedError
+
     def step(self, optimizer) -> bool:
-        """Unscale the gradients; step unless one is inf or nan. True if it stepped."""
+        """Unscale the gradients unless unscale_ already did; step unless one is inf or nan.
+        True if it stepped."""
         raise NotImplementedError
 
     def update(self):
@@ -17,3 +22,8 @@ class LossScaler:
 
     def get_scale(self) -> float:
         raise NotImplementedError
+
+
+def clipped_step(scaler, loss, optimizer, max_norm):
+    """One mixed-precision step with clipping; returns the gradient norm before clipping."""
+    raise NotImplementedError

@@ -1,7 +1,7 @@
 from schedule_checks import check_schedule
 
 
-def test_warmup_climbs_from_zero_to_max_lr(learner):
+def test_warmup_climbs_to_max_lr(learner):
     check_schedule(learner, warmup_steps=10, max_steps=100, max_lr=1e-3, min_lr=0.0, steps=range(0, 11))
 
 
