@@ -12,7 +12,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:
+    from widgets.script import Script
 
 # progress(partial_data, done, total): called by streaming widgets while they compute
 Progress = Callable[[dict, int, int], None]
@@ -58,11 +61,35 @@ class Param:
     step: float | None = None
     unit: str = ""
     log: bool = False  # a log-scale slider: the browser moves in log10 space
-    choices: tuple[str, ...] = ()
+    # a choice's options: each a value, or a (value, label) pair. The value is what URLs, cache
+    # keys and code use; the label is only shown, so editing it breaks no link and no key.
+    # Stored as the values; the labels are in `labels`, in the same order.
+    choices: tuple = ()
     help: str = ""
     advanced: bool = False  # shown under "advanced" in the form
     max_length: int = 4000  # for "text" parameters
     control: str = "slider"  # numbers: "slider", or "number" for a value typed rather than dragged
+    # True for a parameter that changes only what is shown of a run, not the run (a learner's guess
+    # at a diagnosis): it is not part of the run's key, so every view of one run shares it
+    view: bool = False
+    # old spellings of choice values still accepted (links saved before a value was renamed):
+    # ((old, value), ...); a parsed alias is its value, so it shares the value's run
+    aliases: tuple[tuple[str, str], ...] = ()
+    labels: tuple[str, ...] = field(default=(), init=False, compare=False)  # set from `choices`
+
+    def __post_init__(self) -> None:
+        pairs = [c if isinstance(c, tuple) else (c, c) for c in self.choices]
+        object.__setattr__(self, "choices", tuple(value for value, _ in pairs))
+        object.__setattr__(self, "labels", tuple(label for _, label in pairs))
+        unknown = [old for old, value in self.aliases if value not in self.choices]
+        if unknown:
+            raise ValueError(f"{self.name}: aliases {unknown} name no choice")
+
+    def label_of(self, value: Any) -> str:
+        """What the form shows for a choice's value (the value itself for other kinds)."""
+        if self.kind == "choice" and value in self.choices:
+            return self.labels[self.choices.index(value)]
+        return str(value)
 
     def allowed(self) -> str:
         if self.kind in ("float", "int"):
@@ -70,7 +97,8 @@ class Param:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "choice":
-            return "one of " + ", ".join(self.choices)
+            return "one of " + ", ".join(v if v == label else f"{v} ({label})"
+                                         for v, label in zip(self.choices, self.labels))
         return f"text of at most {self.max_length} characters"
 
     def parse(self, raw: Any) -> Any:
@@ -88,6 +116,7 @@ class Param:
         if not isinstance(raw, str):  # a JSON list or number is not a choice or a text
             raise ParamError(self.name, _clip(str(raw)), self.allowed())
         if self.kind == "choice":
+            raw = dict(self.aliases).get(raw, raw)
             if raw not in self.choices:
                 raise ParamError(self.name, _clip(raw), self.allowed())
             return raw
@@ -144,11 +173,13 @@ class Param:
     def describe(self) -> dict:
         """The JSON description served by GET /api/widgets."""
         info = {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
-                "unit": self.unit, "log": self.log, "advanced": self.advanced, "help": self.help}
+                "unit": self.unit, "log": self.log, "advanced": self.advanced, "help": self.help,
+                "view": self.view}
         if self.kind in ("float", "int"):
             info.update(min=self.min, max=self.max, step=self.step, control=self.control)
         if self.kind == "choice":
             info["choices"] = list(self.choices)
+            info["choice_labels"] = list(self.labels)
         if self.kind == "text":
             info["max_length"] = self.max_length
         return info
@@ -196,10 +227,32 @@ class Widget:
     def check(self, values: dict) -> None:
         """Cross-field rules and work caps; raise ParamError naming the field."""
 
+    def compute_values(self, values: dict) -> dict:
+        """The values the run depends on: all but the view parameters. A run's key is made of
+        these, so views of one run (a diagnosis and every guess at it) share one run."""
+        return {p.name: values[p.name] for p in self.params if not p.view}
+
+    def has_view_params(self) -> bool:
+        return any(p.view for p in self.params)
+
     # --- the real work --------------------------------------------------------
     def compute(self, values: dict, progress: Progress | None = None) -> dict:
         """Run the real computation and return JSON-serialisable data series."""
         raise NotImplementedError
+
+    def view(self, values: dict, data: dict) -> dict:
+        """`data` as the view parameters in `values` show it. `compute` returns view(values, run);
+        `data` may be a view of the same run under other view values, so this must depend only on
+        the run's numbers and `values`. Cheap: it runs in the web process, at render time."""
+        return data
+
+    def present(self, values: dict, item: dict) -> dict:
+        """A finished item {params, data, figure, ...} computed for the same compute values, as
+        `values` shows it: the data's view and its figure redrawn when a view parameter differs."""
+        if not self.has_view_params() or item["params"] == values:
+            return item
+        data = self.view(values, item["data"])
+        return {**item, "params": values, "data": data, "figure": self.figure(values, data)}
 
     def figure(self, values: dict, data: dict) -> dict:
         """A Plotly figure (data + layout as plain dicts) for complete or partial data."""
@@ -209,9 +262,13 @@ class Widget:
         """Tables for screen readers and copying: [{"caption", "columns", "rows"}]."""
         return []
 
+    def script(self, values: dict) -> "Script":
+        """"Show the code": the script that computes the chart's numbers again (widgets/script.py)."""
+        raise NotImplementedError
+
     def code(self, values: dict) -> str:
-        """A short PyTorch script that reproduces the plotted result."""
-        return ""
+        """The script as the page shows it: a Python file that prints the chart's numbers."""
+        return self.script(values).text()
 
     def findings(self, values: dict, data: dict) -> list[str]:
         """What this result says that matters, as sentences the page shows under the chart

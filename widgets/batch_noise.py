@@ -20,6 +20,7 @@ from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
+from widgets.script import Script, Shown, Step, imports, pretty
 
 BLOCK_SIZE = 32
 NOISE_BATCHES = (1, 2, 4, 8, 16, 32)
@@ -59,6 +60,30 @@ def fit_slope(xs, ys) -> float:
     return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
 
 
+def pretrained(spec: TrainSpec) -> LockstepTrainer:
+    """A trainer after its spec's steps: the fixed weights the noise is measured at."""
+    trainer = LockstepTrainer(spec)
+    trainer.run()
+    trainer.model.eval()  # no dropout anyway; eval makes it explicit that weights are fixed
+    return trainer
+
+
+def big_gradient(model, seed: int) -> torch.Tensor:
+    """The reference gradient: one batch of BIG_BATCH sequences (its own seed)."""
+    return flat_grad(model, *fixed_batch(load_corpus().train, BIG_BATCH, BLOCK_SIZE, seed + 1000))
+
+
+def gradient_noise(model, g_big: torch.Tensor, batch: int, count: int, seed: int) -> tuple[float, float]:
+    """Mean ||g_B - g_big||^2 and mean cosine(g_B, g_big) over `count` independent batches of `batch`."""
+    stream = BatchStream(load_corpus().train, batch, BLOCK_SIZE, seed + batch)
+    sq, cos = [], []
+    for _ in range(count):
+        g = flat_grad(model, *stream.next())
+        sq.append((g - g_big).pow(2).sum().item())
+        cos.append(torch.nn.functional.cosine_similarity(g, g_big, dim=0).item())
+    return sum(sq) / count, sum(cos) / count
+
+
 class BatchNoiseWidget(Widget):
     def pretrain_spec(self, values: dict) -> TrainSpec:
         n = values["at_step"]
@@ -78,13 +103,10 @@ class BatchNoiseWidget(Widget):
         return specs
 
     def compute(self, values, progress=None):
-        corpus = load_corpus()
         m = values["batches"]
-        pre = LockstepTrainer(self.pretrain_spec(values))
-        pre.run()
+        pre = pretrained(self.pretrain_spec(values))
         model = pre.model
-        model.eval()  # no dropout anyway; eval makes it explicit that weights are fixed
-        g_big = flat_grad(model, *fixed_batch(corpus.train, BIG_BATCH, BLOCK_SIZE, self.seed + 1000))
+        g_big = big_gradient(model, self.seed)
         specs = self.run_specs(values)
         trainers = [LockstepTrainer(s) for s in specs]
         run_steps = sum(s.steps for s in specs)
@@ -107,20 +129,16 @@ class BatchNoiseWidget(Widget):
         if progress is not None:
             progress(snapshot(0), 0, total)
         for b in NOISE_BATCHES:
-            stream = BatchStream(corpus.train, b, BLOCK_SIZE, self.seed + b)
-            sq, cos = [], []
-            for _ in range(m):
-                g = flat_grad(model, *stream.next())
-                sq.append((g - g_big).pow(2).sum().item())
-                cos.append(torch.nn.functional.cosine_similarity(g, g_big, dim=0).item())
+            sq, cos = gradient_noise(model, g_big, b, m, self.seed)
             data["batch_sizes"].append(b)
-            data["noise"].append(sum(sq) / m)
-            data["cosine"].append(sum(cos) / m)
+            data["noise"].append(sq)
+            data["cosine"].append(cos)
             if len(data["noise"]) >= 2:
                 data["slope"] = fit_slope(data["batch_sizes"], data["noise"])
             data["noise_scale"] = noise_scale(data["batch_sizes"], data["noise"], data["big_grad_sq_norm"])
             if progress is not None:
                 progress(snapshot(len(data["noise"])), len(data["noise"]), total)
+
         def report(rounds: int) -> None:
             done = len(NOISE_BATCHES) + sum(t.step for t in trainers)
             progress(snapshot(done), done, total)
@@ -175,46 +193,37 @@ class BatchNoiseWidget(Widget):
                            "rows": [[t, fmt(v)] for t, v in zip(run["val_tokens"], run["val_loss"])]})
         return tables
 
-    def code(self, values):
-        return f'''# Gradient noise against batch size on the course's tiny GPT (run from the repository root).
-import math
-import torch
-from widgets.lab.data import BatchStream, fixed_batch, load_corpus
-from widgets.lab.model import GPTConfig
-from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
-
-seed, block, corpus = {self.seed}, {BLOCK_SIZE}, load_corpus()
-pre = LockstepTrainer({self.pretrain_spec(values)!r})
-pre.run()  # {values["at_step"]} real steps first (0 = measure at initialisation)
-model = pre.model
-
-def grad(x, y):
-    model.zero_grad()
-    model(x, y)[1].sum().backward()
-    return torch.cat([p.grad.reshape(-1) for p in model.parameters()])
-
-g_big = grad(*fixed_batch(corpus.train, {BIG_BATCH}, block, seed + 1000))
-noise = []
-for B in {NOISE_BATCHES}:
-    stream = BatchStream(corpus.train, B, block, seed + B)
-    sq = [(grad(*stream.next()) - g_big).pow(2).sum().item() for _ in range({values["batches"]})]
-    noise.append(sum(sq) / len(sq))
-    print(f"B={{B:>3}}: mean squared distance to the big-batch gradient {{noise[-1]:.4g}}")
-lx = [math.log(b) for b in {NOISE_BATCHES}]; ly = [math.log(n) for n in noise]
-mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-print("log-log slope", sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx))
-
-# the simple noise scale: E||g_B - g_big||^2 = tr(Sigma) (1/B + 1/{BIG_BATCH}), |g_big|^2 = |G|^2 + tr(Sigma)/{BIG_BATCH}
-trace_sigma = sum(n / (1 / B + 1 / {BIG_BATCH}) for B, n in zip({NOISE_BATCHES}, noise)) / len(noise)
-grad_sq = g_big.pow(2).sum().item() - trace_sigma / {BIG_BATCH}
-print(f"B_simple = tr(Sigma) / |G|^2 = {{trace_sigma / grad_sq:.3g}} sequences")
-
-# the same token budget for every batch size, the same LR
-for spec in {self.run_specs(values)!r}:
-    run = LockstepTrainer(spec).run()["runs"][0]
-    print(f"{{run['label']}}: {{spec.steps}} steps, final validation loss {{run['val_loss'][-1]:.3f}}")
-'''
+    def script(self, values):
+        pre, specs = self.pretrain_spec(values), self.run_specs(values)
+        m, n = values["batches"], values["at_step"]
+        numbers = [Shown(f"B = {b}: mean squared distance to the big-batch gradient", ("noise", k))
+                   for k, b in enumerate(NOISE_BATCHES)]
+        numbers += [Shown("log-log slope", ("slope",)), Shown("B_simple (sequences)", ("noise_scale", "b_simple"))]
+        numbers += [Shown(f"batch {b}: final validation loss", ("runs", k, "val_loss", -1))
+                    for k, b in enumerate(RUN_BATCHES)]
+        return Script(
+            self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
+            imports=imports(pre, specs, extra=(
+                "widgets.batch_noise:NOISE_BATCHES", "widgets.batch_noise:big_gradient",
+                "widgets.batch_noise:fit_slope", "widgets.batch_noise:gradient_noise",
+                "widgets.batch_noise:noise_scale", "widgets.batch_noise:pretrained", "widgets.lab.trainer:train")),
+            steps=(
+                Step(f"Fixed weights to measure at: {n} real training steps first (0: at initialisation).",
+                     f"model = pretrained({pretty(pre)}).model"),
+                Step(f"The reference gradient of one batch of {BIG_BATCH} sequences, then, for each batch size B, "
+                     f"the mean squared distance to it of {m} independent batch gradients: it falls about as 1/B.",
+                     f"g_big = big_gradient(model, seed={self.seed})\n"
+                     f"noise = [gradient_noise(model, g_big, b, {m}, seed={self.seed})[0] for b in NOISE_BATCHES]"),
+                Step("The log-log slope of noise against B (about -1), and McCandlish et al.'s simple noise scale "
+                     "B_simple = tr(Sigma) / |G|^2 estimated from the same numbers.",
+                     "slope = fit_slope(NOISE_BATCHES, noise)\n"
+                     "scale = noise_scale(NOISE_BATCHES, noise, g_big.pow(2).sum().item())"),
+                Step(f"Short runs with batch sizes {', '.join(map(str, RUN_BATCHES))} and the same LR, each "
+                     f"given the same {BUDGET_SEQUENCES * BLOCK_SIZE:,} tokens: a bigger batch takes fewer steps.",
+                     f"specs = {pretty(specs)}\n"
+                     "result = {'noise': noise, 'slope': slope, 'noise_scale': scale,\n"
+                     "          'runs': [train(spec)['runs'][0] for spec in specs]}"),
+            ))
 
 
 WIDGET = BatchNoiseWidget(

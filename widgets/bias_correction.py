@@ -17,6 +17,7 @@ from widgets.lab.model import GPTConfig
 from widgets.lab.optim import AdamW
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer, RunConfig, StepHook, TrainSpec
+from widgets.script import Script, Shown, Step
 
 LR = 1e-3  # the steps are shown in units of the LR, so its value does not matter
 EPS = 1e-8
@@ -75,6 +76,17 @@ def adam_trace(grads: list[float], beta1: float, beta2: float, correct: bool) ->
     return {"m": m, "v": v, "m_hat": m_hat, "v_hat": v_hat, "step": step}
 
 
+def moments(grads: list[float], beta1: float, beta2: float) -> dict:
+    """The same gradients fed to Adam with and without bias correction: the corrected run's raw and
+    corrected moments, both runs' steps (in units of the LR) and their ratio."""
+    corrected = adam_trace(grads, beta1, beta2, True)
+    raw = adam_trace(grads, beta1, beta2, False)
+    return {"m": corrected["m"], "v": corrected["v"], "m_hat": corrected["m_hat"], "v_hat": corrected["v_hat"],
+            "step_corrected": corrected["step"], "step_uncorrected": raw["step"],
+            "raw_m_matches": raw["m"] == corrected["m"] and raw["v"] == corrected["v"],
+            "ratio": [u / c if c != 0 else None for u, c in zip(raw["step"], corrected["step"])]}
+
+
 class BiasCorrectionWidget(Widget):
     def compute(self, values, progress=None):
         steps = values["steps"]
@@ -83,14 +95,9 @@ class BiasCorrectionWidget(Widget):
         else:
             grads, where, device = gpt_gradients(steps, self.seed)
             source = f"real gradient of tiny-GPT weight {where}"
-        corrected = adam_trace(grads, values["beta1"], values["beta2"], True)
-        raw = adam_trace(grads, values["beta1"], values["beta2"], False)
         # the Adam traces are scalar arithmetic on the CPU; the device is the one that trained the GPT
         return {"source": source, "device": device, "steps": list(range(1, steps + 1)), "g": grads,
-                "m": corrected["m"], "v": corrected["v"], "m_hat": corrected["m_hat"],
-                "v_hat": corrected["v_hat"], "step_corrected": corrected["step"],
-                "step_uncorrected": raw["step"], "raw_m_matches": raw["m"] == corrected["m"] and raw["v"] == corrected["v"],
-                "ratio": [u / c if c != 0 else None for u, c in zip(raw["step"], corrected["step"])]}
+                **moments(grads, values["beta1"], values["beta2"])}
 
     def figure(self, values, data):
         s = data["steps"]
@@ -119,34 +126,26 @@ class BiasCorrectionWidget(Widget):
                              "step without correction", "step with correction"],
                  "rows": rows}]
 
-    def code(self, values):
+    def script(self, values):
         b1, b2, n = values["beta1"], values["beta2"], values["steps"]
         if values["gradient"] == "constant":
-            grads = f"grads = [1.0] * {n}  # the worked example: a constant gradient"
-            head = ""
+            grads = Step("The worked example's gradient: g = 1 at every step.", f"grads = [1.0] * {n}")
         else:
-            grads = f"grads, where, device = gpt_gradients({n}, seed={self.seed})  # a real tiny-GPT weight's gradients"
-            head = "from widgets.bias_correction import gpt_gradients\n"
-        return f'''# Adam with and without bias correction on the same gradients (the course's Adam).
-# Run from the course repository root:  python this_file.py
-import torch
-from widgets.lab.optim import AdamW
-{head}
-{grads}
-LR = {LR!r}
-for correct in (True, False):
-    w = torch.zeros(1, 1)  # one weight (runs=1)
-    opt = AdamW([w], lr=LR, beta1={b1!r}, beta2={b2!r}, eps={EPS!r}, bias_correction=correct)
-    print("with correction" if correct else "without correction")
-    for t, g in enumerate(grads, start=1):
-        before = w.item()
-        w.grad = torch.full_like(w, g)
-        opt.step()
-        m, v = opt.state[w]["m"].item(), opt.state[w]["v"].item()
-        if t <= 5 or t % 10 == 0:
-            print(f"  step {{t:3d}}: m={{m:.4g}} v={{v:.4g}} m_hat={{m / (1 - {b1!r} ** t):.4g}} "
-                  f"v_hat={{v / (1 - {b2!r} ** t):.4g}} step/LR={{(before - w.item()) / LR:.4g}}")
-'''
+            grads = Step(f"A real gradient: one weight of the tiny GPT over its first {n} training steps (the "
+                         f"entry of {WATCHED} whose gradient is largest at step 1).",
+                         f"grads, where, device = gpt_gradients({n}, seed={self.seed})\nprint('the weight:', where)")
+        numbers = []
+        for t in sorted({0, 1, n - 1}):
+            numbers += [Shown(f"step {t + 1}: |update| / LR with correction", ("step_corrected", t)),
+                        Shown(f"step {t + 1}: |update| / LR without correction", ("step_uncorrected", t)),
+                        Shown(f"step {t + 1}: corrected m", ("m_hat", t))]
+        return Script(
+            self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
+            imports="from widgets.bias_correction import gpt_gradients, moments",
+            steps=(grads, Step(f"Feed the same gradients to two copies of the course's Adam (beta1 {b1:g}, beta2 "
+                               f"{b2:g}) on one weight, with and without bias correction; read m and v back from "
+                               "the optimizer's state and the step from the weight's change.",
+                               f"result = moments(grads, beta1={b1!r}, beta2={b2!r})")))
 
 
 WIDGET = BiasCorrectionWidget(

@@ -16,6 +16,7 @@ from widgets.lab.corrupt import BAD_CHAR, constant_batch
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
+from widgets.script import Script, Shown, Step
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -44,18 +45,22 @@ def gradient_at(step: int, bad: bool, seed: int) -> tuple[LockstepTrainer, float
     return trainer, float(loss.item())
 
 
+def clip_report(model, threshold: float) -> dict:
+    """Clip the model's gradient (in .grad) at `threshold` with the course's own clip_grad_norm, and
+    report every tensor's norm before and after, and the global norm before and after."""
+    named = list(model.named_parameters())
+    raw = [float(p.grad.norm()) for _, p in named]
+    before = clip_grad_norm([p for _, p in named], threshold)  # the course's own clipping
+    clipped = [float(p.grad.norm()) for _, p in named]
+    after = float(global_grad_norm([p for _, p in named]))
+    return {"names": [n for n, _ in named], "raw": raw, "clipped": clipped, "norm_before": float(before),
+            "norm_after": after, "scale": min(1.0, threshold / (float(before) + 1e-6)), "threshold": threshold}
+
+
 class ClipNormWidget(Widget):
     def compute(self, values, progress=None):
         trainer, loss = gradient_at(values["step"], values["bad_batch"], self.seed)
-        named = list(trainer.model.named_parameters())
-        raw = [float(p.grad.norm()) for _, p in named]
-        before = clip_grad_norm([p for _, p in named], values["threshold"])  # the course's own clipping
-        clipped = [float(p.grad.norm()) for _, p in named]
-        after = float(global_grad_norm([p for _, p in named]))
-        threshold = values["threshold"]
-        return {"names": [n for n, _ in named], "raw": raw, "clipped": clipped, "loss": loss, "device": trainer.device,
-                "norm_before": float(before), "norm_after": after,
-                "scale": min(1.0, threshold / (float(before) + 1e-6)), "threshold": threshold,
+        return {**clip_report(trainer.model, values["threshold"]), "loss": loss, "device": trainer.device,
                 "step": values["step"], "bad_batch": values["bad_batch"]}
 
     def figure(self, values, data):
@@ -103,23 +108,29 @@ class ClipNormWidget(Widget):
                  "columns": ["tensor", "raw norm", "clipped norm", "clipped / raw"]},
                 {"caption": "The whole gradient", "columns": ["quantity", "value"], "rows": summary}]
 
-    def code(self, values):
-        return f'''# One real gradient of the tiny GPT, clipped by the course's function and by torch's: same result.
-import torch
-from widgets.lab.clip import clip_grad_norm
-from widgets.clip_norm import gradient_at
-
-trainer, loss = gradient_at(step={values["step"]}, bad={values["bad_batch"]}, seed={self.seed})
-params = list(trainer.model.parameters())
-copies = [p.detach().clone().requires_grad_() for p in params]
-for p, q in zip(params, copies):
-    q.grad = p.grad.clone()
-before = clip_grad_norm(params, {values["threshold"]!r})               # the course's clipping
-torch_before = torch.nn.utils.clip_grad_norm_(copies, {values["threshold"]!r})  # torch's
-same = all(torch.allclose(p.grad, q.grad, rtol=1e-5, atol=0) for p, q in zip(params, copies))
-print(f"loss {{loss:.3f}}, global norm {{before:.4g}} (torch {{torch_before:.4g}}), "
-      f"scale {{min(1.0, {values["threshold"]!r} / before.item()):.4g}}, same clipped gradients: {{same}}")
-'''
+    def script(self, values):
+        step, bad, c = values["step"], values["bad_batch"], values["threshold"]
+        batch = "a corrupted batch (one character repeated)" if bad else "the batch that step trains on"
+        return Script(
+            self.name, self.title, values, about=self.caption,
+            imports="import torch\nfrom widgets.clip_norm import clip_report, gradient_at",
+            numbers=(Shown("loss on the batch", ("loss",)), Shown("global norm before clipping", ("norm_before",)),
+                     Shown("global norm after clipping", ("norm_after",)), Shown("scale", ("scale",)),
+                     Shown("first tensor's norm before", ("raw", 0)), Shown("first tensor's norm after", ("clipped", 0))),
+            steps=(
+                Step(f"Train the tiny GPT for {step} steps, then fill .grad with the gradient of {batch}.",
+                     f"trainer, loss = gradient_at(step={step}, bad={bad}, seed={self.seed})\n"
+                     "params = list(trainer.model.parameters())\n"
+                     "copies = [p.detach().clone().requires_grad_() for p in params]\n"
+                     "for p, q in zip(params, copies):\n"
+                     "    q.grad = p.grad.clone()"),
+                Step(f"Clip at c = {c:g} with the course's clip_grad_norm, every tensor by the same factor "
+                     "min(1, c / ||g||), and the copies with torch's clip_grad_norm_: the same gradients.",
+                     f"result = {{**clip_report(trainer.model, {c!r}), 'loss': loss}}\n"
+                     f"torch.nn.utils.clip_grad_norm_(copies, {c!r})\n"
+                     "print('same clipped gradients as torch:',\n"
+                     "      all(torch.allclose(p.grad, q.grad, rtol=1e-5, atol=0) for p, q in zip(params, copies)))"),
+            ))
 
 
 WIDGET = ClipNormWidget(

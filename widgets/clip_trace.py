@@ -18,6 +18,7 @@ from widgets.lab.corrupt import BAD_CHAR, constant_batch, corrupt_steps
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import RunConfig, TrainSpec, WeightsMoved
+from widgets.script import Shown, final_numbers, training_script
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -42,7 +43,8 @@ class ClipTraceWidget(Widget):
                                RunConfig(f"clip at {values['threshold']:.3g}", schedule, clip=values["threshold"])),
                          steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25)
 
-    def hook(self, values: dict):
+    @staticmethod
+    def hook(values: dict):
         bad = [values["bad_step"]] if values["bad_batch"] else []
         return corrupt_steps(bad, lambda t, x, y: constant_batch(x))
 
@@ -115,24 +117,29 @@ class ClipTraceWidget(Widget):
                            "columns": ["step", "loss", "gradient norm", "clipped", "weights moved"], "rows": rows})
         return tables
 
-    def code(self, values):
-        return f'''# Two lockstep runs (same weights, same batches), one clipping at c; a corrupted batch at one step.
-# Run from the course repository root:  python this_file.py
-from widgets.clip_trace import WIDGET
-from widgets.lab.trainer import LockstepTrainer, WeightsMoved
-
-values = {dict(values)!r}
-spec = WIDGET.spec(values)  # two RunConfigs: clip=None and clip=c; the same cosine schedule
-trainer = LockstepTrainer(spec, batch_hook=WIDGET.hook(values),  # the hook swaps in the 'Z' batch
-                          hooks=[WeightsMoved()])  # records ||theta_after - theta_before|| per step
-free, clipped = trainer.run()["runs"]
-share = sum(clipped["clipped"]) / len(clipped["clipped"])
-print(f"clipped on {{share:.0%}} of steps (norm > c on {{sum(n > values['threshold'] for n in clipped['grad_norm'])}})")
-if values["bad_batch"]:
-    t = values["bad_step"]
-    print(f"corrupted step {{t}}: norm {{free['grad_norm'][t]!r}}; weights moved "
-          f"{{free['moved'][t]!r}} without clipping, {{clipped['moved'][t]!r}} with")
-'''
+    def script(self, values):
+        spec, c = self.spec(values), values["threshold"]
+        bad = values["bad_step"] if values["bad_batch"] else None
+        numbers = [Shown("share of steps clipped", ("share_clipped",)),
+                   Shown("90th percentile of the unclipped run's gradient norm", ("p90",))]
+        if bad is not None:
+            numbers += [Shown(f"step {bad}: gradient norm (corrupted batch)", ("runs", 0, "grad_norm", bad)),
+                        Shown(f"step {bad}: weights moved without clipping", ("runs", 0, "moved", bad)),
+                        Shown(f"step {bad}: weights moved with clipping", ("runs", 1, "moved", bad))]
+        numbers += list(final_numbers([r.label for r in spec.runs], keys=("val_loss",)))
+        corrupt = f"the batch of step {bad} is replaced by one character repeated, for both runs" if bad is not None \
+            else "no batch is corrupted"
+        return training_script(
+            self, values, spec,
+            f"Two runs from the same weights on the same batches and schedule; the second clips the global "
+            f"gradient norm at c = {c:g}.",
+            f"Train both in lockstep. The batch hook corrupts batches ({corrupt}); WeightsMoved records how far "
+            "each update moved the weights, ||theta_after - theta_before||. Then the share of clipped steps and "
+            "the 90th percentile of the unclipped run's gradient norm.",
+            train=("history = train(spec, batch_hook=ClipTraceWidget.hook(values), hooks=[WeightsMoved()])\n"
+                   f"result = ClipTraceWidget.summarise({{**history, 'threshold': {c!r}, 'bad_step': {bad!r}}})"),
+            extra_imports=("widgets.clip_trace:ClipTraceWidget", "widgets.lab.trainer:WeightsMoved"),
+            numbers=tuple(numbers))
 
 
 WIDGET = ClipTraceWidget(

@@ -1,15 +1,19 @@
 """Config reader: paste a training config, get every stability knob annotated.
 
-The text is parsed safely by widgets/config_knobs.py (yaml.safe_load or
-ast.literal_eval, capped in size, depth and entries). Text that cannot be read
+The text is parsed safely by widgets/configs/safe_parse.py (yaml.safe_load or
+ast.literal_eval, capped in size, depth and entries) and judged knob by knob against
+the knowledge base in widgets/configs/knobs.py (widgets/configs/report.py). Text that cannot be read
 gives a normal result whose "error" field says why (shown in the chart and the
 table); only text over the length limit is a 422, from the parameter itself.
 """
 from __future__ import annotations
 
 from widgets.base import Param, Widget
-from widgets.config_knobs import DEFAULT_CONFIG, LEVELS, MAX_CHARS, read_config
+from widgets.configs.judging import LEVELS
+from widgets.configs.report import DEFAULT_CONFIG, read_config
+from widgets.configs.safe_parse import MAX_CHARS
 from widgets.kit import figure, wrap_html
+from widgets.script import Script, Shown, Step
 
 LEVEL_COLORS = {"ok": "#059669", "note": "#2563eb", "unusual": "#d97706", "risky": "#dc2626"}
 LEVEL_LABELS = {"ok": "ok", "note": "note", "unusual": "unusual", "risky": "risky"}
@@ -82,21 +86,23 @@ class ConfigReaderWidget(Widget):
                            "rows": [[k] for k in data["unknown_keys"]]})
         return tables
 
-    def code(self, values):
-        return (
-            "# Annotate a training config with the course's knowledge base (parsed safely:\n"
-            "# yaml.safe_load or ast.literal_eval, capped in size and depth). Run from the repo root.\n"
-            "from widgets.config_knobs import read_config\n\n"
-            f"text = {values['config']!r}\n\n"
-            "report = read_config(text)\n"
-            "if report[\"error\"]:\n"
-            "    print(\"error:\", report[\"error\"])\n"
-            "for row in report[\"rows\"]:\n"
-            "    print(f\"{row['level']:>8}  {row['path']:<28} {row['value']:<14} {row['comment'] or row['common']}\")\n"
-            "for item in report[\"arithmetic\"]:\n"
-            "    print(f\"{item['quantity']}: {item['value']:,}  ({item['formula']})\")\n"
-            "print(f\"{report['flags']} knob(s) flagged\")\n"
-        )
+    def script(self, values):
+        report = read_config(values["config"])  # cheap and pure: to know which numbers there are
+        numbers = [Shown("knobs flagged (unusual or risky)", ("flags",))]
+        numbers += [Shown(item["quantity"], ("arithmetic", k, "value")) for k, item in enumerate(report["arithmetic"])]
+        return Script(
+            self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
+            imports="from widgets.configs.report import read_config",
+            steps=(Step("Read the config safely (yaml.safe_load or ast.literal_eval, capped in size and depth: it "
+                        "is never executed) and judge every knob against the course's knowledge base.",
+                        "result = read_config(values['config'])\n"
+                        "if result['error']:\n"
+                        "    print('error:', result['error'])\n"
+                        "for row in result['rows']:\n"
+                        "    print(f\"{row['level']:>8}  {row['path']:<28} {row['value']:<14} "
+                        "{row['comment'] or row['common']}\")\n"
+                        "for item in result['arithmetic']:\n"
+                        "    print(f\"{item['quantity']}: {item['formula']}\")"),))
 
 
 WIDGET = ConfigReaderWidget(

@@ -28,6 +28,7 @@ from widgets.lab.model import GPTConfig
 from widgets.lab.optim import AdamW
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import RunConfig, StepHook, TrainSpec, per_run_blocks
+from widgets.script import Shown, final_numbers, training_script
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -89,7 +90,8 @@ class DecayRecorder(StepHook):
 
 
 class DecoupledDecayWidget(Widget):
-    def blocks(self, values: dict) -> list[tuple]:
+    @staticmethod
+    def blocks(values: dict) -> list[tuple]:
         def make(decoupled: bool):
             def factory(groups, runs):
                 groups[0]["weight_decay"] = values["weight_decay"]  # weight matrices only
@@ -167,26 +169,31 @@ class DecoupledDecayWidget(Widget):
              "columns": ["step", "Adam + L2", "AdamW"], "rows": norms},
         ]
 
-    def code(self, values):
-        v = values
-        return f'''# Adam + L2 vs AdamW at the same coefficient: two runs of the tiny GPT from the same weights
-# on the same batches, each with its own course optimizer. Run from the repository root.
-from widgets.decoupled_decay import WIDGET, DecayRecorder
-from widgets.lab.trainer import LockstepTrainer, per_run_blocks
-
-values = {dict(v)!r}
-# blocks: run 0 is AdamW(decoupled=False), i.e. Adam + L2; run 1 AdamW(decoupled=True); the same
-# coefficient, on the weight matrices only. The recorder reads each run's optimizer state every step.
-recorder = DecayRecorder(values)
-result = LockstepTrainer(WIDGET.spec(values), optimizer=per_run_blocks(WIDGET.blocks(values)),
-                         hooks=[recorder]).run()
-for run in result["runs"]:
-    print(f"{{run['label']:>10}}: final train loss {{run['loss'][-1]!r}}, validation {{run['val_loss'][-1]!r}}")
-print(f"AdamW decays every matrix by lr * wd = {{values['lr'] * values['weight_decay']:.3g}} of its norm per step;"
-      " Adam + L2, mean of the last steps:")
-for name, rate in zip(recorder.names, recorder.data()["decay_rate"][0]):
-    print(f"  {{name:28s}} {{rate:.3g}}")
-'''
+    def script(self, values):
+        spec = self.spec(values)
+        numbers = [Shown(f"{label}: decayed-weight norm at the end", ("decayed_norm", r, -1))
+                   for r, label in enumerate(LABELS)]
+        numbers += [Shown(f"Adam + L2: decay per step of the first matrix (mean of the last {WINDOW} steps)",
+                          ("decay_rate", 0, 0)),
+                    Shown(f"AdamW: decay per step of the first matrix (mean of the last {WINDOW} steps)",
+                          ("decay_rate", 1, 0))]
+        numbers += list(final_numbers(LABELS))
+        return training_script(
+            self, values, spec,
+            "Two runs from the same weights on the same batches, at the same constant LR.",
+            f"Each run has its own course optimizer: run 0 AdamW(decoupled=False), that is Adam + L2 (the decay "
+            f"added to the gradient, then divided by sqrt(v_hat)), run 1 AdamW(decoupled=True); the same "
+            f"coefficient {values['weight_decay']:g}, on the weight matrices only. After every step the recorder "
+            "reads each optimizer's state and measures how much the decay alone moved each matrix.",
+            train=("recorder = DecayRecorder(values)\n"
+                   "history = train(spec, optimizer=per_run_blocks(DecoupledDecayWidget.blocks(values)), "
+                   "hooks=[recorder])\n"
+                   "result = {**history, **recorder.data()}\n"
+                   "for name, l2, decoupled in zip(result['tensors'], *result['decay_rate']):\n"
+                   "    print(f'{name:28s} decay per step: Adam + L2 {l2:.3g}, AdamW {decoupled:.3g}')"),
+            extra_imports=("widgets.decoupled_decay:DecayRecorder", "widgets.decoupled_decay:DecoupledDecayWidget",
+                           "widgets.lab.trainer:per_run_blocks"),
+            numbers=tuple(numbers))
 
 
 WIDGET = DecoupledDecayWidget(

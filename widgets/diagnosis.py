@@ -3,8 +3,9 @@
 Six mystery cases, numbered in a shuffled order so the URL does not give the
 answer away. Each case is one real training run (same model, same seed, same
 length); the server knows which knob was wrong and grades the learner's guess
-with the numbers of that very run. A case's run is deterministic, so it is
-trained once and kept (the guess only changes the grading, not the run).
+with the numbers of that very run. The guess is a view parameter: it changes the
+grading, not the run, so every guess at a case shares the case's one cached run and
+is graded when the result is rendered (Widget.view).
 
   lr_high    constant LR 0.1 (after a short warmup): a high plateau
   lr_low     peak LR 3e-5: the loss barely moves
@@ -15,9 +16,7 @@ trained once and kept (the guess only changes the grading, not the run).
 """
 from __future__ import annotations
 
-import copy
 import statistics
-import threading
 
 from widgets.base import Param, Widget
 from widgets.kit import color, fmt, history_figure, train_streaming, val_table
@@ -26,6 +25,7 @@ from widgets.lab.data import BatchStream, load_corpus
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule, cosine_to_floor
 from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.script import Script, Shown, Step, imports
 
 STEPS = 150
 BATCH_SIZE = 8
@@ -37,16 +37,18 @@ LOSS_RANGE = (0.8, 4.6)
 
 CASES = ("1", "2", "3", "4", "5", "6")
 CASE_CAUSE = {"1": "no_warmup", "2": "healthy", "3": "overfit", "4": "lr_high", "5": "no_clip", "6": "lr_low"}
-NO_GUESS = "no guess yet"
-GUESSES = {  # what the learner picks -> the cause it names
-    "learning rate too high": "lr_high",
-    "learning rate too low": "lr_low",
-    "overfitting": "overfit",
-    "no warmup": "no_warmup",
-    "no gradient clipping": "no_clip",
-    "nothing wrong (healthy run)": "healthy",
+NO_GUESS = "none"
+CAUSE_NAME = {  # a guess's value is the cause it names; the label is what the form shows
+    "lr_high": "learning rate too high",
+    "lr_low": "learning rate too low",
+    "overfit": "overfitting",
+    "no_warmup": "no warmup",
+    "no_clip": "no gradient clipping",
+    "healthy": "nothing wrong (healthy run)",
 }
-CAUSE_NAME = {cause: guess for guess, cause in GUESSES.items()}
+GUESS_CHOICES = ((NO_GUESS, "no guess yet"), *CAUSE_NAME.items())
+# the values were these labels until the choices became (value, label): links saved then still work
+OLD_GUESS_SPELLINGS = tuple((label, value) for value, label in GUESS_CHOICES)
 SIGNATURE = {
     "lr_high": ("a too-high learning rate drops the loss fast for a few steps, then leaves it on a high "
                 "plateau (about 3.3 here, the loss of guessing letters by their frequency) for the rest of the "
@@ -178,15 +180,15 @@ def evidence(cause: str, s: dict) -> str:
 
 
 def grade(case: str, guess: str, run: dict) -> tuple[str | None, str | None]:
-    """(verdict, explanation) for a guess, from the run's own numbers."""
+    """(verdict, explanation) for a guess (a cause, or NO_GUESS), from the run's own numbers."""
     if guess == NO_GUESS:
         return None, None
-    cause, named = CASE_CAUSE[case], GUESSES[guess]
+    cause, named = CASE_CAUSE[case], guess
     s = signals(run)
     if named == cause:
         return "correct", (f"Correct: {CAUSE_NAME[cause]}. {evidence(cause, s)} That is the signature: "
                            f"{SIGNATURE[cause]}. This run used {WHAT_WAS_SET[cause]}.")
-    return "not quite", (f"Not quite: with {guess}, {SIGNATURE[named]}. Compare this run: "
+    return "not quite", (f"Not quite: with {CAUSE_NAME[named]}, {SIGNATURE[named]}. Compare this run: "
                          f"training loss {s['start_loss']:.2f} -> {s['final_train']:.2f}, validation lowest "
                          f"{s['best_val']:.2f} at step {s['best_val_step']} and {s['final_val']:.2f} at the end, "
                          f"largest gradient norm {s['peak_grad_norm'] / s['median_grad_norm']:.1f}x the median "
@@ -194,29 +196,24 @@ def grade(case: str, guess: str, run: dict) -> tuple[str | None, str | None]:
 
 
 # --- the widget ---------------------------------------------------------------------------------
-_RUNS: dict[str, dict] = {}  # case -> its finished run (deterministic: trained once per process)
-_LOCK = threading.Lock()
+def case_data(case: str, result: dict) -> dict:
+    """What the chart shows of a case's (partial or finished) run, before any guess."""
+    return {"steps": result["steps"], "done": result["done"], "device": result["device"],
+            "runs": [shown(run) for run in result["runs"]], "case": case, "guess": NO_GUESS,
+            "verdict": None, "explanation": None}
 
 
 class DiagnosisWidget(Widget):
     def compute(self, values, progress=None):
-        case, guess = values["case"], values["guess"]
-        with _LOCK:
-            finished = copy.deepcopy(_RUNS.get(case))
-        if finished is None:
-            report = None if progress is None else (
-                lambda partial, done, total: progress(self._data(case, guess, partial, final=False), done, total))
-            finished = run_case(case, report)
-            with _LOCK:
-                _RUNS[case] = copy.deepcopy(finished)
-        return self._data(case, guess, finished, final=True)
+        case = values["case"]
+        report = None if progress is None else (
+            lambda partial, done, total: progress(case_data(case, partial), done, total))
+        return self.view(values, case_data(case, run_case(case, report)))
 
-    @staticmethod
-    def _data(case: str, guess: str, result: dict, final: bool) -> dict:
-        verdict, explanation = grade(case, guess, result["runs"][0]) if final else (None, None)
-        return {"steps": result["steps"], "done": result["done"], "device": result["device"],
-                "runs": [shown(run) for run in result["runs"]], "case": case, "guess": guess,
-                "verdict": verdict, "explanation": explanation}
+    def view(self, values, data):
+        """The run graded against the learner's guess: cheap, from the run's own numbers."""
+        verdict, explanation = grade(data["case"], values["guess"], data["runs"][0])
+        return {**data, "guess": values["guess"], "verdict": verdict, "explanation": explanation}
 
     def figure(self, values, data):
         fig = history_figure(data, panels=("loss", "grad_norm"), loss_range=LOSS_RANGE)
@@ -228,7 +225,7 @@ class DiagnosisWidget(Widget):
             title = f"\u2714 Correct: {CAUSE_NAME[CASE_CAUSE[data['case']]]}"
             tint = color(2)
         else:
-            title = f"\u2718 Not quite: not \u201c{data['guess']}\u201d"
+            title = f"\u2718 Not quite: not \u201c{CAUSE_NAME[data['guess']]}\u201d"
             tint = color(1)
         layout["title"] = {"text": f"<b>{title}</b>", "x": 0, "xanchor": "left", "y": 0.985, "yanchor": "top",
                            "font": {"color": tint}}
@@ -247,33 +244,37 @@ class DiagnosisWidget(Widget):
         if data["verdict"] is not None:
             tables.append({"caption": f"Your guess for case {data['case']}", "columns": ["guess", "verdict",
                                                                                           "explanation"],
-                           "rows": [[data["guess"], data["verdict"], data["explanation"]]]})
+                           "rows": [[CAUSE_NAME[data["guess"]], data["verdict"], data["explanation"]]]})
         run = data["runs"][0]
         rows = [[t, fmt(run["loss"][t]), fmt(run["grad_norm"][t])] for t in range(0, len(run["loss"]), 10)]
         return tables + [{"caption": "This run: training, every 10 steps", "columns": ["step", "loss", "gradient norm"],
                           "rows": rows}, val_table(run, "This run: validation loss")]
 
-    def code(self, values):
+    def script(self, values):
         case = values["case"]
-        lines = [
-            f"# Case {case} of the curve-diagnosis widget: one real run of the tiny GPT with one knob set wrong.",
-            "# Run from the course repository root. The configuration is in widgets/diagnosis.py (CONFIGS),",
-            "# kept out of sight here so the code does not give the answer away.",
-            "from widgets.diagnosis import case_setup, signals",
-            "from widgets.lab.trainer import LockstepTrainer",
-            "",
-            f"spec, hooks = case_setup({case!r})  # hooks: where this case's batches come from",
-            "run = LockstepTrainer(spec, **hooks).run()[\"runs\"][0]",
-            "for step, val in zip(run[\"val_steps\"], run[\"val_loss\"]):",
-            "    print(f\"step {step:4d}  train {run['loss'][step - 1]:.3f}  validation {val:.3f}  \"",
-            "          f\"grad norm {run['grad_norm'][step - 1]:.2f}\")",
-            "for name, value in signals(run).items():",
-            "    print(f\"{name}: {value:.3f}\")",
+        steps = [
+            Step("The case's run: the same tiny GPT, seed and length as every case, with one knob set wrong "
+                 "(or none). The configuration is in widgets/diagnosis.py, kept out of sight here so the code "
+                 "does not give the answer away; `hooks` says where this case's batches come from.",
+                 f"spec, hooks = case_setup({case!r})"),
+            Step("Train it and keep what the chart shows: the losses and the gradient norm per step, and the "
+                 "validation loss.", f"result = case_data({case!r}, train(spec, **hooks))"),
+            Step("The numbers the grading reads from the curves.",
+                 "for name, value in signals(result['runs'][0]).items():\n    print(f'{name}: {value:.3f}')"),
         ]
-        if values["guess"] != NO_GUESS and GUESSES[values["guess"]] == CASE_CAUSE[case]:
-            lines.append("print(spec)  # you named the cause: here is the whole configuration")
-        return "\n".join(lines) + "\n"
+        if values["guess"] == CASE_CAUSE[case]:
+            steps.append(Step("You named the cause: here is the whole configuration.", "print(spec)"))
+        return Script(self.name, self.title, values, steps=tuple(steps), about=SCRIPT_ABOUT,
+                      imports=imports(extra=("widgets.diagnosis:case_data", "widgets.diagnosis:case_setup",
+                                             "widgets.diagnosis:signals", "widgets.lab.trainer:train")),
+                      numbers=(Shown("final training loss", ("runs", 0, "loss", -1)),
+                               Shown("final validation loss", ("runs", 0, "val_loss", -1)),
+                               Shown("first validation loss", ("runs", 0, "val_loss", 0)),
+                               Shown("gradient norm at step 0", ("runs", 0, "grad_norm", 0))))
 
+
+SCRIPT_ABOUT = ("One mystery case of the curve-diagnosis widget: a real run of the tiny GPT with one knob set "
+                "wrong, or none. Read the curves and the numbers below, then name the cause in the widget.")
 
 WIDGET = DiagnosisWidget(
     name="diagnosis",
@@ -285,7 +286,7 @@ WIDGET = DiagnosisWidget(
     params=(
         Param("case", "Mystery case", "choice", "1", choices=CASES,
               help="Six real runs, numbered in a shuffled order."),
-        Param("guess", "What went wrong?", "choice", NO_GUESS, choices=(NO_GUESS, *GUESSES),
-              help="Graded on the server with this run's own numbers."),
+        Param("guess", "What went wrong?", "choice", NO_GUESS, choices=GUESS_CHOICES, view=True,
+              aliases=OLD_GUESS_SPELLINGS, help="Graded on the server with this run's own numbers."),
     ),
 )

@@ -16,6 +16,7 @@ from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.optim import SGD
 from widgets.kit import color, figure, finite, fmt, line, panels_layout
+from widgets.script import Script, Shown, Step
 
 BLOCK_SIZE = 32  # characters per sequence
 # The curriculum's worked example: a big pretraining batch.
@@ -169,56 +170,73 @@ class GradAccumulationWidget(Widget):
                                        "sum of fresh norms so far", "update norm"], "rows": rows})
         return tables
 
-    def code(self, values):
+    def script(self, values):
         k, b, steps, lr = values["k"], values["micro_batch"], values["steps"], values["lr"]
-        return f'''# Gradient accumulation on the course's tiny GPT (run from the repository root).
-import torch
-from widgets.lab.data import BatchStream, fixed_batch, load_corpus
-from widgets.lab.model import GPTConfig, TinyGPT
-
-k, b, block, seed = {k}, {b}, {BLOCK_SIZE}, {self.seed}
-corpus = load_corpus()
-model = TinyGPT(GPTConfig(block_size=block)).init_weights(seed)
-x, y = fixed_batch(corpus.train, k * b, block, seed)  # the same k*b sequences for every variant
-
-def grad():
-    return torch.cat([p.grad.reshape(-1) for p in model.parameters()])
-
-model.zero_grad(); model(x, y)[1].sum().backward(); g_big = grad()
-model.zero_grad()
-for i in range(k):
-    (model(x[i*b:(i+1)*b], y[i*b:(i+1)*b])[1].sum() / k).backward()  # .grad accumulates
-g_acc = grad()
-model.zero_grad()
-for i in range(k):
-    model(x[i*b:(i+1)*b], y[i*b:(i+1)*b])[1].sum().backward()  # forgot to divide by k
-g_raw = grad()
-print(f"max |accumulated - one batch| = {{(g_acc - g_big).abs().max().item():.3e}}")
-print(f"not divided by k: norm ratio = {{(g_raw.norm() / g_big.norm()).item():.6f}} (k = {{k}})")
-print(f"tokens per step: {{b}} x {{block}} x {{k}} = {{b * block * k:,}}")
-print(f"worked example: 512 x 8192 = {{512 * 8192:,}} tokens/step, x 500,000 steps = {{512 * 8192 * 500_000:,}}")
-
-# A short SGD run, twice from the same weights on the same batches: with and without zero_grad.
-for forget in (False, True):
-    model = TinyGPT(GPTConfig(block_size=block)).init_weights(seed)
-    opt = torch.optim.SGD(model.parameters(), lr={lr!r})
-    batches = BatchStream(corpus.train, k * b, block, seed)
-    losses, norms = [], []
-    for step in range({steps}):
-        if not forget:
-            opt.zero_grad()
-        x, y = batches.next()
-        total = 0.0
-        for i in range(k):
-            loss = model(x[i*b:(i+1)*b], y[i*b:(i+1)*b])[1].sum()
-            (loss / k).backward()
-            total += loss.item() / k
-        norms.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]).norm().item())
-        opt.step()
-        losses.append(total)
-    print("forgot zero_grad" if forget else "zero_grad each step",
-          "loss", [round(v, 3) for v in losses], "grad norm", [round(v, 3) for v in norms])
-'''
+        numbers = [Shown("gradient norm, one batch of k*b", ("check", "norm_big")),
+                   Shown("gradient norm, k micro-batches, loss / k", ("check", "norm_accumulated")),
+                   Shown("not divided by k: norm ratio to one batch", ("check", "ratio_not_divided")),
+                   Shown("tokens per step", ("tokens", "tokens_per_step"))]
+        for r, label in enumerate(LABELS):
+            numbers += [Shown(f"{label}: last training loss", ("runs", r, "loss", -1)),
+                        Shown(f"{label}: last gradient norm", ("runs", r, "grad_norm", -1))]
+        return Script(
+            self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
+            # the loop is the lesson, so it is written out: one model per run and torch's own SGD,
+            # where compute trains both runs in one run-stacked model with the course's SGD. Float
+            # rounding differs in the last bits; ten steps amplify it to about 1e-5 relative at most.
+            tolerance=1e-4,
+            imports=("import torch\n"
+                     "from widgets.lab.data import BatchStream, fixed_batch, load_corpus\n"
+                     "from widgets.lab.model import GPTConfig, TinyGPT"),
+            steps=(
+                Step(f"The same weights and the same k*b = {k * b} sequences, three ways: one batch; k micro-batches "
+                     "with the loss divided by k, gradients summed in .grad; and the same without the division.",
+                     f"k, b, block, seed = {k}, {b}, {BLOCK_SIZE}, {self.seed}\n"
+                     "corpus = load_corpus()\n"
+                     "model = TinyGPT(GPTConfig(block_size=block)).init_weights(seed)\n"
+                     "x, y = fixed_batch(corpus.train, k * b, block, seed)\n"
+                     "\n"
+                     "def grad():\n"
+                     "    return torch.cat([p.grad.reshape(-1) for p in model.parameters()])\n"
+                     "\n"
+                     "model.zero_grad()\n"
+                     "model(x, y)[1].sum().backward()\n"
+                     "g_big = grad()\n"
+                     "model.zero_grad()\n"
+                     "for i in range(k):  # .grad accumulates over the k backward passes\n"
+                     "    (model(x[i * b:(i + 1) * b], y[i * b:(i + 1) * b])[1].sum() / k).backward()\n"
+                     "g_acc = grad()\n"
+                     "model.zero_grad()\n"
+                     "for i in range(k):  # forgot to divide by k\n"
+                     "    model(x[i * b:(i + 1) * b], y[i * b:(i + 1) * b])[1].sum().backward()\n"
+                     "g_raw = grad()\n"
+                     "print('largest |accumulated - one batch|:', (g_acc - g_big).abs().max().item())\n"
+                     "check = {'norm_big': g_big.norm().item(), 'norm_accumulated': g_acc.norm().item(),\n"
+                     "         'ratio_not_divided': (g_raw.norm() / g_big.norm()).item()}"),
+                Step("A short SGD run with accumulation, twice from the same weights on the same batches: once "
+                     "with zero_grad before every step, once without, so each step uses the sum of every "
+                     "gradient so far.",
+                     "runs = []\n"
+                     "for forget in (False, True):\n"
+                     "    model = TinyGPT(GPTConfig(block_size=block)).init_weights(seed)\n"
+                     f"    opt = torch.optim.SGD(model.parameters(), lr={lr!r})\n"
+                     "    batches = BatchStream(corpus.train, k * b, block, seed)\n"
+                     "    losses, norms = [], []\n"
+                     f"    for step in range({steps}):\n"
+                     "        if not forget:\n"
+                     "            opt.zero_grad()\n"
+                     "        x, y = batches.next()\n"
+                     "        total = 0.0\n"
+                     "        for i in range(k):\n"
+                     "            loss = model(x[i * b:(i + 1) * b], y[i * b:(i + 1) * b])[1].sum()\n"
+                     "            (loss / k).backward()\n"
+                     "            total += loss.item() / k\n"
+                     "        norms.append(grad().norm().item())\n"
+                     "        opt.step()\n"
+                     "        losses.append(total)\n"
+                     "    runs.append({'loss': losses, 'grad_norm': norms})\n"
+                     "result = {'check': check, 'tokens': {'tokens_per_step': b * block * k}, 'runs': runs}"),
+            ))
 
 
 WIDGET = GradAccumulationWidget(

@@ -13,11 +13,10 @@ streaming widget.
 
 Training widgets: `train_streaming` runs a TrainSpec and reports partial histories;
 `history_figure` draws loss / LR / gradient-norm panels; `history_tables` lists the same
-numbers; `spec_code` writes the Python that reproduces a run exactly.
+numbers. "Show the code" is widgets/script.py.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Callable
 
@@ -277,41 +276,3 @@ def run_summary(data: dict) -> list[dict]:
 def val_table(run: dict, caption: str | None = None) -> dict:
     return {"caption": caption or f"{run['label']}: validation loss", "columns": ["step", "validation loss"],
             "rows": [[s, fmt(v)] for s, v in zip(run["val_steps"], run["val_loss"])]}
-
-
-# --- show the code --------------------------------------------------------------------------------
-def _pretty(value, indent: int = 0) -> str:
-    """repr() of nested dataclasses, one field per line (valid Python)."""
-    pad = "    " * (indent + 1)
-    if dataclasses.is_dataclass(value):
-        terse = type(value).__name__ in ("GPTConfig", "TrainSpec", "RunConfig")  # only fields that differ
-        fields = [f"{pad}{f.name}={_pretty(getattr(value, f.name), indent + 1)}," for f in dataclasses.fields(value)
-                  if not (terse and getattr(value, f.name) == f.default)]
-        return f"{type(value).__name__}(\n" + "\n".join(fields) + "\n" + "    " * indent + ")" if fields else f"{type(value).__name__}()"
-    if isinstance(value, tuple):
-        items = [f"{pad}{_pretty(v, indent + 1)}," for v in value]
-        return "(\n" + "\n".join(items) + "\n" + "    " * indent + ")"
-    return repr(value)
-
-
-def spec_code(spec: TrainSpec, extra_imports: str = "", after: str = "", trainer: str = "train(spec)") -> str:
-    """A script that reproduces `spec` exactly with the course's lab (run it from the repo root).
-
-    It prints every run's final numbers in full precision: the contract test checks they are
-    the numbers the widget computed.
-    """
-    return (
-        "# Reproduces this chart's runs exactly: same seed, same initial weights, same batches.\n"
-        "# Run from the course repository root:  python this_file.py\n"
-        "from widgets.lab.model import GPTConfig\n"
-        "from widgets.lab.schedules import Schedule\n"
-        "from widgets.lab.trainer import RunConfig, TrainSpec, train\n"
-        f"{extra_imports}\n"
-        f"spec = {_pretty(spec)}\n\n"
-        f"result = {trainer}\n"
-        "for run in result[\"runs\"]:\n"
-        "    final_val = run[\"val_loss\"][-1] if run[\"val_loss\"] else float(\"nan\")\n"
-        "    print(f\"{run['label']:>14}: final train loss {run['loss'][-1]!r}, \"\n"
-        "          f\"validation {final_val!r}, diverged at {run['diverged_at']}\")\n"
-        f"{after}"
-    )

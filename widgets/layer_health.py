@@ -17,23 +17,40 @@ from __future__ import annotations
 import math
 
 from widgets.base import Param, ParamError, Widget
-from widgets.kit import REPORT_EVERY, figure, finite_list, fmt, hline, line, reporter, spec_code, val_table
-from widgets.lab.layer_health import FAULTS, METRICS, Fault
+from widgets.kit import REPORT_EVERY, figure, finite_list, fmt, hline, line, reporter, val_table
+from widgets.lab.layer_health import METRICS, Fault
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.script import Shown, training_script
 
 BATCH_SIZE = 8  # sequences per step
 BLOCK_SIZE = 32  # characters per sequence
 WARMUP = 10
 N_HEAD = 4
-LAYER_FAULTS = ("bad init", "high LR")  # the faults that sit in one layer, with a size
+# the planted fault: (value in URLs and keys, label), and the lab's name for it (Fault.kind)
+FAULT_CHOICES = (("healthy", "healthy"), ("bad-init", "bad init"), ("high-lr", "high LR"),
+                 ("no-qk-norm", "no QK-norm"))
+FAULT_KIND = dict(FAULT_CHOICES)
+LAYER_FAULTS = ("bad-init", "high-lr")  # the faults that sit in one layer, with a size
 LAYOUTS = ("pre-ln", "peri-ln", "post-ln")
 # the chart's rows: key, short axis title (a phone has room for little more), log axis?
 ROWS = (("act_rms", "act RMS", True), ("grad_rms", "grad RMS", True), ("update_ratio", "ΔW / W", True),
         ("attn_logit", "max logit", False))
 NAMES = {"act_rms": "activation RMS", "grad_rms": "gradient RMS", "update_ratio": "update / weight",
          "attn_logit": "largest attention logit"}
+
+
+def finish(result: dict, layers: int) -> dict:
+    """The runs' histories as the chart shows them: NaN-free (a run that blew up leaves gaps; JSON
+    has no NaN), with the number of layers."""
+    for run in result["runs"]:
+        run["loss"] = finite_list(run["loss"])
+        run["max_attn_logit"] = finite_list(run.get("max_attn_logit", []))
+        for key in METRICS:
+            run[key] = [finite_list(row) for row in run[key]]
+    result["layers"] = layers
+    return result
 
 
 class LayerHealthWidget(Widget):
@@ -46,7 +63,7 @@ class LayerHealthWidget(Widget):
         if values["fault"] not in LAYER_FAULTS:
             values["fault_layer"] = self.param("fault_layer").default
             values["fault_factor"] = self.param("fault_factor").default
-        if values["fault"] == "no QK-norm":
+        if values["fault"] == "no-qk-norm":
             values["qk_norm"] = True
         return values
 
@@ -59,16 +76,16 @@ class LayerHealthWidget(Widget):
     # --- the runs -------------------------------------------------------------------
     @staticmethod
     def fault(values: dict) -> Fault:
-        return Fault(values["fault"], values["fault_layer"] - 1, values["fault_factor"])
+        return Fault(FAULT_KIND[values["fault"]], values["fault_layer"] - 1, values["fault_factor"])
 
     @staticmethod
     def labels(values: dict) -> tuple[str, ...]:
         kind, layer, factor = values["fault"], values["fault_layer"], f"{values['fault_factor']:.3g}"
         if kind == "healthy":
             return ("healthy",)
-        if kind == "no QK-norm":
+        if kind == "no-qk-norm":
             return ("healthy (QK-norm)", "no QK-norm")
-        return ("healthy", f"layer {layer} {'init' if kind == 'bad init' else 'LR'} ×{factor}")
+        return ("healthy", f"layer {layer} {'init' if kind == 'bad-init' else 'LR'} ×{factor}")
 
     def spec(self, values: dict) -> TrainSpec:
         steps, layout = values["steps"], values["layout"]
@@ -84,16 +101,9 @@ class LayerHealthWidget(Widget):
         return self.fault(values).trainer(self.spec(values))
 
     def compute(self, values, progress=None):
-        def finish(result: dict) -> dict:
-            for run in result["runs"]:
-                run["loss"] = finite_list(run["loss"])
-                run["max_attn_logit"] = finite_list(run.get("max_attn_logit", []))
-                for key in METRICS:  # a run that blew up leaves gaps, not NaN (JSON has none)
-                    run[key] = [finite_list(row) for row in run[key]]
-            result["layers"] = values["n_layer"]
-            return result
-
-        return finish(self.trainer(values).run(reporter(progress, finish), report_every=REPORT_EVERY))
+        layers = values["n_layer"]
+        return finish(self.trainer(values).run(reporter(progress, lambda partial: finish(partial, layers)),
+                                               report_every=REPORT_EVERY), layers)
 
     # --- drawing ---------------------------------------------------------------------
     def figure(self, values, data):
@@ -146,21 +156,31 @@ class LayerHealthWidget(Widget):
             tables.append(val_table(run))
         return tables
 
-    def code(self, values):
-        fault = self.fault(values)
-        after = (
-            "for run in result[\"runs\"]:  # the telemetry: per step, one number per layer\n"
-            "    print(run[\"label\"])\n"
-            f"    for layer in range({values['n_layer']}):\n"
-            "        act, ratio = run[\"act_rms\"], run[\"update_ratio\"]\n"
-            "        peak = max(step[layer] for step in run[\"attn_logit\"])\n"
-            "        print(f\"  layer {layer + 1}: activation RMS {act[0][layer]:.4g} -> {act[-1][layer]:.4g}, \"\n"
-            "              f\"update/weight {ratio[0][layer]:.3g} -> {ratio[-1][layer]:.3g}, \"\n"
-            "              f\"gradient RMS {run['grad_rms'][-1][layer]:.3g}, largest attention logit {peak:.4g}\")\n")
-        return spec_code(self.spec(values), extra_imports="from widgets.lab.layer_health import Fault\n"
-                         "# Fault: the planted fault; its trainer adds the LayerHealth hook (widgets/lab/layer_health.py)",
-                         trainer=f"Fault({fault.kind!r}, layer={fault.layer}, factor={fault.factor!r}).trainer(spec).run()",
-                         after=after)
+    def script(self, values):
+        spec, fault, layers = self.spec(values), self.fault(values), values["n_layer"]
+        numbers = []
+        for i, label in enumerate(self.labels(values)):
+            for layer in range(layers):
+                numbers += [Shown(f"{label}, layer {layer + 1}: activation RMS at step 0", ("runs", i, "act_rms", 0, layer)),
+                            Shown(f"{label}, layer {layer + 1}: update / weight at step 0",
+                                  ("runs", i, "update_ratio", 0, layer)),
+                            Shown(f"{label}, layer {layer + 1}: activation RMS at the end", ("runs", i, "act_rms", -1, layer))]
+            numbers.append(Shown(f"{label}: final validation loss", ("runs", i, "val_loss", -1)))
+        planted = self.param("fault").label_of(values["fault"])
+        return training_script(
+            self, values, spec,
+            "The healthy run and, unless the fault is 'healthy', a copy with one fault planted: same initial "
+            "weights, same batches, one model with the stability switches the advanced controls set.",
+            f"The planted fault ({planted}): its trainer plants it in run 1 after the shared initialisation "
+            "and records, per step, run and layer, the activation RMS, the gradient RMS, the update-to-weight "
+            "ratio and the largest attention logit (the LayerHealth hook in widgets/lab/layer_health.py).",
+            train=f"fault = Fault({fault.kind!r}, layer={fault.layer}, factor={fault.factor!r})\n"
+                  f"result = finish(fault.trainer(spec).run(), layers={layers})\n"
+                  "for run in result['runs']:\n"
+                  "    largest = max((x for step in run['attn_logit'] for x in step if x is not None), default=None)\n"
+                  "    print(f\"{run['label']}: largest attention logit over the run: {largest}\")",
+            extra_imports=("widgets.lab.layer_health:Fault", "widgets.layer_health:finish"),
+            numbers=tuple(numbers))
 
 
 def _suffix(cell: int) -> str:
@@ -207,7 +227,9 @@ WIDGET = LayerHealthWidget(
              "times smaller: the same Adam step moves weights that are ten times larger."),
     streams=True,
     params=(
-        Param("fault", "Planted fault", "choice", "bad init", choices=FAULTS,
+        Param("fault", "Planted fault", "choice", "bad-init", choices=FAULT_CHOICES,
+              # the values were these labels until choices became (value, label): old links still work
+              aliases=tuple((label, value) for value, label in FAULT_CHOICES if label != value),
               help="What the second run gets wrong: one layer's weight matrices start too large (bad init), one "
                    "layer's parameters train at too high an LR (high LR), or its attention has no QK-norm while the "
                    "healthy run's has (no QK-norm). 'healthy' trains the healthy run alone."),

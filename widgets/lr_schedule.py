@@ -10,8 +10,24 @@ import torch
 from widgets.base import Param, ParamError, Widget
 from widgets.lab.schedules import FAMILIES, FAMILY_LABELS, Schedule, lambda_scheduler
 from widgets.kit import figure, line, panels_layout
+from widgets.script import Script, Shown, Step, imports, pretty
 
 Y_RANGE_LOG10 = [-6.3, -0.6]  # fixed, so moving the peak visibly moves the curve
+
+
+def applied_lrs(schedule: Schedule) -> list[float]:
+    """The LR a real torch optimizer is given at every step, driven by torch's LambdaLR following
+    `schedule` and read back from the optimizer (what each step's update uses)."""
+    weight = torch.nn.Parameter(torch.zeros(1))
+    weight.grad = torch.zeros_like(weight)  # a zero gradient: we watch the LR, not the weight
+    optimizer = torch.optim.SGD([weight], lr=schedule.peak_lr, foreach=False)
+    scheduler = lambda_scheduler(optimizer, schedule)
+    applied = []
+    for _ in range(schedule.total):
+        applied.append(optimizer.param_groups[0]["lr"])  # what this step's update uses
+        optimizer.step()
+        scheduler.step()
+    return applied
 
 
 class LRScheduleWidget(Widget):
@@ -29,15 +45,7 @@ class LRScheduleWidget(Widget):
 
     def compute(self, values, progress=None):
         schedule = self.schedule(values)
-        weight = torch.nn.Parameter(torch.zeros(1))
-        weight.grad = torch.zeros_like(weight)  # a zero gradient: we watch the LR, not the weight
-        optimizer = torch.optim.SGD([weight], lr=schedule.peak_lr, foreach=False)
-        scheduler = lambda_scheduler(optimizer, schedule)
-        applied = []
-        for _ in range(schedule.total):
-            applied.append(optimizer.param_groups[0]["lr"])  # what this step's update uses
-            optimizer.step()
-            scheduler.step()
+        applied = applied_lrs(schedule)
         marks = {"warmup_end": schedule.warmup}
         if schedule.family == "wsd":
             marks["decay_start"] = schedule.decay_start()
@@ -66,25 +74,17 @@ class LRScheduleWidget(Widget):
         return [{"caption": f"LR given to the optimizer, every {every} steps",
                  "columns": ["step", "learning rate"], "rows": rows}]
 
-    def code(self, values):
-        s = self.schedule(values)
-        return f'''# The LR a real optimizer is given at every step, read back from the optimizer.
-import torch
-from widgets.lab.schedules import Schedule, lambda_scheduler
-
-schedule = Schedule(family={s.family!r}, peak_lr={s.peak_lr!r}, warmup={s.warmup}, total={s.total},
-                    min_lr={s.min_lr!r}, decay_fraction={s.decay_fraction!r})
-weight = torch.nn.Parameter(torch.zeros(1))
-weight.grad = torch.zeros_like(weight)  # (a real loop: loss.backward() fills this)
-optimizer = torch.optim.SGD([weight], lr=schedule.peak_lr)
-scheduler = lambda_scheduler(optimizer, schedule)  # torch's LambdaLR
-lrs = []
-for step in range(schedule.total):
-    lrs.append(optimizer.param_groups[0]["lr"])
-    optimizer.step()
-    scheduler.step()  # always after optimizer.step()
-print(f"peak {{max(lrs):.3g}} at step {{lrs.index(max(lrs))}}, last {{lrs[-1]:.3g}}")
-'''
+    def script(self, values):
+        schedule = self.schedule(values)
+        steps = sorted({0, max(schedule.warmup - 1, 0), schedule.total // 2, schedule.total - 1})
+        return Script(
+            self.name, self.title, values, about=self.caption,
+            imports=imports(schedule, extra=("widgets.lr_schedule:applied_lrs",)),
+            numbers=tuple(Shown(f"LR at step {t}", ("lr", t)) for t in steps),
+            steps=(Step("The schedule: its family, peak, warmup, length and floor.", f"schedule = {pretty(schedule)}"),
+                   Step("A real torch optimizer driven by torch's LambdaLR following the schedule; the LR is read "
+                        "back from the optimizer at every step, before the update that uses it.",
+                        "result = {'lr': applied_lrs(schedule)}")))
 
 
 def _vline(x: int, label: str) -> dict:

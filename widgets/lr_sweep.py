@@ -19,11 +19,12 @@ from __future__ import annotations
 import math
 
 from widgets.base import Param, ParamError, Widget
-from widgets.kit import (check_inside_run, color, figure, finite_list, fit_range, fmt, line, spec_code, title,
+from widgets.kit import (check_inside_run, color, figure, finite_list, fit_range, fmt, line, title,
                          train_streaming)
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule, floor_lr
 from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.script import Shown, training_script
 
 BATCH_SIZE = 8  # sequences per step
 BLOCK_SIZE = 32  # characters per sequence
@@ -67,6 +68,22 @@ def zones(lrs: list[float], initial: list[float], final: list[float | None]) -> 
     return labels, best
 
 
+def summarise(lrs: list[float], history: dict) -> dict:
+    """What the chart shows of the sweep's histories: each run's loss at step 0 and final loss, and
+    (once every run is done or diverged) the zones and the best run."""
+    runs = history["runs"]
+    initial = [r["loss"][0] if r["loss"] else None for r in runs]
+    final = [final_loss(r["loss"], r["diverged_at"]) for r in runs]
+    data = {"steps": history["steps"], "done": history["done"], "device": history["device"], "lrs": lrs,
+            "runs": [{"label": r["label"], "loss": finite_list(r["loss"]), "diverged_at": r["diverged_at"]}
+                     for r in runs],
+            "initial": initial, "final": final, "zones": None, "best": None}
+    if history["done"] == history["steps"] or all(r["diverged_at"] is not None for r in runs):
+        labels, best = zones(lrs, [x if x is not None else math.inf for x in initial], final)
+        data["zones"], data["best"] = labels, best
+    return data
+
+
 class LRSweepWidget(Widget):
     def check(self, values: dict) -> None:
         top = values["lowest_lr"] * values["factor"] ** (values["count"] - 1)
@@ -90,21 +107,7 @@ class LRSweepWidget(Widget):
 
     def compute(self, values, progress=None):
         lrs = self.lrs(values)
-
-        def summarise(history: dict) -> dict:
-            runs = history["runs"]
-            initial = [r["loss"][0] if r["loss"] else None for r in runs]
-            final = [final_loss(r["loss"], r["diverged_at"]) for r in runs]
-            data = {"steps": history["steps"], "done": history["done"], "device": history["device"], "lrs": lrs,
-                    "runs": [{"label": r["label"], "loss": finite_list(r["loss"]),
-                              "diverged_at": r["diverged_at"]} for r in runs],
-                    "initial": initial, "final": final, "zones": None, "best": None}
-            if history["done"] == history["steps"] or all(r["diverged_at"] is not None for r in runs):
-                labels, best = zones(lrs, [x if x is not None else math.inf for x in initial], final)
-                data["zones"], data["best"] = labels, best
-            return data
-
-        return train_streaming(self.spec(values), progress, shape=summarise)
+        return train_streaming(self.spec(values), progress, shape=lambda history: summarise(lrs, history))
 
     def figure(self, values, data):
         lrs = data["lrs"]
@@ -181,16 +184,21 @@ class LRSweepWidget(Widget):
                  "columns": ["learning rate", "loss at step 0", "final loss", "NaN at step", "zone"],
                  "rows": rows}]
 
-    def code(self, values):
-        after = (
-            "\n# final loss = mean of the last 10 training losses; zones as in the chart\n"
-            "for run in result[\"runs\"]:\n"
-            "    loss = run[\"loss\"]\n"
-            "    final = sum(loss[-10:]) / len(loss[-10:]) if loss and run[\"diverged_at\"] is None else float(\"nan\")\n"
-            "    first = loss[0] if loss else float(\"nan\")\n"
-            "    print(f\"{run['label']:>12}: loss at step 0 {first:.3f}, final (last 10) {final:.3f}\")\n"
-        )
-        return spec_code(self.spec(values), after=after)
+    def script(self, values):
+        lrs = self.lrs(values)
+        numbers = [Shown("best run (index)", ("best",))]
+        for k, lr in enumerate(lrs):
+            numbers += [Shown(f"lr {lr:.3g}: final loss (mean of the last {FINAL_WINDOW})", ("final", k)),
+                        Shown(f"lr {lr:.3g}: zone", ("zones", k))]
+        return training_script(
+            self, values, self.spec(values),
+            f"{len(lrs)} runs of the tiny GPT from the same initial weights on the same batches; only the "
+            "learning rate differs, each run a constant factor above the last.",
+            "Train them all in lockstep (one run-stacked model), then read each run's final loss (the mean of "
+            f"its last {FINAL_WINDOW} training losses) and sort the runs into zones: diverge (NaN, or not below "
+            "its loss at step 0), crawl (below the best run's LR and less than half its gain), learn.",
+            train=f"lrs = {lrs!r}\nresult = summarise(lrs, train(spec))",
+            extra_imports=("widgets.lr_sweep:summarise",), numbers=tuple(numbers))
 
 
 WIDGET = LRSweepWidget(

@@ -21,18 +21,36 @@ from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.muon import exact_orthogonal, muon_adamw, newton_schulz_trace
 from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
+from widgets.script import Shown, Step, final_numbers, training_script
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
 WARMUP = 10
-MATRICES = {  # label -> parameter name in the course model (stored (in, out): y = x @ W)
-    "block 0 attention q,k,v (64x192)": "blocks.0.attn.qkv.weight",
-    "block 0 attention output (64x64)": "blocks.0.attn.proj.weight",
-    "block 1 MLP up (64x256)": "blocks.1.mlp.fc.weight",
-    "block 1 MLP down (256x64)": "blocks.1.mlp.proj.weight",
+MATRICES = {  # value -> (parameter name in the course model (stored (in, out): y = x @ W), label)
+    "attn-qkv": ("blocks.0.attn.qkv.weight", "block 0 attention q,k,v (64x192)"),
+    "attn-proj": ("blocks.0.attn.proj.weight", "block 0 attention output (64x64)"),
+    "mlp-up": ("blocks.1.mlp.fc.weight", "block 1 MLP up (64x256)"),
+    "mlp-down": ("blocks.1.mlp.proj.weight", "block 1 MLP down (256x64)"),
 }
+MATRIX_CHOICES = tuple((value, label) for value, (_, label) in MATRICES.items())
 PRECISIONS = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 SV_RANGE_LOG10 = [-9.5, 0.5]
+
+
+def gradient_spectra(matrix: str, iterations: int, precision: str, seed: int) -> dict:
+    """Singular values of a real gradient (one `matrix` of the tiny GPT at its initial weights, on
+    the first training batch) after 0..iterations Newton-Schulz iterations, and of the exact U V^T."""
+    config = GPTConfig(block_size=BLOCK_SIZE)
+    model = TinyGPT(config, runs=1).init_weights(seed)
+    x, y = fixed_batch(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, seed)  # the first training batch
+    _, loss = model(x, y)
+    loss.sum().backward()
+    grad = dict(model.named_parameters())[MATRICES[matrix][0]].grad[0]
+    trace = newton_schulz_trace(grad, iterations, dtype=PRECISIONS[precision])
+    sv = [torch.linalg.svdvals(t.float()).tolist() for t in trace]
+    exact = torch.linalg.svdvals(exact_orthogonal(grad)).tolist()
+    return {"shape": list(grad.shape), "raw_max": float(torch.linalg.svdvals(grad).max()),
+            "singular_values": sv, "exact": exact}
 
 
 class MuonWidget(Widget):
@@ -43,22 +61,8 @@ class MuonWidget(Widget):
                          runs=(RunConfig("AdamW", schedule), RunConfig("Muon + AdamW", schedule)),
                          steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25)
 
-    def spectra(self, values: dict) -> dict:
-        """Singular values of the real gradient after 0..k Newton-Schulz iterations."""
-        config = GPTConfig(block_size=BLOCK_SIZE)
-        model = TinyGPT(config, runs=1).init_weights(self.seed)
-        x, y = fixed_batch(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, self.seed)  # the first training batch
-        _, loss = model(x, y)
-        loss.sum().backward()
-        grad = dict(model.named_parameters())[MATRICES[values["matrix"]]].grad[0]
-        trace = newton_schulz_trace(grad, values["iterations"], dtype=PRECISIONS[values["precision"]])
-        sv = [torch.linalg.svdvals(t.float()).tolist() for t in trace]
-        exact = torch.linalg.svdvals(exact_orthogonal(grad)).tolist()
-        return {"shape": list(grad.shape), "raw_max": float(torch.linalg.svdvals(grad).max()),
-                "singular_values": sv, "exact": exact}
-
     def compute(self, values, progress=None):
-        spectra = self.spectra(values)
+        spectra = gradient_spectra(values["matrix"], values["iterations"], values["precision"], self.seed)
         trainer = LockstepTrainer(self.spec(values), optimizer=muon_adamw([False, True], muon_lr=values["muon_lr"],
                                                                           ns_dtype=torch.float32))
         if progress is not None:  # the top panel first, before any training step
@@ -85,7 +89,7 @@ class MuonWidget(Widget):
         for i, run in enumerate(data["runs"]):
             traces += loss_traces(run, 3 + i, panel=2)
         layout = panels_layout(
-            [f"singular values (x: index, largest first) of the {values['matrix']} gradient, "
+            [f"singular values (x: index, largest first) of the {MATRICES[values['matrix']][1]} gradient, "
              f"Newton-Schulz in {values['precision']}",
              "training loss (solid) and validation loss (dots), same init and batches"],
             y_titles=["singular value (log)", "loss"], y_log=[True, False],
@@ -101,7 +105,7 @@ class MuonWidget(Widget):
         sv = spectra["singular_values"]
         columns = ["index", "gradient / Frobenius"] + [f"after {k}" for k in range(1, len(sv))] + ["exact U V^T"]
         rows = [[i + 1] + [fmt(s[i]) for s in sv] + [fmt(spectra["exact"][i])] for i in range(len(sv[0]))]
-        tables = [{"caption": f"Singular values of the {values['matrix']} gradient per Newton-Schulz iteration",
+        tables = [{"caption": f"Singular values of the {MATRICES[values['matrix']][1]} gradient per Newton-Schulz iteration",
                    "columns": columns, "rows": rows}]
         for run in data["runs"]:
             tables.append({"caption": f"{run['label']}: training loss every 10 steps",
@@ -111,38 +115,28 @@ class MuonWidget(Widget):
             tables.append(val_table(run))
         return tables
 
-    def code(self, values):
-        spec = self.spec(values)
-        lr = values["adamw_lr"]
-        return f'''# Newton-Schulz on a real gradient, then Muon vs AdamW in lockstep (same init, same batches).
-# Run from the course repository root:  python this_file.py
-import torch
-from widgets.lab.data import fixed_batch, load_corpus
-from widgets.lab.model import GPTConfig, TinyGPT
-from widgets.lab.muon import exact_orthogonal, muon_adamw, newton_schulz_trace
-from widgets.lab.schedules import cosine_to_floor
-from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
-
-model = TinyGPT(GPTConfig(block_size={BLOCK_SIZE}), runs=1).init_weights({self.seed})
-x, y = fixed_batch(load_corpus().train, {BATCH_SIZE}, {BLOCK_SIZE}, {self.seed})
-_, loss = model(x, y)
-loss.sum().backward()
-grad = dict(model.named_parameters())[{MATRICES[values["matrix"]]!r}].grad[0]
-print("raw gradient singular values: max", torch.linalg.svdvals(grad).max().item(),
-      "min", torch.linalg.svdvals(grad).min().item())
-for k, X in enumerate(newton_schulz_trace(grad, {values["iterations"]}, dtype=torch.{values["precision"]})):
-    s = torch.linalg.svdvals(X.float())
-    print(f"after {{k}} iterations: largest {{s.max():.3f}}, median {{s.median():.3g}}, smallest {{s.min():.2e}}")
-print("exact U V^T:", torch.linalg.svdvals(exact_orthogonal(grad))[[0, -1]].tolist())
-
-schedule = cosine_to_floor({lr!r}, {WARMUP}, {spec.steps})  # cosine to 10% of the peak
-spec = TrainSpec(model=GPTConfig(block_size={BLOCK_SIZE}),
-                 runs=(RunConfig("AdamW", schedule), RunConfig("Muon + AdamW", schedule)),
-                 steps={spec.steps}, batch_size={BATCH_SIZE}, seed={self.seed}, eval_every=25)
-optimizer = muon_adamw(use_muon=[False, True], muon_lr={values["muon_lr"]!r}, ns_dtype=torch.float32)
-for run in LockstepTrainer(spec, optimizer=optimizer).run()["runs"]:
-    print(f"{{run['label']:>14}}: final train loss {{run['loss'][-1]!r}}, validation {{run['val_loss'][-1]!r}}")
-'''
+    def script(self, values):
+        k = values["iterations"]
+        numbers = (Shown("raw gradient: largest singular value", ("spectra", "raw_max")),
+                   Shown(f"after {k} iterations: largest singular value", ("spectra", "singular_values", -1, 0)),
+                   Shown(f"after {k} iterations: smallest singular value", ("spectra", "singular_values", -1, -1)),
+                   Shown("before any iteration: smallest singular value", ("spectra", "singular_values", 0, -1)),
+                   *final_numbers(["AdamW", "Muon + AdamW"]))
+        return training_script(
+            self, values, self.spec(values),
+            "Two runs from the same weights on the same batches and the same schedule: AdamW on everything, "
+            "and Muon on the hidden 2-D matrices with AdamW on the rest.",
+            "Train both in lockstep, each run with its own optimizer.",
+            train=f"optimizer = muon_adamw([False, True], muon_lr={values['muon_lr']!r}, ns_dtype=torch.float32)\n"
+                  "result = {**train(spec, optimizer=optimizer), 'spectra': spectra}",
+            extra_imports=("torch", "widgets.lab.muon:muon_adamw", "widgets.muon:gradient_spectra"),
+            before=(Step(f"The gradient of the {MATRICES[values['matrix']][1]} matrix at the initial weights, on "
+                         f"the first training batch, normalised, then {k} Newton-Schulz iterations in "
+                         f"{values['precision']}: the singular values after each, and those of the exact U V^T "
+                         "(all 1).",
+                         f"spectra = gradient_spectra({values['matrix']!r}, {k}, {values['precision']!r}, "
+                         f"seed={self.seed})"),),
+            numbers=numbers)
 
 
 WIDGET = MuonWidget(
@@ -156,7 +150,9 @@ WIDGET = MuonWidget(
     params=(
         Param("iterations", "Newton-Schulz iterations", "int", 5, min=0, max=10, step=1, unit="iterations",
               help="torch.optim.Muon uses 5."),
-        Param("matrix", "Gradient of", "choice", "block 1 MLP up (64x256)", choices=tuple(MATRICES)),
+        Param("matrix", "Gradient of", "choice", "mlp-up", choices=MATRIX_CHOICES,
+              # the values were the labels until choices became (value, label): old links still work
+              aliases=tuple((label, value) for value, label in MATRIX_CHOICES)),
         Param("steps", "Training steps", "int", 100, min=20, max=300, step=10, unit="steps"),
         Param("adamw_lr", "AdamW learning rate", "float", 6e-3, min=1e-4, max=3e-2, step=0.05, log=True,
               help="Both runs: AdamW's LR for everything it trains (cosine decay after 10 warmup steps)."),

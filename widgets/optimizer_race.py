@@ -18,6 +18,7 @@ import torch
 from widgets.base import Param, ParamError, Widget
 from widgets.lab import optim
 from widgets.kit import color, figure
+from widgets.script import Script, Shown, Step
 
 MINIMUM = (1.0, 1.0)
 X_RANGE = (-2.0, 2.5)  # fixed axes: moving a slider moves the paths, never the frame
@@ -157,55 +158,24 @@ class OptimizerRaceWidget(Widget):
                                     for t in range(0, len(r["loss"]), every)]})
         return tables
 
-    def code(self, values):
-        v = values
-        shown = [n for n in OPTIMIZERS if v[f"show_{n}"]]
-        if v["surface"] == "rosenbrock":
-            body = f"    return (1 - x) ** 2 + {v['kappa']!r} * (y - x ** 2) ** 2"
-        else:
-            body = (f"    a = math.radians({v['angle']!r})\n"
-                    "    u = math.cos(a) * (x - 1) + math.sin(a) * (y - 1)\n"
-                    "    w = -math.sin(a) * (x - 1) + math.cos(a) * (y - 1)\n"
-                    f"    return 0.5 * (u ** 2 + {v['kappa']!r} * w ** 2)")
-        makers = {
-            "sgd": f"optim.SGD([p], lr={v['lr_sgd']!r})",
-            "momentum": f"optim.SGD([p], lr={v['lr_sgd']!r}, momentum={v['beta1']!r})",
-            "rmsprop": f"optim.RMSProp([p], lr={v['lr_adaptive']!r}, alpha={v['beta2']!r})",
-            "adam": f"optim.Adam([p], lr={v['lr_adaptive']!r}, beta1={v['beta1']!r}, beta2={v['beta2']!r})",
-            "adamw": (f"optim.AdamW([p], lr={v['lr_adaptive']!r}, beta1={v['beta1']!r}, beta2={v['beta2']!r}, "
-                      f"weight_decay={v['weight_decay']!r})"),
-        }
-        lines = "\n".join(f"    {LABELS[n]!r}: lambda p: {makers[n]}," for n in shown)
-        return f'''# The optimizer race: the course's optimizers on a 2-D surface, gradients from autograd.
-# Run from the course repository root:  python this_file.py
-import math
-import torch
-from widgets.lab import optim
-
-
-def f(p):  # {v["surface"]} surface, minimum at (1, 1)
-    x, y = p[..., 0], p[..., 1]
-{body}
-
-
-racers = {{
-{lines}
-}}
-for label, make in racers.items():
-    p = torch.tensor([[{v["start_x"]!r}, {v["start_y"]!r}]], requires_grad=True)  # (runs=1, 2)
-    opt = make(p)
-    for step in range({v["steps"]}):
-        loss = f(p).sum()
-        if not math.isfinite(loss.item()) or loss.item() > {BLOW_UP:g}:
-            print(f"{{label:>15}}: diverged at step {{step}}")
-            break
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    else:
-        x, y = p[0].tolist()
-        print(f"{{label:>15}}: ends at ({{x:.4f}}, {{y:.4f}}), loss {{f(p).item():.3g}}")
-'''
+    def script(self, values):
+        shown = [n for n in OPTIMIZERS if values[f"show_{n}"]]
+        numbers = []
+        for i, name in enumerate(shown):
+            numbers += [Shown(f"{LABELS[name]}: final loss", ("runs", i, "loss", -1)),
+                        Shown(f"{LABELS[name]}: final distance to the minimum", ("runs", i, "distance", -1)),
+                        Shown(f"{LABELS[name]}: diverged at step", ("runs", i, "diverged_at"))]
+        surface_text = ("Rosenbrock's banana valley" if values["surface"] == "rosenbrock" else
+                        f"a quadratic valley {values['kappa']:g} times steeper across than along, rotated by "
+                        f"{values['angle']:g} degrees")
+        return Script(
+            self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
+            imports="from widgets.optimizer_race import race",
+            steps=(Step(f"Each optimizer moves a real 2-vector from ({values['start_x']:g}, {values['start_y']:g}) "
+                        f"on {surface_text}, minimum at (1, 1): race() builds the course's optimizer (make_optimizer "
+                        "in widgets/optimizer_race.py, tested against torch.optim), takes the gradient from "
+                        f"autograd and steps {values['steps']} times, stopping where the loss blows up.",
+                        f"result = {{'runs': [race(name, values) for name in {shown!r}]}}"),))
 
 
 WIDGET = OptimizerRaceWidget(

@@ -15,6 +15,7 @@ from widgets.lab.model import GPTConfig
 from widgets.lab.optim import SGD, AdamW
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import RunConfig, TrainSpec, per_run_blocks
+from widgets.script import Shown, final_numbers, training_script
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -72,21 +73,21 @@ class OptimizerRaceGPTWidget(Widget):
     def tables(self, values, data):
         return history_tables(data)
 
-    def code(self, values):
-        v = values
-        return f'''# The optimizer race on the tiny GPT: one course optimizer per block of runs,
-# same initial weights and same batches for every run. Run from the repository root.
-from widgets.lab.trainer import LockstepTrainer, per_run_blocks
-from widgets.optimizer_race_gpt import plan
-
-# plan(): one constant-LR RunConfig per racer, and the blocks [(n_runs, make_optimizer), ...]:
-# a course SGD for the SGD runs (momentum per run), a course AdamW for the Adam runs (decay per run)
-spec, blocks = plan({dict(v)!r})
-result = LockstepTrainer(spec, optimizer=per_run_blocks(blocks)).run()
-for run in result["runs"]:
-    print(f"{{run['label']:>15}}: final train loss {{run['loss'][-1]!r}}, "
-          f"validation {{run['val_loss'][-1]!r}}, diverged at {{run['diverged_at']}}")
-'''
+    def script(self, values):
+        spec, _ = plan(values, self.seed)
+        numbers = final_numbers([r.label for r in spec.runs])
+        numbers += tuple(Shown(f"{r.label}: diverged at step", ("runs", i, "diverged_at")) for i, r in enumerate(spec.runs))
+        return training_script(
+            self, values, spec,
+            "One constant-LR run per racer switched on, from the same weights on the same batches: the race is "
+            "about the update rule, not the schedule.",
+            "plan() also gives the optimizer blocks: one course SGD owns the SGD runs (momentum per run: 0 or "
+            "beta1), one course AdamW the Adam runs (weight decay per run: 0 for Adam, decoupled for AdamW, on "
+            "the weight matrices only). Train every run in lockstep, each updated by its block's optimizer.",
+            train=f"_, blocks = plan(values, seed={self.seed})\n"
+                  "result = train(spec, optimizer=per_run_blocks(blocks))",
+            extra_imports=("widgets.lab.trainer:per_run_blocks", "widgets.optimizer_race_gpt:plan"),
+            numbers=numbers)
 
 
 WIDGET = OptimizerRaceGPTWidget(

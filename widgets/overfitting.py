@@ -15,6 +15,7 @@ from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
+from widgets.script import Script, Shown, Step, imports, pretty
 
 BATCH_SIZE, BLOCK_SIZE = 8, 32
 EVAL_EVERY = 10
@@ -90,26 +91,28 @@ class OverfittingWidget(Widget):
                            "rows": [[s + 1, fmt(v)] for s, v in enumerate(run["param_norm"]) if s % 10 == 9]})
         return tables
 
-    def code(self, values):
-        reference, learner = self.specs(values)
-        return f'''# Overfitting a small slice: two runs with the same seed (same init, same batches).
-# Run from the course repository root.
-from widgets.lab.data import load_corpus
-from widgets.lab.model import GPTConfig
-from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.overfitting import slice_trainer
-
-tokens = load_corpus().train[:{values["slice_chars"]}]  # the first {values["slice_chars"]:,} characters
-specs = [{reference!r},
-         {learner!r}]
-for spec, decay_all in zip(specs, (False, {values["decay_all"]!r})):
-    run = slice_trainer(spec, tokens, decay_all).run()["runs"][0]  # validation from step 0 (eval_at_start)
-    best = min(run["val_loss"])
-    print(f"{{run['label']}}: train {{run['train_eval_loss'][-1]:.3f}}, validation {{run['val_loss'][-1]:.3f}} "
-          f"(best {{best:.3f}}), gap {{run['val_loss'][-1] - run['train_eval_loss'][-1]:.3f}}, "
-          f"parameter norm {{run['param_norm'][-1]:.2f}}")
-'''
+    def script(self, values):
+        specs = self.specs(values)
+        n = values["slice_chars"]
+        numbers = []
+        for i, spec in enumerate(specs):
+            label = spec.runs[0].label
+            numbers += [Shown(f"{label}: loss on the training slice at the end", ("runs", i, "train_eval_loss", -1)),
+                        Shown(f"{label}: validation loss at the end", ("runs", i, "val_loss", -1)),
+                        Shown(f"{label}: parameter norm at the end", ("runs", i, "param_norm", -1))]
+        return Script(
+            self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
+            imports=imports(specs, extra=("widgets.lab.data:load_corpus", "widgets.overfitting:slice_trainer")),
+            steps=(Step(f"The training text: only its first {n:,} characters, small enough to memorise.",
+                        f"tokens = load_corpus().train[:{n}]"),
+                   Step("Two runs with the same seed (same initial weights, same batches): a reference with no "
+                        "regularisation, and your dropout and weight decay. Separate trainers, because dropout is "
+                        "part of the model.", f"specs = {pretty(specs)}"),
+                   Step("Train each on the slice. Every evaluation also measures the loss on a fixed batch of the "
+                        "slice, both in eval mode (no dropout), so the gap between the two is the overfitting.",
+                        f"decay_all = ({False!r}, {values['decay_all']!r})  # decay on every tensor (second run)\n"
+                        "result = {'runs': [slice_trainer(spec, tokens, all_tensors).run()['runs'][0]\n"
+                        "                   for spec, all_tensors in zip(specs, decay_all)]}")))
 
 
 WIDGET = OverfittingWidget(

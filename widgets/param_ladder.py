@@ -7,7 +7,6 @@ way from their configurations, except one published figure, which is labelled so
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import torch
@@ -15,6 +14,7 @@ import torch
 from widgets.base import Param, ParamError, Widget
 from widgets.lab.model import GPTConfig, TinyGPT, count_parameters
 from widgets.kit import color, figure
+from widgets.script import Script, Shown, Step, imports, pretty
 
 # GPT-2 family: learned positions, biases, tied embeddings, vocab 50257, context 1024
 GPT2 = dict(vocab_size=50257, block_size=1024, bias=True, tie_weights=True)
@@ -160,25 +160,19 @@ class ParamLadderWidget(Widget):
                 {"caption": "Your model's parameters by group", "columns": ["group", "parameters", "share"],
                  "rows": split}]
 
-    def code(self, values):
-        c = config_of(values)
-        return f'''# Count a GPT's parameters by building the real model on the meta device (no memory used).
-import torch
-from widgets.lab.model import GPTConfig, TinyGPT, count_parameters
-
-def count(config):
-    with torch.device("meta"):  # shapes only: even GPT-3 costs no memory here
-        return count_parameters(TinyGPT(config, runs=1))
-
-yours = GPTConfig(n_layer={c.n_layer}, n_embd={c.n_embd}, n_head={c.n_head}, vocab_size={c.vocab_size},
-                  block_size={c.block_size}, bias={c.bias}, tie_weights={c.tie_weights})
-counts = count(yours)
-for group, n in counts.items():
-    print(f"{{group:>14}}: {{n:,}}")
-gpt3 = GPTConfig(vocab_size=50257, block_size=2048, n_layer=96, n_head=96, n_embd=12288)
-print(f"GPT-3's config counts {{count(gpt3)['total']:,}} parameters "
-      f"({{count(gpt3)['total'] / counts['total']:,.0f}}x your model; published: 175B)")
-'''
+    def script(self, values):
+        config = config_of(values)
+        numbers = [Shown(f"your model: {key.replace('_', ' ')} parameters", ("yours", key))
+                   for key in ("total", "embedding", "non_embedding", "decayed", "not_decayed")]
+        numbers += [Shown(f"{rung['label']}: parameters", ("rungs", k, "params")) for k, rung in enumerate(fixed_rungs())]
+        return Script(
+            self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
+            imports=imports(config, extra=("widgets.param_ladder:count", "widgets.param_ladder:fixed_rungs")),
+            steps=(Step("Your configuration, as the sliders set it.", f"config = {pretty(config)}"),
+                   Step("Count its parameters by building the real model on PyTorch's meta device (shapes only, "
+                        "no memory: even GPT-3's configuration costs nothing), and count the ladder's fixed rungs "
+                        "the same way (one published figure is labelled so).",
+                        "result = {'yours': count(config), 'rungs': [dict(rung) for rung in fixed_rungs()]}")))
 
 
 WIDGET = ParamLadderWidget(

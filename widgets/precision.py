@@ -24,6 +24,7 @@ from widgets.lab.precision import (FORMATS, MODES, DynamicLossScaler, LossScalin
                                    fp16_cast_stats, precision_trainer)
 from widgets.lab.schedules import Schedule, cosine_to_floor
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
+from widgets.script import Script, Shown, Step, imports, pretty
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -33,70 +34,82 @@ GROWTH_INTERVAL = 3  # GradScaler's default is 2000; 3 lets the loop grow the sc
 PART_COLORS = {"sign": "#dc2626", "exponent": "#2563eb", "mantissa": "#059669"}
 
 
+def formats(value: float) -> list[dict]:
+    """`value` stored in every format by a real torch cast: its bit fields, the stored value and its
+    relative error, and the format's range."""
+    x = torch.tensor(value, dtype=torch.float64)
+    rows = []
+    for form in FORMATS:
+        stored = float(cast(x.float(), form))
+        sign, exponent, mantissa = bit_fields(x, form)
+        if x == 0:
+            rel = 0.0 if stored == 0 else None
+        else:
+            rel = abs(stored - float(x)) / abs(float(x)) if math.isfinite(stored) else None
+        info = finfo(form)
+        rows.append({"name": form.name, "widths": [form.sign, form.exponent, form.mantissa],
+                     "bits": [sign, exponent, mantissa], "stored": finite(stored),
+                     "stored_text": repr(stored) if not math.isfinite(stored) else f"{stored:.10g}",
+                     "rel_error": rel, "max": info["max"], "tiny": info["tiny"], "eps": info["eps"],
+                     "emulated": form.dtype is None})
+    return rows
+
+
+def model_gradient(grad_factor: float, seed: int) -> torch.Tensor:
+    """The tiny GPT's real gradient at its initial weights on the first batch, times `grad_factor`
+    (the small gradients of a big model), flattened into one vector."""
+    model = TinyGPT(GPTConfig(block_size=BLOCK_SIZE), runs=1).init_weights(seed)
+    x, y = BatchStream(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, seed).next()
+    _, loss = model(x, y)
+    (loss.sum() * grad_factor).backward()
+    return torch.cat([p.grad.detach().flatten() for p in model.parameters()])
+
+
+def fp16_shares(grad: torch.Tensor) -> dict:
+    """For every loss scale S = 2^k on the panel: the share of the gradient's non-zero entries that
+    flush to 0, and that overflow to inf, when grad x S is cast to fp16."""
+    shares = [fp16_cast_stats(grad, 2.0 ** k) for k in SCALES]
+    return {"log2_scale": SCALES, "underflow": [s["underflow"] for s in shares],
+            "overflow": [s["overflow"] for s in shares]}
+
+
+def scaler_loop(scale_log2: int, grad_factor: float, lr: float, seed: int) -> dict:
+    """The dynamic loss-scaling loop: fp16 gradients of loss * S, skip on inf, grow after good steps
+    (the one training loop with lab/precision.py's LossScaling hook)."""
+    spec = TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
+                     runs=(RunConfig("scaled", Schedule("constant", lr, 0, SCALER_STEPS, lr)),),
+                     steps=SCALER_STEPS, batch_size=BATCH_SIZE, seed=seed, eval_every=0)
+    scaling = LossScaling(DynamicLossScaler(2.0 ** scale_log2, growth_interval=GROWTH_INTERVAL), factor=grad_factor)
+    run = LockstepTrainer(spec, hooks=[scaling]).run()["runs"][0]
+    return {"log2_scale": scaling.log2_scale, "skipped": scaling.skipped, "underflow": scaling.underflow,
+            "loss": run["loss"]}
+
+
+def shown_run(mode: str, history: dict) -> dict:
+    """What the chart shows of one precision mode's run."""
+    return {"label": mode, **{k: history[k] for k in ("loss", "val_steps", "val_loss", "lost_updates")}}
+
+
 class PrecisionWidget(Widget):
-    def formats(self, values: dict) -> list[dict]:
-        x = torch.tensor(values["value"], dtype=torch.float64)
-        rows = []
-        for form in FORMATS:
-            stored = float(cast(x.float(), form))
-            sign, exponent, mantissa = bit_fields(x, form)
-            if x == 0:
-                rel = 0.0 if stored == 0 else None
-            else:
-                rel = abs(stored - float(x)) / abs(float(x)) if math.isfinite(stored) else None
-            info = finfo(form)
-            rows.append({"name": form.name, "widths": [form.sign, form.exponent, form.mantissa],
-                         "bits": [sign, exponent, mantissa], "stored": finite(stored),
-                         "stored_text": repr(stored) if not math.isfinite(stored) else f"{stored:.10g}",
-                         "rel_error": rel, "max": info["max"], "tiny": info["tiny"], "eps": info["eps"],
-                         "emulated": form.dtype is None})
-        return rows
-
-    def gradient(self, values: dict) -> list[torch.Tensor]:
-        model = TinyGPT(GPTConfig(block_size=BLOCK_SIZE), runs=1).init_weights(self.seed)
-        x, y = BatchStream(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, self.seed).next()
-        _, loss = model(x, y)
-        (loss.sum() * values["grad_factor"]).backward()
-        return [p.grad.detach().flatten() for p in model.parameters()]
-
-    def scaler_loop(self, values: dict) -> dict:
-        """The dynamic loss-scaling loop: fp16 gradients of loss * S, skip on inf, grow after good steps
-        (the one training loop with lab/precision.py's LossScaling hook)."""
-        lr = values["lr"]
-        spec = TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
-                         runs=(RunConfig("scaled", Schedule("constant", lr, 0, SCALER_STEPS, lr)),),
-                         steps=SCALER_STEPS, batch_size=BATCH_SIZE, seed=self.seed, eval_every=0)
-        scaling = LossScaling(DynamicLossScaler(2.0 ** values["scale_log2"], growth_interval=GROWTH_INTERVAL),
-                              factor=values["grad_factor"])
-        run = LockstepTrainer(spec, hooks=[scaling]).run()["runs"][0]
-        return {"log2_scale": scaling.log2_scale, "skipped": scaling.skipped, "underflow": scaling.underflow,
-                "loss": run["loss"]}
-
     def spec(self, values: dict) -> TrainSpec:
         steps, lr = values["steps"], values["lr"]
         return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=(RunConfig("run", cosine_to_floor(lr, 5, steps)),),
                          steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=10)
 
     def compute(self, values, progress=None):
-        formats = self.formats(values)
-        grad = torch.cat(self.gradient(values))
-        shares = [fp16_cast_stats(grad, 2.0 ** k) for k in SCALES]
-        underflow = {"log2_scale": SCALES, "underflow": [s["underflow"] for s in shares],
-                     "overflow": [s["overflow"] for s in shares]}
+        underflow = fp16_shares(model_gradient(values["grad_factor"], self.seed))
         steps = values["steps"]
-        spec = self.spec(values)
-        trainers = [precision_trainer(spec, mode) for mode in MODES]
-        data = {"formats": formats, "fp16": underflow, "device": trainers[0].device,
+        trainers = [precision_trainer(self.spec(values), mode) for mode in MODES]
+        data = {"formats": formats(values["value"]), "fp16": underflow, "device": trainers[0].device,
                 "scaler": {"log2_scale": [], "skipped": [], "underflow": [], "loss": []}, "steps": steps}
 
         def with_runs(done: int) -> dict:
-            runs = [{"label": mode, **{k: r[k] for k in ("loss", "val_steps", "val_loss", "lost_updates")}}
-                    for mode, r in zip(MODES, (t.result()["runs"][0] for t in trainers))]
+            runs = [shown_run(mode, t.result()["runs"][0]) for mode, t in zip(MODES, trainers)]
             return {**data, "runs": runs, "done": done}
 
         if progress is not None:
             progress(with_runs(0), 0, steps)
-        data["scaler"] = self.scaler_loop(values)
+        data["scaler"] = scaler_loop(values["scale_log2"], values["grad_factor"], values["lr"], self.seed)
         report = None if progress is None else (lambda done: progress(with_runs(done), done, steps))
         run_together(trainers, report, REPORT_EVERY)
         return with_runs(steps)
@@ -173,29 +186,41 @@ class PrecisionWidget(Widget):
                                     for t in range(0, len(run["loss"]), 5)]})
         return tables
 
-    def code(self, values):
-        return f'''# Number formats by real torch casts, fp16 underflow with loss scaling, bf16 training.
-# Run from the course repository root:  python this_file.py
-import torch
-from widgets.lab.precision import FORMATS, MODES, bit_fields, cast, fp16_cast_stats, precision_trainer
-from widgets.precision import WIDGET
-
-x = torch.tensor({values["value"]!r}, dtype=torch.float64)
-for fmt in FORMATS:  # tf32 is emulated: fp32 mantissa rounded to 10 bits
-    stored = cast(x.float(), fmt).item()
-    print(f"{{fmt.name:>9}}: {{' | '.join(bit_fields(x, fmt))}} -> {{stored!r}}")
-
-values = WIDGET.canonicalize({{"value": {values["value"]!r}, "scale_log2": {values["scale_log2"]},
-                              "grad_factor": {values["grad_factor"]!r}, "lr": {values["lr"]!r}, "steps": {values["steps"]}}})
-grad = torch.cat(WIDGET.gradient(values))  # the tiny GPT's real gradient x grad_factor
-for k in (0, 8, 16, 24):
-    print(f"S = 2^{{k}}:", fp16_cast_stats(grad, 2.0 ** k))
-print("dynamic loss scaling:", WIDGET.scaler_loop(values)["log2_scale"])
-spec = WIDGET.spec(values)
-for mode in MODES:  # same seed: same initial weights, same batches
-    history = precision_trainer(spec, mode).run()["runs"][0]
-    print(f"{{mode:>14}}: validation loss {{history['val_loss'][-1]!r}}")
-'''
+    def script(self, values):
+        spec, k = self.spec(values), values["scale_log2"]
+        numbers = [Shown(f"{form.name}: stored value", ("formats", i, "stored")) for i, form in enumerate(FORMATS)]
+        numbers += [Shown("fp16 at S = 1: share flushed to 0", ("fp16", "underflow", 0)),
+                    Shown(f"fp16 at S = 2^{k}: share flushed to 0", ("fp16", "underflow", k)),
+                    Shown(f"fp16 at S = 2^{k}: share overflowed", ("fp16", "overflow", k)),
+                    Shown("dynamic scaler: log2 S at the end", ("scaler", "log2_scale", -1))]
+        for i, mode in enumerate(MODES):
+            numbers += [Shown(f"{mode}: final validation loss", ("runs", i, "val_loss", -1)),
+                        Shown(f"{mode}: share of updates rounded away at the end", ("runs", i, "lost_updates", -1))]
+        return Script(
+            self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
+            imports=imports(spec, extra=("widgets.lab.precision:MODES", "widgets.lab.precision:precision_trainer",
+                                         "widgets.precision:formats", "widgets.precision:fp16_shares",
+                                         "widgets.precision:model_gradient", "widgets.precision:scaler_loop",
+                                         "widgets.precision:shown_run")),
+            steps=(
+                Step(f"{values['value']:g} stored in fp32, tf32, fp16, bf16 and the two fp8 formats by real torch "
+                     "casts (tf32 has no torch dtype: it is emulated by rounding fp32's mantissa to 10 bits).",
+                     "stored = formats(values['value'])\n"
+                     "for row in stored:\n"
+                     "    print(f\"{row['name']:>9}: {' | '.join(row['bits'])} -> {row['stored_text']}\")"),
+                Step(f"The tiny GPT's real gradient times {values['grad_factor']:g} (the small gradients of a big "
+                     "model), times a loss scale S, cast to fp16: the share of its entries lost to 0 or inf, for "
+                     "every S from 2^0 to 2^24.",
+                     f"fp16 = fp16_shares(model_gradient({values['grad_factor']!r}, seed={self.seed}))"),
+                Step(f"The dynamic loss-scaling loop (GradScaler's logic) for a few real training steps from "
+                     f"S = 2^{k}: skip a step whose fp16 gradient overflows and halve S, grow S after good steps.",
+                     f"scaler = scaler_loop({k}, {values['grad_factor']!r}, {values['lr']!r}, seed={self.seed})"),
+                Step("Three runs from the same seed (same initial weights, same batches): fp32, bf16 autocast with "
+                     "fp32 master weights, and weights kept in bf16.",
+                     f"spec = {pretty(spec)}\n"
+                     "runs = [shown_run(mode, precision_trainer(spec, mode).run()['runs'][0]) for mode in MODES]\n"
+                     "result = {'formats': stored, 'fp16': fp16, 'scaler': scaler, 'runs': runs}"),
+            ))
 
 
 WIDGET = PrecisionWidget(

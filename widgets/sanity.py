@@ -23,6 +23,7 @@ from widgets.lab.data import RepeatBatch, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
+from widgets.script import Script, Shown, Step, imports, pretty
 
 BATCH_SIZE, BLOCK_SIZE = 8, 32
 VOCABS = (65, 512, 2048, 8192)
@@ -41,6 +42,25 @@ def initial_loss(vocab_size: int, seed: int) -> float:
         return model(x, y)[1].item()
 
 
+def sanity_trainers(specs: dict[str, TrainSpec], bug: str, seed: int) -> dict[str, LockstepTrainer]:
+    """The three runs: one batch trained on again and again, a healthy run, and the run with `bug`
+    (same seed: same initial weights and the same batches)."""
+    one = fixed_batch(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, seed)
+    overfit = LockstepTrainer(specs["overfit"], batches=RepeatBatch(one))
+    healthy = LockstepTrainer(specs["healthy"])
+    if bug == "label-shift":
+        buggy = LockstepTrainer(specs["buggy"], batch_hook=label_shift_bug)
+        buggy.val_batch = list(label_shift_bug(0, *buggy.val_batch))  # the bug is in the data pipeline
+    else:
+        buggy = LockstepTrainer(specs["buggy"], model_hook=remove_causal_mask)
+    return {"overfit": overfit, "healthy": healthy, "buggy": buggy}
+
+
+def vocab_check(vocab_size: int, seed: int) -> dict:
+    """An untrained model's loss against ln V, the loss of a uniform guess."""
+    return {"vocab_size": vocab_size, "initial_loss": initial_loss(vocab_size, seed), "ln_v": math.log(vocab_size)}
+
+
 class SanityWidget(Widget):
     def specs(self, values: dict) -> dict[str, TrainSpec]:
         steps, lr = values["steps"], values["lr"]
@@ -53,21 +73,9 @@ class SanityWidget(Widget):
         return {"overfit": spec("one batch, healthy"), "healthy": spec("healthy"),
                 "buggy": spec(BUG_LABELS[values["bug"]])}
 
-    def trainers(self, values: dict) -> dict[str, LockstepTrainer]:
-        specs = self.specs(values)
-        one = fixed_batch(load_corpus().train, BATCH_SIZE, BLOCK_SIZE, self.seed)
-        overfit = LockstepTrainer(specs["overfit"], batches=RepeatBatch(one))
-        healthy = LockstepTrainer(specs["healthy"])
-        if values["bug"] == "label-shift":
-            buggy = LockstepTrainer(specs["buggy"], batch_hook=label_shift_bug)
-            buggy.val_batch = list(label_shift_bug(0, *buggy.val_batch))  # the bug is in the data pipeline
-        else:
-            buggy = LockstepTrainer(specs["buggy"], model_hook=remove_causal_mask)
-        return {"overfit": overfit, "healthy": healthy, "buggy": buggy}
-
     def compute(self, values, progress=None):
         vocab = []
-        trainers = self.trainers(values)
+        trainers = sanity_trainers(self.specs(values), values["bug"], self.seed)
         steps = values["steps"]
 
         def result(done: int) -> dict:
@@ -76,7 +84,7 @@ class SanityWidget(Widget):
                     "runs": {key: t.result()["runs"][0] for key, t in trainers.items()}}
 
         for v in VOCABS:  # smallest first: the 65-character check shows at once
-            vocab.append({"vocab_size": v, "initial_loss": initial_loss(v, self.seed), "ln_v": math.log(v)})
+            vocab.append(vocab_check(v, self.seed))
             if progress is not None:
                 progress(result(0), 0, steps)
         report = None if progress is None else (lambda done: progress(result(done), done, steps))
@@ -119,48 +127,28 @@ class SanityWidget(Widget):
             tables.append(val_table(run))
         return tables
 
-    def code(self, values):
-        steps, lr, bug = values["steps"], values["lr"], values["bug"]
-        return f'''# Sanity checks on the course's tiny GPT (run from the repository root).
-import math
-import torch
-from widgets.lab.bugs import label_shift_bug, remove_causal_mask
-from widgets.lab.data import RepeatBatch, fixed_batch, load_corpus
-from widgets.lab.model import GPTConfig, TinyGPT
-from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
-
-seed = {self.seed}
-# 1. initial loss against ln V: an untrained model guesses nearly uniformly
-for V in {VOCABS}:
-    model = TinyGPT(GPTConfig(vocab_size=V, block_size={BLOCK_SIZE})).init_weights(seed).eval()
-    g = torch.Generator().manual_seed(seed)
-    x, y = torch.randint(V, ({BATCH_SIZE}, {BLOCK_SIZE}), generator=g), torch.randint(V, ({BATCH_SIZE}, {BLOCK_SIZE}), generator=g)
-    with torch.no_grad():
-        print(f"V={{V:>6}}: initial loss {{model(x, y)[1].item():.4f}}, ln V = {{math.log(V):.4f}}")
-
-def spec(label):
-    return TrainSpec(model=GPTConfig(block_size={BLOCK_SIZE}),
-                     runs=(RunConfig(label, Schedule("constant", {lr!r}, 0, {steps}, {lr!r})),),
-                     steps={steps}, batch_size={BATCH_SIZE}, seed=seed, eval_every=20)
-
-# 2. overfit one batch: the loss should go towards zero
-one = fixed_batch(load_corpus().train, {BATCH_SIZE}, {BLOCK_SIZE}, seed)
-overfit = LockstepTrainer(spec("one batch"), batches=RepeatBatch(one)).run()
-print("one batch: final loss", repr(overfit["runs"][0]["loss"][-1]))
-
-# 3. healthy against buggy, same seed (same initial weights, same batches)
-healthy = LockstepTrainer(spec("healthy")).run()
-if {bug!r} == "label-shift":
-    t = LockstepTrainer(spec("targets = inputs"), batch_hook=label_shift_bug)
-    t.val_batch = list(label_shift_bug(0, *t.val_batch))
-else:
-    t = LockstepTrainer(spec("no causal mask"), model_hook=remove_causal_mask)
-buggy = t.run()
-for r in (healthy, buggy):
-    run = r["runs"][0]
-    print(f"{{run['label']:>16}}: train {{run['loss'][-1]:.3f}}, validation {{run['val_loss'][-1]:.3f}}")
-'''
+    def script(self, values):
+        specs = self.specs(values)
+        numbers = [Shown(f"V = {v}: initial loss", ("vocab", k, "initial_loss")) for k, v in enumerate(VOCABS)]
+        numbers += [Shown("one batch, healthy: final training loss", ("runs", "overfit", "loss", -1)),
+                    Shown("healthy: final validation loss", ("runs", "healthy", "val_loss", -1)),
+                    Shown(f"{BUG_LABELS[values['bug']]}: final validation loss", ("runs", "buggy", "val_loss", -1))]
+        return Script(
+            self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
+            imports=imports(specs, extra=("widgets.sanity:VOCABS", "widgets.sanity:sanity_trainers",
+                                          "widgets.sanity:vocab_check")),
+            steps=(
+                Step("An untrained model guesses nearly uniformly, so its loss is about ln V: measured on random "
+                     "inputs and targets for the course's 65 characters and three larger vocabularies.",
+                     f"vocab = [vocab_check(v, seed={self.seed}) for v in VOCABS]"),
+                Step("Three runs with the same constant LR and seed (same initial weights, same batches): one "
+                     "batch trained on again and again, a healthy run, and a run with the bug.",
+                     f"specs = {pretty(specs)}"),
+                Step(f"Build the three trainers (the bug: {values['bug']}) and train each; a healthy model "
+                     "memorises the one batch, and a bug that lets the model see the answer looks too good.",
+                     f"trainers = sanity_trainers(specs, {values['bug']!r}, seed={self.seed})\n"
+                     "result = {'vocab': vocab, 'runs': {key: t.run()['runs'][0] for key, t in trainers.items()}}"),
+            ))
 
 
 WIDGET = SanityWidget(

@@ -15,6 +15,7 @@ from widgets.kit import REPORT_EVERY, color, figure, fmt, line, title, val_table
 from widgets.lab.model import GPTConfig, count_parameters
 from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
+from widgets.script import Script, Shown, Step, imports, pretty
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -98,23 +99,24 @@ class ScalingDemoWidget(Widget):
         tables += [val_table(r) for r in data["runs"]]
         return tables
 
-    def code(self, values):
-        changes = SIZES[values["vary"]]
-        steps, peak = values["steps"], values["peak_lr"]
-        return f'''# Three sizes of the tiny GPT, same seed => same batches in the same order; same steps and LR.
-from widgets.lab.model import GPTConfig, count_parameters
-from widgets.lab.schedules import cosine_to_floor
-from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
-
-schedule = cosine_to_floor({peak!r}, {WARMUP}, {steps})  # cosine to 10% of the peak
-for change in {list(changes)!r}:
-    spec = TrainSpec(model=GPTConfig(block_size={BLOCK_SIZE}, **change), runs=(RunConfig(str(change), schedule),),
-                     steps={steps}, batch_size={BATCH_SIZE}, seed={self.seed}, eval_every={max(steps // 4, 1)})
-    trainer = LockstepTrainer(spec)
-    run = trainer.run()["runs"][0]
-    print(f"{{change}}: {{count_parameters(trainer.model)['total']:,}} parameters, "
-          f"final validation loss {{run['val_loss'][-1]:.3f}}")
-'''
+    def script(self, values):
+        specs = self.specs(values)
+        numbers = []
+        for i, spec in enumerate(specs):
+            label = spec.runs[0].label
+            numbers += [Shown(f"{label}: parameters", ("runs", i, "params")),
+                        Shown(f"{label}: final validation loss", ("runs", i, "val_loss", -1)),
+                        Shown(f"{label}: final training loss", ("runs", i, "loss", -1))]
+        return Script(
+            self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
+            imports=imports(specs, extra=("widgets.lab.model:count_parameters", "widgets.lab.trainer:LockstepTrainer")),
+            steps=(Step(f"Three sizes of the tiny GPT ({values['vary']} grows), the same steps, LR schedule and "
+                        "seed: the same batches in the same order for every size. Different shapes cannot share "
+                        "one run-stacked model, so each size has its own trainer.", f"specs = {pretty(specs)}"),
+                   Step("Count each model's parameters and train it.",
+                        "trainers = [LockstepTrainer(spec) for spec in specs]\n"
+                        "result = {'runs': [{**t.run()['runs'][0], 'params': count_parameters(t.model)['total']}\n"
+                        "                   for t in trainers]}")))
 
 
 WIDGET = ScalingDemoWidget(

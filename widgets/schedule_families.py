@@ -14,11 +14,12 @@ compare like with like) and the validation loss as dots.
 from __future__ import annotations
 
 from widgets.base import Param, ParamError, Widget
-from widgets.kit import check_inside_run, figure, fmt, line, panels_layout, spec_code, train_streaming
+from widgets.kit import check_inside_run, figure, fmt, line, panels_layout, train_streaming
 from widgets.lab.branching import DecayBranch
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule, floor_lr
 from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.script import Shown, training_script
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -40,6 +41,27 @@ def trailing_mean(values: list[float], window: int = SMOOTH) -> list[float]:
             total -= values[t - window]
         out.append(total / min(t + 1, window))
     return out
+
+
+def summarise(history: dict, at: int, end: int) -> dict:
+    """What the chart shows: each run's loss, its trailing mean and LR; the branch run (the last)
+    only from its checkpoint `at` to the end of its decay window `end`."""
+    runs = []
+    for k, r in enumerate(history["runs"]):
+        run = {"label": r["label"], "loss": r["loss"], "smooth": trailing_mean(r["loss"]), "lr": r["lr"],
+               "val_steps": r["val_steps"], "val_loss": r["val_loss"], "diverged_at": r["diverged_at"]}
+        if k == BRANCH:  # the branch is shown from its checkpoint to the end of its window
+            run["first"] = at
+            for key in ("loss", "smooth", "lr"):
+                run[key] = run[key][at:end]
+            keep = [i for i, s in enumerate(r["val_steps"]) if at <= s <= end]
+            run["val_steps"] = [r["val_steps"][i] for i in keep]
+            run["val_loss"] = [r["val_loss"][i] for i in keep]
+        else:
+            run["first"] = 0
+        runs.append(run)
+    return {"steps": history["steps"], "done": history["done"], "device": history["device"],
+            "branch_at": at, "branch_end": end, "runs": runs}
 
 
 class ScheduleFamiliesWidget(Widget):
@@ -68,26 +90,7 @@ class ScheduleFamiliesWidget(Widget):
 
     def compute(self, values, progress=None):
         at, end = values["branch_at"], values["branch_at"] + values["window"]
-
-        def summarise(history: dict) -> dict:
-            runs = []
-            for k, r in enumerate(history["runs"]):
-                run = {"label": r["label"], "loss": r["loss"], "smooth": trailing_mean(r["loss"]), "lr": r["lr"],
-                       "val_steps": r["val_steps"], "val_loss": r["val_loss"], "diverged_at": r["diverged_at"]}
-                if k == BRANCH:  # the branch is shown from its checkpoint to the end of its window
-                    run["first"] = at
-                    for key in ("loss", "smooth", "lr"):
-                        run[key] = run[key][at:end]
-                    keep = [i for i, s in enumerate(r["val_steps"]) if at <= s <= end]
-                    run["val_steps"] = [r["val_steps"][i] for i in keep]
-                    run["val_loss"] = [r["val_loss"][i] for i in keep]
-                else:
-                    run["first"] = 0
-                runs.append(run)
-            return {"steps": history["steps"], "done": history["done"], "device": history["device"],
-                    "branch_at": at, "branch_end": end, "runs": runs}
-
-        return train_streaming(self.spec(values), progress, shape=summarise)
+        return train_streaming(self.spec(values), progress, shape=lambda history: summarise(history, at, end))
 
     def figure(self, values, data):
         traces = []
@@ -125,18 +128,23 @@ class ScheduleFamiliesWidget(Widget):
                  "columns": ["run", "step", "training loss", "learning rate"], "rows": rows},
                 {"caption": "Validation loss", "columns": ["run", "step", "validation loss"], "rows": val_rows}]
 
-    def code(self, values):
+    def script(self, values):
         at, end = values["branch_at"], values["branch_at"] + values["window"]
-        after = (
-            f"\n# The last run is WSD's branch: identical to WSD until step {at}, decayed from there.\n"
-            "wsd, branch = result[\"runs\"][3], result[\"runs\"][4]\n"
-            f"assert branch[\"loss\"][:{at + 1}] == wsd[\"loss\"][:{at + 1}]  # same run up to the checkpoint\n"
-            "mean = lambda xs: sum(xs) / len(xs)\n"
-            f"print(f\"step {end - 1}: WSD (stable) {{mean(wsd['loss'][{end - SMOOTH}:{end}]):.3f}}, \"\n"
-            f"      f\"branch decayed {{mean(branch['loss'][{end - SMOOTH}:{end}]):.3f}} (mean of the last {SMOOTH} losses)\")\n"
-        )
-        return spec_code(self.spec(values), extra_imports="from widgets.lab.branching import DecayBranch",
-                         after=after)
+        spec = self.spec(values)
+        numbers = []
+        for k, run in enumerate(spec.runs):
+            numbers += [Shown(f"{run.label}: training loss, mean of the last {SMOOTH} steps", ("runs", k, "smooth", -1)),
+                        Shown(f"{run.label}: last validation loss", ("runs", k, "val_loss", -1))]
+        return training_script(
+            self, values, spec,
+            "Four schedules with the same peak, warmup, budget and floor, and a fifth run, WSD's branch: it "
+            f"follows WSD exactly until step {at}, then decays to the floor over {values['window']} steps. All "
+            "five start from the same weights and read the same batches.",
+            f"Train the five in lockstep, then keep what the chart shows: each run's training loss averaged "
+            f"over its last {SMOOTH} steps, and the branch only from its checkpoint (step {at}) to the end of "
+            f"its window (step {end}).",
+            train=f"result = summarise(train(spec), at={at}, end={end})",
+            extra_imports=("widgets.schedule_families:summarise",), numbers=tuple(numbers))
 
 
 WIDGET = ScheduleFamiliesWidget(

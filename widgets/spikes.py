@@ -27,12 +27,13 @@ from widgets.lab.corrupt import constant_batch, corrupt_steps, random_batch
 from widgets.lab.model import GPTConfig
 from widgets.lab.recovery import CreepingLR, RecoveryPolicy, SpikeDetector, recovery_trainer
 from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.script import Shown, pretty, training_script
 
 BATCH_SIZE = 8  # sequences per step
 BLOCK_SIZE = 32  # characters per sequence
 WARMUP = 10
 Z_LOSS = 1e-4  # PaLM's coefficient
-BAD_KINDS = ("repeated character", "random characters")
+BAD_KINDS = (("repeated", "repeated character"), ("random", "random characters"))
 LOSS_RANGE = [1.8, 5.0]
 ATTN_RANGE = [-0.5, 3.0]  # log10: 0.3 to 1000, so QK-norm's cap of 4 and a runaway logit both show
 POST_WINDOW = 10  # steps after the bad stretch over which a jump is measured
@@ -46,6 +47,17 @@ def jump(loss: list[float], start: int, count: int) -> float | None:
     if not before or not after:
         return None
     return statistics.fmean(after) - statistics.fmean(before)
+
+
+def finish(result: dict, values: dict) -> dict:
+    """What the chart shows of the runs' histories: each run's loss jump around the bad batches,
+    NaN-free curves, and where the bad stretch lies."""
+    for run in result["runs"]:
+        run["jump"] = jump(run["loss"], values["bad_step"], values["bad_count"]) if values["bad_count"] else None
+        run["max_attn_logit"] = finite_list(run.get("max_attn_logit", []))
+        run["loss"] = finite_list(run["loss"])
+    result["bad_steps"] = [values["bad_step"], min(values["steps"], values["bad_step"] + values["bad_count"])]
+    return result
 
 
 class SpikesWidget(Widget):
@@ -74,7 +86,7 @@ class SpikesWidget(Widget):
     @staticmethod
     def hook(values: dict):
         """The batch hook: `bad_count` bad batches from `bad_step` on, the same for every run."""
-        if values["bad_kind"] == "repeated character":
+        if values["bad_kind"] == "repeated":
             def make(step, x, y):
                 return constant_batch(x)
         else:
@@ -85,16 +97,8 @@ class SpikesWidget(Widget):
     def compute(self, values, progress=None):
         trainer = recovery_trainer(self.spec(values), self.policies(values),
                                    SpikeDetector(factor=values["spike_factor"]), batch_hook=self.hook(values))
-
-        def finish(result: dict) -> dict:
-            for run in result["runs"]:
-                run["jump"] = jump(run["loss"], values["bad_step"], values["bad_count"]) if values["bad_count"] else None
-                run["max_attn_logit"] = finite_list(run.get("max_attn_logit", []))
-                run["loss"] = finite_list(run["loss"])
-            result["bad_steps"] = [values["bad_step"], min(values["steps"], values["bad_step"] + values["bad_count"])]
-            return result
-
-        return finish(trainer.run(reporter(progress, finish), report_every=REPORT_EVERY))
+        return finish(trainer.run(reporter(progress, lambda partial: finish(partial, values)),
+                                  report_every=REPORT_EVERY), values)
 
     # --- drawing ---------------------------------------------------------------------
     def figure(self, values, data):
@@ -160,30 +164,30 @@ class SpikesWidget(Widget):
                            "rows": rows})
         return tables
 
-    def code(self, values):
-        shown = {k: values[k] for k in sorted(values)}
-        return f'''# The spike lab's four lockstep runs (same initial weights, same batches), run for real.
-# Run from the course repository root:  python this_file.py
-import torch
-from widgets.lab.recovery import SpikeDetector, recovery_trainer
-from widgets.spikes import WIDGET
-
-torch.set_num_threads(1)
-values = {shown!r}
-spec = WIDGET.spec(values)  # TrainSpec: 4 RunConfigs, CreepingLR schedule, z_loss, record_attention
-trainer = recovery_trainer(spec, WIDGET.policies(values), SpikeDetector(factor=values["spike_factor"]),
-                           batch_hook=WIDGET.hook(values))  # hook: the bad batches
-result = trainer.run()
-start, count = values["bad_step"], values["bad_count"]
-for run in result["runs"]:
-    loss = run["loss"]
-    before = sum(loss[start - 10:start]) / len(loss[start - 10:start]) if start else float("nan")
-    after = loss[start + count:start + count + 10]
-    after = sum(after) / len(after) if after else float("nan")
-    print(f"{{run['label']:>16}}: loss before {{before:.3f}}, after {{after:.3f}} (jump {{after - before:+.3f}}), "
-          f"max attention logit {{max(run['max_attn_logit']):.1f}}, skipped {{run['skipped']}}, "
-          f"rollbacks {{run['rollbacks']}}, final validation {{run['val_loss'][-1]:.3f}}")
-'''
+    def script(self, values):
+        spec, policies = self.spec(values), self.policies(values)
+        numbers = []
+        for i, run in enumerate(spec.runs):
+            numbers += [Shown(f"{run.label}: loss jump (mean of {POST_WINDOW} steps after minus {PRE_WINDOW} before)",
+                              ("runs", i, "jump")),
+                        Shown(f"{run.label}: final validation loss", ("runs", i, "val_loss", -1))]
+        bad = (f"{values['bad_count']} bad batches ({self.param('bad_kind').label_of(values['bad_kind'])}) from "
+               f"step {values['bad_step']} on" if values["bad_count"] else "no bad batches")
+        return training_script(
+            self, values, spec,
+            "Four runs from the same weights on the same batches; they differ only in what they do about bad "
+            "batches: nothing, clipping, skipping a flagged step, rolling back to an earlier state.",
+            f"Each run's recovery policy, and the spike detector that flags a step whose gradient norm exceeds "
+            f"{values['spike_factor']:g} times the median of the last accepted steps. The batch hook swaps in "
+            f"{bad}, the same for every run. Then train the four in lockstep.",
+            train=(f"policies = {pretty(policies)}\n"
+                   f"trainer = recovery_trainer(spec, policies, SpikeDetector(factor={values['spike_factor']!r}),\n"
+                   "                           batch_hook=SpikesWidget.hook(values))\n"
+                   "result = finish(trainer.run(), values)"),
+            extra_imports=("widgets.lab.recovery:RecoveryPolicy", "widgets.lab.recovery:SpikeDetector",
+                           "widgets.lab.recovery:recovery_trainer", "widgets.spikes:SpikesWidget",
+                           "widgets.spikes:finish"),
+            numbers=tuple(numbers))
 
 
 WIDGET = SpikesWidget(
@@ -197,7 +201,9 @@ WIDGET = SpikesWidget(
         Param("bad_step", "Bad batches start at step", "int", 50, min=0, max=199, step=1, unit="steps"),
         Param("bad_count", "Bad batches in a row", "int", 3, min=0, max=10, step=1,
               help="0 injects nothing: a clean run to compare with."),
-        Param("bad_kind", "Bad data", "choice", "repeated character", choices=BAD_KINDS,
+        Param("bad_kind", "Bad data", "choice", "repeated", choices=BAD_KINDS,
+              # the values were the labels until choices became (value, label): old links still work
+              aliases=tuple((label, value) for value, label in BAD_KINDS),
               help="'ZZZZ...' in every sequence (a broken file), or uniformly random characters."),
         Param("clip", "Clipping threshold c (clip run)", "float", 1.0, min=0.1, max=10.0, step=0.05, log=True),
         Param("rollback_steps", "Roll back by", "int", 10, min=0, max=40, step=1, unit="steps",

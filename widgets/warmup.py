@@ -7,10 +7,11 @@ same cosine decay to 10% of the peak.
 from __future__ import annotations
 
 from widgets.base import Param, Widget
-from widgets.kit import check_inside_run, history_figure, history_tables, spec_code, train_streaming
+from widgets.kit import check_inside_run, history_figure, history_tables, train_streaming
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import RunConfig, TrainSpec
+from widgets.script import training_script
 
 BATCH_SIZE = 8  # sequences per step: small enough that a run streams in about a second
 BLOCK_SIZE = 32  # characters per sequence
@@ -43,8 +44,14 @@ class WarmupWidget(Widget):
     def tables(self, values, data):
         return history_tables(data)
 
-    def code(self, values):
-        return spec_code(self.spec(values))
+    def script(self, values):
+        return training_script(
+            self, values, self.spec(values),
+            "Two runs of the tiny GPT from the same initial weights on the same batches: the first ramps its "
+            "LR up linearly over the warmup steps, the second starts at the peak. Both then follow the same "
+            "cosine decay to 10% of the peak.",
+            "Train both in lockstep (one run-stacked model, one forward and backward pass per step) and keep "
+            "each run's losses, LR and gradient norm per step.")
 
 
 WIDGET = WarmupWidget(

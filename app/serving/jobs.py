@@ -17,6 +17,11 @@ The memo keeps what the web process made of a cached result (its rendered fragme
 JSON, tables and code cost about 10 ms to render), bounded in bytes, least recently used
 out. An entry is served only while the shared cache still holds its result, so clearing or
 evicting the cache takes the renderings with it.
+
+A run is keyed on the widget's compute values only (`Widget.compute_values`): view parameters
+(a learner's guess at a diagnosis) do not change the run, so every view shares it, and both
+ways out of here (`cached`, a handle's `result`) give the item as the asker's values show it
+(`Widget.present`: the view redrawn in this process, cheaply).
 """
 from __future__ import annotations
 
@@ -38,6 +43,20 @@ def mark_cached(item: dict) -> dict:
     return {**item, "provenance": {**item["provenance"], "cached": True}}
 
 
+class Presented:
+    """A job's handle whose result is the finished item as `values` show it (see the docstring);
+    everything else is the engine's handle."""
+
+    def __init__(self, handle: Handle, widget: Widget, values: dict):
+        self._handle, self._widget, self._values = handle, widget, values
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+    async def result(self) -> dict:
+        return self._widget.present(self._values, await self._handle.result())
+
+
 class WidgetJobs:
     def __init__(self, settings, engine: Engine, cache: ResultCache, code: str):
         self.settings = settings
@@ -47,7 +66,7 @@ class WidgetJobs:
         self.memo = BoundedLRU(MEMO_BYTES)
 
     def run(self, widget: Widget, values: dict) -> RunKey:
-        return RunKey.of(widget.name, values, widget.seed, self.code, self.settings.torch_threads)
+        return RunKey.of(widget.name, widget.compute_values(values), widget.seed, self.code, self.settings.torch_threads)
 
     def key(self, widget: Widget, values: dict) -> str:
         return self.run(widget, values).job
@@ -63,7 +82,7 @@ class WidgetJobs:
                 log.warning("the result cache failed", exc_info=True)
                 return None
             if item is not None:
-                return mark_cached(item)
+                return mark_cached(widget.present(values, item))
         return None
 
     def is_cached(self, widget: Widget, values: dict) -> bool:
@@ -89,11 +108,13 @@ class WidgetJobs:
         return f"{self.key(widget, values)}\0{view}"
 
     async def follow(self, widget: Widget, values: dict, owner: tuple[str, str] | None = None,
-                     background: bool = False, priority: int | None = None) -> Handle:
-        """Hold the job computing this result (started, or shared with whoever runs it)."""
+                     background: bool = False, priority: int | None = None) -> Handle | Presented:
+        """Hold the job computing this result (started, or shared with whoever runs it, whatever
+        their view values)."""
         if priority is None:
             priority = BACKGROUND_PRIORITY if background else LEARNER_PRIORITY
         run = self.run(widget, values)
-        return await self.engine.submit(
+        handle = await self.engine.submit(
             run.job, run_widget, widget.name, values, self.code, run.threads, priority=priority,
             owner=owner, background=background, on_result=partial(self.store, run))
+        return Presented(handle, widget, values) if widget.has_view_params() else handle

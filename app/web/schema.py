@@ -23,6 +23,7 @@ from pydantic.json_schema import models_json_schema
 from app.web.errors import Message, ServerError, Unprocessable
 from app.web.views.widget import INSTANCE_RE, URL_TEXT_MAX
 from widgets.base import Widget
+from widgets.notebook import MEDIA_TYPE as NOTEBOOK_MEDIA_TYPE
 
 REF = "#/components/schemas/{model}"
 
@@ -222,6 +223,15 @@ def _widget_operations(widget: Widget) -> dict[str, dict]:
                                           "content": {"text/event-stream": {"schema": SSE_EVENT}}},
                                   "422": UNPROCESSABLE, "503": BUSY, "500": SERVER_ERROR}},
         },
+        f"/widgets/{name}/notebook": {
+            "get": {"summary": f"{widget.title}: the code as a Jupyter notebook", "tags": ["widgets"],
+                    "description": "The widget's 'show the code' with these settings, as a notebook file "
+                                   "(a download). Never computes.",
+                    "operationId": f"widget_{_camel(name)}_notebook", "parameters": query,
+                    "responses": {"200": {"description": "The notebook (nbformat 4)",
+                                          "content": {NOTEBOOK_MEDIA_TYPE: {"schema": {"type": "object"}}}},
+                                  "422": UNPROCESSABLE, "500": SERVER_ERROR}},
+        },
         f"/widgets/{name}/demo": {
             "get": {"summary": f"{widget.title}: a page holding just this widget", "tags": ["widgets"],
                     "operationId": f"widget_{_camel(name)}_demo", "parameters": [],
@@ -231,7 +241,8 @@ def _widget_operations(widget: Widget) -> dict[str, dict]:
     }
 
 
-WIDGET_TEMPLATES = ("/api/widgets/{name}", "/widgets/{name}", "/widgets/{name}/stream", "/widgets/{name}/demo")
+WIDGET_TEMPLATES = ("/api/widgets/{name}", "/widgets/{name}", "/widgets/{name}/stream", "/widgets/{name}/demo",
+                    "/widgets/{name}/notebook")
 
 
 def _is_html(operation: dict) -> bool:

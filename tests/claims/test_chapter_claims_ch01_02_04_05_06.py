@@ -41,13 +41,16 @@ def test_ch1_initial_loss_near_ln65_and_single_batch_overfit():
     assert "4.19" in text and "100 steps" in text and "about 0.01" in text
     data = run_as_in_chapter(CH1, "sanity")
     assert data["steps"] == 100
+    # bounds, not digits (AUTHORING.md): seen 4.192 (untrained: the same on both kernel sets), and
+    # validation 3.31 at the first check rising to 6.81, by 0.5 or more per check
     v65 = next(v for v in data["vocab"] if v["vocab_size"] == 65)
-    assert round(v65["initial_loss"], 2) == 4.19 and round(v65["ln_v"], 2) == 4.17
+    assert abs(v65["initial_loss"] - 4.19) < 0.01 and v65["ln_v"] == pytest.approx(math.log(65))
     overfit = data["runs"]["overfit"]
     assert len(overfit["loss"]) == 100 and overfit["loss"][-1] < 0.02
     # "rises, from about 3.3 to about 6.8"
     val = overfit["val_loss"]
-    assert round(val[0], 1) == 3.3 and round(val[-1], 1) == 6.8 and val == sorted(val)
+    assert 3.2 < val[0] < 3.4 and 6.5 < val[-1] < 7.1, val
+    assert all(b > a + 0.2 for a, b in zip(val, val[1:])), val  # it rises at every check
 
 
 def test_ch1_label_shift_bug_is_too_good_to_be_true():
@@ -64,7 +67,7 @@ def test_ch1_a_leak_lowers_the_step_0_loss_only_through_tied_embeddings():
     assert "between 3.3 and 3.7" in text and "4.17" in text and "within 0.01" in text
     data = run_as_in_chapter(CH1, "sanity")
     healthy, shifted = data["runs"]["healthy"]["loss"][0], data["runs"]["buggy"]["loss"][0]
-    assert round(healthy, 2) == 4.17 and 3.3 < shifted < 3.7  # 3.47 seen: before any update
+    assert abs(healthy - 4.17) < 0.015 and 3.3 < shifted < 3.7  # 4.169 and 3.47 seen: before any update
     no_mask = _run("sanity", tuple(sorted({**directive_params(CH1, "sanity"), "bug": "no-causal-mask"}.items())))
     assert no_mask["runs"]["buggy"]["label"] == "bug: no causal mask"
     assert abs(no_mask["runs"]["buggy"]["loss"][0] - no_mask["runs"]["healthy"]["loss"][0]) < 0.01
@@ -120,10 +123,14 @@ def test_ch2_uncorrected_adam_step_is_3_2x_at_step_1_and_peaks_near_6_6_around_s
     assert values["gradient"] == "constant" and values["beta2"] == 0.999
     data = run_as_in_chapter(CH2, "bias-correction")
     ratio = [u / c for u, c in zip(data["step_uncorrected"], data["step_corrected"])]
-    assert round(ratio[0], 1) == 3.2
+    # the oracle: with g = 1, the uncorrected step over the corrected one is (1 - b1^t) / sqrt(1 - b2^t)
+    b1, b2 = values["beta1"], values["beta2"]
+    closed = [(1 - b1 ** t) / math.sqrt(1 - b2 ** t) for t in range(1, len(ratio) + 1)]
+    assert ratio == pytest.approx(closed, rel=1e-4)
+    assert abs(ratio[0] - 3.2) < 0.05  # "about 3.2 times" (3.16)
     peak = max(range(len(ratio)), key=ratio.__getitem__)
     assert 10 <= peak + 1 <= 14, peak + 1  # "near step 12" (steps count from 1)
-    assert round(ratio[peak], 1) == 6.6
+    assert abs(ratio[peak] - 6.6) < 0.05  # "about 6.6" (6.57)
     assert ratio[-1] < ratio[peak]  # "slowly falls back"
     # "m has nearly caught up by then, while v is still far below its true value"
     i = peak
@@ -239,9 +246,9 @@ def test_ch5_clip_trace_default_spike_and_the_weights_it_moves():
     free, clipped = data["runs"]
     assert free["label"] == "no clipping" and not any(free["clipped"])
     t = 60
-    assert round(free["grad_norm"][t]) == 11
+    assert 10 < free["grad_norm"][t] < 12.5  # "about 11": 11.29 to 11.33 seen across kernel sets
     median = sorted(free["grad_norm"])[len(free["grad_norm"]) // 2]
-    assert round(median, 1) == 0.8 and free["grad_norm"][t] > 10 * median
+    assert 0.7 < median < 0.95 and free["grad_norm"][t] > 10 * median  # "about 0.8": 0.80 to 0.84 seen
     assert abs(free["moved"][t] / free["moved"][t - 1] - 1.8) < 0.15  # 1.75 to 1.81 seen
     # further than before the spike for at least the next four steps (five or six, by CPU)
     assert all(m > free["moved"][t - 1] for m in free["moved"][t + 1:t + 5])
@@ -254,12 +261,15 @@ def test_ch5_clip_trace_default_spike_and_the_weights_it_moves():
 
 def test_ch5_clip_trace_default_clip_rate_and_90th_percentile():
     text = claim(CH5, "clip-trace-rate")
-    assert "35%" in text and "80 steps" in text and "22 of its 28" in text and "first 30" in text
-    assert "between 1.35 and 1.55" in text
+    for part in ("between 25% and 45% of its 80 steps", "at least two in three", "first 30",
+                 "between 1.35 and 1.55"):
+        assert part in text, part
     data = run_as_in_chapter(CH5, "clip-trace")
     clipped = data["runs"][1]["clipped"]
-    assert len(clipped) == 80 and sum(clipped) == 28 and sum(clipped[:30]) == 22
-    assert round(data["share_clipped"], 2) == 0.35
+    # a count of clipped steps moves between CPUs (AUTHORING.md): 28 of 80, 22 of them in the first
+    # 30, seen on both kernel sets here
+    assert len(clipped) == 80 and 0.25 <= data["share_clipped"] <= 0.45
+    assert data["share_clipped"] == sum(clipped) / 80 and sum(clipped[:30]) >= 2 / 3 * sum(clipped)
     assert 1.35 < data["p90"] < 1.55  # 1.42 to 1.46 seen across kernel sets
 
 

@@ -2,6 +2,7 @@
 the real run, and the truth of every predict question in every chapter on the real run."""
 from __future__ import annotations
 
+import ast
 import re
 
 import pytest
@@ -69,8 +70,14 @@ def test_explain_shows_both_sides():
     assert "3.1 > 3.2" in text
 
 
-def test_parse_accepts_only_vetted_trees():
-    assert parse("1 < 2").body is not None
+def test_parse_vets_the_tree_before_anything_is_evaluated():
+    tree = parse("runs[1].val_loss[-1] > runs[0].val_loss[-1] + 0.5")
+    assert isinstance(tree, ast.Expression) and isinstance(tree.body, ast.Compare)
+    assert evaluate(tree, NAMES) is True  # the vetted tree is what evaluate runs
+    for text in ("__import__('os').system('true')", "runs.__class__", "lambda: 1", "[x for x in runs]",
+                 "open('x')"):
+        with pytest.raises(ExprError):
+            parse(text)  # refused by parsing alone: no names given, nothing evaluated
 
 
 # --- parsing the question ------------------------------------------------------------------

@@ -8,34 +8,13 @@ import math
 import pytest
 import torch
 
+from lr_oracle import expected_lr
 from widgets.lab.schedules import (FAMILIES, Schedule, lambda_scheduler,
                                    torch_builtin_scheduler)
 
 PEAK = 3e-3
 # (warmup, total, min_lr): no warmup, one-step warmup, ordinary, warmup == total
 COMBOS = [(0, 60, 0.0), (1, 60, 0.0), (6, 60, 1e-4), (15, 40, 3e-4), (20, 20, 0.0)]
-
-
-def expected_lr(family: str, t: int, W: int, T: int, min_lr: float, decay_fraction=0.2,
-                PEAK=PEAK) -> float:
-    """The closed forms, written out independently of schedules.py."""
-    if t < W:
-        return PEAK * (t + 1) / W  # reaches the peak at step W-1
-    if family == "constant":
-        return PEAK
-    if family == "cosine":
-        return min_lr + 0.5 * (PEAK - min_lr) * (1 + math.cos(math.pi * (t - W) / (T - W)))
-    if family == "linear":
-        return PEAK - (PEAK - min_lr) * (t - W) / (T - W)
-    if family == "wsd":
-        start = max(W, T - round(decay_fraction * T))
-        if t < start:
-            return PEAK
-        return PEAK - (PEAK - min_lr) * (t - start) / (T - start)
-    if family == "multistep":
-        m1, m2 = max(W, round(0.8 * T)), max(W, round(0.9 * T))
-        return PEAK * math.sqrt(0.1) ** ((t >= m1) + (t >= m2))
-    raise AssertionError(family)
 
 
 def make_optimizer(lr=0.5):

@@ -37,7 +37,7 @@ with warnings.catch_warnings():
 CHEAP = {"bias-correction", "config-reader", "lr-schedule", "optimizer-race", "param-ladder"}
 EXAMPLES = 8  # per operation and generation mode
 # Time, too: once an operation has been fuzzed this long, its remaining generated cases are
-# not sent (measured on 2 busy cores: one widget's 6 operations take 1-5 s together, the
+# not sent (measured on 2 busy cores: one widget's 7 operations take 1-5 s together, the
 # course's 15 about 9 s, the whole file about 60 s; the budget is never reached there)
 OPERATION_BUDGET_S = 30.0
 CHECKS = [st_checks.not_a_server_error, openapi_checks.status_code_conformance,
@@ -96,7 +96,7 @@ def fuzz_schema(tmp_path_factory):
 
 
 def operations(schema, group: str):
-    """The operations of one widget (its four paths), or of everything else ("course")."""
+    """The operations of one widget (its five paths), or of everything else ("course")."""
     names = set(all_widgets())
     found = []
     for result in schema.get_all_operations():
@@ -139,7 +139,7 @@ def fuzz(operation) -> int:
 @pytest.mark.parametrize("group", sorted(all_widgets()) + ["course"])
 def test_fuzz_every_operation(fuzz_schema, group):
     ops = operations(fuzz_schema, group)
-    expected = 6 if group != "course" else 16  # 4 paths, 6 operations per widget
+    expected = 7 if group != "course" else 16  # 5 paths, 7 operations per widget
     assert len(ops) >= expected, [o.label for o in ops]
     for operation in ops:
         assert fuzz(operation) > 0, f"{operation.label} was never called"
@@ -166,7 +166,8 @@ def test_the_schema_has_one_operation_per_widget_with_its_parameters(client):
         ok = get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
         assert ok.endswith("Result") and {"422", "500", "503"} <= set(get["responses"])
         assert "requestBody" in doc["paths"][f"/api/widgets/{name}"]["post"]
-        assert {"/widgets/" + name, f"/widgets/{name}/stream", f"/widgets/{name}/demo"} <= set(doc["paths"])
+        assert {"/widgets/" + name, f"/widgets/{name}/stream", f"/widgets/{name}/demo",
+                f"/widgets/{name}/notebook"} <= set(doc["paths"])
     assert "/api/widgets/{name}" not in doc["paths"], "the template is replaced by one path per widget"
     quiz = doc["paths"]["/api/quiz/{slug}/{qid}"]["post"]
     assert quiz["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/Answer")
@@ -186,10 +187,6 @@ def cheapest(widget) -> dict:
         return shorter
     except ParamError:
         return values
-
-
-# precision's streaming compute fails on main (KeyError 'lost_updates', reported to lab on the
-# board): strict, so this turns into a failure the moment it is fixed, and the mark is removed
 
 
 @pytest.mark.parametrize("name", sorted(all_widgets()))

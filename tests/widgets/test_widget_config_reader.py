@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from widgets.base import ParamError
-from widgets.config_knobs import DEFAULT_CONFIG, MAX_CHARS, read_config
+from widgets.configs.report import DEFAULT_CONFIG, read_config
+from widgets.configs.safe_parse import MAX_CHARS
 from widgets.registry import get_widget
 
 WIDGET = get_widget("config-reader")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from widgets.diagnosis import (CASE_CAUSE, CASES, CONFIGS, GUESSES, NO_GUESS, SHOWN, case_hooks, case_setup,
+from widgets.diagnosis import (CASE_CAUSE, CASES, CAUSE_NAME, CONFIGS, NO_GUESS, SHOWN, case_hooks, case_setup,
                                signals)
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import LockstepTrainer
@@ -18,8 +18,10 @@ CASE_OF = {cause: case for case, cause in CASE_CAUSE.items()}
 
 
 def data_for(cause: str, guess: str = NO_GUESS) -> dict:
-    """The widget's result (its run is trained once per process; a guess only re-grades)."""
-    return widget_data(WIDGET.name, {"case": CASE_OF[cause], "guess": guess})
+    """The widget's result for a case and a guess: the case's run (trained once per session,
+    tests/shared_runs.py), graded as the web process grades it (Widget.view)."""
+    values = WIDGET.canonicalize({"case": CASE_OF[cause], "guess": guess})
+    return WIDGET.view(values, widget_data(WIDGET.name, {"case": CASE_OF[cause]}))
 
 
 def sig(cause: str) -> dict:
@@ -27,7 +29,7 @@ def sig(cause: str) -> dict:
 
 
 def test_cases_cover_every_cause_once_in_a_shuffled_order():
-    assert sorted(CASE_CAUSE.values()) == sorted(GUESSES.values())
+    assert sorted(CASE_CAUSE.values()) == sorted(CAUSE_NAME)
     assert list(CASE_CAUSE.values()) != sorted(CASE_CAUSE.values())
     assert set(CASES) == set(CASE_CAUSE)
 
@@ -55,8 +57,8 @@ def test_nothing_the_learner_receives_before_guessing_gives_the_answer_away():
         text = json.dumps([data, tables, fig]) + WIDGET.code(values)
         for cause in set(CASE_CAUSE.values()):
             assert cause not in text, (case, cause)
-        for guess in GUESSES:
-            assert guess not in text.lower(), (case, guess)
+        for named in CAUSE_NAME.values():
+            assert named not in text.lower(), (case, named)
         for word in ("warmup", "learning rate", "slice", "corrupt"):
             assert word not in text.lower(), (case, word)
         shapes.append(_shape({"data": {k: v for k, v in data.items() if k != "case"}, "tables": tables}))
@@ -124,9 +126,9 @@ def test_the_same_peak_lr_with_warmup_trains_well():
     assert signals(run)["final_val"] <= sig("no_warmup")["final_val"] - 0.2
 
 
-@pytest.mark.parametrize("cause", sorted(GUESSES.values()))
+@pytest.mark.parametrize("cause", sorted(CAUSE_NAME))
 def test_right_guess_is_correct_and_explained_with_the_runs_numbers(cause):
-    guess = next(g for g, c in GUESSES.items() if c == cause)
+    guess = cause  # a guess's value is the cause it names
     data = data_for(cause, guess)
     assert data["verdict"] == "correct" and data["explanation"].startswith("Correct")
     s = signals(data["runs"][0])
@@ -139,26 +141,58 @@ def test_right_guess_is_correct_and_explained_with_the_runs_numbers(cause):
 
 
 def test_wrong_guess_is_not_quite_and_does_not_name_the_answer():
-    data = data_for("overfit", "learning rate too low")
+    data = data_for("overfit", "lr_low")
     assert data["verdict"] == "not quite"
     assert "overfit" not in data["explanation"].lower() and "memorise" not in data["explanation"]
     assert "Not quite" in data["explanation"] and "Correct" not in data["explanation"]
-    values = WIDGET.canonicalize({"case": CASE_OF["overfit"], "guess": "learning rate too low"})
+    values = WIDGET.canonicalize({"case": CASE_OF["overfit"], "guess": "lr_low"})
     assert "Not quite" in WIDGET.figure(values, data)["layout"]["title"]["text"]
     assert "print(spec)" not in WIDGET.code(values)
 
 
-def test_the_guess_does_not_retrain_and_progress_reports_have_the_final_shape():
-    reports = []
+def test_the_guess_is_a_view_of_one_run_graded_at_render_time():
+    """The guess is not part of the run: the run's key ignores it, compute trains the same run for
+    every guess, and Widget.present turns one finished item into any guess's view."""
     case = "2"
-    from widgets import diagnosis
-    diagnosis._RUNS.pop(case, None)
-    final = WIDGET.compute({"case": case, "guess": NO_GUESS},
-                           lambda partial, done, total: reports.append((partial, done, total)))
+    plain = WIDGET.canonicalize({"case": case})
+    guessed = WIDGET.canonicalize({"case": case, "guess": "overfit"})
+    assert WIDGET.param("guess").view and not WIDGET.param("case").view
+    assert WIDGET.compute_values(plain) == WIDGET.compute_values(guessed) == {"case": case}
+    reports = []
+    final = WIDGET.compute(plain, lambda partial, done, total: reports.append((partial, done, total)))
     assert reports and reports[0][1] == 1 and reports[-1][1] <= reports[-1][2]
     assert set(reports[0][0]) == set(final)
     assert reports[0][0]["verdict"] is None
-    WIDGET.figure({"case": case, "guess": NO_GUESS}, reports[0][0])  # partial data draws
-    again = []
-    WIDGET.compute({"case": case, "guess": "overfitting"}, lambda *a: again.append(a))
-    assert again == []  # cached: a guess only re-grades
+    WIDGET.figure(plain, reports[0][0])  # partial data draws
+    # trained again with a guess: the same run, graded (no process-wide cache answers it)
+    graded = WIDGET.compute(guessed)
+    assert graded["runs"] == final["runs"] and graded["verdict"] == "not quite"
+    # the web process's path: the item computed for one guess, presented for another
+    item = {"widget": WIDGET.name, "params": plain, "data": final, "figure": WIDGET.figure(plain, final)}
+    shown = WIDGET.present(guessed, item)
+    assert shown["params"] == guessed and shown["data"] == graded
+    assert shown["figure"] == WIDGET.figure(guessed, graded)
+    assert WIDGET.present(plain, WIDGET.present(guessed, item))["data"] == final  # and back again
+
+
+def test_old_guess_spellings_in_saved_links_still_parse():
+    """Links saved before the guess's values became cause names carried the labels."""
+    for value, label in CAUSE_NAME.items():
+        assert WIDGET.canonicalize({"guess": label})["guess"] == value
+    assert WIDGET.canonicalize({"guess": "no guess yet"})["guess"] == NO_GUESS
+
+
+def test_every_guess_shares_the_cases_one_cached_run_through_the_app(client):
+    """Through the JSON twin: the first request trains case 2; a guess at it is served from the
+    cache (no second run), graded in the web process, and named in the answer's parameters."""
+    first = client.get("/api/widgets/diagnosis", params={"case": "2"}).json()
+    assert first["provenance"]["cached"] is False and first["data"]["verdict"] is None
+    submitted = client.app.state.engine.counts["submitted"]
+    for guess, verdict in (("healthy", "correct"), ("overfit", "not quite"),
+                           ("nothing wrong (healthy run)", "correct")):  # an old link's spelling
+        body = client.get("/api/widgets/diagnosis", params={"case": "2", "guess": guess}).json()
+        assert body["provenance"]["cached"] is True and body["data"]["verdict"] == verdict
+        assert body["params"]["guess"] == ("healthy" if verdict == "correct" else guess)
+        assert body["data"]["runs"] == first["data"]["runs"]
+        assert ("Correct" if verdict == "correct" else "Not quite") in body["figure"]["layout"]["title"]["text"]
+    assert client.app.state.engine.counts["submitted"] == submitted  # no run was started for a guess

@@ -36,7 +36,7 @@ def layer(run: dict, key: str, index: int) -> list[float]:
 def test_caption_matches_the_defaults(default_run):
     defaults = WIDGET.defaults()
     assert (defaults["fault"], defaults["fault_layer"], defaults["fault_factor"], defaults["n_layer"]) == \
-        ("bad init", 2, 10.0, 4)
+        ("bad-init", 2, 10.0, 4)
     assert "4-layer" in WIDGET.caption and "layer 2" in WIDGET.caption and "10 times too large" in WIDGET.caption
     assert [r["label"] for r in default_run["runs"]] == ["healthy", "layer 2 init ×10"]
 
@@ -85,7 +85,7 @@ def test_chapter_8_claim_qk_norm_and_the_soft_cap_bound_the_attention_logit():
                  "soft cap of 10", "stays below 10"):
         assert part in text, part
     params = directive_params(CH8, WIDGET.name)
-    assert params == {"fault": "no QK-norm", "peak_lr": 0.01}
+    assert params == {"fault": "no-qk-norm", "peak_lr": 0.01}
     healthy, faulty = widget_data(WIDGET.name, params)["runs"]
     assert healthy["label"] == "healthy (QK-norm)" and faulty["label"] == "no QK-norm"
     assert max(max(step) for step in healthy["attn_logit"]) <= 4 + 1e-4  # |q.k| <= 16 for RMS-normed heads of 16
@@ -220,10 +220,14 @@ def test_one_spelling_per_run():
     """Settings a fault ignores are reset, so two spellings of one run are one cache key."""
     healthy = WIDGET.canonicalize({"fault": "healthy", "fault_layer": 5, "fault_factor": 50, "n_layer": 3})
     assert healthy == WIDGET.canonicalize({"fault": "healthy", "n_layer": 3})
-    no_qk = WIDGET.canonicalize({"fault": "no QK-norm", "qk_norm": "false"})
-    assert no_qk["qk_norm"] is True and no_qk == WIDGET.canonicalize({"fault": "no QK-norm", "qk_norm": "true"})
-    assert WIDGET.canonicalize({"fault": "bad init", "fault_layer": 3})["fault_layer"] == 3
+    no_qk = WIDGET.canonicalize({"fault": "no-qk-norm", "qk_norm": "false"})
+    assert no_qk["qk_norm"] is True and no_qk == WIDGET.canonicalize({"fault": "no-qk-norm", "qk_norm": "true"})
+    assert WIDGET.canonicalize({"fault": "bad-init", "fault_layer": 3})["fault_layer"] == 3
     assert len(WIDGET.spec(WIDGET.canonicalize({"fault": "healthy"})).runs) == 1
+    # the fault's values were its labels until choices became (value, label): old links still parse
+    for old, value in (("bad init", "bad-init"), ("high LR", "high-lr"), ("no QK-norm", "no-qk-norm")):
+        assert WIDGET.canonicalize({"fault": old}) == WIDGET.canonicalize({"fault": value})
+        assert WIDGET.param("fault").label_of(value) == old
 
 
 # --- the chart: small multiples a phone can read ------------------------------------------------------
@@ -254,15 +258,15 @@ def test_grid_cells_do_not_overlap():
 
 
 def test_qk_norm_and_cap_bounds_are_drawn():
-    values = WIDGET.canonicalize({"fault": "no QK-norm", "attn_softcap": 20})
+    values = WIDGET.canonicalize({"fault": "no-qk-norm", "attn_softcap": 20})
     assert WIDGET.logit_bounds(values) == [4.0, 20.0]
     assert WIDGET.logit_bounds(WIDGET.canonicalize({})) == []
 
 
 @pytest.mark.parametrize("changes", [
-    {"layout": "peri-ln"}, {"layout": "post-ln", "fault": "high LR"}, {"logit_softcap": 30, "embed_scale": True},
-    {"residual_init_scale": False, "fault": "no QK-norm", "attn_softcap": 5}, {"fault": "healthy"},
-    {"n_layer": 6, "fault_layer": 6, "fault": "high LR", "fault_factor": 100, "peak_lr": 0.03},
+    {"layout": "peri-ln"}, {"layout": "post-ln", "fault": "high-lr"}, {"logit_softcap": 30, "embed_scale": True},
+    {"residual_init_scale": False, "fault": "no-qk-norm", "attn_softcap": 5}, {"fault": "healthy"},
+    {"n_layer": 6, "fault_layer": 6, "fault": "high-lr", "fault_factor": 100, "peak_lr": 0.03},
 ])
 def test_every_switch_trains_and_draws(changes):
     values = WIDGET.canonicalize({"steps": 20, "n_layer": 2, **changes})

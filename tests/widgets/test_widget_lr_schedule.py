@@ -2,12 +2,30 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
+from lr_oracle import expected_lr
 from widgets.base import ParamError
-from widgets.lab.schedules import FAMILIES, Schedule
+from widgets.lab.schedules import FAMILIES, Schedule, torch_builtin_scheduler
 from widgets.registry import get_widget
 
 WIDGET = get_widget("lr-schedule")
+
+
+def torch_lrs(schedule: Schedule) -> list[float] | None:
+    """The LR at every step from torch's built-in scheduler for the family (None for WSD)."""
+    weight = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    optimizer = torch.optim.SGD([weight], lr=schedule.peak_lr)
+    scheduler = torch_builtin_scheduler(optimizer, schedule)
+    if scheduler is None:
+        return None
+    lrs = []
+    for _ in range(schedule.total):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        weight.grad = torch.zeros_like(weight)
+        optimizer.step()
+        scheduler.step()
+    return lrs
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -15,10 +33,14 @@ def test_plotted_lr_equals_the_schedule_for_every_family(family):
     values = WIDGET.canonicalize({"family": family, "total": 600, "warmup": 50, "peak_lr": "0.003",
                                   "min_lr": "0.0002", "decay_fraction": "0.25"})
     data = WIDGET.compute(values)
-    schedule = Schedule(family, 0.003, 50, 600, 0.0002, 0.25)
-    expected = [schedule.lr_at(t) for t in range(600)]
+    # the oracles: the closed forms written out in the tests, and torch's own schedulers where torch
+    # ships the family (not lr_at, which the widget's LambdaLR calls)
+    expected = [expected_lr(family, t, 50, 600, 0.0002, 0.25, PEAK=0.003) for t in range(600)]
     assert data["steps"] == list(range(600))
     assert data["lr"] == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    builtin = torch_lrs(Schedule(family, 0.003, 50, 600, 0.0002, 0.25))
+    if builtin is not None:
+        assert data["lr"] == pytest.approx(builtin, rel=1e-9, abs=1e-15)
     trace = WIDGET.figure(values, data)["data"][0]
     assert trace["x"] == data["steps"] and trace["y"] == data["lr"]
     # the curve really moves: the schedule is not constant except for "constant"

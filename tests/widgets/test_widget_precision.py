@@ -9,7 +9,7 @@ import torch
 
 from widgets.lab.precision import (FORMAT_BY_NAME, FORMATS, DynamicLossScaler, bit_fields, cast, finfo,
                                    fp16_cast_stats, round_to_tf32)
-from widgets.precision import WIDGET
+from widgets.precision import WIDGET, formats, scaler_loop
 from shared_runs import widget_run
 
 
@@ -53,7 +53,7 @@ def test_tf32_rounding_matches_a_float_reference():
 
 
 def test_overflow_shows_inf_or_saturation():
-    rows = {r["name"]: r for r in WIDGET.formats(WIDGET.canonicalize({"value": 70000}))}
+    rows = {r["name"]: r for r in formats(70000)}
     assert rows["fp16"]["stored"] is None and rows["fp16"]["stored_text"] == "inf"
     assert rows["fp8 e5m2"]["stored_text"] == "inf"
     assert rows["fp8 e4m3"]["stored"] == 448.0  # torch saturates e4m3fn on this cast
@@ -114,7 +114,8 @@ def test_caption_loss_scaling_rescues_underflow(default_run):
 
 
 def test_dynamic_loop_backs_off_on_overflow():
-    scaler = WIDGET.scaler_loop(WIDGET.canonicalize({"scale_log2": 24, "grad_factor": 1.0}))
+    v = WIDGET.canonicalize({"scale_log2": 24, "grad_factor": 1.0})
+    scaler = scaler_loop(v["scale_log2"], v["grad_factor"], v["lr"], WIDGET.seed)
     assert scaler["skipped"][0] and scaler["log2_scale"][1] == 23
     assert not all(scaler["skipped"])
 

@@ -23,7 +23,7 @@ def default_run():
 
 def test_caption_matches_the_defaults():
     assert DEFAULTS["bad_step"] == 50 and DEFAULTS["bad_count"] == 3 and DEFAULTS["rollback_steps"] == 10
-    assert DEFAULTS["bad_kind"] == "repeated character"
+    assert DEFAULTS["bad_kind"] == "repeated" and WIDGET.param("bad_kind").label_of("repeated") == "repeated character"
     assert "three bad batches" in WIDGET.caption and "step 50" in WIDGET.caption and "10 steps" in WIDGET.caption
 
 

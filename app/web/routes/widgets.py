@@ -9,6 +9,7 @@
                                    since a URL cannot carry long text
   GET /widgets/{name}/stream?...   Server-Sent Events: the run's new points, then the result
   GET /widgets/{name}/demo?...     a page holding just this widget
+  GET /widgets/{name}/notebook?... "show the code" as a Jupyter notebook with these settings
   GET /widgets                     a gallery of every widget
   GET /api/engine                  what the engine and the cache are doing
 
@@ -30,7 +31,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app.serving.engine import QueueFull
 from app.web.jobs_http import Refused, answer, busy, event_stream, handle_result, json_safe
@@ -40,6 +41,7 @@ from app.web.learner import learner_id
 from app.web.views.widget import (INSTANCE_RE, check_url_text, instance_or_422, render_result, render_widget,
                              result_html)
 from widgets.base import ParamError, Widget
+from widgets.notebook import MEDIA_TYPE, notebook_text
 
 router = APIRouter()
 REPLACED = "a newer request for this widget instance replaced it"
@@ -212,3 +214,14 @@ def widget_demo(name: str, request: Request):
     html = render_widget(request, name)
     return request.app.state.templates.TemplateResponse(
         request, "widget_demo.html", {**sidebar_context(request), "widget": widget, "widget_html": html})
+
+
+@router.get("/widgets/{name}/notebook")
+async def widget_notebook(name: str, request: Request):
+    """The widget's "show the code" as a Jupyter notebook, with the settings in the query string
+    (validated as the widget's own routes validate them: a bad value is a 422). Never computes."""
+    widget = widget_or_404(request, name)
+    values, _ = await widget_request(widget, request)
+    text = await asyncio.to_thread(notebook_text, widget, values)
+    return Response(text, media_type=MEDIA_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{widget.name}.ipynb"'})

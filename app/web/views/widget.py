@@ -138,6 +138,7 @@ def result_context(jobs, widget: Widget, values: dict | None, instance: str,
     if values is None:
         return context
     context["json_url"] = json_url(widget.name, values)
+    context["notebook_url"] = f"/widgets/{widget.name}/notebook?{query_string(values)}"
     if item is None and busy is None:
         item = jobs.cached(widget, values)
     if item is not None:
