@@ -48,6 +48,7 @@ from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.optim import AdamW, BlockOptimizers
 from widgets.lab.runtime import default_device
 from widgets.lab.schedules import Schedule
+from widgets.lab import speed
 
 
 def device_name(device: str | torch.device) -> str:
@@ -217,6 +218,9 @@ class LockstepTrainer:
         self._evals: list[tuple[int, torch.Tensor, dict]] = []  # (step, val loss, extra evals)
         self._host_alive = [True] * runs
         self._started = False
+        # the speed meters (lab/speed.py): tokens the stacked model reads per step, and in what dtype
+        self._tokens_per_step = runs * spec.batch_size * spec.model.block_size
+        self._dtype_name = str(autocast or dtype).removeprefix("torch.")
 
     def __deepcopy__(self, memo) -> "LockstepTrainer":
         """A checkpoint: everything copied, the parameters still views of the copied flat buffers."""
@@ -240,6 +244,17 @@ class LockstepTrainer:
     def train_step(self) -> None:
         if not self._started:
             self._start()
+        speed.metered(self._speed_key("train"), self._tokens_per_step, self._dtype_name, self._update)
+        if self.spec.eval_every and (self.step % self.spec.eval_every == 0 or self.step == self.spec.steps):
+            self.evaluate()
+
+    def _speed_key(self, what: str) -> tuple:
+        """What one step's FLOPs depend on (lab/speed.py counts them once per key and process)."""
+        shape = (self.spec.model, len(self.spec.runs), self.spec.batch_size, self.spec.eval_batch_size)
+        return (what, shape, self._dtype_name, self.device, type(self.optimizer).__name__,
+                tuple(type(h).__name__ for h in self.hooks), tuple(self.evals), bool(self.spec.z_loss))
+
+    def _update(self) -> None:
         t = self.step
         for hook in self.hooks:
             hook.before_step(self)
@@ -275,8 +290,6 @@ class LockstepTrainer:
         self._record(t, loss.detach(), norm, scale, finite)
         self.alive &= finite
         self.step += 1
-        if self.spec.eval_every and (self.step % self.spec.eval_every == 0 or self.step == self.spec.steps):
-            self.evaluate()
 
     def _start(self) -> None:
         self._started = True
@@ -295,8 +308,11 @@ class LockstepTrainer:
             extra.update(hook.metrics(self))
         self._rows.append((t, torch.stack(row), extra))
 
-    @torch.no_grad()
     def evaluate(self) -> None:
+        speed.metered(self._speed_key("eval"), 0, self._dtype_name, self._evaluate)
+
+    @torch.no_grad()
+    def _evaluate(self) -> None:
         self.model.eval()
         _, loss = self._forward(*self.val_batch)
         extra = {name: self._forward(*batch)[1] for name, batch in self.evals.items()}
