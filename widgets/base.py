@@ -63,8 +63,11 @@ class Param:
     advanced: bool = False  # shown under "advanced" in the form
     max_length: int = 4000  # for "text" parameters
     control: str = "slider"  # numbers: "slider", or "number" for a value typed rather than dragged
+    values: tuple = ()  # numbers: the only values allowed, when not every one in [min, max] is (seeds: 1, 3, 5)
 
     def allowed(self) -> str:
+        if self.values:
+            return "one of " + ", ".join(_fmt(v) for v in self.values)
         if self.kind in ("float", "int"):
             return f"a{'n integer' if self.kind == 'int' else ' number'} from {_fmt(self.min)} to {_fmt(self.max)}"
         if self.kind == "bool":
@@ -117,6 +120,8 @@ class Param:
             number = int(number)
         if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
             raise ParamError(self.name, raw, self.allowed())
+        if self.values and number not in self.values:
+            raise ParamError(self.name, raw, self.allowed())
         return number
 
     def _parse_bool(self, raw: Any) -> bool:
@@ -147,6 +152,8 @@ class Param:
                 "unit": self.unit, "log": self.log, "advanced": self.advanced, "help": self.help}
         if self.kind in ("float", "int"):
             info.update(min=self.min, max=self.max, step=self.step, control=self.control)
+            if self.values:
+                info["values"] = list(self.values)
         if self.kind == "choice":
             info["choices"] = list(self.choices)
         if self.kind == "text":

@@ -84,6 +84,8 @@ def _field(p) -> tuple[Any, Any]:
     if p.unit:
         description += f" (unit: {p.unit})"
     default = ... if p.default is None else p.default
+    if p.kind in ("float", "int") and p.values:  # only these values (seeds: 1, 3 or 5)
+        return Literal[tuple(p.values)], Field(default, description=description, title=p.label)
     if p.kind in ("float", "int"):
         kind = float if p.kind == "float" else int
         return kind, Field(default, ge=p.min, le=p.max, description=description, title=p.label)
