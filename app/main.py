@@ -14,7 +14,6 @@ when the app starts serving.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import plotly
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -30,6 +29,7 @@ from app.serving.keys import code_version
 from app.serving.precompute.background import BackgroundFill
 from app.settings import Settings
 from app.web import errors, schema
+from app.web.assets import VENDOR_FILES, Wire, vendor_path
 from app.web.learner import LearnerCookie
 from app.web.limits import BodyLimit
 from app.web.pages import store
@@ -40,15 +40,6 @@ from app.web.templating import make_templates
 from app.web.views.prerender import Prerender
 from widgets.base import Widget
 from widgets.registry import all_widgets
-
-VENDOR_FILES = {
-    # third-party front-end files, served from where set-up installed them
-    "htmx.min.js": ("static", "node_modules/htmx.org/dist/htmx.min.js"),
-    # CodeMirror 6 for the exercises, bundled by esbuild at set-up (Makefile: EDITOR_BUNDLE)
-    "editor.js": ("static", "node_modules/.course-bundle/editor.js"),
-    "plotly.min.js": ("plotly", "package_data/plotly.min.js"),
-}
-
 
 def create_app(settings: Settings | None = None, widgets: dict[str, Widget] | None = None,
                course: CourseLoader | None = None) -> FastAPI:
@@ -89,6 +80,7 @@ def add_web_layer(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(errors.CatchAll)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Wire, static_dir=settings.static_dir)  # gzip, and a year's cache for versioned files
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     app.add_api_route("/vendor/{name}", vendor, methods=["GET"], include_in_schema=False)
 
@@ -120,18 +112,11 @@ async def lifespan(app: FastAPI):
         state.cache.close()
 
 
-def vendor_path(name: str, settings: Settings) -> Path:
-    where, relative = VENDOR_FILES[name]
-    if where == "static":
-        return settings.static_dir / relative
-    return Path(plotly.__file__).parent / relative
-
-
 def vendor(name: str, request: Request):
     """Third-party JavaScript installed at set-up time (never fetched from a CDN)."""
     if name not in VENDOR_FILES:
         raise HTTPException(404, f"no vendor file {name!r}")
-    path = vendor_path(name, request.app.state.settings)
+    path = vendor_path(name, request.app.state.settings.static_dir)
     if not path.exists():
         raise HTTPException(500, f"{name} is missing: run the set-up (make serve) first")
     return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})

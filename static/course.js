@@ -1,6 +1,8 @@
-// Glue between htmx, the server's widget results and Plotly.
+// The widgets on a page: controls, runs and results.
 // - controls: show each slider's value, convert log sliders, keep state in the URL
-// - results: draw a finished figure with Plotly.react, or follow a training stream
+// - runs: a moved control opens the widget's stream (static/stream.js) at once, so a move is
+//   one request whether the setting is cached (one `result` event) or trains
+// - results: the chart (static/charts.js), the findings and the before/after line under it
 (function () {
   "use strict";
 
@@ -68,221 +70,167 @@
       else input.value = input.dataset.default;
       syncControl(input);
     }
-    htmx.trigger(widget.querySelector(".widget-form"), "change");
+    rememberState(widget);
+    const form = widget.querySelector(".widget-form");
+    if (form.dataset.stream) requestRun(form, 0);
+    else htmx.trigger(form, "change");
   }
 
-  document.addEventListener("input", (event) => {
+  // A control moved: after a pause (typing, dragging) ask for the setting once.
+  function onControl(event, delay) {
     const widget = event.target.closest(".widget");
     if (!widget) return;
     syncControl(event.target);
     rememberState(widget);
-  }, true);
-  document.addEventListener("change", (event) => {
-    const widget = event.target.closest(".widget");
-    if (!widget) return;
-    syncControl(event.target);
-    rememberState(widget);
-  }, true);
+    const form = event.target.closest(".widget-form");
+    if (form && form.dataset.stream) requestRun(form, delay);
+  }
+  document.addEventListener("input", (event) => onControl(event, 300), true);
+  document.addEventListener("change", (event) => onControl(event, 50), true);
   document.addEventListener("click", (event) => {
     const reset = event.target.closest("[data-reset]");
     if (reset) resetWidget(reset.closest(".widget"));
   });
-
-  // One request per setting, and only the newest setting's result on screen. A keyboard
-  // step fires both `input` and `change`, and both trigger the form; the form queues a
-  // newer request behind the one in flight (hx-sync "queue last") instead of aborting it,
-  // which htmx would log as an error. So: a setting already in flight, or already shown,
-  // is not asked for again; and a response that arrives after the controls have moved on
-  // is not swapped in, because the request for the newer setting is right behind it.
-  function widgetForm(elt) {
-    return elt && elt.classList && elt.classList.contains("widget-form") ? elt : null;
-  }
-  document.addEventListener("htmx:confirm", (event) => {
-    const form = widgetForm(event.detail.elt);
-    if (!form) return;
-    const query = formState(form).toString();
-    const inFlight = form.dataset.sentQuery;
-    if (query === inFlight || (inFlight === undefined && query === form.dataset.shownQuery)) event.preventDefault();
-  });
-  document.addEventListener("htmx:beforeRequest", (event) => {
-    const form = widgetForm(event.detail.elt);
-    if (form) form.dataset.sentQuery = formState(form).toString();
-  });
-  document.addEventListener("htmx:beforeSwap", (event) => {
-    const form = widgetForm(event.detail.elt);
-    if (!form) return;
-    if (form.dataset.sentQuery !== formState(form).toString()) event.detail.shouldSwap = false;
-    else form.dataset.shownQuery = form.dataset.sentQuery;
-  });
-  document.addEventListener("htmx:afterRequest", (event) => {
-    const form = widgetForm(event.detail.elt);
-    if (form) delete form.dataset.sentQuery;
+  // without JavaScript the form submits to GET /widgets/{name}; with it, the stream answers
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest(".widget-form");
+    if (form && form.dataset.stream) { event.preventDefault(); requestRun(form, 0, true); }
   });
 
-  // ---------- charts ----------------------------------------------------------------
-  function themed(layout) {
-    const style = getComputedStyle(document.documentElement);
-    const fg = style.getPropertyValue("--fg").trim() || "#111";
-    const grid = style.getPropertyValue("--grid").trim() || "#ddd";
-    const out = Object.assign({}, layout, {
-      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-      font: { color: fg, family: "system-ui, sans-serif", size: 12 },
-      autosize: true,
-    });
-    for (const key of Object.keys(out)) {
-      if (/^[xy]axis\d*$/.test(key)) out[key] = Object.assign({ gridcolor: grid, zerolinecolor: grid }, out[key]);
-    }
-    if (window.matchMedia("(max-width: 640px)").matches) narrowed(out);
-    return out;
-  }
-
-  // A phone: smaller type, so legends, panel titles and notes keep to their own lines
-  // instead of running into each other across a 350-pixel-wide chart.
-  function narrowed(layout) {
-    if (layout.height) layout.height = Math.round(layout.height * 0.85);
-    layout.font.size = 10;
-    if (layout.legend) layout.legend = Object.assign({}, layout.legend, { font: { size: 10 } });
-    if (layout.margin) layout.margin = Object.assign({}, layout.margin, { l: Math.min(layout.margin.l || 52, 52) });
-    if (layout.annotations) {
-      layout.annotations = layout.annotations.map((note) => Object.assign({}, note, { font: Object.assign({ size: 10 }, note.font || {}) }));
-    }
-  }
-
-  const config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
-
-  function draw(instance, figure, final) {
-    const chart = document.getElementById(instance + "-chart");
-    if (!chart || !window.Plotly) return;
-    let traces = figure.data;
-    const ghostWanted = figure.layout && figure.layout.meta && figure.layout.meta.ghost;
-    if (ghostWanted && chart._lastFinal && final) {
-      const ghosts = chart._lastFinal.map((t) => Object.assign({}, t, {
-        name: t.name + " (previous)", showlegend: false, hoverinfo: "skip", opacity: 0.3,
-        line: Object.assign({}, t.line || {}, { dash: "dot" }),
-      }));
-      traces = ghosts.concat(traces);
-    }
-    if (final) chart._lastFinal = figure.data;
-    Plotly.react(chart, traces, themed(figure.layout), config);
-    chart.dataset.drawn = String(Number(chart.dataset.drawn || 0) + 1);
-    if (final) chart.dataset.final = "1";
-    else { delete chart.dataset.final; chart.dataset.partial = String(Number(chart.dataset.partial || 0) + 1); }
-  }
-
-  function setProgress(result, done, total, text) {
-    const box = result.querySelector(".run-progress");
-    if (!box) return;
-    box.hidden = false;
-    const bar = box.querySelector("progress");
-    const pct = total ? Math.round((100 * done) / total) : 0;
-    bar.value = pct;
-    bar.textContent = pct + "%";
-    box.querySelector(".run-progress-text").textContent = text || `step ${done} of ${total}`;
-  }
-
-  // ---------- streams ---------------------------------------------------------------
-  // A run streams as Server-Sent Events, read with fetch (so a full queue's 503 and its
-  // Retry-After are visible, and closing is an abort). The first progress event carries a
-  // whole figure; later ones only the new points, appended with Plotly.extendTraces. The
-  // last event carries the finished result fragment, swapped in as it is: no third request.
-  function applyDelta(instance, msg) {
-    const chart = document.getElementById(instance + "-chart");
-    if (!chart || !window.Plotly) return;
-    if (msg.figure) { draw(instance, msg.figure, false); return; }
-    if (!chart.data) return; // a delta before any figure (joined late): wait for the result
-    if (msg.replace) {
-      const traces = chart.data.slice();
-      for (const change of msg.replace) traces[change.trace] = change.data;
-      Plotly.react(chart, traces, chart.layout, config);
-    }
-    for (const change of msg.extend || []) {
-      const update = {};
-      for (const [attr, tail] of Object.entries(change.data)) update[attr] = [tail];
-      Plotly.extendTraces(chart, update, [change.trace]);
-    }
-    if (msg.layout) Plotly.relayout(chart, themed(msg.layout));
-    delete chart.dataset.final;
-    chart.dataset.partial = String(Number(chart.dataset.partial || 0) + 1);
-  }
-
-  function showBusy(result, seconds) {
-    const box = result.querySelector(".stream-error");
-    if (box) { box.textContent = `The server is busy, queued: trying again in ${seconds} s.`; box.hidden = false; }
-  }
-
-  function parseEvents(buffer, onEvent) {
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      let kind = "message";
-      const data = [];
-      for (const line of block.split("\n")) {
-        if (line.startsWith("event: ")) kind = line.slice(7);
-        else if (line.startsWith("data: ")) data.push(line.slice(6));
-      }
-      if (data.length) onEvent(kind, JSON.parse(data.join("\n")));
-    }
-    return buffer;
-  }
-
-  async function follow(result) {
-    const instance = result.dataset.instance;
-    const previous = streams.get(instance);
-    if (previous) previous.abort();
-    const controller = new AbortController();
-    streams.set(instance, controller);
-    const done = () => { if (streams.get(instance) === controller) streams.delete(instance); };
-    const onEvent = (kind, msg) => {
-      if (kind === "queued") {
-        if (msg.pending > 1) setProgress(result, 0, 1, `queued behind ${msg.pending - 1} other run(s)…`);
-      } else if (kind === "progress") {
-        applyDelta(instance, msg);
-        setProgress(result, msg.done, msg.total);
-      } else if (kind === "result") {
-        done();
-        if (document.body.contains(result)) htmx.swap(result, msg.html, { swapStyle: "outerHTML" });
-      } else if (kind === "failed" || kind === "cancelled") {
-        done();
-        const box = result.querySelector(".stream-error");
-        if (box && kind === "failed") { box.textContent = msg.message; box.hidden = false; }
-      }
-    };
-    try {
-      const response = await fetch(result.dataset.streamUrl, { signal: controller.signal, headers: { Accept: "text/event-stream" } });
-      if (response.status === 503) {
-        const seconds = Number(response.headers.get("Retry-After") || 5);
-        showBusy(result, seconds);
-        setTimeout(() => { if (streams.get(instance) === controller && document.body.contains(result)) follow(result); }, seconds * 1000);
+  // ---------- runs --------------------------------------------------------------------
+  // One request per setting: `wanted` is the setting on screen or on its way; a move back to
+  // it asks for nothing, and a newer setting aborts the older stream (the server then stops
+  // that run, unless someone else follows it).
+  // While a move waits for its result the form carries data-pending (tests wait on it).
+  function requestRun(form, delay, force) {
+    clearTimeout(form._runTimer);
+    form.dataset.pending = "1";
+    form._runTimer = setTimeout(() => {
+      form._runTimer = null;
+      const query = formState(form).toString();
+      if (!force && query === form.dataset.wanted) { // on screen, or on its way
+        if (!streams.has(form.closest(".widget").dataset.instance)) delete form.dataset.pending;
         return;
       }
-      if (!response.ok) throw new Error("the server answered " + response.status);
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done: ended } = await reader.read();
-        if (ended) break;
-        buffer = parseEvents(buffer + value, onEvent);
-      }
-      done();
-    } catch (error) {
-      done();
-      if (controller.signal.aborted) return; // a newer setting took over: nothing to report
-      const box = result.querySelector(".stream-error");
-      if (box) { box.textContent = "The connection to the training run was lost. Move a control to try again."; box.hidden = false; }
-    }
+      form.dataset.wanted = query;
+      const widget = form.closest(".widget");
+      const url = form.dataset.stream + "?" + query + "&instance=" + encodeURIComponent(widget.dataset.instance);
+      follow(widget, url, true);
+    }, delay);
   }
 
-  // A busy fragment (the queue was full) asks for the same setting again after Retry-After.
-  function retryLater(result) {
-    const seconds = Number(result.dataset.retryAfter);
-    setTimeout(() => {
-      if (!document.body.contains(result)) return;
-      const form = result.closest(".widget") && result.closest(".widget").querySelector(".widget-form");
-      if (!form) return;
-      delete form.dataset.shownQuery;
-      htmx.trigger(form, "change");
-    }, seconds * 1000);
+  function settled(widget) {
+    const form = widget.querySelector(".widget-form");
+    if (form && !form._runTimer) delete form.dataset.pending; // unless a newer move waits to be sent
+  }
+
+  function resultOf(widget) { return widget.querySelector(".widget-result"); }
+  function chartOf(widget) { return document.getElementById(widget.dataset.instance + "-chart"); }
+
+  function say(widget, text) {
+    const box = resultOf(widget) && resultOf(widget).querySelector(".stream-error");
+    if (box) { box.textContent = text; box.hidden = !text; }
+  }
+
+  function follow(widget, url, moved) {
+    const instance = widget.dataset.instance;
+    if (streams.has(instance)) streams.get(instance).abort();
+    const controller = new AbortController();
+    streams.set(instance, controller);
+    const current = () => streams.get(instance) === controller;
+    const chart = chartOf(widget);
+    if (moved && chart) CourseCharts.begin(chart);
+    const clock = { first: null }; // the first progress event: the pace is measured from it
+    const onEvent = (kind, msg) => {
+      if (!current()) return;
+      if (kind === "queued") {
+        setProgress(widget, 0, 1, msg.pending > 1 ? `queued behind ${msg.pending - 1} other run(s)…` : "Waiting for a worker…");
+      } else if (kind === "progress") {
+        if (chart) CourseCharts.progress(chart, msg);
+        setProgress(widget, msg.done, msg.total, progressText(clock, msg.done, msg.total));
+      } else if (kind === "result") {
+        streams.delete(instance);
+        swapResult(widget, msg.html);
+      } else if (kind === "failed" || kind === "cancelled") {
+        streams.delete(instance);
+        settled(widget);
+        if (kind === "failed") say(widget, msg.message);
+      }
+    };
+    say(widget, "");
+    CourseStream.read(url, { signal: controller.signal, onEvent }).then((outcome) => {
+      if (!current()) return;
+      streams.delete(instance);
+      if (outcome.busy) {
+        say(widget, `The server is busy, queued: trying again in ${outcome.busy} s.`);
+        const form = widget.querySelector(".widget-form");
+        setTimeout(() => { if (widget.isConnected && !streams.has(instance)) requestRun(form, 0, true); }, outcome.busy * 1000);
+      } else if (outcome.refused) {
+        settled(widget);
+        say(widget, outcome.message);
+        hideProgress(widget);
+      }
+    }, () => {
+      if (controller.signal.aborted || !current()) return; // a newer setting took over
+      streams.delete(instance);
+      settled(widget);
+      say(widget, "The connection to the training run was lost. Move a control to try again.");
+    });
+  }
+
+  // "step 120 of 300", and on a long run an estimate of the time left from its pace so far
+  function progressText(clock, done, total) {
+    const now = performance.now();
+    if (clock.first === null) clock.first = { at: now, done };
+    const text = `step ${done} of ${total}`;
+    const seconds = (now - clock.first.at) / 1000;
+    const pace = (done - clock.first.done) / seconds;
+    if (!(seconds > 1.5 && pace > 0)) return text;
+    const left = (total - done) / pace;
+    if (seconds + left < 8) return text;
+    return text + " · about " + (left < 90 ? Math.max(1, Math.round(left / 5) * 5) + " s" : Math.round(left / 60) + " min") + " left";
+  }
+
+  function setProgress(widget, done, total, text) {
+    const box = resultOf(widget) && resultOf(widget).querySelector(".run-progress");
+    if (!box) return;
+    box.hidden = false;
+    const pct = total ? Math.round((100 * done) / total) : 0;
+    box.querySelector("progress").value = pct;
+    box.querySelector("progress").textContent = pct + "%";
+    box.querySelector(".run-progress-text").textContent = text;
+  }
+
+  function hideProgress(widget) {
+    const box = resultOf(widget) && resultOf(widget).querySelector(".run-progress");
+    if (box) box.hidden = true;
+  }
+
+  function swapResult(widget, html) {
+    const old = resultOf(widget);
+    if (!old) return;
+    const holder = document.createElement("div");
+    holder.innerHTML = html;
+    const fresh = holder.firstElementChild;
+    old.replaceWith(fresh);
+    activate(fresh);
+  }
+
+  // ---------- results -----------------------------------------------------------------
+  function activateResult(result) {
+    const widget = result.closest(".widget");
+    const chart = document.getElementById(result.dataset.instance + "-chart");
+    const json = result.querySelector("script.figure-json");
+    if (json) {
+      if (widget && !streams.has(result.dataset.instance)) settled(widget);
+      if (chart) CourseCharts.show(chart, JSON.parse(json.textContent));
+      if (widget) CourseFindings.update(widget, result);
+    } else if (result.dataset.streamUrl && widget) {
+      follow(widget, result.dataset.streamUrl, false);
+    } else if (result.dataset.retryAfter && widget) {
+      const form = widget.querySelector(".widget-form");
+      setTimeout(() => { if (result.isConnected) requestRun(form, 0, true); }, Number(result.dataset.retryAfter) * 1000);
+    }
   }
 
   function within(root, selector) {
@@ -292,25 +240,18 @@
   }
 
   function activate(root) {
-    for (const result of within(root, ".widget-result")) {
-      const instance = result.dataset.instance;
-      const json = result.querySelector("script.figure-json");
-      if (json) {
-        const previous = streams.get(instance);
-        if (previous) { previous.abort(); streams.delete(instance); }
-        draw(instance, JSON.parse(json.textContent), true);
-      } else if (result.dataset.streamUrl) {
-        follow(result);
-      } else if (result.dataset.retryAfter) {
-        retryLater(result);
-      }
-    }
+    if (!root.querySelectorAll) return;
+    for (const result of within(root, ".widget-result")) activateResult(result);
     for (const widget of within(root, ".widget")) {
+      const form = widget.querySelector(".widget-form");
+      if (form && form.dataset.wanted === undefined) form.dataset.wanted = formState(form).toString();
       const link = widget.querySelector("[data-permalink]");
       if (link) { const url = pageUrlWith(widget); link.href = url.pathname + url.search + url.hash; }
     }
   }
 
+  // Widgets whose form posts long text (the config reader) still go through htmx: a
+  // response that arrives after the controls have moved on is not swapped in.
   function setupHtmx() {
     // a 422 carries a readable message about the bad value: show it instead of ignoring it
     htmx.config.responseHandling = [
@@ -320,11 +261,19 @@
       { code: "503", swap: true, error: false }, // busy, queued: the fragment says so and retries
       { code: "[45]..", swap: false, error: true },
     ];
+    const postingForm = (elt) => (elt && elt.classList && elt.classList.contains("widget-form") ? elt : null);
+    document.addEventListener("htmx:beforeRequest", (event) => {
+      const form = postingForm(event.detail.elt);
+      if (form) form.dataset.sentQuery = formState(form).toString();
+    });
+    document.addEventListener("htmx:beforeSwap", (event) => {
+      const form = postingForm(event.detail.elt);
+      if (form && form.dataset.sentQuery !== formState(form).toString()) event.detail.shouldSwap = false;
+    });
     htmx.onLoad(activate); // every element htmx adds (and the whole body at start)
     document.addEventListener("htmx:responseError", (event) => {
       const widget = event.detail.elt.closest && event.detail.elt.closest(".widget");
-      const box = widget && widget.querySelector(".stream-error");
-      if (box) { box.textContent = "The server answered " + event.detail.xhr.status + ". Try again."; box.hidden = false; }
+      if (widget) say(widget, "The server answered " + event.detail.xhr.status + ". Try again.");
     });
   }
 
@@ -341,11 +290,8 @@
   if (window.htmx) setupHtmx();
   window.addEventListener("DOMContentLoaded", () => {
     setupNav();
+    if (document.querySelector(".widget-chart")) CourseCharts.ready().catch(() => {});
     if (!window.htmx) activate(document);
-    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
-      for (const chart of document.querySelectorAll(".widget-chart.js-plotly-plot")) {
-        Plotly.relayout(chart, themed(chart.layout));
-      }
-    });
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", CourseCharts.retheme);
   });
 })();

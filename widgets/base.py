@@ -220,6 +220,23 @@ class Widget:
         """A short PyTorch script that reproduces the plotted result."""
         return ""
 
+    def findings(self, values: dict, data: dict) -> list[str]:
+        """What this result says that matters, as sentences the page shows under the chart
+        (and a screen reader hears once per result): a verdict, an explanation, a measured
+        figure too long for a chart title. Computed from `data`, the run on screen. By default:
+        with several seeds, each difference with its spread and paired test (widgets/spread.py)."""
+        from widgets.spread import findings
+
+        return findings(data) if isinstance(data, dict) else []
+
+    def summary(self, values: dict, data: dict) -> list[dict]:
+        """The numbers that matter of each run on screen, formatted, one dict per run
+        ({"run": label, "final loss": "2.312", ...}): the page compares them with the previous
+        setting's after a move. Training widgets get them from their runs (widgets/kit.py)."""
+        from widgets.kit import run_summary
+
+        return run_summary(data)
+
     def describe(self) -> dict:
         return {"name": self.name, "title": self.title, "caption": self.caption,
                 "streams": self.streams, "params": [p.describe() for p in self.params]}

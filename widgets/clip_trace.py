@@ -88,14 +88,17 @@ class ClipTraceWidget(Widget):
                                "x1": data["bad_step"], "y0": 0, "y1": 1,
                                "line": {"dash": "dot", "color": "#d97706", "width": 1}})
         layout["shapes"] = shapes
-        summary = (f"clipped on {data['share_clipped']:.0%} of steps; 90th percentile of observed norms: "
-                   f"{data['p90']:.3g}" if done and data["p90"] is not None else "")
+        return figure(traces, layout)  # what the run measured is page text: see findings()
+
+    def findings(self, values, data):
+        found = []
+        if data["p90"] is not None:
+            found.append(f"The clipped run was clipped on {data['share_clipped']:.0%} of its steps; the 90th "
+                         f"percentile of the gradient norms the unclipped run observed is {data['p90']:.3g}.")
         if data["bad_step"] is not None:
-            summary += f"; '{BAD_CHAR}'-batch at step {data['bad_step']} (orange)"
-        layout["annotations"].append({"text": summary, "xref": "paper", "yref": "paper", "x": 1, "y": 1.0,
-                                      "xanchor": "right", "yanchor": "bottom", "showarrow": False,
-                                      "font": {"size": 11}, "yshift": 20})
-        return figure(traces, layout)
+            found.append(f"A corrupted batch ('{BAD_CHAR}' repeated) arrives at step {data['bad_step']}: the orange "
+                         f"dotted line.")
+        return found
 
     def tables(self, values, data):
         tables = [{"caption": "Summary", "columns": ["quantity", "value"], "rows": [

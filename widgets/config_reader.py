@@ -45,7 +45,8 @@ class ConfigReaderWidget(Widget):
         title = ("No knob flagged: every value is a common one" if flagged == 0
                  else f"{flagged} knob{'s' if flagged != 1 else ''} flagged (unusual or risky)")
         layout = {"height": 120 + 22 * len(rows), "margin": {"l": 230, "r": 16, "t": 80, "b": 40},
-                  "title": {"text": title, "x": 0, "xanchor": "left", "y": 0.995, "yanchor": "top"},
+                  "title": {"text": title, "x": 0, "xanchor": "left", "yref": "container", "y": 1, "yanchor": "top",
+                            "pad": {"t": 12}},
                   "barmode": "stack", "hovermode": "closest",
                   "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
                   "xaxis": {"range": [0, 4.2], "tickvals": [1, 2, 3, 4], "ticktext": list(LEVELS),
@@ -53,6 +54,15 @@ class ConfigReaderWidget(Widget):
                   "yaxis": {"categoryorder": "array", "categoryarray": list(reversed(names)),
                             "automargin": True}}
         return figure(traces, layout)
+
+    def findings(self, values, data):
+        if data["error"]:
+            return [f"The config could not be read: {data['error']}"]
+        flagged = [r for r in data["rows"] if r["level"] in ("unusual", "risky")]
+        found = [f"{len(flagged)} knob{'s' if len(flagged) != 1 else ''} flagged as unusual or risky."
+                 if flagged else "No knob flagged: every value is a common one."]
+        found += [f"{r['knob']} = {r['value']} ({r['level']}): {r['comment']}" for r in flagged if r["comment"]]
+        return found
 
     def tables(self, values, data):
         if data["error"]:

@@ -20,7 +20,7 @@ import statistics
 import threading
 
 from widgets.base import Param, Widget
-from widgets.kit import color, fmt, history_figure, train_streaming, val_table, wrap_html
+from widgets.kit import color, fmt, history_figure, train_streaming, val_table
 from widgets.lab.corrupt import constant_batch, corrupt_steps
 from widgets.lab.data import BatchStream, load_corpus
 from widgets.lab.model import GPTConfig
@@ -234,13 +234,13 @@ class DiagnosisWidget(Widget):
                            "font": {"color": tint}}
         layout["margin"] = {**layout["margin"], "t": 110}
         layout["legend"] = {**layout["legend"], "y": 1.07}
-        if data["explanation"]:
-            layout["height"] = layout["height"] + 120
-            layout["margin"]["b"] = 170
-            layout["annotations"].append({"text": wrap_html(data["explanation"], 92), "xref": "paper",
-                                          "yref": "paper", "x": 0, "y": -0.15, "font": {"size": 12}, "xanchor": "left",
-                                          "yanchor": "top", "align": "left", "showarrow": False})
-        return fig
+        return fig  # the explanation is page text under the chart: see findings()
+
+    def findings(self, values, data):
+        if data["verdict"] is None:
+            return []
+        mark = "\u2714" if data["verdict"] == "correct" else "\u2718"
+        return [f"{mark} Case {data['case']}, your guess \u201c{data['guess']}\u201d. {data['explanation']}"]
 
     def tables(self, values, data):
         tables = []

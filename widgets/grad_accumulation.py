@@ -114,7 +114,7 @@ class GradAccumulationWidget(Widget):
     def figure(self, values, data):
         c = data["check"]
         k = data["k"]
-        bars = ["one batch of k·b", "k micro-batches, loss / k", "k micro-batches, loss not / k"]
+        bars = ["one batch of k·b", "k micro-batches,<br>loss / k", "k micro-batches,<br>loss not / k"]
         norms = [c["norm_big"], c["norm_accumulated"], c["norm_not_divided"]]
         traces = [{"type": "bar", "x": bars, "y": norms, "marker": {"color": [color(0), color(2), color(1)]},
                    "text": [f"{v:.4g}" for v in norms], "textposition": "outside", "showlegend": False,
@@ -128,19 +128,20 @@ class GradAccumulationWidget(Widget):
             [f"gradient norm of the same {k}×{data['micro_batch']} sequences (not dividing makes it ×{k})",
              "gradient norm each SGD step uses", "training loss"],
             x_title="optimizer step", y_titles=["gradient norm", "gradient norm", "loss"],
-            y_log=[False, True, False], y_ranges=[[0, 1.25 * max(norms)], None, [2.5, 5.0]], shared_x=False)
+            y_log=[False, True, False], y_ranges=[[0, 1.25 * max(norms)], None, [2.5, 5.0]], shared_x=False,
+            domains=[[0.72, 1.0], [0.36, 0.6], [0.0, 0.28]])  # room under the bars for their labels
         layout["xaxis"] = {**layout["xaxis"], "type": "category", "showticklabels": True}
         layout["xaxis3"] = {**layout["xaxis3"], "range": [0.5, data["steps"] + 0.5]}
         layout["xaxis2"] = {**layout["xaxis2"], "matches": "x3", "showticklabels": True}
         layout["hovermode"] = "closest"
-        t = data["tokens"]
-        layout["title"] = {"text": (f"max |accumulated − one batch| = {c['max_abs_diff']:.2e} "
-                                    f"(relative {c['relative_diff']:.1e}); not dividing: ×{c['ratio_not_divided']:.6f}; "
-                                    f"{t['micro_batch']}×{t['context']}×{t['k']} = {t['tokens_per_step']:,} tokens/step"),
-                           "font": {"size": 12}, "x": 0, "xanchor": "left", "y": 0.995}
-        layout["margin"] = {**layout["margin"], "t": 110}
         layout["height"] = 760
-        return figure(traces, layout)
+        return figure(traces, layout)  # the measured differences are page text: see findings()
+
+    def findings(self, values, data):
+        c, t = data["check"], data["tokens"]
+        return [f"Measured on these weights: max |accumulated − one batch| = {c['max_abs_diff']:.2e} (relative "
+                f"{c['relative_diff']:.1e}); without dividing the loss by k the gradient is ×{c['ratio_not_divided']:.6f}; "
+                f"{t['micro_batch']}×{t['context']}×{t['k']} = {t['tokens_per_step']:,} tokens per optimizer step."]
 
     def tables(self, values, data):
         c, t = data["check"], data["tokens"]

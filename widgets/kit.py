@@ -142,6 +142,24 @@ def panels_layout(titles: list[str], x_title: str = "step", y_titles: list[str] 
     return layout
 
 
+def fit_range(fixed, values, title: str, room: float = 1.0) -> tuple[list, str]:
+    """A fixed y range grown to hold `values`, and the axis title that goes with it.
+
+    A fixed range keeps a streaming chart still; the data may still leave it (a validation
+    curve rising, a run blowing up). The top grows to the largest finite value (with a little
+    headroom), up to `room` times the fixed span above the fixed top; past that the axis stops
+    there and its title says "clipped at". Only the top moves: losses rise, they do not fall
+    below zero."""
+    lo, hi = fixed
+    top = max((v for v in values if v is not None and math.isfinite(v)), default=hi)
+    if top <= hi:
+        return [lo, hi], title
+    cap = hi + room * (hi - lo)
+    if top <= cap:
+        return [lo, top + 0.03 * (top - lo)], title
+    return [lo, cap], f"{title} (clipped at {cap:.3g})"
+
+
 def figure(traces: list[dict], layout: dict, ghost: bool = False) -> dict:
     """ghost=True asks the page to keep the previous setting's curves as faint ghosts."""
     if ghost:
@@ -225,8 +243,11 @@ def history_figure(data: dict, panels=("loss", "lr", "grad_norm"), loss_range=(1
                            f"{run['label']} diverged", i, panel=1, mode="markers+text", show_legend=False,
                            group=run["label"], marker={"symbol": "x", "size": 14},
                            text=["diverged"] * len(diverged), textposition="top center"))
-    y_ranges = [list(loss_range) if p == "loss" else (lr_range if p == "lr" else None) for p in panels]
-    layout = panels_layout([titles[p] for p in panels], y_titles=[p.replace("_", " ") for p in panels],
+    losses = [v for run in data["runs"] for v in (*run["loss"], *run.get("val_loss", ()))]
+    loss_y, loss_title = fit_range(loss_range, losses, "loss")
+    y_ranges = [loss_y if p == "loss" else (lr_range if p == "lr" else None) for p in panels]
+    y_titles = [loss_title if p == "loss" else p.replace("_", " ") for p in panels]
+    layout = panels_layout([titles[p] for p in panels], y_titles=y_titles,
                            y_log=[p == "grad_norm" for p in panels], y_ranges=y_ranges)
     layout["xaxis"] = {**layout["xaxis"], "range": [0, max(total, 1)]}
     if clip is not None and "grad_norm" in panels:
@@ -253,6 +274,31 @@ def history_tables(data: dict, every: int = 10, columns=("loss", "lr", "grad_nor
 def seed_note(run: dict) -> str:
     """', seed N' for a run of a result with several seeds (the others carry no seed)."""
     return f", seed {run['seed']}" if "seed" in run else ""
+
+
+def _three(x) -> str:
+    """Three significant digits, trailing zeros kept (2.60, not 2.6), so a before/after line aligns."""
+    return fmt(x) if x is None or isinstance(x, float) and not math.isfinite(x) else f"{x:#.3g}"
+
+
+def run_summary(data: dict) -> list[dict]:
+    """Each training run's final loss, final validation loss and divergence step, formatted
+    (see Widget.summary); [] for data without runs of losses."""
+    runs = data.get("runs") if isinstance(data, dict) else None
+    runs = list(runs.values()) if isinstance(runs, dict) else runs
+    if not isinstance(runs, list):
+        return []
+    summary = []
+    for k, run in enumerate(runs):
+        if not isinstance(run, dict) or not run.get("loss"):
+            continue
+        numbers = {"run": str(run.get("label", f"run {k + 1}")) + seed_note(run), "final loss": _three(run["loss"][-1])}
+        if run.get("val_loss"):
+            numbers["validation loss"] = _three(run["val_loss"][-1])
+        if "diverged_at" in run:
+            numbers["diverged"] = "no" if run["diverged_at"] is None else f"at step {run['diverged_at']}"
+        summary.append(numbers)
+    return summary
 
 
 def val_table(run: dict, caption: str | None = None) -> dict:

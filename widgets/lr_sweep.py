@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from widgets.base import Param, ParamError, Widget
-from widgets.kit import (check_inside_run, color, figure, finite_list, fmt, line, spec_code, title,
+from widgets.kit import (check_inside_run, color, figure, finite_list, fit_range, fmt, line, spec_code, title,
                          train_streaming)
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule, floor_lr
@@ -133,8 +133,9 @@ class LRSweepWidget(Widget):
                        "xaxis": "x", "yaxis": "y", "showlegend": False, "hoverinfo": "skip"})
         # bottom panel: the loss curves
         for k, run in enumerate(data["runs"]):
-            y = [None if v is None else min(v, top + 1.0) for v in run["loss"]]
-            traces.append(line(range(len(y)), y, run["label"], k, panel=2))
+            traces.append(line(range(len(run["loss"])), run["loss"], run["label"], k, panel=2))
+        curves_y, curves_title = fit_range(LOSS_RANGE, [v for run in data["runs"] for v in run["loss"]],
+                                           "training loss")
         # zone bands from the runs: each run owns the span between its neighbours' geometric midpoints
         if data["zones"]:
             edges = [log_lo] + [(math.log10(a) + math.log10(b)) / 2 for a, b in zip(lrs, lrs[1:])] + [log_hi]
@@ -160,8 +161,8 @@ class LRSweepWidget(Widget):
             "yaxis": {"domain": [0.58, 1.0], "range": LOSS_RANGE, "anchor": "x",
                       "title": {"text": f"final loss (mean of last {FINAL_WINDOW})"}},
             "xaxis2": {"range": [0, max(data["steps"], 1)], "anchor": "y2", "title": {"text": "step"}},
-            "yaxis2": {"domain": [0.0, 0.38], "range": LOSS_RANGE, "anchor": "x2",
-                       "title": {"text": "training loss"}},
+            "yaxis2": {"domain": [0.0, 0.38], "range": curves_y, "anchor": "x2",
+                       "title": {"text": curves_title}},
             "shapes": shapes,
             "annotations": [title("final loss vs learning rate" + ("" if done else " (drawn when the runs end)"), 0, 1.0),
                             title("loss curves (same weights, same batches)", 0, 0.38), *notes],

@@ -16,7 +16,8 @@ import math
 import torch
 
 from widgets.base import Param, Widget
-from widgets.kit import REPORT_EVERY, color, figure, fmt, hline, loss_traces, panels_layout, val_table
+from widgets.kit import (REPORT_EVERY, color, figure, fit_range, fmt, hline, loss_traces, panels_layout,
+                        val_table)
 from widgets.lab.bugs import label_shift_bug, remove_causal_mask
 from widgets.lab.data import RepeatBatch, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
@@ -96,10 +97,12 @@ class SanityWidget(Widget):
         styles = {"overfit": 2, "healthy": 0, "buggy": 1}
         for key, run in runs.items():
             traces += loss_traces(run, styles[key], panel=2, steps=range(1, len(run["loss"]) + 1))
+        losses = [v for run in runs.values() for v in (*run["loss"], *run["val_loss"])]
+        loss_y, loss_title = fit_range([0, 6.0], losses, "loss")
         layout = panels_layout(
             ["initial loss of an untrained model against ln V (uniform guess)",
              "loss (train solid, validation dots): one batch, healthy, buggy"],
-            x_title="step", y_titles=["loss (nats)", "loss"], y_ranges=[[0, 11.5], [0, 6.0]], shared_x=False,
+            x_title="step", y_titles=["loss (nats)", loss_title], y_ranges=[[0, 11.5], loss_y], shared_x=False,
             height=720, domains=[[0.64, 1.0], [0.0, 0.5]],
             x_axes=[{"type": "category", "showticklabels": True}, {"range": [0, data["steps"]]}])
         layout["hovermode"] = "closest"

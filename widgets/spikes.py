@@ -129,8 +129,10 @@ class SpikesWidget(Widget):
                 shapes.append({"type": "rect", "xref": f"x{suffix}", "yref": f"y{suffix} domain",
                                "x0": start - 0.5, "x1": end - 0.5, "y0": 0, "y1": 1, "line": {"width": 0},
                                "fillcolor": "rgba(220, 38, 38, 0.15)"})
+            late = end > 0.7 * data["steps"]  # near the right edge: the label goes on the band's left
             layout["annotations"].append({"text": "bad batches", "xref": "x",
-                                          "yref": "y domain", "x": end, "y": 0.97, "xanchor": "left",
+                                          "yref": "y domain", "x": start - 0.5 if late else end,
+                                          "y": 0.97, "xanchor": "right" if late else "left",
                                           "yanchor": "top", "showarrow": False, "font": {"size": 11}})
         shapes.append(hline(values["clip"], 0, data["steps"], "2"))
         layout["shapes"] = shapes

@@ -47,14 +47,6 @@ def store(request: Request) -> Iterator[ProgressStore]:
         progress.close()
 
 
-async def wait_for_disconnect(request: Request) -> None:
-    """Returns when the client has gone (uvicorn reports it as soon as the socket closes)."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
 def chapter_or_404(course: Course, slug: str) -> Chapter:
     """The chapter; HTTPException 404, or BrokenChapter (a 500) for a file that does not load."""
     chapter = course.get(slug)
@@ -111,8 +103,14 @@ def sidebar_context(request: Request, current: str | None = None) -> dict:
             "progress": progress_for(request, loaded), "exercise_tally": exercise_tally(request)}
 
 
+# Pages whose own script draws with Plotly as soon as the page has loaded (static/exercises.js
+# on "train with your code"); every other chart waits for static/charts.js to fetch Plotly.
+PLOTLY_AT_LOAD = {"exercise_train.html"}
+
+
 def render_page(request: Request, template: str, context: dict, status_code: int = 200) -> HTMLResponse:
     """A whole page from `template`, with the learner cookie set when this request made one."""
+    context = {"plotly_at_load": template in PLOTLY_AT_LOAD, **context}
     response = request.app.state.templates.TemplateResponse(request, template, context,
                                                              status_code=status_code)
     return response

@@ -7,6 +7,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from app.settings import Settings
+from app.web.assets import asset_url
 
 
 def _to_json(value) -> Markup:
@@ -26,4 +27,6 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     templates.env.filters["tojson_script"] = _to_json
     templates.env.filters["highlight_python"] = _highlight_python
     templates.env.globals["asset_version"] = "1"
+    # a file's URL with its content hash, cached for a year by the browser (app/web/assets.py)
+    templates.env.globals["asset_url"] = lambda url_path: asset_url(url_path, settings.static_dir)
     return templates

@@ -195,7 +195,9 @@ def test_a_text_widget_posts_its_form_and_a_long_link_value_is_ignored(client):
     long_link = client.get("/widgets/config-reader/demo", params={"config-reader.config": "a: 1\n" * 300})
     assert long_link.status_code == 200 and "ignored" in long_link.text
     warmup = client.get("/widgets/warmup/demo")
-    assert 'method="get"' in warmup.text and 'hx-get="/widgets/warmup"' in warmup.text
+    # a slider widget's form: without JavaScript a GET of the fragment; with it, the stream directly
+    assert 'method="get"' in warmup.text and 'action="/widgets/warmup"' in warmup.text
+    assert 'data-stream="/widgets/warmup/stream"' in warmup.text and 'hx-get="/widgets' not in warmup.text
 
 
 # --- 500s: an error id, never the exception text --------------------------------------------

@@ -81,7 +81,7 @@ def test_widget_parameters_in_422s_and_fragments_are_text(watched):
             assert response.status == 422, url
             assert_inert(page, url)
 
-    # htmx swaps the 422 fragment into the widget: a select given the payload as its value
+    # the widget shows the stream's 422 message as its alert: a select given the payload as its value
     page.goto("/widgets/lr-schedule/demo")
     for payload in PAYLOADS:
         page.evaluate("""(payload) => {
@@ -90,10 +90,10 @@ def test_widget_parameters_in_422s_and_fragments_are_text(watched):
             select.dispatchEvent(new Event("change", {bubbles: true}));
         }""", payload)
         page.wait_for_function("""(payload) => {
-            const error = document.querySelector("#lr-schedule-result .widget-error");
+            const error = document.querySelector("#lr-schedule-result [role=alert]:not([hidden])");
             return error && error.textContent.includes(payload.slice(0, 20));
         }""", arg=payload)
-        assert_inert(page, f"htmx 422 for family={payload}", "#lr-schedule-result")
+        assert_inert(page, f"the stream's 422 for family={payload}", "#lr-schedule-result")
 
 
 CONFIG = "\n".join([

@@ -87,7 +87,13 @@ def test_figure_has_log_lr_axis_fixed_ranges_and_zone_bands():
     values, data = default_run()
     fig = WIDGET.figure(values, data)
     layout = fig["layout"]
-    assert layout["xaxis"]["type"] == "log" and layout["yaxis"]["range"] == layout["yaxis2"]["range"]
+    assert layout["xaxis"]["type"] == "log"
+    # the curves' axis starts from the sweep's fixed range and grows only to hold every curve
+    low, high = layout["yaxis"]["range"]
+    curves_low, curves_high = layout["yaxis2"]["range"]
+    assert curves_low == low and curves_high >= high
+    finite = [v for run in data["runs"] for v in run["loss"] if v is not None and math.isfinite(v)]
+    assert max(finite) <= curves_high or "clipped at" in layout["yaxis2"]["title"]["text"]
     bands = [s for s in layout["shapes"] if s["type"] == "rect"]
     assert len(bands) >= 3
     texts = {a["text"] for a in layout["annotations"]}

@@ -6,6 +6,7 @@ code" script that really runs. Each widget's own claims live in tests/test_widge
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from app.serving.worker import figure_delta
 from shared_runs import widget_run
+from widgets import kit
 from widgets.base import ParamError
 from widgets.lab.trainer import default_device, device_name
 from widgets.registry import all_widgets
@@ -139,6 +141,35 @@ def test_tables_match_their_columns(name):
     for table in tables:
         assert table["caption"] and table["columns"]
         assert all(len(row) == len(table["columns"]) for row in table["rows"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_findings_and_the_numbers_that_matter_come_from_the_run(name):
+    """What the page shows under the chart (Widget.findings) is text; a training widget names
+    each run's final numbers (Widget.summary), which the page compares after a move, and they
+    are the run's own."""
+    widget = WIDGETS[name]
+    values, data = default_result(name)
+    findings = widget.findings(values, data)
+    assert isinstance(findings, list) and all(isinstance(f, str) and f.strip() for f in findings)
+    summary = widget.summary(values, data)
+    runs = data.get("runs") if isinstance(data, dict) else None
+    runs = list(runs.values()) if isinstance(runs, dict) else runs
+    trained = [r for r in runs or [] if isinstance(r, dict) and r.get("loss")]
+    assert len(summary) == len(trained)
+    for numbers, run in zip(summary, trained):
+        assert numbers["run"] == str(run["label"])
+        last = run["loss"][-1]
+        assert numbers["final loss"] == ("-" if last is None else kit.fmt(last) if not math.isfinite(last)
+                                         else f"{last:#.3g}")
+
+
+def test_fit_range_holds_the_curves_or_says_where_it_clips():
+    assert kit.fit_range([0, 6.0], [1.0, 5.5, None, float("nan")], "loss") == ([0, 6.0], "loss")
+    grown, title = kit.fit_range([0, 6.0], [1.0, 6.81], "loss")
+    assert grown[0] == 0 and 6.81 < grown[1] < 7.1 and title == "loss"
+    clipped, title = kit.fit_range([1.8, 5.0], [4.0, 30.0], "training loss")
+    assert clipped == [1.8, 8.2] and title == "training loss (clipped at 8.2)"
 
 
 @pytest.mark.parametrize("name", NAMES)

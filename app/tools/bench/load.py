@@ -5,8 +5,8 @@
     python -m app bench --load --url http://127.0.0.1:8000   # a server you started yourself
 
 Each learner has its own cookie and loops: load a chapter page, move one control of one of
-the chapter's widgets and wait for the complete chart (the fragment's figure, or the run's
-stream to its last event), answer one of the chapter's questions (following a predict run's
+the chapter's widgets and wait for the complete chart (one request, as the page makes it: the
+widget's stream, one `result` event when cached, the run's events otherwise), answer one of the chapter's questions (following a predict run's
 stream as a browser does), then think for 1-3 s. Four moves in five are one slider position
 (or one toggle or choice) from the placement, which `precompute` covers; the rest jump to a
 random far position, which nothing has computed ("cold"). A 503 is waited out for its
@@ -122,45 +122,41 @@ def loopback_client(base: str, timeout: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base, timeout=timeout, verify=False)
 
 
-async def follow_stream(client: httpx.AsyncClient, url: str, results: Results) -> bool:
-    """Read a run's stream to its last event; True when it ended with the result."""
+async def follow_stream(client: httpx.AsyncClient, url: str, results: Results) -> bool | None:
+    """Read a run's stream to its last event: True when it ended with a result that trained
+    (a `queued` event came first), False with a cached result (one `result` event), None
+    when it ended otherwise (a 503, an error)."""
+    trained = False
     async with client.stream("GET", url, timeout=RUN_TIMEOUT_S) as response:
         if response.status_code == 503:
             results.busy_503 += 1
             await asyncio.sleep(float(response.headers.get("Retry-After", "5")))
-            return False
+            return None
         if response.status_code != 200:
             results.error(str(response.status_code))
-            return False
+            return None
         async for line in response.aiter_lines():
+            if line.startswith("event: queued"):
+                trained = True
             if line.startswith("event: result"):
-                return True
+                return trained
             if line.startswith(("event: failed", "event: cancelled")):
                 results.error(line[7:])
-                return False
+                return None
     results.error("stream ended early")
-    return False
+    return None
 
 
 async def move(client: httpx.AsyncClient, placement: Placement, values: dict,
                results: Results) -> tuple[float, bool] | None:
     """(seconds from the request to the complete chart, whether it trained), or None (a 503,
-    an error). A cached result comes in the fragment itself; anything else is a stream."""
+    an error). As the page does it: one request, the widget's stream, which answers a cached
+    setting with one `result` event (static/course.js)."""
     started = time.perf_counter()
-    response = await client.get(f"/widgets/{placement.widget}?{query_string(values, instance=placement.instance)}",
-                                headers={"HX-Request": "true"})
-    if response.status_code == 503:
-        results.busy_503 += 1
-        await asyncio.sleep(float(response.headers.get("Retry-After", "5")))
+    trained = await follow_stream(
+        client, f"/widgets/{placement.widget}/stream?{query_string(values, instance=placement.instance)}", results)
+    if trained is None:
         return None
-    if response.status_code != 200:
-        results.error(str(response.status_code))
-        return None
-    trained = "figure-json" not in response.text
-    if trained:
-        stream = re.search(r'data-stream-url="([^"]+)"', response.text)
-        if not stream or not await follow_stream(client, stream.group(1).replace("&amp;", "&"), results):
-            return None
     return time.perf_counter() - started, trained
 
 

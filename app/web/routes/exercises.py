@@ -30,7 +30,8 @@ from app.web.errors import log_failure
 from app.course.exercises import Exercise
 from app.exercises.grading import GradingRefused, grade, is_loopback
 from app.web.limits import read_form
-from app.web.pages import exercises, is_htmx, render_fragment, store, wait_for_disconnect
+from app.web.jobs_http import wait_for_disconnect
+from app.web.pages import exercises, is_htmx, render_fragment, store
 from app.web.views.exercise import learner_progress, solution_unlocked
 from app.learning.progress import ExerciseProgress, ProgressStore
 from app.web.learner import learner_id

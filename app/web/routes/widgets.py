@@ -16,10 +16,10 @@ No route here computes: results come from the cache or from an engine job awaite
 blocking. A learner's newer request for the same widget instance supersedes the older one,
 a request whose client went away is cancelled, and a full queue answers 503 + Retry-After.
 
-Stream events: `queued` {"pending"}, then `progress` {"seq", "done", "total"} with either
-"figure" (a whole figure) or "extend" (new points per trace, for Plotly.extendTraces) and
-maybe "layout"; it ends with `result` {"html": the result fragment, "provenance"}, or
-`failed` {"message", "error_id"} / `cancelled` {"message"}.
+Streams follow the one protocol of app/web/jobs_http.py: `queued`, `progress` (with the
+figure's change: "figure", or "extend"/"replace"/"layout"), then `result` {"html": the result
+fragment, "provenance"}, or `failed` / `cancelled`. A cached setting is one `result` event, so
+the page opens the stream directly when a control moves: one request per move, cached or not.
 
 Bad input is a ParamError, answered as a 422 by app/web/errors.py (the fragment shows it in
 place instead); a failed run is a 500 whose error id is in the log with the failure.
@@ -27,42 +27,22 @@ place instead); a failed run is a 500 whose error id is in the log with the fail
 from __future__ import annotations
 
 import asyncio
-import json
-import math
-from typing import Any, Mapping
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
-from app.serving.engine import JobCancelled, JobFailed, QueueFull, Superseded
-from app.web.errors import log_failure
+from app.serving.engine import QueueFull
+from app.web.jobs_http import Refused, answer, busy, event_stream, handle_result, json_safe
 from app.web.limits import loads_json, read_form, repeated
-from app.web.pages import sidebar_context, wait_for_disconnect, widget_registry
+from app.web.pages import sidebar_context, widget_registry
 from app.web.learner import learner_id
 from app.web.views.widget import (INSTANCE_RE, check_url_text, instance_or_422, render_result, render_widget,
                              result_html)
 from widgets.base import ParamError, Widget
 
 router = APIRouter()
-KEEP_ALIVE_S = 15.0  # a comment line this often while a run waits in the queue
-FAILED = "The run failed on the server. The error id is in the server's log: {}"
-
-
-def json_safe(value: Any) -> Any:
-    """NaN and inf become None: JSON has no spelling for them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def busy_json(error: QueueFull) -> JSONResponse:
-    return JSONResponse(status_code=503, headers={"Retry-After": str(error.retry_after)},
-                        content={"detail": f"busy, queued: {error.reason}; try again in "
-                                           f"{error.retry_after} s", "retry_after": error.retry_after})
+REPLACED = "a newer request for this widget instance replaced it"
 
 
 def widget_or_404(request: Request, name: str) -> Widget:
@@ -108,9 +88,8 @@ def is_json(request: Request) -> bool:
     return request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
 
 
-async def widget_request(name: str, request: Request) -> tuple[Widget, dict, str]:
-    """(widget, canonical values, instance) of a request; 404 or ParamError."""
-    widget = widget_or_404(request, name)
+async def widget_request(widget: Widget, request: Request) -> tuple[dict, str]:
+    """(canonical values, instance) of a request for `widget`; ParamError when bad."""
     params = await request_params(request)
     if request.method == "GET":
         check_url_text(widget, params)
@@ -119,7 +98,7 @@ async def widget_request(name: str, request: Request) -> tuple[Widget, dict, str
         for p in widget.params:
             if p.name in body_names and p.name in params:
                 p.parse_json(params[p.name])
-    return widget, widget.canonicalize(params), instance_or_422(name, params)
+    return widget.canonicalize(params), instance_or_422(widget.name, params)
 
 
 @router.get("/api/widgets")
@@ -136,39 +115,20 @@ def engine_status(request: Request):
             "prerendered": request.app.state.prerender.status()}
 
 
-async def finished_item(request: Request, widget: Widget, values: dict, instance: str):
-    """(item, None) with the finished item, from the cache or the run awaited (cancelled if
-    the client leaves first); or (None, the response saying why there is none)."""
+async def finished_item(request: Request, widget: Widget, values: dict, instance: str) -> dict:
+    """The finished item, from the cache or the run awaited (cancelled if the client leaves
+    first); Refused with the response that says why there is none (app/web/jobs_http.py)."""
     jobs = request.app.state.jobs
     item = await asyncio.to_thread(jobs.cached, widget, values)
     if item is not None:
-        return item, None
+        return item
     learner, _ = learner_id(request)
     try:
         handle = await jobs.follow(widget, values, owner=(learner, instance))
     except QueueFull as error:
-        return None, busy_json(error)
-    gone = asyncio.ensure_future(wait_for_disconnect(request))
-    outcome = asyncio.ensure_future(handle.result())
-    try:
-        await asyncio.wait({gone, outcome}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-        handle.release()
-    if not outcome.done():  # the client left: nobody to answer
-        outcome.cancel()
-        return None, JSONResponse(status_code=499, content={"detail": "the client went away"})
-    try:
-        return outcome.result(), None
-    except Superseded:
-        return None, JSONResponse(status_code=409, content={
-            "detail": "superseded: a newer request for this widget instance replaced it"})
-    except JobCancelled:
-        return None, JSONResponse(status_code=409, content={"detail": "the run was cancelled"})
-    except JobFailed as failure:
-        error_id = log_failure(f"the {widget.name} run at {values} failed: {failure}", exc_info=None)
-        return None, JSONResponse(status_code=500, content={"detail": FAILED.format(error_id),
-                                                            "error_id": error_id})
+        raise Refused(busy(error)) from None
+    return await answer(request, handle_result(handle), what=f"the {widget.name} run at {values}",
+                        replaced=REPLACED)
 
 
 @router.get("/api/widgets/{name}")
@@ -176,30 +136,36 @@ async def finished_item(request: Request, widget: Widget, values: dict, instance
 async def widget_json(name: str, request: Request):
     """The JSON twin of a widget: canonical parameters, data series, figure and provenance.
     A miss waits for the run; the run is cancelled if the client leaves first."""
-    widget, values, instance = await widget_request(name, request)
-    item, failure = await finished_item(request, widget, values, instance)
-    return failure or JSONResponse(json_safe(item))
+    widget = widget_or_404(request, name)
+    values, instance = await widget_request(widget, request)
+    try:
+        item = await finished_item(request, widget, values, instance)
+    except Refused as refused:
+        return refused.response
+    return JSONResponse(json_safe(item))
 
 
 @router.get("/widgets/{name}", response_class=HTMLResponse)
 @router.post("/widgets/{name}", response_class=HTMLResponse)
 async def widget_fragment(name: str, request: Request):
-    """The result fragment. GET: the figure when cached, otherwise the stream to follow.
+    """The result fragment (for links, forms without JavaScript, and widgets that post text).
+    GET: the figure when cached, otherwise the stream to follow.
     POST (a form with long text): the finished figure, the run awaited."""
     widget = widget_or_404(request, name)
     try:
-        widget, values, instance = await widget_request(name, request)
+        values, instance = await widget_request(widget, request)
     except ParamError as error:  # shown in place of the result, in the widget
         instance = request.query_params.get("instance", name)
         instance = instance if INSTANCE_RE.fullmatch(instance) else name
         return await asyncio.to_thread(render_result, request, widget=widget, values=None,
                                        instance=instance, error=error, status_code=422)
     if request.method == "POST":
-        item, failure = await finished_item(request, widget, values, instance)
-        if failure is not None and failure.status_code != 503:
-            return failure
-        if failure is None:
+        try:
+            item = await finished_item(request, widget, values, instance)
             return await asyncio.to_thread(render_result, request, widget, values, instance, item=item)
+        except Refused as refused:
+            if refused.response.status_code != 503:
+                return refused.response
     engine = request.app.state.engine
     if engine.pending() >= engine.settings.max_queue and not request.app.state.jobs.is_cached(widget, values):
         return await asyncio.to_thread(render_result, request, widget, values, instance, status_code=503,
@@ -209,8 +175,10 @@ async def widget_fragment(name: str, request: Request):
 
 @router.get("/widgets/{name}/stream")
 async def widget_stream(name: str, request: Request):
-    """Server-Sent Events: the run's new points as they come, then the finished fragment."""
-    widget, values, instance = await widget_request(name, request)
+    """Server-Sent Events: the run's new points as they come, then the finished fragment; a
+    cached setting answers with the fragment at once. What a moved control asks for."""
+    widget = widget_or_404(request, name)
+    values, instance = await widget_request(widget, request)
     jobs = request.app.state.jobs
     item = await asyncio.to_thread(jobs.cached, widget, values)
     handle = None
@@ -219,60 +187,15 @@ async def widget_stream(name: str, request: Request):
         try:
             handle = await jobs.follow(widget, values, owner=(learner, instance))
         except QueueFull as error:
-            return busy_json(error)
-    response = StreamingResponse(_events(request, jobs, widget, values, instance, item, handle),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    return response
+            return busy(error)
 
+    async def finish(item: dict) -> dict:
+        html = await asyncio.to_thread(result_html, request.app.state.templates, request.app.state.jobs, widget=widget, values=values,
+                                       instance=instance, item=item)
+        return {"html": html, "provenance": item["provenance"]}
 
-def _sse(event: str, payload: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(json_safe(payload), separators=(',', ':'))}\n\n"
-
-
-async def _final(request: Request, widget, values, instance: str, item: dict) -> str:
-    state = request.app.state
-    html = await asyncio.to_thread(result_html, state.templates, state.jobs, widget=widget, values=values,
-                                   instance=instance, item=item)
-    return _sse("result", {"html": html, "provenance": item["provenance"]})
-
-
-async def _events(request: Request, jobs, widget, values, instance, item, handle):
-    """The stream's body. Starlette cancels it when the client disconnects; `finally` then
-    releases the job, which stops at its next report if nobody else follows it."""
-    try:
-        if handle is None:
-            yield await _final(request, widget, values, instance, item)
-            return
-        yield _sse("queued", {"pending": jobs.engine.pending()})
-        index = 0
-        while True:
-            batch, index = handle.take(index)
-            for event in batch:
-                yield _sse("progress", event)
-            if handle.over:
-                break
-            if not await handle.wait(KEEP_ALIVE_S):
-                yield ": still queued\n\n"
-        try:
-            item = await handle.result()
-        except Superseded:
-            yield _sse("cancelled", {"message": "a newer setting replaced this run"})
-            return
-        except JobCancelled:
-            yield _sse("cancelled", {"message": "the run was cancelled"})
-            return
-        except JobFailed as failure:
-            error_id = log_failure(f"the {widget.name} run at {values} failed: {failure}", exc_info=None)
-            yield _sse("failed", {"message": FAILED.format(error_id), "error_id": error_id})
-            return
-        yield await _final(request, widget, values, instance, item)
-    except Exception:  # the status is sent already: say so in the stream, with the error id
-        error_id = log_failure(f"the {widget.name} stream at {values} failed")
-        yield _sse("failed", {"message": FAILED.format(error_id), "error_id": error_id})
-    finally:
-        if handle is not None:
-            handle.release()
+    return event_stream(request, handle, finish, value=item, what=f"the {widget.name} run at {values}",
+                        pending=jobs.engine.pending)
 
 
 @router.get("/widgets", response_class=HTMLResponse)

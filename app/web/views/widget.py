@@ -80,6 +80,7 @@ def render_widget(request: Request, name: str, overrides: Mapping[str, Any] | No
         result = result_context(state.jobs, widget, values, instance)
         html = state.templates.get_template("_widget.html").render(
             widget=widget, instance=instance, notes=notes, url_text_max=URL_TEXT_MAX,
+            at_defaults=values == widget.defaults(),
             controls=[control(p, values[p.name]) for p in widget.params if not p.advanced],
             advanced=[control(p, values[p.name]) for p in widget.params if p.advanced],
             result=result)
@@ -133,14 +134,16 @@ def result_context(jobs, widget: Widget, values: dict | None, instance: str,
     in `jobs` (or given), otherwise the address of the stream that will compute and grow it;
     `busy` (seconds) when the queue is full."""
     context = {"widget": widget, "instance": instance, "error": error, "item": None,
-               "stream_url": None, "busy": busy}
+               "stream_url": None, "busy": busy, "findings": [], "summary": [], "at_defaults": True}
     if values is None:
         return context
     context["json_url"] = json_url(widget.name, values)
     if item is None and busy is None:
         item = jobs.cached(widget, values)
     if item is not None:
-        context.update(item=item, tables=widget.tables(values, item["data"]), code=widget.code(values))
+        context.update(item=item, tables=widget.tables(values, item["data"]), code=widget.code(values),
+                       findings=widget.findings(values, item["data"]), summary=widget.summary(values, item["data"]),
+                       at_defaults=values == widget.defaults())
     elif busy is None:
         context["stream_url"] = f"/widgets/{widget.name}/stream?{query_string(values, instance=instance)}"
     return context
