@@ -114,3 +114,29 @@ def test_seeds_is_a_parameter_like_any_other(client):
     assert len(body["data"]["runs"]) == 6 and body["data"]["comparison"][0]["test"] == "paired t-test"
     one = client.get("/api/widgets/warmup", params={"steps": 20, "warmup": 5}).json()
     assert one["params"]["seeds"] == 1 and len(one["data"]["runs"]) == 2  # another setting, another key
+
+
+def test_a_stream_at_three_seeds_keeps_its_traces_and_only_grows_them():
+    """The streaming rule of widgets/kit.py with bands: same traces in the same order from the
+    first report to the final figure, each trace's points only added, every delta rebuilding."""
+    import json
+
+    from app.serving.worker import figure_delta
+
+    widget = all_widgets()["warmup"]
+    values = widget.canonicalize({"seeds": 3, "steps": 20, "warmup": 5})
+    sent = [None]
+
+    def draw(data: dict) -> None:
+        figure = json.loads(json.dumps(widget.figure(values, data)))
+        if sent[-1] is not None:
+            before = sent[-1]["data"]
+            assert [t["name"] for t in figure["data"]] == [t["name"] for t in before]
+            for old, new in zip(before, figure["data"]):
+                assert new["x"][:len(old["x"])] == old["x"] and new["y"][:len(old["y"])] == old["y"], new["name"]
+            delta = figure_delta.diff(sent[-1], figure)
+            assert delta is None or figure_delta.apply(sent[-1], delta) == figure
+        sent.append(figure)
+
+    draw(widget.compute(values, lambda partial, done, total: draw(partial)))
+    assert len(sent) > 4
