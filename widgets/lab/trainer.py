@@ -238,6 +238,7 @@ class LockstepTrainer:
         # the speed meters (lab/speed.py): tokens the stacked model reads per step, and in what dtype
         self._tokens_per_step = runs * spec.batch_size * spec.model.block_size
         self._dtype_name = str(autocast or dtype).removeprefix("torch.")
+        self._speed_keys: dict[str, tuple] = {}
 
     def __deepcopy__(self, memo) -> "LockstepTrainer":
         """A checkpoint: everything copied, the parameters still views of the copied flat buffers."""
@@ -267,9 +268,12 @@ class LockstepTrainer:
 
     def _speed_key(self, what: str) -> tuple:
         """What one step's FLOPs depend on (lab/speed.py counts them once per key and process)."""
-        shape = (self.spec.model, len(self.spec.runs), self.spec.batch_size, self.spec.eval_batch_size)
-        return (what, shape, self._dtype_name, self.device, type(self.optimizer).__name__,
-                tuple(type(h).__name__ for h in self.hooks), tuple(self.evals), bool(self.spec.z_loss))
+        if what not in self._speed_keys:
+            shape = (self.spec.model, len(self.spec.runs), self.spec.batch_size, self.spec.eval_batch_size)
+            self._speed_keys[what] = (what, shape, self._dtype_name, self.device, type(self.optimizer).__name__,
+                                      tuple(type(h).__name__ for h in self.hooks), tuple(self.evals),
+                                      bool(self.spec.z_loss))
+        return self._speed_keys[what]
 
     def _update(self) -> None:
         t = self.step
