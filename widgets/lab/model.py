@@ -182,7 +182,8 @@ class Block(nn.Module):
 
 
 class TinyGPT(nn.Module):
-    """A GPT with `runs` independent copies of its weights, all initialised identically."""
+    """A GPT with `runs` independent copies of its weights, initialised identically (or one
+    draw per seed, see init_weights)."""
 
     def __init__(self, config: GPTConfig, runs: int = 1):
         super().__init__()
