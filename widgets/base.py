@@ -75,6 +75,7 @@ class Param:
     # old spellings of choice values still accepted (links saved before a value was renamed):
     # ((old, value), ...); a parsed alias is its value, so it shares the value's run
     aliases: tuple[tuple[str, str], ...] = ()
+    values: tuple = ()  # numbers: the only values allowed, when not every one in [min, max] is (seeds: 1, 3, 5)
     labels: tuple[str, ...] = field(default=(), init=False, compare=False)  # set from `choices`
 
     def __post_init__(self) -> None:
@@ -92,6 +93,8 @@ class Param:
         return str(value)
 
     def allowed(self) -> str:
+        if self.values:
+            return "one of " + ", ".join(_fmt(v) for v in self.values)
         if self.kind in ("float", "int"):
             return f"a{'n integer' if self.kind == 'int' else ' number'} from {_fmt(self.min)} to {_fmt(self.max)}"
         if self.kind == "bool":
@@ -146,6 +149,8 @@ class Param:
             number = int(number)
         if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
             raise ParamError(self.name, raw, self.allowed())
+        if self.values and number not in self.values:
+            raise ParamError(self.name, raw, self.allowed())
         return number
 
     def _parse_bool(self, raw: Any) -> bool:
@@ -177,6 +182,8 @@ class Param:
                 "view": self.view}
         if self.kind in ("float", "int"):
             info.update(min=self.min, max=self.max, step=self.step, control=self.control)
+            if self.values:
+                info["values"] = list(self.values)
         if self.kind == "choice":
             info["choices"] = list(self.choices)
             info["choice_labels"] = list(self.labels)
@@ -273,8 +280,11 @@ class Widget:
     def findings(self, values: dict, data: dict) -> list[str]:
         """What this result says that matters, as sentences the page shows under the chart
         (and a screen reader hears once per result): a verdict, an explanation, a measured
-        figure too long for a chart title. Computed from `data`, the run on screen."""
-        return []
+        figure too long for a chart title. Computed from `data`, the run on screen. By default:
+        with several seeds, each difference with its spread and paired test (widgets/spread.py)."""
+        from widgets.spread import findings
+
+        return findings(data) if isinstance(data, dict) else []
 
     def summary(self, values: dict, data: dict) -> list[dict]:
         """The numbers that matter of each run on screen, formatted, one dict per run

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from widgets import spread
 from widgets.base import Param, ParamError, Progress
 from widgets.lab.trainer import LockstepTrainer, TrainSpec
 
@@ -83,7 +84,7 @@ def train_streaming(spec: TrainSpec, progress: Progress | None = None,
                     shape: Callable[[dict], dict] = lambda d: d, **trainer_kwargs) -> dict:
     """Train `spec` (with the trainer's hooks), reporting shape(partial) every REPORT_EVERY steps."""
     trainer = LockstepTrainer(spec, **trainer_kwargs)
-    return shape(trainer.run(reporter(progress, shape), report_every=REPORT_EVERY))
+    return shape(spread.with_seeds(trainer.run(reporter(progress, shape), report_every=REPORT_EVERY)))
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -201,25 +202,46 @@ def loss_traces(run: dict, i: int, panel: int = 1, steps=None, first: bool = Tru
                  marker={"size": 6})]
 
 
+def band_traces(x, low, high, name: str, i: int, panel: int = 1) -> list[dict]:
+    """A shaded band between `low` and `high` (the spread over seeds): the top edge, then the
+    bottom edge filled up to it. Two traces that only grow, so a stream can extend them."""
+    fill = "rgba({}, {}, {}, 0.18)".format(*(int(color(i)[k:k + 2], 16) for k in (1, 3, 5)))
+    edge = {"width": 0, "color": color(i)}
+    return [line(x, high, f"{name} (max over seeds)", i, panel=panel, show_legend=False, group=name,
+                 hoverinfo="skip", **{"line": edge}),
+            line(x, low, f"{name} (min over seeds)", i, panel=panel, show_legend=False, group=name,
+                 hoverinfo="skip", fill="tonexty", fillcolor=fill, **{"line": edge})]
+
+
 def history_figure(data: dict, panels=("loss", "lr", "grad_norm"), loss_range=(1.5, 4.6),
                    lr_range: tuple | None = None, clip: float | None = None) -> dict:
-    """Stacked panels over steps: training loss (+ validation), LR applied, gradient norm."""
+    """Stacked panels over steps: training loss (+ validation), LR applied, gradient norm.
+    With several seeds, each curve is its mean over the seeds, inside a band from their
+    lowest to their highest training loss (widgets/spread.py)."""
     titles = {"loss": "loss (train solid, validation dots)", "lr": "learning rate applied",
               "grad_norm": "gradient norm before clipping", "param_norm": "parameter norm"}
     traces = []
     total = data.get("steps", 0)
-    for i, run in enumerate(data["runs"]):
+    seeded = spread.seed_count(data) > 1
+    curves = spread.by_curve(data) if seeded else [[run] for run in data["runs"]]
+    for i, runs in enumerate(curves):
+        run = spread.mean_run(runs) if seeded else {**runs[0], "diverged": [
+            d for d in [runs[0].get("diverged_at")] if d is not None]}
         steps = list(range(len(run["loss"])))
+        if seeded:
+            low, _, high = spread.per_step(runs)
+            traces += band_traces(steps, low, high, run["label"], i)
+            run["label"] = f"{run['label']} (mean of {len(runs)} seeds)"
         for k, panel in enumerate(panels, start=1):
             if panel == "loss":
                 traces += loss_traces(run, i, panel=k, steps=steps, first=k == 1)
             else:
                 traces.append(line(steps, run[panel], run["label"], i, panel=k, show_legend=k == 1))
-        diverged = run.get("diverged_at")
-        traces.append(line([] if diverged is None else [diverged], [] if diverged is None else [loss_range[1] - 0.1],
+        diverged = run["diverged"]
+        traces.append(line(diverged, [loss_range[1] - 0.1] * len(diverged),
                            f"{run['label']} diverged", i, panel=1, mode="markers+text", show_legend=False,
                            group=run["label"], marker={"symbol": "x", "size": 14},
-                           text=[] if diverged is None else ["diverged"], textposition="top center"))
+                           text=["diverged"] * len(diverged), textposition="top center"))
     losses = [v for run in data["runs"] for v in (*run["loss"], *run.get("val_loss", ()))]
     loss_y, loss_title = fit_range(loss_range, losses, "loss")
     y_ranges = [loss_y if p == "loss" else (lr_range if p == "lr" else None) for p in panels]
@@ -240,12 +262,17 @@ def history_tables(data: dict, every: int = 10, columns=("loss", "lr", "grad_nor
     tables = []
     for run in data["runs"]:
         rows = [[t, *(fmt(run[c][t]) for c in columns)] for t in range(0, len(run["loss"]), every)]
-        caption = f"{run['label']}: training, every {every} steps"
+        caption = f"{run['label']}{seed_note(run)}: training, every {every} steps"
         if run.get("diverged_at") is not None:
             caption += f" (diverged at step {run['diverged_at']})"
         tables.append({"caption": caption, "columns": ["step", *(names[c] for c in columns)], "rows": rows})
         tables.append(val_table(run))
     return tables
+
+
+def seed_note(run: dict) -> str:
+    """', seed N' for a run of a result with several seeds (the others carry no seed)."""
+    return f", seed {run['seed']}" if "seed" in run else ""
 
 
 def _three(x) -> str:
@@ -264,7 +291,7 @@ def run_summary(data: dict) -> list[dict]:
     for k, run in enumerate(runs):
         if not isinstance(run, dict) or not run.get("loss"):
             continue
-        numbers = {"run": str(run.get("label", f"run {k + 1}")), "final loss": _three(run["loss"][-1])}
+        numbers = {"run": str(run.get("label", f"run {k + 1}")) + seed_note(run), "final loss": _three(run["loss"][-1])}
         if run.get("val_loss"):
             numbers["validation loss"] = _three(run["val_loss"][-1])
         if "diverged_at" in run:
@@ -274,5 +301,5 @@ def run_summary(data: dict) -> list[dict]:
 
 
 def val_table(run: dict, caption: str | None = None) -> dict:
-    return {"caption": caption or f"{run['label']}: validation loss", "columns": ["step", "validation loss"],
+    return {"caption": caption or f"{run['label']}{seed_note(run)}: validation loss", "columns": ["step", "validation loss"],
             "rows": [[s, fmt(v)] for s, v in zip(run["val_steps"], run["val_loss"])]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from widgets.base import Param, Widget
 from widgets.kit import check_inside_run, history_figure, history_tables, train_streaming
+from widgets.spread import SEEDS_PARAM
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import RunConfig, TrainSpec
@@ -32,7 +33,7 @@ class WarmupWidget(Widget):
         return TrainSpec(
             model=GPTConfig(block_size=BLOCK_SIZE, post_ln=values["layout"] == "post-ln"),
             runs=(run(f"warmup {values['warmup']}", values["warmup"]), run("no warmup", 0)),
-            steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25)
+            steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25, seeds=values["seeds"])
 
     def compute(self, values, progress=None):
         return train_streaming(self.spec(values), progress)
@@ -67,6 +68,7 @@ WIDGET = WarmupWidget(
         Param("warmup", "Warmup steps", "int", 40, min=0, max=250, step=5, unit="steps",
               help="Length of the linear ramp from near zero to the peak."),
         Param("steps", "Training steps", "int", 150, min=20, max=300, step=10, unit="steps"),
+        SEEDS_PARAM,
         Param("beta2", "Adam beta2", "float", 0.95, min=0.9, max=0.999, step=0.001, advanced=True,
               help="0.95 is the usual LLM setting; 0.999 is Adam's default."),
         Param("clip", "Clip the gradient norm at 1.0", "bool", False, advanced=True),

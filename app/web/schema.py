@@ -34,6 +34,22 @@ class Busy(BaseModel):
     retry_after: int
 
 
+class SpeedMeters(BaseModel):
+    """How fast a run trained (widgets/lab/speed.py): tokens per second, achieved GFLOP/s (FLOPs
+    counted by torch's FlopCounterMode), their share of the worker's measured matmul rate, and on
+    a known GPU the share of its datasheet peak for the dtype."""
+    tokens: int
+    flops: int
+    train_s: float
+    dtype: str
+    tokens_per_s: float
+    gflops_per_s: float
+    matmul_gflops_per_s: float
+    share_of_matmul: float
+    peak_gflops_per_s: Optional[float] = None
+    share_of_peak: Optional[float] = None
+
+
 class Provenance(BaseModel):
     """Where and how a result was computed."""
     model_config = ConfigDict(extra="allow")
@@ -48,6 +64,7 @@ class Provenance(BaseModel):
     computed_at: Optional[str] = None
     cpu_time_s: Optional[float] = None
     code_version: Optional[str] = None
+    speed: Optional[SpeedMeters] = None  # None: no language model trained (a schedule, a 2-D valley)
 
 
 class Figure(BaseModel):
@@ -68,6 +85,8 @@ def _field(p) -> tuple[Any, Any]:
     if p.unit:
         description += f" (unit: {p.unit})"
     default = ... if p.default is None else p.default
+    if p.kind in ("float", "int") and p.values:  # only these values (seeds: 1, 3 or 5)
+        return Literal[tuple(p.values)], Field(default, description=description, title=p.label)
     if p.kind in ("float", "int"):
         kind = float if p.kind == "float" else int
         return kind, Field(default, ge=p.min, le=p.max, description=description, title=p.label)

@@ -55,8 +55,6 @@ MAX_LINES = 400
 # removes an entry when that branch is merged; the test below fails until then if an entry
 # is no longer over, so the list cannot outlive its reason.
 STILL_OVER = {
-    # being split by another helper: safe parsing, the knowledge base as a table of ranges, the report
-    "widgets/config_knobs.py",
     # another helper adds the telemetry hooks here; split it after that merge (WeightsMoved to
     # its one widget, the read-back of the device's records into a module of its own)
     "widgets/lab/trainer.py",

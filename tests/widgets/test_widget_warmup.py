@@ -51,6 +51,7 @@ def test_every_claim_block_of_chapter_3_has_a_test():
     # test_widget_schedule_families.py
     assert claim_ids(["03-learning-rate.md"]) == {("learning-rate", "warmup"),
                                                   ("learning-rate", "warmup-sensitivity"),
+                                                  ("learning-rate", "warmup-seeds"),
                                                   ("learning-rate", "sweep-zones"),
                                                   ("learning-rate", "families-decay-wins"),
                                                   ("learning-rate", "floor-within-rounding")}
@@ -117,6 +118,25 @@ def _run_in_subprocess(env: dict) -> dict:
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_chapter_claim_over_five_seeds_ahead_early_behind_at_the_end_by_a_gap_that_moves():
+    """The comparison over 5 seeds (trained once, shared): bounds on every seed and on the mean."""
+    text = claim(CH3, "warmup-seeds")
+    for part in ("every one of the five seeds", "ahead at step 5", "more than a third of a nat",
+                 "0.15 to 0.55 nat", "under 0.2 nat on some", "over half a nat on others"):
+        assert part in text, part
+    data = widget_data(WIDGET.name, {"seeds": 5})
+    pairs = [(data["runs"][2 * k], data["runs"][2 * k + 1]) for k in range(5)]
+    assert [(w["label"], c["label"]) for w, c in pairs] == [("warmup 40", "no warmup")] * 5
+    assert len({w["seed"] for w, _ in pairs}) == 5 and all(w["seed"] == c["seed"] for w, c in pairs)
+    assert all(w["diverged_at"] is None and c["diverged_at"] is None for w, c in pairs)
+    assert all(w["loss"][5] - c["loss"][5] > 0.34 for w, c in pairs)  # every seed (0.46 to 0.62 seen)
+    gaps = [c["val_loss"][-1] - w["val_loss"][-1] for w, c in pairs]
+    (comparison,) = data["comparison"]
+    assert comparison["differences"] == pytest.approx(gaps)
+    assert 0.15 < comparison["mean"] < 0.55  # 0.33 seen, sd 0.25
+    assert min(gaps) < 0.2 and max(gaps) > 0.5  # -0.002 and 0.66 seen
 
 
 def test_warmup_must_be_shorter_than_the_run():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -181,7 +182,8 @@ class Block(nn.Module):
 
 
 class TinyGPT(nn.Module):
-    """A GPT with `runs` independent copies of its weights, all initialised identically."""
+    """A GPT with `runs` independent copies of its weights, initialised identically (or one
+    draw per seed, see init_weights)."""
 
     def __init__(self, config: GPTConfig, runs: int = 1):
         super().__init__()
@@ -202,34 +204,47 @@ class TinyGPT(nn.Module):
         return self
 
     # --- initialisation --------------------------------------------------------
-    def init_weights(self, seed: int) -> "TinyGPT":
+    def init_weights(self, seed: int, run_seeds: Sequence[int] | None = None) -> "TinyGPT":
         """GPT-2's init (std 0.02, residual projections scaled by 1/sqrt(2 n_layer) unless
         residual_init_scale is off; norm gains 1, biases 0).
 
-        Drawn once for run 0 and copied to every run: lockstep runs start identical.
+        Drawn once for run 0 and copied to every run: lockstep runs start identical. With
+        `run_seeds` (one per run), each run starts from its own seed's draw instead; runs of
+        the same seed start identical, and a run of seed s starts where init_weights(s) does.
         """
-        generator = torch.Generator().manual_seed(seed)
+        seeds = list(run_seeds) if run_seeds is not None else [seed] * self.runs
+        if len(seeds) != self.runs:
+            raise ValueError(f"run_seeds names {len(seeds)} seeds for {self.runs} runs")
+        generators = {s: torch.Generator().manual_seed(s) for s in dict.fromkeys(seeds)}
         residual_std = 0.02 / math.sqrt(2 * self.config.n_layer) if self.config.residual_init_scale else 0.02
         gains = {f"{name}.weight" for name, m in self.named_modules() if isinstance(m, StackedLayerNorm)}
         with torch.no_grad():
             for name, p in self.named_parameters():
-                one = torch.empty(p.shape[1:])
-                if name in gains:
-                    one.fill_(1.0)
-                elif name.endswith("bias"):
-                    one.zero_()
-                else:
-                    std = residual_std if name.endswith("proj.weight") else 0.02
-                    one.normal_(0.0, std, generator=generator)
-                p.copy_(one.expand_as(p))
+                draws = {}
+                for s, generator in generators.items():  # every seed draws its tensors in the same order
+                    one = torch.empty(p.shape[1:])
+                    if name in gains:
+                        one.fill_(1.0)
+                    elif name.endswith("bias"):
+                        one.zero_()
+                    else:
+                        std = residual_std if name.endswith("proj.weight") else 0.02
+                        one.normal_(0.0, std, generator=generator)
+                    draws[s] = one
+                p.copy_(torch.stack([draws[s] for s in seeds]))
         return self
 
     # --- forward -----------------------------------------------------------------
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        """idx, targets: (B, T) shared by every run. Returns logits (R, B, T, V), loss (R,)."""
-        B, T = idx.shape
+        """idx, targets: (B, T) shared by every run, or (R, B, T), each run its own batch (runs
+        of different seeds read different batches). Returns logits (R, B, T, V), loss (R,)."""
+        B, T = idx.shape[-2:]
         assert T <= self.config.block_size, f"sequence of {T} exceeds block_size {self.config.block_size}"
-        tokens = self.wte[:, idx] * math.sqrt(self.config.n_embd) if self.config.embed_scale else self.wte[:, idx]
+        if idx.dim() == 3:  # run r's tokens from run r's embedding table
+            tokens = self.wte[torch.arange(self.runs, device=idx.device).view(-1, 1, 1), idx]
+        else:
+            tokens = self.wte[:, idx]
+        tokens = tokens * math.sqrt(self.config.n_embd) if self.config.embed_scale else tokens
         x = tokens + self.wpe[:, :T].unsqueeze(1)  # (R, B, T, C)
         x = dropout(x, self.config.dropout, self.training, self.generator)
         for block in self.blocks:
@@ -242,7 +257,8 @@ class TinyGPT(nn.Module):
         if targets is None:
             return logits, None
         per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                    targets.repeat(self.runs, 1).reshape(-1), reduction="none")
+                                    (targets if targets.dim() == 3 else targets.repeat(self.runs, 1)).reshape(-1),
+                                    reduction="none")
         return logits, per_token.view(self.runs, -1).mean(1)
 
     def set_record_logits(self, on: bool) -> None:

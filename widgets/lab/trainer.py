@@ -27,12 +27,15 @@ Where widgets differ, they pass small hooks instead of writing their own loop:
   evals        extra fixed batches evaluated with validation (e.g. the training slice)
   dtype, autocast  the weights' dtype, and autocast for the forward pass (lab/precision.py)
 
+A spec with `seeds=3` trains every run under three seeds in the same pass (lab/seeds.py).
+
 `run_together` steps several trainers side by side, for widgets that compare models
 that cannot share one run-stacked model (different shapes, batches or bugs).
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from contextlib import nullcontext
@@ -48,6 +51,8 @@ from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.optim import AdamW, BlockOptimizers
 from widgets.lab.runtime import default_device
 from widgets.lab.schedules import Schedule
+from widgets.lab.seeds import SeededBatches, stacked
+from widgets.lab import speed
 
 
 def device_name(device: str | torch.device) -> str:
@@ -82,6 +87,7 @@ class TrainSpec:
     z_loss: float = 0.0  # coefficient of mean(logsumexp(logits)^2), PaLM's z-loss
     record_attention: bool = False  # trace the largest attention logit per step
     eval_at_start: bool = False  # also measure validation loss before the first step (step 0)
+    seeds: int = 1  # each run trained under this many seeds, in the same pass (lab/seeds.py)
 
 
 @dataclass
@@ -97,12 +103,15 @@ class RunHistory:
     val_loss: list[float] = field(default_factory=list)
     diverged_at: int | None = None
     extra: dict[str, list] = field(default_factory=dict)  # hooks' metrics and extra evaluations
+    seed: int | None = None  # named in the result when the spec trains several seeds
 
     def as_dict(self) -> dict:
         # copies, so a progress report does not keep growing after it was taken
         d = {k: list(v) if isinstance(v, list) else v for k, v in self.__dict__.items() if k != "extra"}
         if not d["max_attn_logit"]:
             del d["max_attn_logit"]
+        if d["seed"] is None:  # one seed: the spec's, named in the provenance
+            del d["seed"]
         d.update({k: list(v) for k, v in self.extra.items()})
         return d
 
@@ -184,7 +193,12 @@ class LockstepTrainer:
                  hooks: Iterable[StepHook] = (), evals: dict[str, tuple] | None = None,
                  decay_all: bool = False, dtype: torch.dtype = torch.float32,
                  autocast: torch.dtype | None = None, model_hook: Callable[[TinyGPT], None] | None = None):
-        self.spec = spec
+        if spec.seeds > 1 and batches is not None:
+            raise ValueError("a spec of several seeds draws each seed's own batches: pass no batches")
+        # every curve once per seed, seed-major; self.spec then describes the stacked runs
+        runs, self.run_seeds = stacked(spec.runs, spec.seed, spec.seeds)
+        several = spec.seeds > 1
+        spec = self.spec = dataclasses.replace(spec, runs=runs, seeds=1)
         self.device = device_name(device or default_device())
         self.batch_hook = batch_hook
         self.clip_policy = clip_policy
@@ -195,13 +209,16 @@ class LockstepTrainer:
         runs = len(spec.runs)
         # the job's own generator for dropout masks: nothing here reads torch's global RNG
         self.generator = torch.Generator(device=self.device).manual_seed(spec.seed)
-        self.model = TinyGPT(spec.model, runs=runs).init_weights(spec.seed).to(self.device, dtype)
+        self.model = TinyGPT(spec.model, runs=runs).init_weights(
+            spec.seed, self.run_seeds if several else None).to(self.device, dtype)
         self.model.set_generator(self.generator)
         self.model.set_record_logits(spec.record_attention)
         if model_hook is not None:
             model_hook(self.model)  # e.g. lab/bugs.py's missing causal mask
         self.params = FlatParams(self.model, runs)
-        self.batches = batches or BatchStream(corpus.train, spec.batch_size, spec.model.block_size, spec.seed)
+        self.batches = batches or (
+            SeededBatches(corpus.train, spec.batch_size, spec.model.block_size, self.run_seeds) if several
+            else BatchStream(corpus.train, spec.batch_size, spec.model.block_size, spec.seed))
         self.val_batch = [t.to(self.device) for t in
                           fixed_batch(corpus.val, spec.eval_batch_size, spec.model.block_size, spec.seed + 1)]
         self.evals = {name: [t.to(self.device) for t in batch] for name, batch in (evals or {}).items()}
@@ -209,7 +226,8 @@ class LockstepTrainer:
         self.clip = torch.tensor([r.clip if r.clip is not None else math.inf for r in spec.runs], device=self.device)
         self.alive = torch.ones(runs, dtype=torch.bool, device=self.device)  # on the device: no sync per step
         metric_names = [name for hook in self.hooks for name in hook.metric_names] + list(self.evals)
-        self.history = [RunHistory(r.label, extra={name: [] for name in metric_names}) for r in spec.runs]
+        self.history = [RunHistory(r.label, extra={name: [] for name in metric_names},
+                                   seed=seed if several else None) for r, seed in zip(spec.runs, self.run_seeds)]
         self.step = 0
         self.wall_time = 0.0
         self.refresh_schedules()
@@ -217,6 +235,10 @@ class LockstepTrainer:
         self._evals: list[tuple[int, torch.Tensor, dict]] = []  # (step, val loss, extra evals)
         self._host_alive = [True] * runs
         self._started = False
+        # the speed meters (lab/speed.py): tokens the stacked model reads per step, and in what dtype
+        self._tokens_per_step = runs * spec.batch_size * spec.model.block_size
+        self._dtype_name = str(autocast or dtype).removeprefix("torch.")
+        self._speed_keys: dict[str, tuple] = {}
 
     def __deepcopy__(self, memo) -> "LockstepTrainer":
         """A checkpoint: everything copied, the parameters still views of the copied flat buffers."""
@@ -240,6 +262,20 @@ class LockstepTrainer:
     def train_step(self) -> None:
         if not self._started:
             self._start()
+        speed.metered(self._speed_key("train"), self._tokens_per_step, self._dtype_name, self._update)
+        if self.spec.eval_every and (self.step % self.spec.eval_every == 0 or self.step == self.spec.steps):
+            self.evaluate()
+
+    def _speed_key(self, what: str) -> tuple:
+        """What one step's FLOPs depend on (lab/speed.py counts them once per key and process)."""
+        if what not in self._speed_keys:
+            shape = (self.spec.model, len(self.spec.runs), self.spec.batch_size, self.spec.eval_batch_size)
+            self._speed_keys[what] = (what, shape, self._dtype_name, self.device, type(self.optimizer).__name__,
+                                      tuple(type(h).__name__ for h in self.hooks), tuple(self.evals),
+                                      bool(self.spec.z_loss))
+        return self._speed_keys[what]
+
+    def _update(self) -> None:
         t = self.step
         for hook in self.hooks:
             hook.before_step(self)
@@ -275,8 +311,6 @@ class LockstepTrainer:
         self._record(t, loss.detach(), norm, scale, finite)
         self.alive &= finite
         self.step += 1
-        if self.spec.eval_every and (self.step % self.spec.eval_every == 0 or self.step == self.spec.steps):
-            self.evaluate()
 
     def _start(self) -> None:
         self._started = True
@@ -295,8 +329,11 @@ class LockstepTrainer:
             extra.update(hook.metrics(self))
         self._rows.append((t, torch.stack(row), extra))
 
-    @torch.no_grad()
     def evaluate(self) -> None:
+        speed.metered(self._speed_key("eval"), 0, self._dtype_name, self._evaluate)
+
+    @torch.no_grad()
+    def _evaluate(self) -> None:
         self.model.eval()
         _, loss = self._forward(*self.val_batch)
         extra = {name: self._forward(*batch)[1] for name, batch in self.evals.items()}

@@ -109,7 +109,8 @@ class CourseWorkerSetup(WorkerPlugin):
     COURSE_CORPUS where it was started), one torch thread (tiny models gain nothing from more,
     and jobs on the other cores would be slowed down many times over), optionally a lower CPU
     priority than the web process (embedded mode: pages stay fast while every core trains),
-    and the widgets imported and the code version computed before the first job arrives."""
+    the widgets imported, the code version computed and the matmul rate measured (the speed
+    meters' yardstick) before the first job arrives."""
 
     name = "course-worker-setup"
 
@@ -136,6 +137,9 @@ class CourseWorkerSetup(WorkerPlugin):
 
         all_widgets()
         code_version_here(Path(corpus))
+        from widgets.lab import speed
+
+        speed.matmul_rate()  # the speed meters' yardstick, timed once now rather than in a first job
 
 
 def lower_priority(nice: int) -> None:

@@ -11,7 +11,7 @@ import time
 from app.serving.worker import figure_delta
 from app.serving.worker import job_context
 from app.serving.keys import local_profile
-from widgets.lab import runtime
+from widgets.lab import runtime, speed
 
 
 def run_widget(name: str, values: dict, code: str, torch_threads: int = 1) -> dict:
@@ -30,26 +30,32 @@ def run_widget(name: str, values: dict, code: str, torch_threads: int = 1) -> di
     widget = all_widgets()[name]
     started, cpu_started = time.perf_counter(), time.thread_time()
     sent: dict | None = None
+    reporting_s = 0.0  # spent drawing and sending progress: not training, kept out of the meters
 
     def progress(partial: dict, done: int, total: int) -> None:
-        nonlocal sent
+        nonlocal sent, reporting_s
+        began = time.perf_counter()
         if not job_context.wanted():  # before drawing anything for no one
             raise job_context.JobCancelled(name)
         figure = widget.figure(values, partial)
         job_context.report({"done": done, "total": total, **(figure_delta.diff(sent, figure) or {})})
         sent = figure
+        reporting_s += time.perf_counter() - began
 
     try:
-        data = widget.compute(values, progress)
+        with speed.metering() as meter:
+            data = widget.compute(values, progress)
+        training_s = time.perf_counter() - started - reporting_s
         figure = widget.figure(values, data)
     finally:
         job_context.finished()
     profile = local_profile(runtime.default_device())
+    device = str(data.get("device") or "cpu") if isinstance(data, dict) else "cpu"
     provenance = {
         "seed": widget.seed,
         # the device that really ran it, as the widget reports it (every trainer does); a widget
         # that names none computed on the worker's CPU (schedules, counts, a 2-D valley)
-        "device": str(data.get("device") or "cpu") if isinstance(data, dict) else "cpu",
+        "device": device,
         "torch": profile.torch,
         "cpu": profile.cpu,
         "profile": profile.token,
@@ -58,6 +64,8 @@ def run_widget(name: str, values: dict, code: str, torch_threads: int = 1) -> di
         "wall_time_s": round(time.perf_counter() - started, 3),
         "cpu_time_s": round(time.thread_time() - cpu_started, 3),
         "code_version": code,
+        # tokens/s, GFLOP/s and their share of this worker's matmul rate (and of a GPU's peak)
+        "speed": speed.meters(meter, training_s, device),
         "cached": False,
     }
     return {"widget": name, "params": values, "data": data, "figure": figure, "provenance": provenance}

@@ -5,15 +5,16 @@
 
 What it measures, at default parameters, through a real uvicorn server on loopback:
   - warmup widget, uncached: time to the first streamed points, time to the whole result
+  - the same at seeds=1 and seeds=3 (issue 25: within 3.2x, first points within 150 ms)
   - the same request again, cached
   - every widget: time to its first visible result uncached (first streamed figure, or the
     whole JSON for widgets that do not stream) and cached
   - the lockstep trainer's model-steps per second against a plain one-run-at-a-time
     PyTorch loop (nanoGPT style) on the same model and batches, as a ratio
-  - a roofline: this machine's matmul rate, measured in the same run on the shapes the tiny
-    GPT multiplies, beside the GFLOP/s the trainer and each training widget achieve (FLOPs
-    counted by torch.utils.flop_counter on the real computation, time measured without it)
-    and their share of that rate
+  - the speed meters every run's provenance carries (widgets/lab/speed.py), per training
+    widget: tokens per second, GFLOP/s (FLOPs counted by torch.utils.flop_counter once per
+    configuration) and their share of this machine's matmul rate, measured in the same run
+    on the shapes the tiny GPT multiplies
 
 Targets (issue 12): warmup's whole result <= 1.0 s uncached, first points <= 100 ms, every
 widget's whole result <= 2.0 s, the trainer at >= 50% of the measured matmul rate and >= 3x the
@@ -93,6 +94,21 @@ def bench_warmup(repeats: int) -> None:
           f"   (target 30 ms)")
 
 
+def bench_seeds(repeats: int) -> None:
+    """Issue 25's targets: the warmup widget at seeds=3 against seeds=1, same server, uncached."""
+    print("warmup widget, seeds=1 against seeds=3, uncached (median of %d)" % repeats)
+    with server(cache=False) as base, httpx.Client(base_url=base) as client:
+        stream_timings(client, "/widgets/warmup/stream?steps=20&warmup=5&seeds=3")  # warm the imports
+        timings = {}
+        for seeds in (1, 3):  # interleaved, so a neighbour's load falls on both alike
+            timings[seeds] = [stream_timings(client, f"/widgets/warmup/stream?seeds={seeds}") for _ in range(repeats)]
+    (first1, whole1), (first3, whole3) = ((statistics.median(t[0] for t in timings[s]),
+                                          statistics.median(t[1] for t in timings[s])) for s in (1, 3))
+    print(f"  seeds=1: first points {ms(first1)}   whole result {ms(whole1)}")
+    print(f"  seeds=3: first points {ms(first3)}   whole result {ms(whole3)}   "
+          f"{whole3 / whole1:.2f}x seeds=1 (targets: within 3.2x, first points within 150 ms)")
+
+
 def bench_widgets(repeats: int) -> None:
     from widgets.registry import all_widgets
 
@@ -119,35 +135,6 @@ def bench_widgets(repeats: int) -> None:
     print("  (targets: whole result <= 2000 ms uncached, < 30 ms cached)")
 
 
-def matmul_rate(runs: int = 2, tokens: int = 256, width: int = 64, repeats: int = 200) -> float:
-    """GFLOP/s of float32 matmuls shaped like the tiny GPT's biggest ones, (R, B*T, C) @ (R, C, 4C),
-    on the device the trainer uses."""
-    import torch
-
-    from widgets.lab.runtime import default_device
-
-    device = torch.device(default_device())
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    a, b = torch.randn(runs, tokens, width, device=device), torch.randn(runs, width, 4 * width, device=device)
-    for _ in range(20):
-        torch.bmm(a, b)
-    sync()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        torch.bmm(a, b)
-    sync()
-    return 2 * runs * tokens * width * 4 * width * repeats / (time.perf_counter() - start) / 1e9
-
-
-def counted_flops(fn) -> int:
-    """FLOPs of fn() as torch counts them (matmuls, attention, convolutions: what dominates)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
 class OnDevice:
     """A batch stream whose batches are moved to `device`."""
 
@@ -162,6 +149,7 @@ def bench_trainer(steps: int, rate: float) -> None:
     """Model-steps per second: the lockstep trainer vs a plain loop, same model and batches."""
     import torch
 
+    from widgets.lab import speed
     from widgets.lab.data import BatchStream, load_corpus
     from widgets.lab.reference import from_run, plain_train_steps
     from widgets.lab.trainer import LockstepTrainer
@@ -172,7 +160,7 @@ def bench_trainer(steps: int, rate: float) -> None:
     runs = len(spec.runs)
     trainer = LockstepTrainer(spec)
     trainer.train_step()  # the first step allocates
-    flops = counted_flops(trainer.train_step)
+    flops = speed.count_flops(trainer.train_step)
     start = time.perf_counter()
     for _ in range(steps):
         trainer.train_step()
@@ -197,24 +185,29 @@ def bench_trainer(steps: int, rate: float) -> None:
 
 
 def bench_roofline(rate: float) -> None:
-    """Per training widget, in this process at one thread: the whole compute() and its GFLOP/s."""
+    """Per training widget, in this process at one thread: the whole compute() and the speed
+    meters its provenance carries (widgets/lab/speed.py: FLOPs counted once per configuration
+    by torch's FlopCounterMode, the matmul rate measured once)."""
+    from widgets.lab import speed
+    from widgets.lab.runtime import default_device
     from widgets.registry import all_widgets
 
-    print(f"roofline: matmul rate {rate:.2f} GFLOP/s (float32, one thread, measured above)")
-    print(f"  {'widget':<22}{'compute':>12}{'GFLOP':>9}{'GFLOP/s':>9}{'share':>8}")
+    print(f"speed meters per widget: matmul rate {rate:.2f} GFLOP/s (float32, one thread, measured above)")
+    print(f"  {'widget':<22}{'compute':>12}{'tokens/s':>11}{'GFLOP/s':>9}{'share':>8}")
     for name, widget in all_widgets().items():
         if not widget.streams:
             continue
         values = widget.canonicalize({})
         start = time.perf_counter()
-        widget.compute(values)
+        with speed.metering() as meter:
+            widget.compute(values)
         seconds = time.perf_counter() - start
-        flops = counted_flops(lambda: widget.compute(values))  # counting slows it: timed apart
-        if not flops:  # diagnosis keeps its finished cases: the second compute trains nothing
-            print(f"  {name:<22}{ms(seconds):>12}   (its second compute reuses the run: not counted)")
+        meters = speed.meters(meter, seconds, default_device())
+        if meters is None:  # diagnosis keeps its finished cases: a second compute trains nothing
+            print(f"  {name:<22}{ms(seconds):>12}   (trained no model in this compute)")
             continue
-        achieved = flops / seconds / 1e9
-        print(f"  {name:<22}{ms(seconds):>12}{flops / 1e9:9.2f}{achieved:9.2f}{achieved / rate:8.1%}")
+        print(f"  {name:<22}{ms(seconds):>12}{meters['tokens_per_s']:>11,.0f}{meters['gflops_per_s']:9.2f}"
+              f"{meters['share_of_matmul']:8.1%}")
 
 
 def cpu_model() -> str:
@@ -237,9 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
           f"({torch.backends.cpu.get_cpu_capability()} kernels, {torch.get_num_threads()} thread), "
           f"python {sys.version.split()[0]}")
-    rate = matmul_rate()
+    from widgets.lab import speed
+
+    rate = speed.matmul_rate() / 1e9
     print(f"matmul rate: {rate:.2f} GFLOP/s")
     bench_warmup(args.repeats)
+    bench_seeds(args.repeats)
     bench_trainer(steps=100, rate=rate)
     if not args.quick:
         bench_widgets(args.repeats)

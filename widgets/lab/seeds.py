@@ -1,0 +1,48 @@
+"""Several seeds of every curve, trained in the same lockstep pass.
+
+A TrainSpec with `seeds=3` trains each of its RunConfigs three times, as more stacked runs
+of the one model: seed k starts from its own initial weights and reads its own batches, so
+the spread between a curve's seeds is what another seed would have shown. Seed 0 is the
+spec's own seed: its runs are exactly the runs `seeds=1` trains.
+
+Stacked runs are seed-major: runs [0, C) are seed 0's C curves, [C, 2C) seed 1's, and so on,
+so a result's first C runs are the one-seed result, whatever the count of seeds.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from widgets.lab.data import BatchStream
+
+SEED_STRIDE = 1000  # seed k is spec.seed + 1000 k: clear of the spec.seed + 1 the validation batch uses
+SEED_COUNTS = (1, 3, 5)  # what a widget offers: one run per curve, or enough for a spread and a test
+
+
+def seed_values(base: int, count: int) -> tuple[int, ...]:
+    """The seeds of a spec with `count` seeds, its own first."""
+    if count < 1:
+        raise ValueError(f"seeds={count}: at least one seed")
+    return tuple(base + SEED_STRIDE * k for k in range(count))
+
+
+def stacked(runs: Sequence, base: int, count: int) -> tuple[tuple, tuple[int, ...]]:
+    """(every run once per seed, seed-major; the seed of each stacked run)."""
+    seeds = seed_values(base, count)
+    return tuple(r for _ in seeds for r in runs), tuple(s for s in seeds for _ in runs)
+
+
+class SeededBatches:
+    """One batch stream per seed: each step, every stacked run reads its own seed's batch,
+    as (R, B, T) tensors (the model gives run r its row r). Seed s's stream is the one a
+    one-seed trainer of seed s reads."""
+
+    def __init__(self, tokens: torch.Tensor, batch_size: int, block_size: int, run_seeds: Sequence[int]):
+        distinct = list(dict.fromkeys(run_seeds))
+        self.streams = [BatchStream(tokens, batch_size, block_size, s) for s in distinct]
+        self.rows = torch.tensor([distinct.index(s) for s in run_seeds])
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = zip(*(stream.next() for stream in self.streams))
+        return torch.stack(xs)[self.rows], torch.stack(ys)[self.rows]
