@@ -38,6 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from app.learning.classes import CLASS_TABLES, ClassRecords
+from app.learning.polls import PollRecords
+
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_S = 10.0
 IDLE_CONNECTIONS = 16  # kept open between requests; more at once are opened and closed
@@ -82,6 +85,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # with failing code says which tests fail)
     ("ALTER TABLE exercise_attempts ADD COLUMN hint_level INTEGER NOT NULL DEFAULT 0",
      "ALTER TABLE exercise_attempts ADD COLUMN last_failed TEXT NOT NULL DEFAULT '[]'"),
+    # 5: classes, their members and their polls (issue 24): the statements are CLASS_TABLES in
+    # app/learning/classes.py, beside the code that uses them (never edit them: append)
+    CLASS_TABLES,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -169,7 +175,7 @@ class ProgressDB:
         return version
 
 
-class ProgressStore:
+class ProgressStore(ClassRecords, PollRecords):
     """One unit of work on the progress database: one connection, taken from the pool on
     first use and handed back by close(). Given a path instead of a ProgressDB (scripts,
     tests), it migrates that file first."""
