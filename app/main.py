@@ -37,15 +37,19 @@ def vendor_path(name: str, settings: Settings) -> Path:
 def routers() -> list:
     """Every router of the app, one per resource (the content checker reads their paths)."""
     from app.web.routes import chapters as routes_chapters
+    from app.web.routes import classes as routes_classes
     from app.web.routes import exercises as routes_exercises
     from app.web.routes import glossary as routes_glossary
     from app.web.routes import progress as routes_progress
     from app.web.routes import quiz as routes_quiz
     from app.web.routes import search as routes_search
+    from app.web.routes import teach as routes_teach
+    from app.web.routes import teach_live as routes_teach_live
     from app.web.routes import widgets as routes_widgets
 
     return [routes_widgets.router, routes_chapters.router, routes_quiz.router, routes_progress.router,
-            routes_glossary.router, routes_search.router, routes_exercises.router]
+            routes_glossary.router, routes_search.router, routes_exercises.router, routes_classes.router,
+            routes_teach.router, routes_teach_live.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # every route may reach the learner's store: the dependency opens its one connection only
     # when used, and closes it when the request ends
     app = FastAPI(title="Keeping LLM training stable", lifespan=lifespan, dependencies=[Depends(store)])
+    from app.web.teacher_auth import install_log_redaction
+
+    install_log_redaction()  # a teacher link's first visit carries its token: never in a log line
     app.state.settings = settings
     app.state.templates = make_templates(settings)
     app.state.progress_db = ProgressDB(settings.database_path)

@@ -164,6 +164,18 @@ class ClassRecords:
             "LEFT JOIN class_members m ON m.class_id = c.id GROUP BY c.id ORDER BY c.created_at DESC").fetchall()
         return [(ClassInfo(i, n, t), count) for i, n, t, count in rows]
 
+    def class_version(self, class_id: str) -> tuple:
+        """Counts and latest times that move when anything the teacher's view shows changes
+        (not last_seen: members' presence is refreshed on a timer, not on every beat)."""
+        with self._read() as conn:
+            members = conn.execute("SELECT count(*), max(joined_at) FROM class_members WHERE class_id = ?",
+                                   (class_id,)).fetchone()
+            polls = conn.execute("SELECT count(*), max(updated_at), max(id) FROM class_polls WHERE class_id = ?",
+                                 (class_id,)).fetchone()
+            votes = conn.execute("SELECT count(*), max(voted_at) FROM poll_votes WHERE poll_id = ?",
+                                 (polls[2],)).fetchone()
+        return (*members, *polls, *votes)
+
     def members(self, class_id: str) -> list[Member]:
         rows = self.conn.execute("SELECT alias, joined_at, last_seen FROM class_members WHERE class_id = ? "
                                  "ORDER BY joined_at", (class_id,)).fetchall()

@@ -46,6 +46,10 @@ class Poll:
         """What a learner's banner compares to notice a change."""
         return (self.id, self.round, self.accepting, self.votes_shown, self.revealed, self.closed)
 
+    @property
+    def version_text(self) -> str:
+        return "-".join(str(int(v)) for v in self.version)
+
 
 @dataclass
 class RoundTally:

@@ -90,8 +90,11 @@ def exercise_tally(request: Request) -> dict[str, dict]:
 def sidebar_context(request: Request, current: str | None = None) -> dict:
     """What _sidebar.html needs; pass it to any page that extends base.html."""
     loaded = course(request)
+    from app.web.views.class_poll import class_banner
+
     return {"chapters": loaded.chapters, "current_slug": current,
-            "progress": progress_for(request, loaded), "exercise_tally": exercise_tally(request)}
+            "progress": progress_for(request, loaded), "exercise_tally": exercise_tally(request),
+            "class_banner": class_banner(request, loaded)}
 
 
 def render_page(request: Request, template: str, context: dict, status_code: int = 200) -> HTMLResponse:
