@@ -78,9 +78,10 @@ def sse(event: str, payload) -> str:
 
 
 async def live_events(request: Request, version: Callable[[], tuple],
-                      fragments: Callable[[], dict[str, str]], max_seconds: float = MAX_SECONDS) -> AsyncIterator[str]:
+                      fragments: Callable[[], dict[str, str]], max_seconds: float | None = None) -> AsyncIterator[str]:
     """The stream's body: `version()` is cheap and says whether to call `fragments()` (both run
     in a worker thread: they read SQLite and render templates)."""
+    max_seconds = MAX_SECONDS if max_seconds is None else max_seconds
     yield f"retry: {RECONNECT_MS}\n\n"
     started = last_beat = time.monotonic()
     sent: dict[str, str] = {}
