@@ -144,7 +144,8 @@ class Stack:
         with Client(scheduler, timeout=30) as client:
             client.wait_for_workers(count, timeout=START_TIMEOUT_S)
 
-    def web(self, **env) -> str:
+    def web(self, log_level: str = "warning", **env) -> str:
+        """A uvicorn web process; log_level "info" writes its access log too (see `log`)."""
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         full_env = dict(os.environ, COURSE_DB=str(self.workdir / f"progress-{port}.sqlite3"),
@@ -152,7 +153,7 @@ class Stack:
                         PYTHONPATH=str(ROOT))
         full_env.update(env)  # COURSE_DB too: several processes, or a restart, on one database
         self._start(base, [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], full_env)
+                           "--host", "127.0.0.1", "--port", str(port), "--log-level", log_level], full_env)
         self._wait(base, lambda: answers(base + "/api/widgets"))
         return base
 

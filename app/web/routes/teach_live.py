@@ -12,15 +12,17 @@ All need the class's teacher token (403 otherwise).
 from __future__ import annotations
 
 import asyncio
+import re
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 
 from app.course.content import Course
 from app.learning.progress import ProgressStore
 from app.web.pages import course, store
 from app.web.routes.teach import RESPONSES
 from app.web.teacher_auth import teacher_token
+from app.web.views.class_export import export_csv, export_json, export_rows
 from app.web.views.class_live import live_events, live_views
 from app.web.views.class_poll import find_question
 from app.web.views.class_teacher import live_fragments
@@ -63,3 +65,32 @@ def predict_run(request: Request, class_id: str, slug: str, qid: str, loaded: Co
     if found is None or found[1].predict is None:
         raise HTTPException(404, "no such predict question")
     return HTMLResponse(predict_html(request, found[1]) or "", headers={"Cache-Control": "no-store"})
+
+
+def _export(request: Request, class_id: str, loaded: Course, progress: ProgressStore):
+    info, _ = teacher_token(request, progress, class_id)
+    return info, export_rows(loaded, progress, class_id)
+
+
+def _download(name: str, info) -> dict:
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", info.name).strip("-")[:40] or "class"
+    return {"Content-Disposition": f'attachment; filename="{safe}-answers.{name}"', "Cache-Control": "no-store"}
+
+
+@router.get("/teach/{class_id}/export.csv", response_class=PlainTextResponse, responses={
+    **RESPONSES, 200: {"description": "The counts, one per row (app/web/views/class_export.py)",
+                       "content": {"text/csv": {"schema": {"type": "string"}}}}})
+def export_class_csv(request: Request, class_id: str, loaded: Course = Depends(course),
+                     progress: ProgressStore = Depends(store)):
+    """The class's answers counted, as CSV: no learner id, no alias."""
+    info, rows = _export(request, class_id, loaded, progress)
+    return PlainTextResponse(export_csv(rows), media_type="text/csv; charset=utf-8", headers=_download("csv", info))
+
+
+@router.get("/teach/{class_id}/export.json", responses=RESPONSES)
+def export_class_json(request: Request, class_id: str, loaded: Course = Depends(course),
+                      progress: ProgressStore = Depends(store)):
+    """The class's answers counted, as JSON: no learner id, no alias."""
+    info, rows = _export(request, class_id, loaded, progress)
+    body = export_json(info, len(progress.members(class_id)), rows)
+    return JSONResponse(body, headers=_download("json", info))
