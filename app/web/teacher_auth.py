@@ -125,3 +125,15 @@ def install_log_redaction() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactTokens) for f in logger.filters):
             logger.addFilter(RedactTokens())
+
+
+HTML_MESSAGE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}},
+                            "text/html": {"schema": {"type": "string"}}}}
+TEACHER_RESPONSES = {  # what the class routes answer besides 200, for /openapi.json
+    303: {"description": "Done: back to the page (See Other)"},
+    403: {"description": "Not the class's teacher (or not the operator), or not from this site", **HTML_MESSAGE},
+    404: {"description": "No such class, or the operator's page is off (COURSE_TEACHER_TOKEN empty)",
+          **HTML_MESSAGE},
+    409: {"description": "Not possible now (the poll closed)", **HTML_MESSAGE},
+    429: {"description": "Too many tries: wait Retry-After seconds",
+          "headers": {"Retry-After": {"schema": {"type": "integer"}}}, **HTML_MESSAGE}}

@@ -30,24 +30,17 @@ from app.learning.progress import ProgressStore
 from app.web.limits import read_form
 from app.web.pages import course, render_page, sidebar_context, store
 from app.web.rate_limit import RateLimit, check
-from app.web.teacher_auth import (OPERATOR_COOKIE, TEACHER_COOKIE, TOKEN_RE, check_csrf, class_path, csrf_value,
-                                  forget_secret_cookie, operator_ok, same_origin, set_secret_cookie, teacher_token)
+from app.web.teacher_auth import (OPERATOR_COOKIE, TEACHER_COOKIE, TEACHER_RESPONSES, TOKEN_RE, check_csrf,
+                                  class_path, csrf_value, forget_secret_cookie, operator_ok, same_origin,
+                                  set_secret_cookie, teacher_token)
 from app.web.views.class_poll import find_question
 from app.web.views.class_teacher import teacher_context
 from widgets.base import ParamError
 
 router = APIRouter()
-TOKEN_GUESSES = RateLimit(20, per_s=60)  # wrong or right, per client address, per process
+TOKEN_TRIES_PER_MINUTE = 20  # right or wrong, per client address, in each web process
 NO_STORE = {"Cache-Control": "no-store"}
-HTML_MESSAGE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}},
-                            "text/html": {"schema": {"type": "string"}}}}
-RESPONSES = {303: {"description": "Done: back to the page (See Other)"},
-             403: {"description": "Not the class's teacher (or not the operator), or not from this site",
-                   **HTML_MESSAGE},
-             404: {"description": "The operator's page is off (COURSE_TEACHER_TOKEN is empty)", **HTML_MESSAGE},
-             409: {"description": "Not possible now (the poll closed)", **HTML_MESSAGE},
-             429: {"description": "Too many tries: wait Retry-After seconds",
-                   "headers": {"Retry-After": {"schema": {"type": "integer"}}}, **HTML_MESSAGE}}
+RESPONSES = TEACHER_RESPONSES
 
 
 def _form_body(**properties) -> dict:
@@ -64,7 +57,10 @@ def _one(form: list[tuple[str, str]], name: str, limit: int = 200) -> str:
 
 
 def _guess(request: Request) -> None:
-    check([(TOKEN_GUESSES, request.client.host if request.client else "-")], "token tries")
+    tries = getattr(request.app.state, "token_tries", None)
+    if tries is None:
+        tries = request.app.state.token_tries = RateLimit(TOKEN_TRIES_PER_MINUTE, per_s=60)
+    check([(tries, request.client.host if request.client else "-")], "token tries")
 
 
 # --- the operator ------------------------------------------------------------------------

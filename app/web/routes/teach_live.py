@@ -20,8 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Str
 from app.course.content import Course
 from app.learning.progress import ProgressStore
 from app.web.pages import course, store
-from app.web.routes.teach import RESPONSES
-from app.web.teacher_auth import teacher_token
+from app.web.teacher_auth import TEACHER_RESPONSES as RESPONSES, teacher_token
 from app.web.views.class_export import export_csv, export_json, export_rows
 from app.web.views.class_live import live_events, live_views
 from app.web.views.class_poll import find_question
