@@ -74,7 +74,7 @@ def test_a_teacher_runs_peer_instruction_with_three_learners(new_page):
             learner.fill("#nickname", "Ada")
         learner.get_by_role("button", name="Join the class").click()
         expect(learner.locator("h1")).to_have_text("Browser class")
-        learner.goto(f"/chapters/{CHAPTER}")  # each is somewhere else in the course
+        learner.goto(("/", "/glossary", "/search?q=warmup")[number])  # each is somewhere else in the course
     expect(teacher.locator("#class-members")).to_contain_text("3 in the class", timeout=5000)
     assert token not in teacher.content()
 
@@ -90,15 +90,18 @@ def test_a_teacher_runs_peer_instruction_with_three_learners(new_page):
                                    for o in QUIZ.options}
 
     teacher.get_by_role("button", name="Show the class its votes").click()
+    expect(teacher.get_by_role("button", name="Hide the votes from the class")).to_be_visible()
     for learner in learners:  # the class page follows the poll by itself
         expect(learner.locator("#learner-round-1")).to_contain_text("3 votes", timeout=8000)
         expect(learner.locator("#learner-round-1")).not_to_contain_text("right")
     teacher.get_by_role("button", name="Open the second vote").click()
+    expect(teacher.locator(".class-poll-panel .class-state")).to_contain_text("second vote: open")
     for learner in learners:
         expect(learner.locator("button", has_text="Send my vote")).to_be_visible(timeout=8000)
         vote(learner, RIGHT)
     expect(teacher.locator("#poll-round-2")).to_contain_text("3 votes, 3 right", timeout=2000)
     teacher.get_by_role("button", name="Reveal the answer").click()
+    expect(teacher.locator(".class-poll-panel .class-state")).to_contain_text("the answer is revealed")
     side_by_side = teacher.locator("#poll-tally .class-dist")
     expect(side_by_side).to_have_count(2)
     first, second = side_by_side.nth(0).bounding_box(), side_by_side.nth(1).bounding_box()

@@ -123,9 +123,10 @@ async def follow_live(client: httpx.AsyncClient, load: ClassLoad, until: float) 
                         event = line[7:]
                     elif line.startswith("data: ") and event == "update":
                         load.updates += 1
-                        parts = json.loads(line[6:])["parts"]
-                        if parts.get("poll"):
-                            poll_id = int(parts["poll"].split("-")[0])
+                        message = json.loads(line[6:])
+                        parts = message["parts"]
+                        if message.get("poll"):
+                            poll_id = int(message["poll"].split("-")[0])
                         found = VOTES_RE.search(parts.get("poll-tally", ""))
                         if found and poll_id is not None:
                             load.seen.setdefault(poll_id, []).append((time.monotonic(), int(found.group(1))))

@@ -78,28 +78,31 @@ def sse(event: str, payload) -> str:
 
 
 async def live_events(request: Request, version: Callable[[], tuple],
-                      fragments: Callable[[], dict[str, str]], max_seconds: float | None = None) -> AsyncIterator[str]:
-    """The stream's body: `version()` is cheap and says whether to call `fragments()` (both run
-    in a worker thread: they read SQLite and render templates)."""
+                      fragments: Callable[[], tuple[str, dict[str, str]]],
+                      max_seconds: float | None = None) -> AsyncIterator[str]:
+    """The stream's body: `version()` is cheap and says whether to call `fragments()`, which
+    gives the open poll's version and the parts (both run in a worker thread: they read
+    SQLite and render templates)."""
     max_seconds = MAX_SECONDS if max_seconds is None else max_seconds
     yield f"retry: {RECONNECT_MS}\n\n"
     started = last_beat = time.monotonic()
     sent: dict[str, str] = {}
-    seen, rendered_at = None, 0.0
+    seen, rendered_at, poll_shown = None, 0.0, None
     while time.monotonic() - started < max_seconds:
         now = time.monotonic()
         current = await asyncio.to_thread(version)
         if current != seen or now - rendered_at > REFRESH_S:
-            parts = await asyncio.to_thread(fragments)
+            poll, parts = await asyncio.to_thread(fragments)
             seen, rendered_at = current, now
-            if sent and parts.get("poll") != sent.get("poll"):
+            if poll_shown is not None and poll != poll_shown:
                 yield sse("reload", {"reason": "the poll changed"})
                 return
             changed = {k: v for k, v in parts.items() if sent.get(k) != v}
-            if changed:
+            if changed or poll_shown is None:
                 sent.update(changed)
-                yield sse("update", {"parts": changed, "at": time.time()})
+                yield sse("update", {"parts": changed, "poll": poll, "at": time.time()})
                 last_beat = now
+            poll_shown = poll
         if now - last_beat > HEARTBEAT_S:
             yield ": still here\n\n"  # a comment: keeps proxies from closing an idle stream
             last_beat = now

@@ -14,6 +14,7 @@ from app.learning.polls import Poll
 from app.learning.progress import ProgressStore
 from app.web.pages import sidebar_context
 from app.web.teacher_auth import class_path, csrf_value
+from app.web.views.class_answers import chapter_views, misconception_map
 from app.web.views.class_poll import find_question, letter, poll_distributions, poll_state
 from app.web.views.quiz import predict_html
 
@@ -59,20 +60,37 @@ def teacher_context(request: Request, loaded: Course, progress: ProgressStore, i
     return {**sidebar_context(request), "info": info, "class_page": True, "teach_url": class_path(info.id),
             "join_url": f"{base}/classes/{info.id}/join", "csrf": csrf_value(token, info.id),
             "members": members_summary(progress.members(info.id)), "choices": question_choices(loaded),
-            "run_html": run_html, **poll}
+            "run_html": run_html, **poll, **answers_context(loaded, progress, info.id)}
+
+
+def answers_context(loaded: Course, progress: ProgressStore, class_id: str) -> dict:
+    """The class's first answers per question, and the misconception map."""
+    stats = class_first_answers(progress, class_id)
+    chapters = chapter_views(loaded, stats)
+    rows, letters = misconception_map(chapters)
+    return {"answer_chapters": chapters, "map_rows": rows, "map_letters": letters}
+
+
+def class_first_answers(progress: ProgressStore, class_id: str) -> dict:
+    """(chapter, question) -> FirstAnswers. Empty until issue 20's quiz_attempts table lands."""
+    return {}
 
 
 def render(request: Request, template: str, context: dict) -> str:
     return request.app.state.templates.get_template(template).render(**context)
 
 
-def live_fragments(request: Request, loaded: Course, progress: ProgressStore, class_id: str) -> dict[str, str]:
-    """element id -> its HTML now, for every part of the view that learners change; "poll" holds
-    the open poll's version: when it changes the page reloads (a new poll, a reveal)."""
+def live_fragments(request: Request, loaded: Course, progress: ProgressStore, class_id: str) -> tuple[str, dict[str, str]]:
+    """(the open poll's version, element id -> its HTML now) for every part of the view that
+    learners change. When the poll's version changes the page reloads (a new poll, a reveal)."""
     poll = poll_context(loaded, progress, progress.current_poll(class_id))
     fragments = {"class-members": render(request, "_class_members.html",
-                                         {"members": members_summary(progress.members(class_id))}),
-                 "poll": poll["poll"].version_text if poll["poll"] else ""}
+                                         {"members": members_summary(progress.members(class_id))})}
     if poll.get("distributions"):
         fragments["poll-tally"] = render(request, "_class_poll_tally.html", poll)
-    return fragments
+    answers = answers_context(loaded, progress, class_id)
+    fragments["class-map"] = render(request, "_class_map.html", answers)
+    for _, views in answers["answer_chapters"]:
+        for view in views:
+            fragments[view.element_id] = render(request, "_class_question.html", {"v": view})
+    return (poll["poll"].version_text if poll["poll"] else ""), fragments
