@@ -6,6 +6,7 @@
     python -m app precompute [...]        fill the result cache (app/serving/precompute/)
     python -m app cache stats|export FILE|import FILE|clear   the result cache (COURSE_CACHE_URL)
     python -m app exercises DIR [--overwrite]   the coding exercises as files + pytest tests
+    python -m app class create NAME|list|token ID   classes for teaching (app/tools/classes.py)
 """
 from __future__ import annotations
 
@@ -118,9 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     exercises.add_argument("dir", help="the directory to write into (created if missing)")
     exercises.add_argument("--overwrite", action="store_true", help="replace starter modules you may have edited")
     exercises.set_defaults(func=cmd_exercises)
+    sub.add_parser("class", help="create and list classes (python -m app class --help)")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # every option after "bench" (--quick, --repeats N) is app.tools.bench.speed's
         return cmd_bench(argparse.Namespace(rest=argv[1:]))
+    if argv[:1] == ["class"]:  # its own sub-commands and options (app/tools/classes.py)
+        from app.tools.classes import main as classes_main
+
+        return classes_main(argv[1:])
     if argv[:1] == ["precompute"]:  # likewise for precompute's own options
         return cmd_precompute(argparse.Namespace(rest=argv[1:]))
     args = parser.parse_args(argv)

@@ -32,7 +32,7 @@ from app.web.assets import VENDOR_FILES, Wire, vendor_path
 from app.web.learner import LearnerCookie
 from app.web.limits import BodyLimit
 from app.web.pages import store
-from app.web.routes import chapters, exercises, glossary, progress, quiz, search
+from app.web.routes import chapters, classes, exercises, glossary, progress, quiz, search, teach, teach_live
 from app.web.routes import widgets as widget_routes
 from app.web.security import SecurityHeaders
 from app.web.templating import make_templates
@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None, widgets: dict[str, Widget] | No
     # every route may reach the learner's store: the dependency opens its one connection only
     # when used, and closes it when the request ends
     app = FastAPI(title="Keeping LLM training stable", lifespan=lifespan, dependencies=[Depends(store)])
+    from app.web.teacher_auth import install_log_redaction
+
+    install_log_redaction()  # a teacher link's first visit carries its token: never in a log line
     add_services(app, settings, all_widgets() if widgets is None else widgets,
                  course or CourseLoader(settings.content_dir, settings.content_recheck_s))
     add_web_layer(app, settings)
@@ -87,7 +90,7 @@ def add_web_layer(app: FastAPI, settings: Settings) -> None:
 def routers() -> list:
     """Every router of the app, one per resource (the content checker reads their paths)."""
     return [widget_routes.router, chapters.router, quiz.router, progress.router, glossary.router,
-            search.router, exercises.router]
+            search.router, exercises.router, classes.router, teach.router, teach_live.router]
 
 
 @asynccontextmanager

@@ -72,6 +72,10 @@ class Settings:
     grading_cpu_s: int = 10
     grading_wall_s: float = 30.0
     grading_memory_bytes: int = 2 * 1024**3
+    # The operator's secret for the teacher pages (/teach): with it set, an operator signs in
+    # there and creates classes from the browser, as `python -m app class create` does. Empty:
+    # classes are made from the command line only. At least 16 characters.
+    teacher_token: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -100,6 +104,7 @@ class Settings:
             sandbox_unsafe_ok=_flag(env.get("COURSE_SANDBOX_UNSAFE_OK"), defaults.sandbox_unsafe_ok),
             grading_cpu_s=int(env.get("COURSE_GRADING_CPU_S", defaults.grading_cpu_s)),
             grading_wall_s=float(env.get("COURSE_GRADING_WALL_S", defaults.grading_wall_s)),
+            teacher_token=env.get("COURSE_TEACHER_TOKEN", defaults.teacher_token).strip(),
         )
 
     @property

@@ -13,12 +13,15 @@ Real browser (mark such tests @pytest.mark.browser; they are also marked automat
                  no warm-up)
     browser      (session) Playwright Chromium: Debian's /usr/bin/chromium, headless
     page         a fresh Playwright Page whose base URL is live_server, so page.goto("/") works.
+                 (The live server's COURSE_TEACHER_TOKEN is TEACHER_TOKEN: the operator's page works.)
                  It records page.console_errors, page.page_errors, page.foreign_requests
                  (requests to any host other than the live server's; they fail at a dead proxy)
                  and page.csp_violations (every securitypolicyviolation event: the
                  Content-Security-Policy refused a script, a style, a frame...).
                  At teardown the test FAILS if any of the lists is not empty; a test
                  that provokes an error on purpose asserts on it, then clears the list.
+    new_page     a factory of such pages, each in a browser context of its own (several
+                 learners and a teacher at once), all checked the same way at teardown
 """
 from __future__ import annotations
 
@@ -67,7 +70,8 @@ CHROMIUM_ARGS = [
     "--proxy-server=http://127.0.0.1:9",
 ]
 SERVER_START_TIMEOUT_S = 90.0
-BROWSER_FIXTURES = {"browser", "page"}
+BROWSER_FIXTURES = {"browser", "page", "new_page"}
+TEACHER_TOKEN = "browser-tests-operator-token"  # COURSE_TEACHER_TOKEN of the live server
 
 
 def pytest_collection_modifyitems(config, items):
@@ -131,7 +135,8 @@ def live_server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("live_server")
     env = {"COURSE_DB": str(workdir / "progress.sqlite3"),
            "COURSE_CACHE_URL": f"sqlite:///{workdir / 'results.sqlite3'}",
-           "COURSE_WARM_CACHE": "0", "COURSE_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
+           "COURSE_WARM_CACHE": "0", "COURSE_TEACHER_TOKEN": TEACHER_TOKEN,
+           "COURSE_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
     try:
         server = start(env, log_path=workdir / "uvicorn.log", ready_path="/", timeout=SERVER_START_TIMEOUT_S,
                        uvicorn_args=("--no-proxy-headers",))
@@ -181,56 +186,97 @@ def _is_foreign(url: str, server_netloc: str) -> bool:
     return parts.netloc != server_netloc
 
 
+class CheckedPages:
+    """Browser pages on the live server, each in a context of its own (its own cookies: another
+    learner), each recording console errors, page errors, requests to other hosts and CSP
+    violations; `problems()` lists them all."""
+
+    def __init__(self, browser, live_server: str):
+        self.browser = browser
+        self.live_server = live_server
+        self.server_netloc = urlsplit(live_server).netloc
+        self.contexts = []
+        self.pages = []
+
+    def new(self):
+        context = self.browser.new_context(base_url=self.live_server)
+        context.set_default_timeout(30_000)
+        # Nothing may leave the machine: requests to other hosts are recorded here and fail at
+        # the dead proxy Chromium is launched with (CHROMIUM_ARGS). No request interception:
+        # a Python route predicate pauses every request until the test thread runs it, which
+        # stalls htmx requests while a training stream is open.
+        # Every CSP violation is reported explicitly, with what was refused and where, before
+        # any script of the page runs (Chromium's own console line does not say which directive).
+        context.add_init_script(CSP_LISTENER)
+        new_page = context.new_page()
+        new_page.live_server = self.live_server
+        new_page.console_errors = []
+        new_page.page_errors = []
+        new_page.foreign_requests = []
+        new_page.csp_violations = []
+
+        def on_console(message):
+            if message.type == "error" and message.text.startswith(CSP_PREFIX):
+                new_page.csp_violations.append(message.text[len(CSP_PREFIX):])
+            elif message.type == "error":
+                location = message.location or {}
+                where = location.get("url", "")
+                if where:
+                    where = f" ({where}:{location.get('lineNumber', '?')})"
+                new_page.console_errors.append(f"{message.text}{where}")
+
+        def on_request(request):
+            if _is_foreign(request.url, self.server_netloc):
+                new_page.foreign_requests.append(f"{request.method} {request.url}")
+
+        new_page.on("console", on_console)
+        new_page.on("pageerror", lambda error: new_page.page_errors.append(str(error)))
+        new_page.on("request", on_request)
+        self.contexts.append(context)
+        self.pages.append(new_page)
+        return new_page
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+    def problems(self) -> list[str]:
+        problems = []
+        for number, checked in enumerate(self.pages, start=1):
+            who = f" (page {number})" if len(self.pages) > 1 else ""
+            for label, found in (("console errors", checked.console_errors),
+                                 ("page errors (uncaught exceptions)", checked.page_errors),
+                                 ("requests to other hosts", checked.foreign_requests),
+                                 ("Content-Security-Policy violations", checked.csp_violations)):
+                if found:
+                    problems.append(f"{label}{who}:\n" + "\n".join(f"  {item}" for item in found))
+        return problems
+
+
 @pytest.fixture
 def page(browser, live_server):
     """A fresh page on the live server that fails the test on any console error, page
     error or request to another host. See the module docstring."""
-    server_netloc = urlsplit(live_server).netloc
-    context = browser.new_context(base_url=live_server)
-    context.set_default_timeout(30_000)
-    # Nothing may leave the machine: requests to other hosts are recorded here and fail at
-    # the dead proxy Chromium is launched with (CHROMIUM_ARGS). No request interception:
-    # a Python route predicate pauses every request until the test thread runs it, which
-    # stalls htmx requests while a training stream is open.
-    # Every CSP violation is reported explicitly, with what was refused and where, before
-    # any script of the page runs (Chromium's own console line does not say which directive).
-    context.add_init_script(CSP_LISTENER)
-    new_page = context.new_page()
-    new_page.live_server = live_server
-    new_page.console_errors = []
-    new_page.page_errors = []
-    new_page.foreign_requests = []
-    new_page.csp_violations = []
-
-    def on_console(message):
-        if message.type == "error" and message.text.startswith(CSP_PREFIX):
-            new_page.csp_violations.append(message.text[len(CSP_PREFIX):])
-        elif message.type == "error":
-            location = message.location or {}
-            where = location.get("url", "")
-            if where:
-                where = f" ({where}:{location.get('lineNumber', '?')})"
-            new_page.console_errors.append(f"{message.text}{where}")
-
-    def on_request(request):
-        if _is_foreign(request.url, server_netloc):
-            new_page.foreign_requests.append(f"{request.method} {request.url}")
-
-    new_page.on("console", on_console)
-    new_page.on("pageerror", lambda error: new_page.page_errors.append(str(error)))
-    new_page.on("request", on_request)
+    pages = CheckedPages(browser, live_server)
     try:
-        yield new_page
+        yield pages.new()
     finally:
-        context.close()
-
-    problems = []
-    for label, found in (("console errors", new_page.console_errors),
-                         ("page errors (uncaught exceptions)", new_page.page_errors),
-                         ("requests to other hosts", new_page.foreign_requests),
-                         ("Content-Security-Policy violations", new_page.csp_violations)):
-        if found:
-            problems.append(f"{label}:\n" + "\n".join(f"  {item}" for item in found))
+        pages.close()
+    problems = pages.problems()
     if problems:
         pytest.fail("the browser page reported problems\n" + "\n".join(problems),
                     pytrace=False)
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """A factory of checked pages, each in its own browser context (its own learner): for a
+    test with several people at once (a teacher and a class). Checked like `page`."""
+    pages = CheckedPages(browser, live_server)
+    try:
+        yield pages.new
+    finally:
+        pages.close()
+    problems = pages.problems()
+    if problems:
+        pytest.fail("the browser pages reported problems\n" + "\n".join(problems), pytrace=False)

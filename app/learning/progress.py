@@ -40,6 +40,9 @@ from pathlib import Path
 from typing import Iterator
 
 from app.learning.quiz_record import QuizRecords
+from app.learning.class_stats import ClassStats
+from app.learning.classes import CLASS_TABLES, ClassRecords
+from app.learning.polls import PollRecords
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_S = 10.0
@@ -111,6 +114,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
             revealed INTEGER NOT NULL DEFAULT 0,
             updated_at REAL NOT NULL,
             PRIMARY KEY (learner, chapter, question))"""),
+    # 6: classes, their members and their polls (issue 24): the statements are CLASS_TABLES in
+    # app/learning/classes.py, beside the code that uses them (never edit them: append)
+    CLASS_TABLES,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -200,7 +206,7 @@ class ProgressDB:
         return version
 
 
-class ProgressStore(QuizRecords):
+class ProgressStore(QuizRecords, ClassRecords, PollRecords, ClassStats):
     """One unit of work on the progress database: one connection, taken from the pool on
     first use and handed back by close(). Given a path instead of a ProgressDB (scripts,
     tests), it migrates that file first."""

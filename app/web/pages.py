@@ -99,8 +99,11 @@ def exercise_tally(request: Request) -> dict[str, dict]:
 def sidebar_context(request: Request, current: str | None = None) -> dict:
     """What _sidebar.html needs; pass it to any page that extends base.html."""
     loaded = course(request)
+    from app.web.views.class_poll import class_banner
+
     return {"chapters": loaded.chapters, "current_slug": current,
-            "progress": progress_for(request, loaded), "exercise_tally": exercise_tally(request)}
+            "progress": progress_for(request, loaded), "exercise_tally": exercise_tally(request),
+            "class_banner": class_banner(request, loaded)}
 
 
 # Pages whose own script draws with Plotly as soon as the page has loaded (static/exercises.js

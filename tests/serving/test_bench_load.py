@@ -41,3 +41,23 @@ def test_a_short_load_measures_pages_moves_and_answers(tmp_path, capsys):
     bench_load.report(2, 4, results)
     out = capsys.readouterr().out
     assert "pages" in out and "p95" in out and "errors:" in out
+
+
+def test_a_short_load_with_a_class_measures_polls_and_the_teachers_view(tmp_path, capsys):
+    from app.settings import ROOT
+    from app.tools.bench import class_load
+
+    with services.Stack(tmp_path) as stack:
+        database = tmp_path / "class.sqlite3"
+        base = stack.web(COURSE_SCHEDULER="inprocess", COURSE_CACHE_URL="memory://", COURSE_DB=str(database))
+        plan = bench_load.make_plan(Settings().content_dir, radius=1)
+        class_id, token = class_load.create_class(database, ROOT)
+        klass = class_load.ClassLoad(class_id, token, ["learning-rate/lr-meaning"])
+        results = run_async(lambda: bench_load.load(base, plan, learners=3, seconds=14, radius=1, pid=None,
+                                                    klass=klass))
+    assert results.pages and klass.polls >= 1 and klass.banner and klass.votes, klass.errors
+    latencies, unseen = klass.to_teacher()
+    assert latencies and unseen == 0, "every vote reached the teacher's live view"
+    assert max(latencies) < 10 and klass.updates >= 2
+    class_load.report(klass, bench_load.quantile, bench_load.ms)
+    assert "vote to teacher's view" in capsys.readouterr().out

@@ -3,6 +3,7 @@
     python -m app bench --load                        # 10, 50 and 100 learners, 60 s each
     python -m app bench --load --learners 100 --seconds 60 --precompute-radius 1
     python -m app bench --load --url http://127.0.0.1:8000   # a server you started yourself
+    python -m app bench --load --cold                 # 40 learners at once, empty cache, 45 s
 
 Each learner has its own cookie and loops: load a chapter page, move one control of one of
 the chapter's widgets and wait for the complete chart (one request, as the page makes it: the
@@ -11,6 +12,11 @@ stream as a browser does), then think for 1-3 s. Four moves in five are one slid
 (or one toggle or choice) from the placement, which `precompute` covers; the rest jump to a
 random far position, which nothing has computed ("cold"). A 503 is waited out for its
 Retry-After, as the widget does. Everything stops by itself at the end of the period.
+
+With the class (unless --no-class; app/tools/bench/class_load.py) every learner joins a class,
+asks for the poll banner every 2 s and votes in the teacher's polls; a teacher keeps the live
+view open and opens a question every 15 s. `--cold` is the class of a teacher who did not
+precompute: a fresh server, an empty cache, every learner's first request at the same moment.
 
 Printed per load: page p50/p95/p99, slider move to complete chart p50/p95 for precomputed and
 for cold moves, answers, errors by status, the engine's queue depth, and the memory of the
@@ -39,6 +45,7 @@ import httpx
 
 from app.serving.precompute.moves import far_move, form_values, near_moves
 from app.settings import ROOT, Settings
+from app.tools.bench import class_load
 from app.tools.bench.server import serving
 from app.web.views.widget import query_string
 
@@ -160,14 +167,17 @@ async def move(client: httpx.AsyncClient, placement: Placement, values: dict,
     return time.perf_counter() - started, trained
 
 
-async def learner(base: str, plan: Plan, radius: int, until: float, seed: int, results: Results) -> None:
+async def learner(base: str, plan: Plan, radius: int, until: float, seed: int, results: Results,
+                  arrival_s: float = ARRIVAL_S, klass: class_load.ClassLoad | None = None) -> None:
     from widgets.registry import all_widgets
 
     rng = random.Random(seed)
     # learners arrive over the first think time, not all in the same millisecond: a burst of
-    # 100 page loads at once is a queue of 100 renders that no class sends
-    await asyncio.sleep(rng.uniform(0.0, ARRIVAL_S))
+    # 100 page loads at once is a queue of 100 renders that no class sends (--cold: they do)
+    await asyncio.sleep(rng.uniform(0.0, arrival_s))
     async with loopback_client(base, REQUEST_TIMEOUT_S) as client:
+        side = asyncio.ensure_future(class_load.learner_side(client, klass, until, random.Random(seed + 1))
+                                     if klass else asyncio.sleep(0))
         while time.monotonic() < until:
             try:
                 slug = rng.choice(list(plan.placements))
@@ -209,6 +219,8 @@ async def learner(base: str, plan: Plan, radius: int, until: float, seed: int, r
                 results.error("timeout")
             except httpx.HTTPError as exc:
                 results.error(type(exc).__name__)
+        side.cancel()
+        await asyncio.gather(side, return_exceptions=True)
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -238,13 +250,17 @@ async def warm_up(base: str, plan: Plan) -> None:
             await client.get(url)
 
 
-async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int, pid: int | None) -> Results:
-    await warm_up(base, plan)
+async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int, pid: int | None,
+               arrival_s: float = ARRIVAL_S, klass: class_load.ClassLoad | None = None) -> Results:
+    if arrival_s:  # --cold measures the first requests too: nothing loaded before the class
+        await warm_up(base, plan)
     results = Results()
     until = time.monotonic() + seconds
     run = int(time.time())  # new far positions every load, so "cold" moves stay cold
-    tasks = [asyncio.ensure_future(learner(base, plan, radius, until, run * 1000 + i, results))
+    tasks = [asyncio.ensure_future(learner(base, plan, radius, until, run * 1000 + i, results, arrival_s, klass))
              for i in range(learners)]
+    if klass:
+        tasks.append(asyncio.ensure_future(class_load.teacher(base, klass, until, run)))
     watcher = asyncio.ensure_future(watch(base, pid, until, results))
     # past the period, give the requests already sent a grace period, then stop them
     done, pending = await asyncio.wait(tasks, timeout=seconds + 30)
@@ -278,9 +294,10 @@ def report(learners: int, seconds: float, results: Results) -> None:
 
 # --- a server of the bench's own ----------------------------------------------------------
 @contextlib.contextmanager
-def server(cache_url: str):
+def server(cache_url: str, **env_extra: str):
     workdir = tempfile.mkdtemp(prefix="course-load-")
-    env = {"COURSE_WARM_CACHE": "0", "COURSE_DB": f"{workdir}/progress.sqlite3", "COURSE_CACHE_URL": cache_url}
+    env = {"COURSE_WARM_CACHE": "0", "COURSE_DB": f"{workdir}/progress.sqlite3", "COURSE_CACHE_URL": cache_url,
+           **env_extra}
     with serving(env) as running:
         base = running.base
         # ready as a teacher's server is before the class: workers up, cached fragments rendered
@@ -292,7 +309,7 @@ def server(cache_url: str):
                           f"in {status['prerendered']['seconds']:.1f} s at start-up", flush=True)
                     break
             time.sleep(0.2)
-        yield base, running.process.pid
+        yield base, running.process.pid, Path(workdir) / "progress.sqlite3"
 
 
 def precompute_for(cache_url: str, radius: int) -> None:
@@ -306,16 +323,21 @@ def precompute_for(cache_url: str, radius: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app bench --load", description=__doc__.split("\n")[0])
-    parser.add_argument("--learners", default="10,50,100", help="comma-separated learner counts")
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long each load lasts")
+    parser.add_argument("--learners", default=None, help="comma-separated learner counts (10,50,100; --cold: 40)")
+    parser.add_argument("--seconds", type=float, default=None, help="how long each load lasts (60; --cold: 45)")
     parser.add_argument("--precompute-radius", type=int, default=1,
                         help="slider positions precomputed around each placement (the near moves)")
     parser.add_argument("--skip-precompute", action="store_true", help="use the cache as it is")
     parser.add_argument("--cache-url", default=None, help="default: a sqlite file under var/ kept between runs")
     parser.add_argument("--url", default=None, help="load an already running server instead of starting one")
+    parser.add_argument("--no-class", action="store_true", help="leave out the class: no teacher, no polls")
+    parser.add_argument("--cold", action="store_true",
+                        help="a teacher who did not precompute: a fresh server with an empty cache, the "
+                             "learners arriving together (nothing warmed up)")
     args = parser.parse_args(argv)
     os.environ.setdefault("COURSE_DEVICE", "cpu")
-    counts = [int(n) for n in args.learners.split(",")]
+    counts = [int(n) for n in (args.learners or ("40" if args.cold else "10,50,100")).split(",")]
+    seconds = args.seconds or (45.0 if args.cold else 60.0)
     settings = Settings.from_env()
     cache_url = args.cache_url or f"sqlite:///{ROOT / 'var' / 'bench-load-results.sqlite3'}"
     plan = make_plan(settings.content_dir, args.precompute_radius)
@@ -323,17 +345,26 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(len(v) for v in plan.placements.values())} placements in {len(plan.placements)} chapters")
     if args.url:
         for learners in counts:
-            report(learners, args.seconds, asyncio.run(load(args.url, plan, learners, args.seconds,
-                                                            args.precompute_radius, None)))
+            report(learners, seconds, asyncio.run(load(args.url, plan, learners, seconds,
+                                                       args.precompute_radius, None)))
         return 0
-    if not args.skip_precompute:
+    if not args.skip_precompute and not args.cold:
         precompute_for(cache_url, args.precompute_radius)
     for learners in counts:
-        with server(cache_url) as (base, pid):  # a fresh server each time: no run left over
-            results = asyncio.run(load(base, plan, learners, args.seconds, args.precompute_radius, pid))
-        report(learners, args.seconds, results)
+        if args.cold:  # an empty cache of its own each time
+            cache_url = f"sqlite:///{tempfile.mkdtemp(prefix='course-cold-')}/results.sqlite3"
+            print(f"cold: {learners} learners arriving together, empty cache {cache_url}", flush=True)
+        with server(cache_url) as (base, pid, database):  # a fresh server each time: no run left over
+            klass = None
+            if not args.no_class:
+                class_id, token = class_load.create_class(database, ROOT)
+                klass = class_load.ClassLoad(class_id, token, [f"{c}/{q}" for c, qs in plan.questions.items() for q in qs])
+            results = asyncio.run(load(base, plan, learners, seconds, args.precompute_radius, pid,
+                                       0.0 if args.cold else ARRIVAL_S, klass))
+        report(learners, seconds, results)
+        if klass:
+            class_load.report(klass, quantile, ms)
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
