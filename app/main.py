@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.course.loader import CourseLoader
+from app.learning.clock import Clock
 from app.learning.progress import ProgressDB
 from app.serving.cache import open_cache
 from app.serving.engine import Engine
@@ -33,7 +34,7 @@ from app.web import errors, schema
 from app.web.learner import LearnerCookie
 from app.web.limits import BodyLimit
 from app.web.pages import store
-from app.web.routes import chapters, exercises, glossary, progress, quiz, search
+from app.web.routes import chapters, exercises, glossary, progress, quiz, review, search
 from app.web.routes import widgets as widget_routes
 from app.web.security import SecurityHeaders
 from app.web.templating import make_templates
@@ -72,6 +73,7 @@ def add_services(app: FastAPI, settings: Settings, widgets: dict[str, Widget], c
     state.templates = make_templates(settings)
     state.progress_db = ProgressDB(settings.database_path)
     state.progress_db.migrate()  # the schema, once, at start-up
+    state.clock = Clock(settings.clock_file)  # the review schedule's time (a test may move it)
     state.cache = open_cache(settings.cache_url, settings.cache_bytes)
     state.engine = Engine(settings)
     state.jobs = WidgetJobs(settings, state.engine, state.cache, state.code_version)
@@ -96,7 +98,7 @@ def add_web_layer(app: FastAPI, settings: Settings) -> None:
 def routers() -> list:
     """Every router of the app, one per resource (the content checker reads their paths)."""
     return [widget_routes.router, chapters.router, quiz.router, progress.router, glossary.router,
-            search.router, exercises.router]
+            search.router, exercises.router, review.router]
 
 
 @asynccontextmanager

@@ -72,6 +72,9 @@ class Settings:
     grading_cpu_s: int = 10
     grading_wall_s: float = 30.0
     grading_memory_bytes: int = 2 * 1024**3
+    # tests only: a file holding a number of seconds that the review schedule's clock runs
+    # ahead of the real time (app/learning/clock.py), so a test moves time without sleeping
+    clock_file: Path | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -100,6 +103,7 @@ class Settings:
             sandbox_unsafe_ok=_flag(env.get("COURSE_SANDBOX_UNSAFE_OK"), defaults.sandbox_unsafe_ok),
             grading_cpu_s=int(env.get("COURSE_GRADING_CPU_S", defaults.grading_cpu_s)),
             grading_wall_s=float(env.get("COURSE_GRADING_WALL_S", defaults.grading_wall_s)),
+            clock_file=Path(env["COURSE_CLOCK_FILE"]) if env.get("COURSE_CLOCK_FILE") else None,
         )
 
     @property

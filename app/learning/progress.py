@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Iterator
 
 from app.learning.quiz_record import QuizRecords
+from app.learning.review import MIGRATION as REVIEW_MIGRATION, ReviewRecords
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_S = 10.0
@@ -111,6 +112,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
             revealed INTEGER NOT NULL DEFAULT 0,
             updated_at REAL NOT NULL,
             PRIMARY KEY (learner, chapter, question))"""),
+    # 6: spaced review (issue 23): FSRS cards and every review (app/learning/review.py)
+    REVIEW_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -200,7 +203,7 @@ class ProgressDB:
         return version
 
 
-class ProgressStore(QuizRecords):
+class ProgressStore(QuizRecords, ReviewRecords):
     """One unit of work on the progress database: one connection, taken from the pool on
     first use and handed back by close(). Given a path instead of a ProgressDB (scripts,
     tests), it migrates that file first."""
@@ -280,13 +283,14 @@ class ProgressStore(QuizRecords):
 
     def reset(self, learner: str) -> None:
         """Forget the learner's progress through the course (visits, answers and hints,
-        exercises, checklist ticks)."""
+        exercises, checklist ticks, review cards)."""
         with self._write() as conn:
             conn.execute("DELETE FROM visits WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM quiz_attempts WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM quiz_help WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM exercise_attempts WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM checklist_ticks WHERE learner = ?", (learner,))
+            self.forget_reviews(conn, learner)
 
     # --- checklists -----------------------------------------------------------------------
     def set_ticks(self, learner: str, chapter: str, checklist: str, items: set[int]) -> None:
