@@ -34,7 +34,7 @@ from app.web import errors, schema
 from app.web.learner import LearnerCookie
 from app.web.limits import BodyLimit
 from app.web.pages import store
-from app.web.routes import chapters, exercises, glossary, progress, quiz, review, search
+from app.web.routes import chapters, exercises, glossary, learning, progress, quiz, review, search
 from app.web.routes import widgets as widget_routes
 from app.web.security import SecurityHeaders
 from app.web.templating import make_templates
@@ -98,7 +98,7 @@ def add_web_layer(app: FastAPI, settings: Settings) -> None:
 def routers() -> list:
     """Every router of the app, one per resource (the content checker reads their paths)."""
     return [widget_routes.router, chapters.router, quiz.router, progress.router, glossary.router,
-            search.router, exercises.router, review.router]
+            search.router, exercises.router, review.router, learning.router]
 
 
 @asynccontextmanager
