@@ -218,3 +218,40 @@ def test_a_new_visitor_has_nothing_to_review(client):
     assert "Nothing to review yet" in client.get("/review").text
     body = client.get("/api/review").json()
     assert body["due"] == 0 and body["session"] == [] and body["next_due"] is None
+
+
+# --- your learning, the landing page, a chapter ---------------------------------------------------
+
+def test_learning_shows_recall_mastery_calibration_and_wrong_predictions(client, clock):
+    predict = next(q for q in CH1.quizzes.values() if q.predict is not None)
+    a, b = plain(CH1)[:2]
+    answer(client, CH1, predict, right=False, confidence="sure")
+    answer(client, CH1, a, right=True, confidence="sure")
+    answer(client, CH1, b, right=True)  # no confidence: not in the calibration
+    clock.days = 3
+    body = client.get("/api/learning").json()
+    ch1 = next(c for c in body["chapters"] if c["chapter"] == CH1.slug)
+    assert ch1["cards"] == 3 and ch1["questions"] == len(CH1.quizzes)
+    assert 0 < ch1["retrievability"] < 1 and 0 < ch1["mastery"] < 3 / len(CH1.quizzes)
+    assert predict.id in ch1["due"] and body["due"] >= 1
+    others = [c for c in body["chapters"] if c["chapter"] != CH1.slug]
+    assert all(c["cards"] == 0 and c["mastery"] == 0 and c["level"] == "not started" for c in others)
+    levels = {level["confidence"]: level for level in body["calibration"]["levels"]}
+    assert (levels["sure"]["answers"], levels["sure"]["correct"]) == (2, 1) and levels["think"]["answers"] == 0
+    assert body["calibration"]["brier"] == pytest.approx((0.9 ** 2 + 0.1 ** 2) / 2)
+    assert [w["question_id"] for w in body["wrong_predictions"]] == [predict.id]
+
+    page = client.get("/learning").text
+    assert 'id="calibration-chart"' in page and 'class="figure-json"' in page
+    assert f'{(0.9 ** 2 + 0.1 ** 2) / 2:.3f}' in page and "Predictions you got wrong" in page
+    home = client.get("/").text
+    assert re.search(r'href="/review">Review: \d+ due now', home) and "mastery-badge" in home
+    chapter = client.get(CH1.url).text
+    assert "Due for review here" in chapter and f'href="#quiz-{predict.id}"' in chapter
+
+
+def test_a_new_visitor_sees_an_empty_learning_page(client):
+    page = client.get("/learning")
+    assert page.status_code == 200 and "Nothing yet" in page.text and "figure-json" not in page.text
+    assert client.get("/api/learning").json()["calibration"]["brier"] is None
+    assert "mastery-badge" not in client.get("/").text
