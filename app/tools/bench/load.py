@@ -7,17 +7,19 @@
 Each learner has its own cookie and loops: load a chapter page, move one control of one of
 the chapter's widgets and wait for the complete chart (the fragment's figure, or the run's
 stream to its last event), answer one of the chapter's questions (following a predict run's
-stream as a browser does), then think for 1-3 s. Four moves in five are one slider position
+stream as a browser does), open /review and answer the question due there, if any, then think
+for 1-3 s. The bench's server runs its review clock a day ahead every CLOCK_S_PER_DAY seconds
+(COURSE_CLOCK_FILE), so the cards learners make fall due during the load. Four moves in five are one slider position
 (or one toggle or choice) from the placement, which `precompute` covers; the rest jump to a
 random far position, which nothing has computed ("cold"). A 503 is waited out for its
 Retry-After, as the widget does. Everything stops by itself at the end of the period.
 
 Printed per load: page p50/p95/p99, slider move to complete chart p50/p95 for precomputed and
-for cold moves, answers, errors by status, the engine's queue depth, and the memory of the
+for cold moves, answers, /review pages and review answers, errors by status, the engine's queue depth, and the memory of the
 server and its workers. Before the loads, the bench's own server precomputes the moves it
 will make (radius 1 by default) and prints the count and CPU time.
 Targets on a 2-core machine at 100 learners after precompute: page p95 < 100 ms, precomputed
-moves p95 < 150 ms, no errors other than honest 503s.
+moves p95 < 150 ms, /review and review answers p95 < 100 ms, no errors other than honest 503s.
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ from app.web.views.widget import query_string
 REQUEST_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 180.0
 ARRIVAL_S = 3.0  # learners start within this many seconds of each other
+CLOCK_S_PER_DAY = 5.0  # the bench server's review clock gains a day every this many seconds
+REVIEW_FORM = re.compile(r'<form class="quiz-question review-card" method="post" action="(/review/[a-z0-9-]+/[a-z0-9-]+)"')
 
 
 # --- what learners do ---------------------------------------------------------------------
@@ -94,6 +98,8 @@ class Results:
     near_trained: int = 0  # precomputed moves that were not in the cache after all
     far_cached: int = 0  # far moves an earlier load (or learner) had already computed
     answers: list[float] = field(default_factory=list)
+    review_pages: list[float] = field(default_factory=list)
+    review_answers: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     busy_503: int = 0
     queue: list[int] = field(default_factory=list)
@@ -208,11 +214,39 @@ async def learner(base: str, plan: Plan, radius: int, until: float, seed: int, r
                     stream = re.search(r'data-stream-url="([^"]+)"', reply.text)
                     if stream:
                         await follow_stream(client, stream.group(1).replace("&amp;", "&"), results)
+                await review(client, results)
                 await asyncio.sleep(rng.uniform(1.0, 3.0))
             except httpx.TimeoutException:
                 results.error("timeout")
             except httpx.HTTPError as exc:
                 results.error(type(exc).__name__)
+
+
+async def review(client: httpx.AsyncClient, results: Results) -> None:
+    """Open /review and answer the question due there (the first option), as htmx does."""
+    started = time.perf_counter()
+    page = await client.get("/review")
+    if page.status_code != 200:
+        results.error(f"review {page.status_code}")
+        return
+    results.review_pages.append(time.perf_counter() - started)
+    due = REVIEW_FORM.search(page.text)
+    if due is None:
+        return
+    started = time.perf_counter()
+    reply = await client.post(due.group(1), data={"choice": "0", "confidence": "think", "done": "0"},
+                              headers={"HX-Request": "true"})
+    results.review_answers.append(time.perf_counter() - started)
+    if reply.status_code != 200:
+        results.error(f"review answer {reply.status_code}")
+
+
+async def run_clock(clock_file: Path, until: float) -> None:
+    """The bench server's review clock: a day ahead every CLOCK_S_PER_DAY seconds."""
+    started = time.monotonic()
+    while time.monotonic() < until:
+        clock_file.write_text(str((time.monotonic() - started) / CLOCK_S_PER_DAY * 86400))
+        await asyncio.sleep(0.5)
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -242,7 +276,8 @@ async def warm_up(base: str, plan: Plan) -> None:
             await client.get(url)
 
 
-async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int, pid: int | None) -> Results:
+async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int, pid: int | None,
+               clock_file: Path | None = None) -> Results:
     await warm_up(base, plan)
     results = Results()
     until = time.monotonic() + seconds
@@ -250,12 +285,13 @@ async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int
     tasks = [asyncio.ensure_future(learner(base, plan, radius, until, run * 1000 + i, results))
              for i in range(learners)]
     watcher = asyncio.ensure_future(watch(base, pid, until, results))
+    clock = asyncio.ensure_future(run_clock(clock_file, until) if clock_file else asyncio.sleep(0))
     # past the period, give the requests already sent a grace period, then stop them
     done, pending = await asyncio.wait(tasks, timeout=seconds + 30)
     results.unfinished = len(pending)
     for task in pending:
         task.cancel()
-    await asyncio.gather(*pending, watcher, return_exceptions=True)
+    await asyncio.gather(*pending, watcher, clock, return_exceptions=True)
     return results
 
 
@@ -270,6 +306,10 @@ def report(learners: int, seconds: float, results: Results) -> None:
           f"  p95 {ms(quantile(results.moves_cold, .95))}   (far positions that trained; "
           f"{results.far_cached} more were cached already)")
     print(f"  answers  {len(results.answers):5d}  p50 {ms(quantile(results.answers, .5))}  p95 {ms(quantile(results.answers, .95))}")
+    print(f"  /review  {len(results.review_pages):5d}  p50 {ms(quantile(results.review_pages, .5))}"
+          f"  p95 {ms(quantile(results.review_pages, .95))}   (target p95 < 100 ms)")
+    print(f"  review answers {len(results.review_answers):5d}  p50 {ms(quantile(results.review_answers, .5))}"
+          f"  p95 {ms(quantile(results.review_answers, .95))}   (target p95 < 100 ms)")
     errors = ", ".join(f"{k}: {v}" for k, v in sorted(results.statuses.items())) or "none"
     print(f"  errors: {errors}; honest 503 (busy, queued): {results.busy_503}; learners still waiting at the end: "
           f"{results.unfinished}")
@@ -284,7 +324,9 @@ def report(learners: int, seconds: float, results: Results) -> None:
 @contextlib.contextmanager
 def server(cache_url: str):
     workdir = tempfile.mkdtemp(prefix="course-load-")
-    env = {"COURSE_WARM_CACHE": "0", "COURSE_DB": f"{workdir}/progress.sqlite3", "COURSE_CACHE_URL": cache_url}
+    clock_file = Path(workdir) / "review-clock"  # run_clock moves it during a load
+    env = {"COURSE_WARM_CACHE": "0", "COURSE_DB": f"{workdir}/progress.sqlite3", "COURSE_CACHE_URL": cache_url,
+           "COURSE_CLOCK_FILE": str(clock_file)}
     with serving(env) as running:
         base = running.base
         # ready as a teacher's server is before the class: workers up, cached fragments rendered
@@ -296,7 +338,7 @@ def server(cache_url: str):
                           f"in {status['prerendered']['seconds']:.1f} s at start-up", flush=True)
                     break
             time.sleep(0.2)
-        yield base, running.process.pid
+        yield base, running.process.pid, clock_file
 
 
 def precompute_for(cache_url: str, radius: int) -> None:
@@ -333,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_precompute:
         precompute_for(cache_url, args.precompute_radius)
     for learners in counts:
-        with server(cache_url) as (base, pid):  # a fresh server each time: no run left over
-            results = asyncio.run(load(base, plan, learners, args.seconds, args.precompute_radius, pid))
+        with server(cache_url) as (base, pid, clock_file):  # a fresh server each time: no run left over
+            results = asyncio.run(load(base, plan, learners, args.seconds, args.precompute_radius, pid, clock_file))
         report(learners, args.seconds, results)
     return 0
 
