@@ -63,7 +63,8 @@ MIGRATION: tuple[str, ...] = (
             confidence TEXT CHECK (confidence IN ('sure', 'think', 'guess')),
             hint_tier INTEGER NOT NULL DEFAULT 0,
             selected TEXT,
-            shown_order TEXT)""",
+            shown_order TEXT,
+            variant INTEGER NOT NULL DEFAULT 0)""",
     "CREATE INDEX review_log_card ON review_log (learner, kind, chapter, item, reviewed_at)",
 )
 
@@ -136,6 +137,7 @@ class LoggedReview:
     hint_tier: int
     selected: tuple[int, ...] | None
     shown_order: tuple[int, ...] | None
+    variant: int = 0  # the predict variant asked (0: the question as authored)
 
 
 def card_id(kind: str, chapter: str, item: str) -> int:
@@ -170,7 +172,8 @@ class ReviewRecords:
 
     def review(self, learner: str, kind: str, chapter: str, item: str, rating: Rating, now: datetime, *,
                source: str, correct: bool, confidence: str | None = None, hint_tier: int = 0,
-               selected: list[int] | None = None, shown_order: list[int] | None = None) -> ReviewCard:
+               selected: list[int] | None = None, shown_order: list[int] | None = None,
+               variant: int = 0) -> ReviewCard:
         """Review a due card with `rating` at `now` and store its new schedule; CardNotDue when
         there is no such card or it is not due yet. Read and written in one transaction: two
         answers sent at once cannot both review it."""
@@ -185,12 +188,12 @@ class ReviewRecords:
             return self._apply(conn, learner, kind, chapter, item, current.fsrs_card(), current.reviews,
                                current.lapses, rating, now, source=source, correct=correct,
                                confidence=confidence, hint_tier=hint_tier, selected=selected,
-                               shown_order=shown_order)
+                               shown_order=shown_order, variant=variant)
 
     def _apply(self, conn: sqlite3.Connection, learner: str, kind: str, chapter: str, item: str, card: Card,
                reviews: int, lapses: int, rating: Rating, now: datetime, *, source: str, correct: bool,
                confidence: str | None, hint_tier: int, selected: list[int] | None,
-               shown_order: list[int] | None = None) -> ReviewCard:
+               shown_order: list[int] | None = None, variant: int = 0) -> ReviewCard:
         if source not in SOURCES:
             raise ValueError(f"source {source!r} must be one of {', '.join(SOURCES)}")
         was_review = card.state == State.Review
@@ -209,10 +212,10 @@ class ReviewRecords:
              stored.due.timestamp(), stored.last_review.timestamp(), stored.reviews, stored.lapses))
         conn.execute(
             "INSERT INTO review_log (learner, kind, chapter, item, reviewed_at, rating, source, correct, "
-            "confidence, hint_tier, selected, shown_order) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "confidence, hint_tier, selected, shown_order, variant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (learner, kind, chapter, item, now.timestamp(), int(rating), source, int(bool(correct)), confidence,
              hint_tier, None if selected is None else json.dumps(list(selected)),
-             None if shown_order is None else json.dumps(list(shown_order))))
+             None if shown_order is None else json.dumps(list(shown_order)), variant))
         return stored
 
     def cards(self, learner: str) -> list[ReviewCard]:
@@ -240,11 +243,11 @@ class ReviewRecords:
                 args.append(value)
         rows = self.conn.execute(
             f"SELECT kind, chapter, item, reviewed_at, rating, source, correct, confidence, hint_tier, selected, "
-            f"shown_order FROM review_log WHERE {where} ORDER BY reviewed_at, id", args).fetchall()
+            f"shown_order, variant FROM review_log WHERE {where} ORDER BY reviewed_at, id", args).fetchall()
         return [LoggedReview(k, c, i, utc(at), r, s, bool(ok), conf, tier,
                              None if sel is None else tuple(json.loads(sel)),
-                             None if order is None else tuple(json.loads(order)))
-                for k, c, i, at, r, s, ok, conf, tier, sel, order in rows]
+                             None if order is None else tuple(json.loads(order)), variant)
+                for k, c, i, at, r, s, ok, conf, tier, sel, order, variant in rows]
 
     def forget_reviews(self, conn: sqlite3.Connection, learner: str) -> None:
         """Part of a reset (inside the caller's write transaction): every card and review."""

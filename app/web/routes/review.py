@@ -15,10 +15,12 @@ POST /api/review/{slug}/{qid}     JSON {"selected": [indices], "confidence"?} ->
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import Field
 
 from app.course.content import Course
 from app.course.quiz import grade
@@ -31,6 +33,7 @@ from app.web.pages import chapter_or_404, course, exercises, is_htmx, quiz_or_40
     sidebar_context, store
 from app.web.routes.quiz import CONFLICT, Answer, confidence_or_422, grade_or_422
 from app.web.views.review import SESSION_SIZE, Answered, QuizCard, due_in, now, review_order, review_queue
+from app.web.views.review_variants import asked_variant, pick_variant, run_after_answer
 from widgets.base import ParamError
 
 router = APIRouter()
@@ -43,15 +46,17 @@ FORM_BODY = {"requestBody": {"required": False, "content": {"application/x-www-f
         "confidence": {"type": "string", "enum": ["sure", "think", "guess"],
                        "description": "how sure the learner is (optional)"},
         "done": {"type": "string", "pattern": "^[0-9]{1,3}$",
-                 "description": "answers given so far in this session"}}}}}}}
+                 "description": "answers given so far in this session"},
+        "variant": {"type": "string", "pattern": "^[0-9]{1,2}$",
+                    "description": "the predict variant asked (0 or absent: the question as authored)"}}}}}}}
 SEE_OTHER = {303: {"description": "A plain form post: redirected to the feedback on /review"}}
 
 
-def _done_or_422(value: str | None) -> int:
+def _count_or_422(field: str, value: str | None, most: int) -> int:
     if value in (None, ""):
         return 0
-    if not value.isdigit() or int(value) > 1000:
-        raise ParamError("done", value[:16], "a whole number from 0 to 1000")
+    if not value.isdigit() or int(value) > most:
+        raise ParamError(field, value[:16], f"a whole number from 0 to {most}")
     return int(value)
 
 
@@ -65,30 +70,39 @@ def panel_context(request: Request, loaded: Course, progress: ProgressStore, don
                "now": at, "due_in": due_in}
     found = LAST_RE.fullmatch(last or "")
     if found and not is_new:
-        context["answered"] = _answered(loaded, progress, learner, *found.groups())
+        context["answered"] = _answered(request, loaded, progress, learner, *found.groups())
     if context["answered"] is None and queue is not None and done < SESSION_SIZE and queue.questions:
-        context["current"] = queue.questions[0]
+        first = queue.questions[0]
+        asked = pick_variant(request, first.quiz, learner, first.chapter.slug, first.card.reviews)
+        context["current"] = dataclasses.replace(first, asked=asked)
     return context
 
 
-def _answered(loaded: Course, progress: ProgressStore, learner: str, slug: str, qid: str) -> dict | None:
-    """The learner's latest review answer to this question, graded, with its explanations."""
+def _answered(request: Request, loaded: Course, progress: ProgressStore, learner: str, slug: str,
+              qid: str) -> dict | None:
+    """The learner's latest review answer to this question, graded, with its explanations (and
+    a predict question's run, when cached)."""
     chapter = loaded.get(slug)
     quiz = chapter.quizzes.get(qid) if chapter else None
     logged = [r for r in progress.review_log(learner, QUIZ, slug, qid) if r.source == "review"] if quiz else []
     if not logged or logged[-1].selected is None:
         return None
     latest = logged[-1]
+    asked = asked_variant(request, quiz, latest.variant) if latest.variant else None
+    if latest.variant and asked is None:  # its run left the cache since: nothing to grade it on
+        return None
     try:
-        graded = grade(quiz, list(latest.selected))
+        graded = grade(asked.quiz if asked else quiz, list(latest.selected))
     except ValueError:  # the question changed since: nothing to explain
         return None
     order = list(latest.shown_order or range(len(quiz.options)))
     if sorted(order) != list(range(len(quiz.options))):
         order = list(range(len(quiz.options)))
     card = progress.card(learner, QUIZ, slug, qid)
-    return {"chapter": chapter, "quiz": quiz, "state": Answered(graded, order), "review": latest, "card": card,
-            "item": QuizCard(card, chapter, quiz, order) if card else None}
+    run_html = run_after_answer(request, quiz, asked.values if asked else None) if quiz.predict else None
+    return {"chapter": chapter, "quiz": asked.quiz if asked else quiz, "state": Answered(graded, order),
+            "review": latest, "card": card, "item": QuizCard(card, chapter, quiz, order, asked) if card else None,
+            "run_html": run_html}
 
 
 @router.get("/review", response_class=HTMLResponse)
@@ -110,18 +124,22 @@ async def review_form(request: Request, slug: str, qid: str, loaded: Course = De
     choices = [value for key, value in fields if key == "choice"]
     confidence = next((value for key, value in fields if key == "confidence"), None)
     done = next((value for key, value in fields if key == "done"), None)
-    # SQLite off the event loop: no stream or page waits behind the write
-    return await asyncio.to_thread(_form_step, request, slug, qid, choices, confidence, done, loaded, progress)
+    variant = next((value for key, value in fields if key == "variant"), None)
+    # SQLite and the result cache off the event loop: no stream or page waits behind them
+    return await asyncio.to_thread(_form_step, request, slug, qid, choices, confidence, done, variant, loaded,
+                                   progress)
 
 
 def _form_step(request: Request, slug: str, qid: str, choices: list[str], confidence: str | None,
-               done_field: str | None, loaded: Course, progress: ProgressStore):
+               done_field: str | None, variant_field: str | None, loaded: Course, progress: ProgressStore):
     chapter = chapter_or_404(loaded, slug)
     quiz = quiz_or_404(chapter, qid)
     learner, _ = learner_id(request)
     try:
-        done = _done_or_422(done_field)
-        _review(progress, learner, chapter.slug, quiz, choices, confidence_or_422(confidence), now(request), "choice")
+        done = _count_or_422("done", done_field, 1000)
+        variant = _count_or_422("variant", variant_field, 99)
+        _review(request, progress, learner, chapter.slug, quiz, choices, confidence_or_422(confidence),
+                now(request), "choice", variant)
     except CardNotDue:  # (done is parsed by then) answered twice, or never: show what is due now
         return _back(request, loaded, progress, done, "")
     except ParamError as exc:
@@ -138,19 +156,25 @@ def _back(request: Request, loaded: Course, progress: ProgressStore, done: int, 
     return render_fragment(request, "_review_panel.html", panel_context(request, loaded, progress, done, last))
 
 
-def _review(progress: ProgressStore, learner: str, slug: str, quiz, selected, confidence: str | None, at,
-            field: str):
-    """Grade a review answer and reschedule the card; CardNotDue when it is not due."""
+def _review(request: Request, progress: ProgressStore, learner: str, slug: str, quiz, selected,
+            confidence: str | None, at, field: str, variant: int = 0):
+    """Grade a review answer (at predict variant `variant`, on its cached run) and reschedule
+    the card; CardNotDue when it is not due, or the variant cannot be graded now."""
     card = progress.card(learner, QUIZ, slug, quiz.id)
     if card is None or not card.is_due(at):
         raise CardNotDue(f"question {quiz.id!r} of chapter {slug!r} is not due for review"
                          + (f" until {card.due.isoformat(timespec='minutes')}" if card else
                             ": answer it in its chapter first"))
+    asked = asked_variant(request, quiz, variant) if variant else None
+    if variant and asked is None:
+        raise CardNotDue(f"question {quiz.id!r} has no variant {variant} whose run is cached; "
+                         f"GET /api/review for the variant to answer")
     order = review_order(quiz, learner, slug, card.reviews)
-    result = grade_or_422(quiz, selected, field)
+    result = grade_or_422(asked.quiz if asked else quiz, selected, field)
     rating = rating_for(result.correct, 0, confidence)
     after = progress.review(learner, QUIZ, slug, quiz.id, rating, at, source="review", correct=result.correct,
-                            confidence=confidence, selected=list(result.selected), shown_order=order)
+                            confidence=confidence, selected=list(result.selected), shown_order=order,
+                            variant=variant)
     return result, rating, after
 
 
@@ -168,32 +192,39 @@ def review_api(request: Request, loaded: Course = Depends(course), progress: Pro
     if is_new:
         return JSONResponse(body)
     queue = review_queue(loaded, exercises(request), progress, learner, at)
-    body.update(due=queue.due, questions_due=len(queue.questions),
-                session=[q.public(at) for q in queue.session],
+    session = [dataclasses.replace(q, asked=pick_variant(request, q.quiz, learner, q.chapter.slug, q.card.reviews))
+               for q in queue.session]
+    body.update(due=queue.due, questions_due=len(queue.questions), session=[q.public(at) for q in session],
                 exercises=[{"id": e.exercise.id, "title": e.exercise.title, "chapter": e.exercise.chapter,
                             "url": e.url, "card": e.card.as_dict(at)} for e in queue.exercises],
                 next_due=queue.next_due.isoformat() if queue.next_due else None)
     return JSONResponse(body)
 
 
+class ReviewAnswer(Answer):
+    """A review answer: a predict question's variant, as /api/review gave it, beside the answer."""
+    variant: int = Field(0, ge=0, le=99, description="the predict variant asked (0: the question as authored)")
+
+
 @router.post("/api/review/{slug}/{qid}", response_model=None, responses=CONFLICT,
              dependencies=[Depends(json_keys_once)])
-def review_answer_api(request: Request, slug: str, qid: str, answer: Answer = Body(...),
+def review_answer_api(request: Request, slug: str, qid: str, answer: ReviewAnswer = Body(...),
                       loaded: Course = Depends(course), progress: ProgressStore = Depends(store)):
-    """Answer a due question {"selected": [indices], "confidence"?: "sure" | "think" | "guess"}:
-    graded, every option's explanation, and the card's new schedule (wrong: Again; right:
-    Good; right and sure: Easy)."""
+    """Answer a due question {"selected": [indices], "confidence"?: "sure" | "think" | "guess",
+    "variant"?: n}: graded (a predict variant on its cached run), every option's explanation,
+    and the card's new schedule (wrong: Again; right: Good; right and sure: Easy)."""
     chapter = chapter_or_404(loaded, slug)
     quiz = quiz_or_404(chapter, qid)
     learner, _ = learner_id(request)
     at = now(request)
     try:
-        result, rating, after = _review(progress, learner, chapter.slug, quiz, answer.selected, answer.confidence,
-                                        at, "selected")
+        result, rating, after = _review(request, progress, learner, chapter.slug, quiz, answer.selected,
+                                        answer.confidence, at, "selected", answer.variant)
     except CardNotDue as exc:
         raise HTTPException(409, str(exc)) from None
     queue = review_queue(loaded, exercises(request), progress, learner, at)
     item = QuizCard(after, chapter, quiz, [])
     return JSONResponse({"correct": result.correct, "selected": list(result.selected), "rating": rating.name,
-                         "options": [o.as_dict() for o in result.options], "correct_options": quiz.correct_indices,
-                         "section_url": item.section_url, "card": after.as_dict(at), "due": queue.due})
+                         "options": [o.as_dict() for o in result.options], "correct_options": result.quiz.correct_indices,
+                         "variant": answer.variant, "section_url": item.section_url, "card": after.as_dict(at),
+                         "due": queue.due})

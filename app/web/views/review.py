@@ -23,6 +23,7 @@ from app.learning.progress import ProgressStore
 from app.learning.quiz_record import Attempt
 from app.learning.review import EXERCISE, QUIZ, ReviewCard, rating_for
 from app.web.views.landing import quiz_sections
+from app.web.views.review_variants import AskedVariant
 
 SESSION_SIZE = 10
 
@@ -80,6 +81,16 @@ class QuizCard:
     chapter: Chapter
     quiz: Quiz
     order: list[int]
+    asked: AskedVariant | None = None  # a predict question asked at another setting
+
+    @property
+    def shown(self) -> Quiz:
+        """The question as asked: at the variant's setting, or as authored."""
+        return self.asked.quiz if self.asked else self.quiz
+
+    @property
+    def variant(self) -> int:
+        return self.asked.number if self.asked else 0
 
     @property
     def action(self) -> str:
@@ -92,9 +103,10 @@ class QuizCard:
     def public(self, now: datetime) -> dict:
         """The JSON twin's view of a due card: the question without its answer."""
         return {"chapter": self.chapter.slug, "chapter_title": self.chapter.title, "question_id": self.quiz.id,
-                "question": self.quiz.question, "multiple": self.quiz.multiple,
+                "question": self.shown.question, "multiple": self.quiz.multiple,
                 "options": [{"index": o.index, "text": o.text} for o in self.quiz.ordered(self.order)],
-                "predict": self.quiz.predict is not None, "section_url": self.section_url,
+                "predict": self.quiz.predict is not None, "variant": self.variant,
+                "params": self.asked.values if self.asked else None, "section_url": self.section_url,
                 "answer_url": f"/api/review/{self.chapter.slug}/{self.quiz.id}", "card": self.card.as_dict(now)}
 
 
