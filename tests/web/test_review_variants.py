@@ -146,3 +146,12 @@ def test_a_variant_whose_run_is_not_cached_is_not_graded(client, clock):
     assert refused.status_code == 409 and "cached" in refused.json()["detail"]
     assert client.post(f"/api/review/{CHAPTER.slug}/{QUIZ.id}", json={"selected": [0], "variant": 100}).status_code == 422
     assert client.get("/api/review").json()["due"] == 1, "nothing recorded"
+
+
+def test_precompute_places_every_variant():
+    from app.serving.precompute.moves import placements
+
+    placed = {origin: params for origin, name, params in placements(shared_course(), all_widgets())
+              if name == WIDGET.name}
+    for n, setting in enumerate(QUIZ.predict.variants.settings, 1):
+        assert placed[f"{CHAPTER.slug}#predict-{QUIZ.id}-variant-{n}"] == {**QUIZ.predict.params, **setting}
