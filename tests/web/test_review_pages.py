@@ -255,3 +255,18 @@ def test_a_new_visitor_sees_an_empty_learning_page(client):
     assert page.status_code == 200 and "Nothing yet" in page.text and "figure-json" not in page.text
     assert client.get("/api/learning").json()["calibration"]["brier"] is None
     assert "mastery-badge" not in client.get("/").text
+
+
+def test_a_graded_exercise_run_makes_its_card_and_comes_due_on_review(client, clock):
+    from app.course.exercises import load_exercises
+    from app.settings import Settings
+
+    exercise = load_exercises(Settings().content_dir)["spike-detector"]
+    graded = client.post(f"/api/exercises/{exercise.id}", json={"code": exercise.solution})
+    assert graded.status_code == 200 and graded.json()["passed"], graded.text
+    card = client.get("/api/learning").json()
+    assert card["cards"] == 1 and card["due"] == 0
+    clock.days = 400
+    due = client.get("/api/review").json()
+    assert [e["id"] for e in due["exercises"]] == [exercise.id] and due["session"] == []
+    assert f'href="/chapters/{exercise.chapter}#exercise-{exercise.id}"' in client.get("/review").text
