@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.course.loader import CourseLoader
+from app.learning.clock import Clock
 from app.learning.progress import ProgressDB
 from app.serving.cache import open_cache
 from app.serving.engine import Engine
@@ -32,7 +33,8 @@ from app.web.assets import VENDOR_FILES, Wire, vendor_path
 from app.web.learner import LearnerCookie
 from app.web.limits import BodyLimit
 from app.web.pages import store
-from app.web.routes import chapters, classes, exercises, glossary, progress, quiz, search, teach, teach_live
+from app.web.routes import (chapters, classes, exercises, glossary, learning, progress, quiz, review, search,
+                            teach, teach_live)
 from app.web.routes import widgets as widget_routes
 from app.web.security import SecurityHeaders
 from app.web.templating import make_templates
@@ -65,6 +67,7 @@ def add_services(app: FastAPI, settings: Settings, widgets: dict[str, Widget], c
     state.templates = make_templates(settings)
     state.progress_db = ProgressDB(settings.database_path)
     state.progress_db.migrate()  # the schema, once, at start-up
+    state.clock = Clock(settings.clock_file)  # the review schedule's time (a test may move it)
     state.cache = open_cache(settings.cache_url, settings.cache_bytes)
     state.engine = Engine(settings)
     state.jobs = WidgetJobs(settings, state.engine, state.cache, state.code_version)
@@ -90,7 +93,8 @@ def add_web_layer(app: FastAPI, settings: Settings) -> None:
 def routers() -> list:
     """Every router of the app, one per resource (the content checker reads their paths)."""
     return [widget_routes.router, chapters.router, quiz.router, progress.router, glossary.router,
-            search.router, exercises.router, classes.router, teach.router, teach_live.router]
+            search.router, exercises.router, classes.router, teach.router, teach_live.router, review.router,
+            learning.router]
 
 
 @asynccontextmanager

@@ -76,6 +76,9 @@ class Settings:
     # there and creates classes from the browser, as `python -m app class create` does. Empty:
     # classes are made from the command line only. At least 16 characters.
     teacher_token: str = ""
+    # tests only: a file holding a number of seconds that the review schedule's clock runs
+    # ahead of the real time (app/learning/clock.py), so a test moves time without sleeping
+    clock_file: Path | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -105,6 +108,7 @@ class Settings:
             grading_cpu_s=int(env.get("COURSE_GRADING_CPU_S", defaults.grading_cpu_s)),
             grading_wall_s=float(env.get("COURSE_GRADING_WALL_S", defaults.grading_wall_s)),
             teacher_token=env.get("COURSE_TEACHER_TOKEN", defaults.teacher_token).strip(),
+            clock_file=Path(env["COURSE_CLOCK_FILE"]) if env.get("COURSE_CLOCK_FILE") else None,
         )
 
     @property

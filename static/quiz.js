@@ -1,6 +1,7 @@
 // The quiz loop in the browser (templates/_quiz.html; the forms work without this file).
-// 1. After htmx swaps a question in place, the focus moves to what changed (the feedback or
-//    the hint just shown), so a keyboard user stays put and a screen reader reads it.
+// 1. After htmx swaps a question (or /review's panel) in place, the focus moves to what
+//    changed (the feedback, the hint just shown, the next review question), so a keyboard
+//    user stays put and a screen reader reads it.
 // 2. A committed prediction's explanation stays hidden until the real run beside it is drawn
 //    (its chart gets data-final="1" from static/course.js), or until the run fails: the run
 //    comes first, then the words about it.
@@ -42,7 +43,7 @@
   function onLoad(root) {
     for (const explanation of within(root, "details.predict-explanation[data-after-run]")) holdUntilRun(explanation);
     // a question swapped in by htmx (never the page itself loading): focus what changed
-    if (root.matches && root.matches(".quiz")) {
+    if (root.matches && root.matches(".quiz, .review-panel")) {
       const target = root.querySelector("[data-quiz-focus]");
       if (target) target.focus();
     }

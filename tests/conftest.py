@@ -7,6 +7,7 @@ Fast, in-process:
     client       fastapi.testclient.TestClient(app), entered so the lifespan runs
 
 Real browser (mark such tests @pytest.mark.browser; they are also marked automatically):
+    live_clock   (session) a file: seconds written to it move the live server's review clock
     live_server  (session) base URL, e.g. "http://127.0.0.1:41234", of uvicorn running
                  `app.main:create_app` in a subprocess, as `make serve` runs it (the embedded
                  engine of worker processes; COURSE_DB and the result cache in a temp dir,
@@ -128,7 +129,14 @@ def client(app):
 # --- a real server and a real browser -----------------------------------------------------
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
+def live_clock(tmp_path_factory):
+    """The live server's review clock: write a number of seconds to this file to move the
+    server's review schedule that far ahead (app/learning/clock.py); reset it when done."""
+    return tmp_path_factory.getbasetemp() / "live_server_clock"
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory, live_clock):
     """Base URL of the course served by uvicorn in a subprocess, as `make serve` does."""
     from app.tools.bench.server import ServerFailed, start
 
@@ -136,7 +144,8 @@ def live_server(tmp_path_factory):
     env = {"COURSE_DB": str(workdir / "progress.sqlite3"),
            "COURSE_CACHE_URL": f"sqlite:///{workdir / 'results.sqlite3'}",
            "COURSE_WARM_CACHE": "0", "COURSE_TEACHER_TOKEN": TEACHER_TOKEN,
-           "COURSE_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
+           "COURSE_DEVICE": "cpu", "PYTHONUNBUFFERED": "1",
+           "COURSE_CLOCK_FILE": str(live_clock)}
     try:
         server = start(env, log_path=workdir / "uvicorn.log", ready_path="/", timeout=SERVER_START_TIMEOUT_S,
                        uvicorn_args=("--no-proxy-headers",))

@@ -49,6 +49,7 @@ from markupsafe import Markup
 
 from app.course.expr import ExprError, parse as parse_expr
 from app.course.markdown import render_inline
+from app.course.variants import Variants, parse_variants
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 INDEX_RE = re.compile(r"[0-9]{1,4}")
@@ -65,6 +66,7 @@ class Predict:
     widget: str
     params: dict
     checks: tuple[str, ...]
+    variants: Variants | None = None  # the question at other settings (app/course/variants.py)
 
 
 class AnswerError(ValueError):
@@ -236,6 +238,9 @@ def parse_quiz(data: Any, where: str = "") -> Quiz:
         raise fail(f"quiz {qid}: a single-answer question needs exactly one correct option, has {n_correct} "
                    f"(mark exactly one `correct: true`, or set `multiple: true`)")
     predict = _parse_predict(data["predict"], fail, qid) if "predict" in data else None
+    if predict is not None and "variants" in data["predict"]:
+        predict = Predict(predict.widget, predict.params, predict.checks,
+                          parse_variants(data["predict"]["variants"], fail, qid, len(options), multiple))
     return Quiz(qid, question.strip(), Markup(render_inline(question.strip())), multiple, tuple(options),
                 predict, hint.strip(), _inline(hint), kind, recipe.strip(), _inline(recipe))
 
@@ -245,8 +250,8 @@ def _inline(text: str) -> Markup:
 
 
 def _parse_predict(raw: Any, fail, qid: str) -> Predict:
-    if not isinstance(raw, dict) or set(raw) - {"widget", "params", "check"}:
-        raise fail(f"quiz {qid}: predict must be a mapping of widget, params and check")
+    if not isinstance(raw, dict) or set(raw) - {"widget", "params", "check", "variants"}:
+        raise fail(f"quiz {qid}: predict must be a mapping of widget, params, check and (optionally) variants")
     widget = raw.get("widget")
     if not isinstance(widget, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", widget):
         raise fail(f"quiz {qid}: predict needs `widget: <widget name>`, got {widget!r}")

@@ -43,6 +43,7 @@ from app.learning.quiz_record import QuizRecords
 from app.learning.class_stats import ClassStats
 from app.learning.classes import CLASS_TABLES, ClassRecords
 from app.learning.polls import PollRecords
+from app.learning.review import MIGRATION as REVIEW_MIGRATION, ReviewRecords
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_S = 10.0
@@ -117,6 +118,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # 6: classes, their members and their polls (issue 24): the statements are CLASS_TABLES in
     # app/learning/classes.py, beside the code that uses them (never edit them: append)
     CLASS_TABLES,
+    # 7: spaced review (issue 23): FSRS cards and every review (app/learning/review.py)
+    REVIEW_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -206,7 +209,7 @@ class ProgressDB:
         return version
 
 
-class ProgressStore(QuizRecords, ClassRecords, PollRecords, ClassStats):
+class ProgressStore(QuizRecords, ClassRecords, PollRecords, ClassStats, ReviewRecords):
     """One unit of work on the progress database: one connection, taken from the pool on
     first use and handed back by close(). Given a path instead of a ProgressDB (scripts,
     tests), it migrates that file first."""
@@ -286,13 +289,14 @@ class ProgressStore(QuizRecords, ClassRecords, PollRecords, ClassStats):
 
     def reset(self, learner: str) -> None:
         """Forget the learner's progress through the course (visits, answers and hints,
-        exercises, checklist ticks)."""
+        exercises, checklist ticks, review cards)."""
         with self._write() as conn:
             conn.execute("DELETE FROM visits WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM quiz_attempts WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM quiz_help WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM exercise_attempts WHERE learner = ?", (learner,))
             conn.execute("DELETE FROM checklist_ticks WHERE learner = ?", (learner,))
+            self.forget_reviews(conn, learner)
 
     # --- checklists -----------------------------------------------------------------------
     def set_ticks(self, learner: str, chapter: str, checklist: str, items: set[int]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from shared_course import shared_course
 
 PHONE = {"width": 390, "height": 844}
-PAGES = ["/", "/glossary", "/widgets", "/search?q=warmup", "/widgets/warmup/demo",
+PAGES = ["/", "/glossary", "/widgets", "/search?q=warmup", "/widgets/warmup/demo", "/review", "/learning",
          *(f"/chapters/{chapter.slug}" for chapter in shared_course().chapters)]
 
 RUN_TIMEOUT_MS = 180_000  # a page's widgets train on a cold server before their charts are final

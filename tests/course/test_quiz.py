@@ -158,7 +158,8 @@ def test_chapter_page_renders_quiz_forms(client):
     assert 'hx-target="#quiz-warmup-why" hx-swap="outerHTML"' in form and 'id="quiz-warmup-why-feedback"' in form
     assert form.count('type="checkbox"') == len(real_quiz("warmup-why").options)
     single = re.search(r'<div class="quiz quiz-open" id="quiz-lr-meaning">.*?</form>', html, re.S).group(0)
-    assert single.count('type="radio"') == len(real_quiz("lr-meaning").options)
+    assert single.count('type="radio" name="choice"') == len(real_quiz("lr-meaning").options)
+    assert single.count('type="radio" name="confidence"') == 3  # sure, think so, guessing (issue 23)
     assert "type=\"checkbox\"" not in single
 
 

@@ -22,7 +22,8 @@ class Move:
 
 # --- where widgets are placed -------------------------------------------------------------
 def placements(course: Course, widgets: dict[str, Widget]) -> list[tuple[str, str, dict]]:
-    """(origin, widget name, starting parameters): defaults, chapter directives, predict runs."""
+    """(origin, widget name, starting parameters): defaults, chapter directives, predict runs
+    and their variants (app/course/variants.py)."""
     found = [("defaults", name, {}) for name in widgets]
     for chapter in course.chapters:
         for use in chapter.widgets:
@@ -31,6 +32,9 @@ def placements(course: Course, widgets: dict[str, Widget]) -> list[tuple[str, st
             if quiz.predict is not None:
                 found.append((f"{chapter.slug}#predict-{quiz.id}", quiz.predict.widget,
                               dict(quiz.predict.params)))
+                variants = quiz.predict.variants.settings if quiz.predict.variants else ()
+                found += [(f"{chapter.slug}#predict-{quiz.id}-variant-{n}", quiz.predict.widget,
+                           {**quiz.predict.params, **setting}) for n, setting in enumerate(variants, 1)]
     return [(origin, name, params) for origin, name, params in found if name in widgets]
 
 
@@ -64,6 +68,14 @@ def _index_of(param: Param, low: Decimal, step: Decimal, count: int, value) -> i
     """The grid position the browser snaps this value's slider to (ties go up, as it does)."""
     where = (Decimal(repr(math.log10(value))) if param.log else Decimal(repr(float(value)))) - low
     return max(0, min(count - 1, int((where / step + Decimal("0.5")).to_integral_value(rounding="ROUND_FLOOR"))))
+
+
+def on_grid(param: Param, value) -> bool:
+    """Whether a slider can be set to this value (a control that is not a slider: always)."""
+    grid = _slider(param)
+    if grid is None:
+        return True
+    return _value_at(param, *grid[:2], _index_of(param, *grid, value)) == value
 
 
 def form_values(widget: Widget, values: dict) -> dict:

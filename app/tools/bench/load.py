@@ -7,8 +7,11 @@
 
 Each learner has its own cookie and loops: load a chapter page, move one control of one of
 the chapter's widgets and wait for the complete chart (one request, as the page makes it: the
-widget's stream, one `result` event when cached, the run's events otherwise), answer one of the chapter's questions (following a predict run's
-stream as a browser does), then think for 1-3 s. Four moves in five are one slider position
+widget's stream, one `result` event when cached, the run's events otherwise), answer one of the
+chapter's questions (following a predict run's stream as a browser does), open /review and
+answer the question due there, if any, then think for 1-3 s. The bench's server runs its review
+clock a day ahead every review_load.CLOCK_S_PER_DAY seconds (COURSE_CLOCK_FILE), so the cards learners make
+fall due during the load. Four moves in five are one slider position
 (or one toggle or choice) from the placement, which `precompute` covers; the rest jump to a
 random far position, which nothing has computed ("cold"). A 503 is waited out for its
 Retry-After, as the widget does. Everything stops by itself at the end of the period.
@@ -19,11 +22,11 @@ view open and opens a question every 15 s. `--cold` is the class of a teacher wh
 precompute: a fresh server, an empty cache, every learner's first request at the same moment.
 
 Printed per load: page p50/p95/p99, slider move to complete chart p50/p95 for precomputed and
-for cold moves, answers, errors by status, the engine's queue depth, and the memory of the
+for cold moves, answers, /review pages and review answers, errors by status, the engine's queue depth, and the memory of the
 server and its workers. Before the loads, the bench's own server precomputes the moves it
 will make (radius 1 by default) and prints the count and CPU time.
 Targets on a 2-core machine at 100 learners after precompute: page p95 < 100 ms, precomputed
-moves p95 < 150 ms, no errors other than honest 503s.
+moves p95 < 150 ms, /review and review answers p95 < 100 ms, no errors other than honest 503s.
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ import httpx
 
 from app.serving.precompute.moves import far_move, form_values, near_moves
 from app.settings import ROOT, Settings
-from app.tools.bench import class_load
+from app.tools.bench import class_load, review_load
 from app.tools.bench.server import serving
 from app.web.views.widget import query_string
 
@@ -101,6 +104,8 @@ class Results:
     near_trained: int = 0  # precomputed moves that were not in the cache after all
     far_cached: int = 0  # far moves an earlier load (or learner) had already computed
     answers: list[float] = field(default_factory=list)
+    review_pages: list[float] = field(default_factory=list)
+    review_answers: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     busy_503: int = 0
     queue: list[int] = field(default_factory=list)
@@ -214,6 +219,7 @@ async def learner(base: str, plan: Plan, radius: int, until: float, seed: int, r
                     stream = re.search(r'data-stream-url="([^"]+)"', reply.text)
                     if stream:
                         await follow_stream(client, stream.group(1).replace("&amp;", "&"), results)
+                await review_load.review(client, results)
                 await asyncio.sleep(rng.uniform(1.0, 3.0))
             except httpx.TimeoutException:
                 results.error("timeout")
@@ -251,7 +257,8 @@ async def warm_up(base: str, plan: Plan) -> None:
 
 
 async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int, pid: int | None,
-               arrival_s: float = ARRIVAL_S, klass: class_load.ClassLoad | None = None) -> Results:
+               arrival_s: float = ARRIVAL_S, klass: class_load.ClassLoad | None = None,
+               clock_file: Path | None = None) -> Results:
     if arrival_s:  # --cold measures the first requests too: nothing loaded before the class
         await warm_up(base, plan)
     results = Results()
@@ -262,12 +269,13 @@ async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int
     if klass:
         tasks.append(asyncio.ensure_future(class_load.teacher(base, klass, until, run)))
     watcher = asyncio.ensure_future(watch(base, pid, until, results))
+    clock = asyncio.ensure_future(review_load.run_clock(clock_file, until) if clock_file else asyncio.sleep(0))
     # past the period, give the requests already sent a grace period, then stop them
     done, pending = await asyncio.wait(tasks, timeout=seconds + 30)
     results.unfinished = len(pending)
     for task in pending:
         task.cancel()
-    await asyncio.gather(*pending, watcher, return_exceptions=True)
+    await asyncio.gather(*pending, watcher, clock, return_exceptions=True)
     return results
 
 
@@ -282,6 +290,10 @@ def report(learners: int, seconds: float, results: Results) -> None:
           f"  p95 {ms(quantile(results.moves_cold, .95))}   (far positions that trained; "
           f"{results.far_cached} more were cached already)")
     print(f"  answers  {len(results.answers):5d}  p50 {ms(quantile(results.answers, .5))}  p95 {ms(quantile(results.answers, .95))}")
+    print(f"  /review  {len(results.review_pages):5d}  p50 {ms(quantile(results.review_pages, .5))}"
+          f"  p95 {ms(quantile(results.review_pages, .95))}   (target p95 < 100 ms)")
+    print(f"  review answers {len(results.review_answers):5d}  p50 {ms(quantile(results.review_answers, .5))}"
+          f"  p95 {ms(quantile(results.review_answers, .95))}   (target p95 < 100 ms)")
     errors = ", ".join(f"{k}: {v}" for k, v in sorted(results.statuses.items())) or "none"
     print(f"  errors: {errors}; honest 503 (busy, queued): {results.busy_503}; learners still waiting at the end: "
           f"{results.unfinished}")
@@ -296,8 +308,9 @@ def report(learners: int, seconds: float, results: Results) -> None:
 @contextlib.contextmanager
 def server(cache_url: str, **env_extra: str):
     workdir = tempfile.mkdtemp(prefix="course-load-")
+    clock_file = Path(workdir) / "review-clock"  # run_clock moves it during a load
     env = {"COURSE_WARM_CACHE": "0", "COURSE_DB": f"{workdir}/progress.sqlite3", "COURSE_CACHE_URL": cache_url,
-           **env_extra}
+           "COURSE_CLOCK_FILE": str(clock_file), **env_extra}
     with serving(env) as running:
         base = running.base
         # ready as a teacher's server is before the class: workers up, cached fragments rendered
@@ -309,7 +322,7 @@ def server(cache_url: str, **env_extra: str):
                           f"in {status['prerendered']['seconds']:.1f} s at start-up", flush=True)
                     break
             time.sleep(0.2)
-        yield base, running.process.pid, Path(workdir) / "progress.sqlite3"
+        yield base, running.process.pid, Path(workdir) / "progress.sqlite3", clock_file
 
 
 def precompute_for(cache_url: str, radius: int) -> None:
@@ -354,13 +367,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.cold:  # an empty cache of its own each time
             cache_url = f"sqlite:///{tempfile.mkdtemp(prefix='course-cold-')}/results.sqlite3"
             print(f"cold: {learners} learners arriving together, empty cache {cache_url}", flush=True)
-        with server(cache_url) as (base, pid, database):  # a fresh server each time: no run left over
+        with server(cache_url) as (base, pid, database, clock_file):  # a fresh server each time: no run left over
             klass = None
             if not args.no_class:
                 class_id, token = class_load.create_class(database, ROOT)
                 klass = class_load.ClassLoad(class_id, token, [f"{c}/{q}" for c, qs in plan.questions.items() for q in qs])
             results = asyncio.run(load(base, plan, learners, seconds, args.precompute_radius, pid,
-                                       0.0 if args.cold else ARRIVAL_S, klass))
+                                       0.0 if args.cold else ARRIVAL_S, klass, clock_file))
         report(learners, seconds, results)
         if klass:
             class_load.report(klass, quantile, ms)

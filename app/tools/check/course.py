@@ -10,6 +10,7 @@ from app.tools.check.predictions import prediction_problems
 from app.tools.check.run_cache import RecordedRuns
 from app.tools.check.quizzes import course_findings, question_findings
 from app.tools.check.spoilers import spoiler_problems
+from app.tools.check.variants import setting_problems, variant_problems
 from app.course.content import LEVELS, ContentError, Course, line_of, parse_chapter
 from app.settings import Settings
 from widgets.base import ParamError
@@ -27,6 +28,8 @@ class CheckReport:
     skills: dict = field(default_factory=dict)  # questions by skill: transfer, apply, recall, predict, total
     cross_chapter_spoilers: int = 0  # predict questions an earlier chapter answers
     leading_predict_hints: int = 0  # predict questions whose hint names an option
+    variant_counts: list = field(default_factory=list)  # settings per predict question with variants
+    variants_run: int = 0  # variant settings whose key was checked on the real run
 
     def summary(self) -> str:
         return (f"content check: {self.chapters} chapters, {self.questions} questions, "
@@ -43,7 +46,10 @@ class CheckReport:
             f"{s['apply']} apply, {s['predict']} predict, {s['recall']} recall",
             f"questions testing transfer: {s['transfer'] / s['total']:.0%} (at least 40%)",
             f"predictions with a cross-chapter spoiler: {self.cross_chapter_spoilers} (must be 0)",
-            f"predict hints that name an option: {self.leading_predict_hints} (must be 0)"])
+            f"predict hints that name an option: {self.leading_predict_hints} (must be 0)",
+            f"predict questions with variants: {len(self.variant_counts)} "
+            f"({sum(1 for n in self.variant_counts if n >= 4)} with 4 or more); "
+            f"variant settings checked on real runs: {self.variants_run}"])
 
 
 def check_content(content_dir: Path, run_predictions: bool = True, log=None,
@@ -101,6 +107,7 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
                         for e in load_exercises(content_dir).values() if e.chapter not in slugs]
 
     runs: dict[str, list] = {}  # one real run per distinct (widget, params)
+    with_variants: list = []  # (widget, quiz, where) of predict questions with variants
     texts = {chapter.slug: chapter.path.read_text(encoding="utf-8") for chapter in course.chapters}
     for chapter in course.chapters:
         text = texts[chapter.slug]
@@ -119,6 +126,10 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
                 values = widget.canonicalize(quiz.predict.params)
                 key = json.dumps([widget.name, values], sort_keys=True)
                 runs.setdefault(key, [widget, values, []])[2].append((where, quiz))
+                if quiz.predict.variants is not None:
+                    report.problems += setting_problems(widget, quiz, where)
+                    report.variant_counts.append(len(quiz.predict.variants.settings))
+                    with_variants.append((widget, quiz, where))
         report.problems += link_problems(course, chapter, text, registry, settings)
         report.problems += orientation_problems(course, chapter)
         found = question_findings(chapter, text)
@@ -139,6 +150,9 @@ def check_content(content_dir: Path, run_predictions: bool = True, log=None,
         for widget, values, questions in runs.values():
             report.problems += prediction_problems(widget, values, questions, log, recorded)
             report.predictions += len(questions)
+        for widget, quiz, where in with_variants:
+            report.problems += variant_problems(widget, quiz, where, recorded, log)
+            report.variants_run += len(quiz.predict.variants.settings)
     return report
 
 

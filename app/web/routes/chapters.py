@@ -20,10 +20,11 @@ from app.course.exercises import for_chapter
 from app.course.markdown import fill_slots
 from app.web.pages import chapter_or_404, course, exercises, render_page, sidebar_context, store
 from app.learning.progress import ProgressStore
-from app.web.learner import learner_id
+from app.web.learner import learner_id, store_for
 from app.course.quiz import display_order
 from app.course.recap import key_takeaways
 from app.web.views.landing import landing_context
+from app.web.views.learning import review_summary
 from app.learning.quiz_record import QuestionRecord
 from app.web.views.quiz import chapter_records, chapter_score, quiz_state, render_quiz
 
@@ -54,6 +55,7 @@ def index(request: Request, loaded: Course = Depends(course)):
     """The course at a glance: a live chart, where to start (or continue), the chapters."""
     context = sidebar_context(request)
     context.update(landing_context(request, loaded, context["progress"]))
+    context.update(review_summary(request, loaded, store_for(request)))  # due cards, mastery per chapter
     context["deleted"] = request.query_params.get("deleted") == "1"
     context["reset"] = request.query_params.get("reset") == "1"
     return render_page(request, "index.html", context)
@@ -80,7 +82,8 @@ def chapter_page(request: Request, slug: str, loaded: Course = Depends(course),
     context.update(chapter=chapter, body=render_body(request, chapter, records), prev=prev, next=nxt,
                    prerequisites=prerequisites, score=chapter_score(request, chapter, records),
                    takeaways=key_takeaways(chapter),
-                   exercises=chapter_exercises(request, chapter.slug, progress))
+                   exercises=chapter_exercises(request, chapter.slug, progress),
+                   due_here=review_summary(request, loaded, progress)["mastery"][chapter.slug].due)
     return render_page(request, "chapter.html", context)
 
 

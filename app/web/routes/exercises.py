@@ -32,6 +32,7 @@ from app.web.limits import read_form
 from app.web.jobs_http import Refused, StreamFailed, answer, busy, event_stream
 from app.web.pages import exercises, is_htmx, render_fragment, store
 from app.web.views.exercise import learner_progress, solution_unlocked
+from app.web.views.review import now, schedule_exercise_run
 from app.learning.progress import ExerciseProgress, ProgressStore
 from app.web.learner import learner_id
 from widgets.base import ParamError
@@ -168,6 +169,8 @@ async def graded(request: Request, exercise: Exercise, code: str, progress: Prog
     failed = [{"name": t["name"], "hidden": t["hidden"]} for t in result["tests"] if not t["passed"]]
     await asyncio.to_thread(progress.record_attempt, learner, exercise.id, code, result["passed"], failed)
     p = (await asyncio.to_thread(progress.exercises, learner)).get(exercise.id)
+    await asyncio.to_thread(schedule_exercise_run, progress, learner, exercise, result["passed"],
+                            p.hint_level if p else 0, now(request))  # its review card
     return {"passed": result["passed"], "tests": result["tests"], "stdout": result["stdout"],
             "wall_time_s": result["wall_time_s"], "attempts": p.attempts if p else 1,
             "hint_level": p.hint_level if p else 0,

@@ -7,7 +7,8 @@ POST /progress/checklist/{slug}/{checklist}
                            save which items of a chapter's checklist are ticked: htmx gets the
                            "n of N checked" fragment, a plain form POST is redirected back
 GET  /progress/reset       asks first: a form with a box to tick
-POST /progress/reset       forget this learner's progress (visits, answers, hints, exercises, ticks),
+POST /progress/reset       forget this learner's progress (visits, answers, hints, exercises, ticks,
+                           review cards),
                            once confirmed (confirm=yes; without it, the question again, 422)
 GET  /progress/delete      asks first
 POST /progress/delete      delete everything kept about this learner, and the cookie, once confirmed
@@ -97,7 +98,7 @@ CONFIRM_FORM = {"requestBody": {"required": False, "content": {"application/x-ww
 # what each action asks before it acts: (title, what it does, the box's label, the button)
 CONFIRM = {
     "reset": ("Reset your progress?", "This forgets the chapters you opened, every answer and hint, your "
-              "exercise attempts and your checklist ticks. Your anonymous id stays.",
+              "exercise attempts, your checklist ticks and your review schedule. Your anonymous id stays.",
               "Yes, forget my progress", "Reset my progress"),
     "delete": ("Delete everything stored about you?", "This deletes every row kept under your anonymous id, "
                "in every table, and the cookie that holds the id. It cannot be undone.",

@@ -31,6 +31,7 @@ from app.web.learner import learner_id
 from app.web.limits import json_keys_once, read_form
 from app.web.pages import chapter_or_404, course, is_htmx, progress_for, quiz_or_404, render_fragment, store
 from app.web.views.quiz import chapter_records, chapter_score, question_record, quiz_context, quiz_state
+from app.web.views.review import now, schedule_first_answer
 from widgets.base import ParamError
 
 router = APIRouter()
@@ -66,12 +67,14 @@ def confidence_or_422(value: str | None) -> str | None:
 
 
 def _act(progress: ProgressStore, learner: str, chapter: Chapter, quiz: Quiz, action: str,
-         choices=None, confidence: str | None = None, field: str = "choice") -> None:
-    """One step of the loop for this learner; QuestionClosed when the question's state refuses it."""
+         choices=None, confidence: str | None = None, field: str = "choice", at=None) -> None:
+    """One step of the loop for this learner; QuestionClosed when the question's state refuses it.
+    A first answer also makes the question's review card, scheduled from `at`."""
     if action == "answer":
         result = grade_or_422(quiz, choices, field)
-        progress.record_quiz_attempt(learner, chapter.slug, quiz.id, list(result.selected), result.correct,
-                                     quiz.max_attempts, confidence)
+        attempt = progress.record_quiz_attempt(learner, chapter.slug, quiz.id, list(result.selected),
+                                               result.correct, quiz.max_attempts, confidence)
+        schedule_first_answer(progress, learner, chapter, quiz, attempt, at)
     elif action == "hint":
         progress.ask_hint(learner, chapter.slug, quiz.id, len(quiz.hint_tiers), quiz.max_attempts)
     else:
@@ -94,7 +97,7 @@ def _form_step(request: Request, slug: str, qid: str, action: str, choices: list
     quiz = quiz_or_404(chapter, qid)
     learner, _ = learner_id(request)
     try:
-        _act(progress, learner, chapter, quiz, action, choices, confidence_or_422(confidence))
+        _act(progress, learner, chapter, quiz, action, choices, confidence_or_422(confidence), at=now(request))
     except QuestionClosed:
         pass  # the form shows the question as it stands: finished, or waiting for an answer
     except ParamError as exc:
@@ -202,7 +205,7 @@ def _json_step(request: Request, slug: str, qid: str, action: str, loaded: Cours
     learner, _ = learner_id(request)
     try:
         _act(progress, learner, chapter, quiz, action, answer.selected if answer else None,
-             answer.confidence if answer else None, field="selected")
+             answer.confidence if answer else None, field="selected", at=now(request))
     except QuestionClosed as exc:
         raise HTTPException(409, str(exc)) from None
     state = quiz_state(request, chapter, quiz, question_record(request, chapter, quiz, written=True))
