@@ -12,7 +12,8 @@ A predict question may add, under `predict:`,
       options:                                         # one per option, in authored order
         - when: "run['SGD'].distance[-1] < run['Adam'].distance[-1] - 0.05"
           feedback: Why this is the outcome when it is, true at any setting.
-        - ...
+          text: Plain SGD ends closer   # optional: the option as asked at a variant, where
+        - ...                           # the authored wording names the authored setting
 
 An option is the answer at a setting when its `when` holds on that setting's run (the
 language of `check:`, app/course/expr.py). `python -m app check` runs every setting and fails
@@ -33,6 +34,7 @@ from app.course.expr import ExprError, evaluate, parse as parse_expr
 from app.course.markdown import render_inline
 
 VARIANT_KEYS = {"question", "settings", "options"}
+OPTION_KEYS = {"when", "feedback", "text"}  # `text` is optional
 PLACEHOLDER_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
@@ -41,6 +43,8 @@ class VariantOption:
     when: str
     feedback: str
     feedback_html: Markup
+    text: str = ""  # the option's wording at a variant ("": the authored wording)
+    text_html: Markup = Markup("")
 
 
 @dataclass(frozen=True)
@@ -79,16 +83,20 @@ def parse_variants(raw: Any, fail, qid: str, n_options: int, multiple: bool) -> 
         raise fail(f"quiz {qid}: variants need `options:` with one entry per option ({n_options}), in order")
     parsed = []
     for i, entry in enumerate(options):
-        if not isinstance(entry, dict) or set(entry) != {"when", "feedback"}:
-            raise fail(f"quiz {qid}: variants option {i} must be a mapping of `when` and `feedback`")
-        when, feedback = entry["when"], entry["feedback"]
+        if not isinstance(entry, dict) or not {"when", "feedback"} <= set(entry) <= OPTION_KEYS:
+            raise fail(f"quiz {qid}: variants option {i} must be a mapping of `when`, `feedback` and "
+                       f"optionally `text`")
+        when, feedback, text = entry["when"], entry["feedback"], entry.get("text", "")
         if not isinstance(when, str) or not isinstance(feedback, str) or not feedback.strip():
             raise fail(f"quiz {qid}: variants option {i}: `when` is an expression and `feedback` text")
+        if not isinstance(text, str) or ("text" in entry and not text.strip()):
+            raise fail(f"quiz {qid}: variants option {i}: `text` is the option's wording at a variant")
         try:
             parse_expr(when)
         except ExprError as exc:
             raise fail(f"quiz {qid}: variants option {i} when: {exc}") from None
-        parsed.append(VariantOption(when.strip(), feedback.strip(), Markup(render_inline(feedback.strip()))))
+        parsed.append(VariantOption(when.strip(), feedback.strip(), Markup(render_inline(feedback.strip())),
+                                    text.strip(), Markup(render_inline(text.strip())) if text.strip() else Markup("")))
     return Variants(question.strip(), tuple({str(k): v for k, v in s.items()} for s in settings), tuple(parsed))
 
 

@@ -49,7 +49,8 @@ def asked_variant(request: Request, quiz: Quiz, number: int) -> AskedVariant | N
     if answer is None:
         return None
     options = tuple(dataclasses.replace(o, correct=o.index == answer, feedback=v.feedback,
-                                        feedback_html=v.feedback_html)
+                                        feedback_html=v.feedback_html, text=v.text or o.text,
+                                        text_html=v.text_html if v.text else o.text_html)
                     for o, v in zip(quiz.options, variants.options))
     text = variants.question_html(values)
     at_setting = dataclasses.replace(quiz, question=str(text), question_html=text, options=options)
