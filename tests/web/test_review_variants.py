@@ -55,6 +55,8 @@ def raw_quiz(**variants_changes) -> dict:
     ({"settings": []}, "settings"),
     ({"question": ""}, "question"),
     ({"extra": 1}, "must be a mapping"),
+    ({"options": [{"when": "1 < 2", "feedback": "a", "text": " "}, {"when": "1 > 2", "feedback": "b"}]}, "text"),
+    ({"options": [{"when": "1 < 2", "feedback": "a", "txt": "A"}, {"when": "1 > 2", "feedback": "b"}]}, "text"),
 ])
 def test_a_malformed_variants_block_is_a_format_error(change, says):
     with pytest.raises(QuizFormatError, match=says):
@@ -137,6 +139,27 @@ def test_review_draws_a_cached_variant_grades_it_on_its_run_and_shows_the_run(cl
     key = answer_at(QUIZ.predict.variants, run_names(setting))
     graded = client.post(item["answer_url"], json={"selected": [key], "variant": item["variant"]}).json()
     assert graded["correct"] and graded["correct_options"] == [key] and graded["variant"] == item["variant"]
+
+
+def test_a_variant_option_with_its_own_text_is_asked_in_that_wording(client, clock):
+    """reader-predict's authored options name the authored config's knobs; its variants give
+    each option a wording of its own (`text:`), which /review shows instead."""
+    chapter = shared_course().get("scale-and-configs")
+    quiz = chapter.quizzes["reader-predict"]
+    variants = quiz.predict.variants
+    assert parse_quiz(raw_quiz(options=[{"when": "1 < 2", "feedback": "a", "text": "Plain *A*"},
+                                        {"when": "1 > 2", "feedback": "b"}])).predict.variants.options[0].text_html \
+        == "Plain <em>A</em>"
+    client.post(f"/api/quiz/{chapter.slug}/{quiz.id}", json={"selected": quiz.correct_indices})
+    for setting in variants.settings:
+        response = client.get("/api/widgets/config-reader", params={**quiz.predict.params, **setting})
+        assert response.status_code == 200, response.text
+    clock.days = 400
+    item = client.get("/api/review").json()["session"][0]
+    assert item["question_id"] == quiz.id and item["variant"] >= 1
+    assert sorted(o["text"] for o in item["options"]) == sorted(o.text for o in variants.options)
+    page = client.get("/review").text
+    assert variants.options[0].text in page and quiz.options[0].text not in page
 
 
 def test_a_variant_whose_run_is_not_cached_is_not_graded(client, clock):

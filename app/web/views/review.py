@@ -104,7 +104,7 @@ class QuizCard:
         """The JSON twin's view of a due card: the question without its answer."""
         return {"chapter": self.chapter.slug, "chapter_title": self.chapter.title, "question_id": self.quiz.id,
                 "question": self.shown.question, "multiple": self.quiz.multiple,
-                "options": [{"index": o.index, "text": o.text} for o in self.quiz.ordered(self.order)],
+                "options": [{"index": o.index, "text": o.text} for o in self.shown.ordered(self.order)],
                 "predict": self.quiz.predict is not None, "variant": self.variant,
                 "params": self.asked.values if self.asked else None, "section_url": self.section_url,
                 "answer_url": f"/api/review/{self.chapter.slug}/{self.quiz.id}", "card": self.card.as_dict(now)}
