@@ -143,7 +143,9 @@
     const clock = { first: null }; // the first progress event: the pace is measured from it
     const onEvent = (kind, msg) => {
       if (!current()) return;
-      if (kind === "queued") {
+      if (kind === "nearest") {
+        if (chart && CourseCharts.nearest(chart, msg.figure)) setProgress(widget, 0, 1, msg.label + "…");
+      } else if (kind === "queued") {
         setProgress(widget, 0, 1, msg.pending > 1 ? `queued behind ${msg.pending - 1} other run(s)…` : "Waiting for a worker…");
       } else if (kind === "progress") {
         if (chart) CourseCharts.progress(chart, msg);
