@@ -82,9 +82,12 @@ def reporter(progress: Progress | None, shape: Callable[[dict], dict] = lambda d
 
 def train_streaming(spec: TrainSpec, progress: Progress | None = None,
                     shape: Callable[[dict], dict] = lambda d: d, **trainer_kwargs) -> dict:
-    """Train `spec` (with the trainer's hooks), reporting shape(partial) every REPORT_EVERY steps."""
+    """Train `spec` (with the trainer's hooks), reporting shape(partial) every REPORT_EVERY steps.
+    With several seeds the result also has the seeds' bands and comparisons (widgets/spread.py),
+    measured on the histories before `shape`."""
     trainer = LockstepTrainer(spec, **trainer_kwargs)
-    return shape(spread.with_seeds(trainer.run(reporter(progress, shape), report_every=REPORT_EVERY)))
+    history = spread.with_seeds(trainer.run(reporter(progress, shape), report_every=REPORT_EVERY))
+    return {**spread.seed_keys(history), **shape(history)}
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -227,8 +230,10 @@ def seeded_curves(data: dict, keys=("loss", "lr", "grad_norm", "param_norm"), ba
     for i, runs in enumerate(spread.by_curve(data)):
         run = spread.mean_run(runs, keys)
         low, _, high = spread.per_step(runs, band_key)
-        band = band_traces(list(range(len(low))), low, high, run["label"], first_colour + i, panel=panel)
-        out.append(({**run, "label": f"{run['label']} (mean of {len(runs)} seeds)"}, band))
+        first = runs[0].get("first", 0)  # a curve drawn from a later step (a branch)
+        band = band_traces(list(range(first, first + len(low))), low, high, run["label"], first_colour + i,
+                           panel=panel)
+        out.append(({**run, "first": first, "label": f"{run['label']} (mean of {len(runs)} seeds)"}, band))
     return out
 
 
