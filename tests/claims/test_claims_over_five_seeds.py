@@ -72,3 +72,25 @@ def test_ch8_the_spike_is_benign_and_the_unclipped_jump_the_larger_on_every_seed
         assert moved[60] > 1.4 * moved[59] and moved[61] > 1.2 * moved[59], (free["seed"], moved[58:63])
         assert abs(held[60] / held[59] - 1) < 0.25, (clipped["seed"], held[58:63])
         assert moved[60] / moved[59] > held[60] / held[59]
+
+
+# --- chapter 3: the learning-rate sweep and the schedule families ----------------------------------
+def test_ch3_the_sweep_over_five_seeds_learns_in_the_middle_and_blows_up_at_the_top_on_every_seed():
+    from widgets.lr_sweep import final_loss, zones
+
+    text = claim(CH3, "sweep-zones")
+    for part in ("middle rates learn and the highest blows up on every seed", "mean shows all three",
+                 "between 0.4 and 0.6 of the best run's gain on each seed", "a seed can sit on it"):
+        assert part in text, part
+    data = five_seeds(CH3, "lr-sweep")
+    assert data["zones"][0] == "crawl" and data["zones"][-1] == "diverge"  # on the seeds' means
+    assert all(zone == "learn" for zone in data["zones"][1:-1])
+    lrs = data["lrs"]
+    for k in range(5):
+        runs = data["runs"][k * len(lrs):(k + 1) * len(lrs)]
+        assert len({r["seed"] for r in runs}) == 1
+        by_seed, best = zones(lrs, [r["loss"][0] for r in runs], [final_loss(r["loss"], r["diverged_at"]) for r in runs])
+        assert by_seed[-1] == "diverge" and all(zone == "learn" for zone in by_seed[1:-1]), by_seed
+        gains = [runs[0]["loss"][0] - final_loss(runs[0]["loss"], None),
+                 runs[best]["loss"][0] - final_loss(runs[best]["loss"], None)]
+        assert 0.4 < gains[0] / gains[1] < 0.6, (runs[0]["seed"], gains)  # 0.46 to 0.51 seen (one learns)
