@@ -158,8 +158,8 @@ class ScheduleFamiliesWidget(Widget):
 WIDGET = ScheduleFamiliesWidget(
     name="schedule-families",
     title="Schedule families, and WSD's decay-now branch",
-    caption=("Four real runs with the same peak, warmup and budget of 300 steps. The three schedules that "
-             "decay end below constant (training loss, mean of the last 10 steps), WSD after a decay over "
+    caption=("Four real runs with the same peak, warmup and budget of 300 steps. On the default seed the three "
+             "schedules that decay end below constant (training loss, mean of the last 10 steps), WSD after a decay over "
              "only its last 60 steps. The dashed branch, decayed from a WSD checkpoint, reaches a lower loss "
              "than the stable WSD run at the same step."),
     streams=True,

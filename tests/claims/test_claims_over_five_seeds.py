@@ -94,3 +94,26 @@ def test_ch3_the_sweep_over_five_seeds_learns_in_the_middle_and_blows_up_at_the_
         gains = [runs[0]["loss"][0] - final_loss(runs[0]["loss"], None),
                  runs[best]["loss"][0] - final_loss(runs[best]["loss"], None)]
         assert 0.4 < gains[0] / gains[1] < 0.6, (runs[0]["seed"], gains)  # 0.46 to 0.51 seen (one learns)
+
+
+def test_ch3_over_five_seeds_only_wsd_beats_constant_on_every_seed():
+    text = claim(CH3, "families-decay-wins")
+    for part in ("That is this seed", "only WSD ends below constant on every seed",
+                 "cosine and linear end above it on some seeds", "within noise", "to nothing"):
+        assert part in text, part
+    data = five_seeds(CH3, "schedule-families")
+    end = data["branch_end"]
+    gaps = {name: [] for name in ("cosine", "linear", "WSD")}
+    branch_leads = []
+    for k in range(5):
+        runs = {r["label"]: r for r in data["runs"][5 * k:5 * k + 5]}
+        constant = runs["constant"]["smooth"][-1]
+        for name in gaps:
+            gaps[name].append(runs[name]["smooth"][-1] - constant)
+        branch = runs[f"WSD, decay at {data['branch_at']}"]
+        branch_leads.append(runs["WSD"]["smooth"][end - 1] - branch["smooth"][-1])
+    assert max(gaps["WSD"]) < 0, gaps["WSD"]  # -0.015 to -0.047 seen
+    assert max(gaps["cosine"]) > 0 and max(gaps["linear"]) > 0, gaps  # +0.033 and +0.060 seen
+    within = {c["curve"]: c["within_noise"] for c in data["comparison"]}
+    assert within["cosine"] and within["linear"], data["comparison"]  # p = 0.49 and 0.33 seen
+    assert max(branch_leads) < 0.05 and min(branch_leads) < 0.005, branch_leads  # 0.027 down to -0.002 seen
