@@ -99,7 +99,7 @@ def test_ch3_the_sweep_over_five_seeds_learns_in_the_middle_and_blows_up_at_the_
 def test_ch3_over_five_seeds_only_wsd_beats_constant_on_every_seed():
     text = claim(CH3, "families-decay-wins")
     for part in ("That is this seed", "only WSD ends below constant on every seed",
-                 "cosine and linear end above it on some seeds", "within noise", "to nothing"):
+                 "cosine ends above it on some seeds", "within noise", "to nothing"):
         assert part in text, part
     data = five_seeds(CH3, "schedule-families")
     end = data["branch_end"]
@@ -113,7 +113,8 @@ def test_ch3_over_five_seeds_only_wsd_beats_constant_on_every_seed():
         branch = runs[f"WSD, decay at {data['branch_at']}"]
         branch_leads.append(runs["WSD"]["smooth"][end - 1] - branch["smooth"][-1])
     assert max(gaps["WSD"]) < 0, gaps["WSD"]  # -0.015 to -0.047 seen
-    assert max(gaps["cosine"]) > 0 and max(gaps["linear"]) > 0, gaps  # +0.033 and +0.060 seen
+    assert max(gaps["cosine"]) > 0, gaps  # +0.033 (AVX-512) and +0.060 (unvectorised) seen
+    # linear: above constant on one seed with AVX-512 (+0.060), below on all five unvectorised
     within = {c["curve"]: c["within_noise"] for c in data["comparison"]}
-    assert within["cosine"] and within["linear"], data["comparison"]  # p = 0.49 and 0.33 seen
+    assert within["cosine"], data["comparison"]  # p = 0.49 seen; linear's p: 0.33 (AVX-512), < 0.05 (unvectorised)
     assert max(branch_leads) < 0.05 and min(branch_leads) < 0.005, branch_leads  # 0.027 down to -0.002 seen
