@@ -12,6 +12,7 @@ from __future__ import annotations
 from widgets.base import Param, Widget
 from widgets.kit import check_any_on, color, history_figure, history_tables, train_streaming
 from widgets.lab.model import GPTConfig
+from widgets.spread import SEEDS_PARAM
 from widgets.lab.optim import SGD, AdamW
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import RunConfig, TrainSpec, per_run_blocks
@@ -46,7 +47,7 @@ def plan(values: dict, seed: int = 1337) -> tuple[TrainSpec, list[tuple]]:
                                                0, steps))
                  for n in sgd_runs + adam_runs)
     spec = TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=runs, steps=steps, batch_size=BATCH_SIZE,
-                     seed=seed, eval_every=EVAL_EVERY)
+                     seed=seed, eval_every=EVAL_EVERY, seeds=values["seeds"])
     return spec, blocks
 
 
@@ -103,6 +104,7 @@ WIDGET = OptimizerRaceGPTWidget(
         Param("lr_adaptive", "Adam learning rate", "float", 3e-3, min=1e-4, max=3e-2, step=0.05, log=True,
               help="For Adam and AdamW."),
         Param("steps", "Training steps", "int", 80, min=20, max=200, step=10, unit="steps"),
+        SEEDS_PARAM,
         Param("beta1", "beta1 (momentum)", "float", 0.9, min=0.0, max=0.99, step=0.01,
               help="SGD's momentum and Adam's first-moment decay."),
         Param("beta2", "Adam beta2", "float", 0.95, min=0.8, max=0.999, step=0.001, advanced=True),

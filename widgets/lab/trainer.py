@@ -16,7 +16,8 @@ when a report is asked for (`result()`), so a step costs no host synchronisation
 
 Where widgets differ, they pass small hooks instead of writing their own loop:
 
-  batches      where batches come from (default: the training split, seeded by the spec)
+  batches      where batches come from: a stream, or a factory seed -> stream (needed with
+               several seeds); default: the training split, seeded by the spec
   batch_hook   step, x, y -> x, y: corrupt or replace one step's batch
   clip_policy  (norm, threshold) -> scale, per run (default: global-norm clipping)
   optimizer    trainer -> optimizer (default: the course AdamW from the RunConfigs;
@@ -45,13 +46,13 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from widgets.lab.clip import EPS
-from widgets.lab.data import BatchStream, fixed_batch, load_corpus
+from widgets.lab.data import fixed_batch, load_corpus
 from widgets.lab.flat import FlatParams
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.optim import AdamW, BlockOptimizers
 from widgets.lab.runtime import default_device
 from widgets.lab.schedules import Schedule
-from widgets.lab.seeds import SeededBatches, stacked
+from widgets.lab.seeds import batch_source, per_seed_blocks, stacked
 from widgets.lab import speed
 
 
@@ -182,8 +183,9 @@ def adamw_from_runs(trainer: "LockstepTrainer") -> AdamW:
 
 
 def per_run_blocks(blocks) -> Callable[["LockstepTrainer"], BlockOptimizers]:
-    """An optimizer factory: blocks = [(n_runs, make(groups, n_runs)), ...] in run order."""
-    return lambda trainer: BlockOptimizers(trainer.params, blocks)
+    """An optimizer factory: blocks = [(n_runs, make(groups, n_runs)), ...] in run order, for one
+    seed's curves (repeated for each seed, lab/seeds.py)."""
+    return lambda trainer: BlockOptimizers(trainer.params, per_seed_blocks(blocks, trainer.params.runs))
 
 
 class LockstepTrainer:
@@ -193,8 +195,6 @@ class LockstepTrainer:
                  hooks: Iterable[StepHook] = (), evals: dict[str, tuple] | None = None,
                  decay_all: bool = False, dtype: torch.dtype = torch.float32,
                  autocast: torch.dtype | None = None, model_hook: Callable[[TinyGPT], None] | None = None):
-        if spec.seeds > 1 and batches is not None:
-            raise ValueError("a spec of several seeds draws each seed's own batches: pass no batches")
         # every curve once per seed, seed-major; self.spec then describes the stacked runs
         runs, self.run_seeds = stacked(spec.runs, spec.seed, spec.seeds)
         several = spec.seeds > 1
@@ -216,9 +216,7 @@ class LockstepTrainer:
         if model_hook is not None:
             model_hook(self.model)  # e.g. lab/bugs.py's missing causal mask
         self.params = FlatParams(self.model, runs)
-        self.batches = batches or (
-            SeededBatches(corpus.train, spec.batch_size, spec.model.block_size, self.run_seeds) if several
-            else BatchStream(corpus.train, spec.batch_size, spec.model.block_size, spec.seed))
+        self.batches = batch_source(batches, corpus.train, spec.batch_size, spec.model.block_size, self.run_seeds)
         self.val_batch = [t.to(self.device) for t in
                           fixed_batch(corpus.val, spec.eval_batch_size, spec.model.block_size, spec.seed + 1)]
         self.evals = {name: [t.to(self.device) for t in batch] for name, batch in (evals or {}).items()}
