@@ -20,7 +20,8 @@ from widgets.spread import SEEDS_PARAM
 from widgets.lab.corrupt import BAD_CHAR, constant_batch, corrupt_steps
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import cosine_to_floor
-from widgets.lab.trainer import RunConfig, TrainSpec, WeightsMoved
+from widgets.lab.hooks import WeightsMoved
+from widgets.lab.trainer import RunConfig, TrainSpec
 from widgets.script import Shown, final_numbers, training_script
 
 BATCH_SIZE = 8
@@ -144,7 +145,7 @@ class ClipTraceWidget(Widget):
             "the 90th percentile of the unclipped run's gradient norm.",
             train=("history = train(spec, batch_hook=ClipTraceWidget.hook(values), hooks=[WeightsMoved()])\n"
                    f"result = ClipTraceWidget.summarise({{**history, 'threshold': {c!r}, 'bad_step': {bad!r}}})"),
-            extra_imports=("widgets.clip_trace:ClipTraceWidget", "widgets.lab.trainer:WeightsMoved"),
+            extra_imports=("widgets.clip_trace:ClipTraceWidget", "widgets.lab.hooks:WeightsMoved"),
             numbers=tuple(numbers))
 
 

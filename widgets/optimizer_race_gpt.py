@@ -15,7 +15,8 @@ from widgets.lab.model import GPTConfig
 from widgets.spread import SEEDS_PARAM
 from widgets.lab.optim import SGD, AdamW
 from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import RunConfig, TrainSpec, per_run_blocks
+from widgets.lab.optim import per_run_blocks
+from widgets.lab.trainer import RunConfig, TrainSpec
 from widgets.script import Shown, final_numbers, training_script
 
 BATCH_SIZE = 8
@@ -87,7 +88,7 @@ class OptimizerRaceGPTWidget(Widget):
             "the weight matrices only). Train every run in lockstep, each updated by its block's optimizer.",
             train=f"_, blocks = plan(values, seed={self.seed})\n"
                   "result = train(spec, optimizer=per_run_blocks(blocks))",
-            extra_imports=("widgets.lab.trainer:per_run_blocks", "widgets.optimizer_race_gpt:plan"),
+            extra_imports=("widgets.lab.optim:per_run_blocks", "widgets.optimizer_race_gpt:plan"),
             numbers=numbers)
 
 

@@ -88,7 +88,7 @@ def test_per_curve_settings_repeat_for_every_seed():
     """Optimizer blocks, Muon flags and recovery policies are given for one seed's curves."""
     from widgets.lab.optim import SGD, AdamW
     from widgets.lab.seeds import per_seed, per_seed_blocks
-    from widgets.lab.trainer import per_run_blocks
+    from widgets.lab.optim import per_run_blocks
 
     assert per_seed([False, True], 6) == [False, True] * 3 and per_seed("ab", 2) == ["a", "b"]
     with pytest.raises(ValueError, match="do not divide"):

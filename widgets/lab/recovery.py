@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 
 from widgets.lab.seeds import per_seed
-from widgets.lab.trainer import LockstepTrainer, StepHook, TrainSpec
+from widgets.lab.hooks import StepHook
+from widgets.lab.trainer import LockstepTrainer, TrainSpec
 
 POLICIES = ("none", "skip", "rollback")
 
