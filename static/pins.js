@@ -249,7 +249,7 @@ window.CoursePins = (function () {
       const differ = current ? st.spec.filter((p) => !same(p, pin.values.get(p.name), current.get(p.name))) : [];
       const rows = Math.max(differ.length, 1);
       const first = body.insertRow();
-      first.dataset.pin = String(k + 1);
+      first.dataset.pinRow = String(k + 1);
       first.append(cell("th", label, { scope: "row", rowspan: rows }));
       const status = pin.failed ? ` (not drawn: ${pin.failed})` : pin.figure ? "" : ` (${pin.status || "waiting…"})`;
       if (!differ.length) {
