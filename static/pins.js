@@ -18,6 +18,8 @@ window.CoursePins = (function () {
   "use strict";
 
   const MAX_PINS = 3;
+  // each pin its own dash, in the chart and in the table's sample ("dot" is the ghost's)
+  const DASHES = [["dash", "6 4", "/"], ["dashdot", "7 3 2 3", "\\"], ["longdash", "13 4", "x"]]; // + bars' hatching
   const AT_DEFAULTS = "defaults";
 
   // ---------- the spec and values -------------------------------------------------------
@@ -186,14 +188,14 @@ window.CoursePins = (function () {
   }
 
   // ---------- drawing ---------------------------------------------------------------------
-  // A pinned run's trace in the pin's style: dashed lines and open markers for curves, hatched
+  // A pinned run's trace in the pin's style: its dash and open markers for curves, hatched
   // bars for bars; seed bands, text labels and traces with nothing drawn are left out.
   function pinnedTrace(trace, number) {
     const type = trace.type || "scatter";
     const style = { name: `Pin ${number}: ${trace.name || ""}`, legendgroup: `pin${number}:${trace.legendgroup || trace.name || ""}`,
                     meta: { pin: number } };
     if (type === "bar") {
-      return Object.assign({}, trace, style, { opacity: 0.6, marker: Object.assign({}, trace.marker, { pattern: { shape: "/" } }) });
+      return Object.assign({}, trace, style, { opacity: 0.6, marker: Object.assign({}, trace.marker, { pattern: { shape: DASHES[number - 1][2] } }) });
     }
     if (type !== "scatter" || !trace.x || !trace.x.length) return null;
     if ((trace.fill && trace.fill !== "none") || (trace.line && trace.line.width === 0)) return null;
@@ -201,7 +203,7 @@ window.CoursePins = (function () {
     if (typeof marker.symbol !== "object") marker.symbol = String(marker.symbol || "circle").replace(/-open$/, "") + "-open";
     return Object.assign({}, trace, style, {
       mode: String(trace.mode || "lines").replace(/\+?text/, "") || "lines", text: undefined, opacity: 0.85,
-      line: Object.assign({}, trace.line, { dash: "dash" }), marker,
+      line: Object.assign({}, trace.line, { dash: DASHES[number - 1][0] }), marker,
     });
   }
 
@@ -232,6 +234,18 @@ window.CoursePins = (function () {
     return node;
   }
 
+  // A short line drawn in the pin's dash, beside its name (decoration: the name says it all)
+  function dashSample(k) {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "pin-dash");
+    svg.setAttribute("viewBox", "0 0 36 6");
+    svg.setAttribute("aria-hidden", "true");
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+    for (const [name, value] of [["x1", 0], ["y1", 3], ["x2", 36], ["y2", 3], ["stroke-dasharray", DASHES[k][1]]]) line.setAttribute(name, value);
+    svg.append(line);
+    return svg;
+  }
+
   // One row per setting that differs between a pin and the run on screen; the pin's name and
   // its Unpin button span its rows.
   function renderTable(widget, st) {
@@ -239,7 +253,7 @@ window.CoursePins = (function () {
     box.hidden = !st.pins.length;
     if (!st.pins.length) return box.replaceChildren();
     const table = document.createElement("table");
-    table.append(cell("caption", "Pinned runs (dashed on the chart): the settings that differ from the run on screen"));
+    table.append(cell("caption", "Pinned runs: the settings that differ from the run on screen"));
     const head = table.createTHead().insertRow();
     for (const title of ["Pin", "Setting", "Pinned run", "Run on screen", ""]) head.append(cell("th", title, { scope: "col" }));
     const body = table.createTBody();
@@ -250,7 +264,9 @@ window.CoursePins = (function () {
       const rows = Math.max(differ.length, 1);
       const first = body.insertRow();
       first.dataset.pinRow = String(k + 1);
-      first.append(cell("th", label, { scope: "row", rowspan: rows }));
+      const name = cell("th", label + " ", { scope: "row", rowspan: rows });
+      name.append(dashSample(k));
+      first.append(name);
       const status = pin.failed ? ` (not drawn: ${pin.failed})` : pin.figure ? "" : ` (${pin.status || "waiting…"})`;
       if (!differ.length) {
         first.append(cell("td", (current ? "The same settings as the run on screen" : "Its settings are in the link") + status, { colspan: 3 }));
