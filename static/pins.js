@@ -264,7 +264,7 @@ window.CoursePins = (function () {
       const rows = Math.max(differ.length, 1);
       const first = body.insertRow();
       first.dataset.pinRow = String(k + 1);
-      const name = cell("th", label + " ", { scope: "row", rowspan: rows });
+      const name = cell("th", label, { scope: "row", rowspan: rows });
       name.append(dashSample(k));
       first.append(name);
       const status = pin.failed ? ` (not drawn: ${pin.failed})` : pin.figure ? "" : ` (${pin.status || "waiting…"})`;
