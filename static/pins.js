@@ -246,8 +246,8 @@ window.CoursePins = (function () {
     return svg;
   }
 
-  // One row per setting that differs between a pin and the run on screen; the pin's name and
-  // its Unpin button span its rows.
+  // One row per setting that differs between a pin and the run on screen; the pin's name, its
+  // dash and its Unpin button span its rows.
   function renderTable(widget, st) {
     const box = st.box.querySelector(".pins-diff");
     box.hidden = !st.pins.length;
@@ -255,7 +255,7 @@ window.CoursePins = (function () {
     const table = document.createElement("table");
     table.append(cell("caption", "Pinned runs: the settings that differ from the run on screen"));
     const head = table.createTHead().insertRow();
-    for (const title of ["Pin", "Setting", "Pinned run", "Run on screen", ""]) head.append(cell("th", title, { scope: "col" }));
+    for (const title of ["Pin", "Setting", "Pinned", "On screen"]) head.append(cell("th", title, { scope: "col" }));
     const body = table.createTBody();
     st.pins.forEach((pin, k) => {
       const label = `Pin ${k + 1}`;
@@ -265,7 +265,8 @@ window.CoursePins = (function () {
       const first = body.insertRow();
       first.dataset.pinRow = String(k + 1);
       const name = cell("th", label, { scope: "row", rowspan: rows });
-      name.append(dashSample(k));
+      name.append(dashSample(k), cell("button", "Unpin", { type: "button", class: "unpin-button", "aria-label": `Unpin ${label}`,
+                                                           "data-unpin": String(k + 1) }));
       first.append(name);
       const status = pin.failed ? ` (not drawn: ${pin.failed})` : pin.figure ? "" : ` (${pin.status || "waiting…"})`;
       if (!differ.length) {
@@ -276,10 +277,6 @@ window.CoursePins = (function () {
         row.append(cell("td", p.label), cell("td", shownValue(p, pin.values.get(p.name)) + (i === 0 ? status : "")),
                    cell("td", shownValue(p, current.get(p.name))));
       });
-      const action = cell("td", "", { rowspan: rows });
-      const button = cell("button", "Unpin", { type: "button", "aria-label": `Unpin ${label}`, "data-unpin": String(k + 1) });
-      action.append(button);
-      first.append(action);
     });
     box.replaceChildren(table);
   }
@@ -303,7 +300,7 @@ window.CoursePins = (function () {
     st.pins.push({ values: st.current.values, figure: figureOf(st.current.result) });
     writeUrl(widget, st);
     redraw(widget, st);
-    say(st, `Pinned as Pin ${st.pins.length}: move a control and its curves stay on the chart, dashed.`);
+    say(st, `Pinned as Pin ${st.pins.length}: move a control and it stays on the chart beside the new run.`);
   }
 
   function unpin(widget, st, pin, why) {

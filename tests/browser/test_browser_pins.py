@@ -65,7 +65,7 @@ def test_a_pinned_run_stays_beside_later_runs_survives_a_reload_and_a_shared_lin
     traces = wait_pinned(page, 1)
     assert traces["legend"] == ["Pin 1: warmup 5", "Pin 1: no warmup"] and traces["dashed"], traces
     assert "warmup 10" in traces["current"], traces
-    assert diff_rows(page) == [["Pin 1", "Warmup steps", "5 steps", "10 steps", "Unpin"]]
+    assert diff_rows(page) == [["Pin 1\nUnpin", "Warmup steps", "5 steps", "10 steps"]]
     assert "warmup.warmup=10" in page.url and pins_in(page.url)
 
     page.reload()
@@ -73,7 +73,7 @@ def test_a_pinned_run_stays_beside_later_runs_survives_a_reload_and_a_shared_lin
     traces = wait_pinned(page, 1)
     assert "warmup 10" in traces["current"] and traces["legend"][0] == "Pin 1: warmup 5", traces
     page.wait_for_function("() => !document.querySelector('#warmup-pins .pins-diff').textContent.includes('…')")
-    assert diff_rows(page) == [["Pin 1", "Warmup steps", "5 steps", "10 steps", "Unpin"]]
+    assert diff_rows(page) == [["Pin 1\nUnpin", "Warmup steps", "5 steps", "10 steps"]]
 
     # a shared link: another browser (no cookie, no memory of this page) opens the same pins
     shared = page.url
@@ -89,7 +89,7 @@ def test_a_pinned_run_stays_beside_later_runs_survives_a_reload_and_a_shared_lin
         traces = wait_pinned(other, 1)
         assert traces["legend"] == ["Pin 1: warmup 5", "Pin 1: no warmup"] and "warmup 10" in traces["current"], traces
         other.wait_for_function("() => !document.querySelector('#warmup-pins .pins-diff').textContent.includes('…')")
-        assert diff_rows(other) == [["Pin 1", "Warmup steps", "5 steps", "10 steps", "Unpin"]]
+        assert diff_rows(other) == [["Pin 1\nUnpin", "Warmup steps", "5 steps", "10 steps"]]
         check_clean(other)
     finally:
         context.close()
@@ -111,7 +111,7 @@ def test_bad_pins_in_a_link_are_dropped_with_a_visible_note(page):
     traces = wait_pinned(page, 1)  # the good one, at the widget's defaults, is kept
     assert traces["legend"][0] == "Pin 1: warmup 40", traces
     assert pins_in(page.url) == ["defaults"], page.url
-    assert diff_rows(page) == [["Pin 1", "Warmup steps", "40 steps", "5 steps", "Unpin"],
+    assert diff_rows(page) == [["Pin 1\nUnpin", "Warmup steps", "40 steps", "5 steps"],
                                ["Training steps", "150 steps", "20 steps"]]  # the rest of Pin 1's rows
 
 
