@@ -37,6 +37,12 @@ window.CoursePins = (function () {
     return new Map(spec.map((p) => [p.name, String(p.default)]));
   }
 
+  function formValues(widget) {
+    const values = new Map(new FormData(widget.querySelector(".widget-form")));
+    values.delete("instance");
+    return values;
+  }
+
   function valuesOfResult(result) {
     const url = result && result.dataset.jsonUrl;
     return url ? new Map(new URL(url, window.location.origin).searchParams) : null;
@@ -259,8 +265,8 @@ window.CoursePins = (function () {
     const body = table.createTBody();
     st.pins.forEach((pin, k) => {
       const label = `Pin ${k + 1}`;
-      const current = st.current ? st.current.values : null;
-      const differ = current ? st.spec.filter((p) => !same(p, pin.values.get(p.name), current.get(p.name))) : [];
+      const current = st.current ? st.current.values : formValues(widget); // the controls' until a result is shown
+      const differ = st.spec.filter((p) => !same(p, pin.values.get(p.name), current.get(p.name)));
       const rows = Math.max(differ.length, 1);
       const first = body.insertRow();
       first.dataset.pinRow = String(k + 1);
@@ -270,7 +276,7 @@ window.CoursePins = (function () {
       first.append(name);
       const status = pin.failed ? ` (not drawn: ${pin.failed})` : pin.figure ? "" : ` (${pin.status || "waiting…"})`;
       if (!differ.length) {
-        first.append(cell("td", (current ? "The same settings as the run on screen" : "Its settings are in the link") + status, { colspan: 3 }));
+        first.append(cell("td", "The same settings as the run on screen" + status, { colspan: 3 }));
       }
       differ.forEach((p, i) => {
         const row = i === 0 ? first : body.insertRow();
