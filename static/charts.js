@@ -6,6 +6,7 @@
 //   CourseCharts.nearest(chart, fig)   the nearest ready setting, faint, until this run draws
 //   CourseCharts.progress(chart, msg)  a progress event's figure change (whole, or new points)
 //   CourseCharts.show(chart, figure)   the finished figure
+//   CourseCharts.pin(chart, traces)    curves of pinned runs drawn beside every later run (static/pins.js)
 //   CourseCharts.retheme()             redraw every chart (the colour scheme changed)
 //
 // Each chart keeps the figure as the server sent it (its "model"); what Plotly draws is made
@@ -37,7 +38,7 @@ window.CourseCharts = (function () {
   // redraw: something else changed since then (a whole figure, a layout, ghosts, the theme)
   function state(chart) {
     if (!chart._course) {
-      chart._course = { model: null, ghosts: [], lastFinal: null, final: false, queued: false, tails: new Map(), redraw: true };
+      chart._course = { model: null, ghosts: [], pins: [], lastFinal: null, final: false, queued: false, tails: new Map(), redraw: true };
     }
     return chart._course;
   }
@@ -111,9 +112,10 @@ window.CourseCharts = (function () {
       if (!s.model || !chart.isConnected) return;
       const appended = !s.redraw && appendOnly(s.tails);
       if (appended) { // new points only: one extendTraces for every trace (Plotly redraws once)
-        Plotly.extendTraces(chart, appended.update, appended.indices.map((i) => i + s.ghosts.length));
+        const under = s.ghosts.length + s.pins.length; // the run's traces come after these
+        Plotly.extendTraces(chart, appended.update, appended.indices.map((i) => i + under));
       } else {
-        const traces = s.ghosts.concat(s.model.data);
+        const traces = s.ghosts.concat(s.pins, s.model.data);
         const layout = themed(s.model.layout, chart.clientWidth, traces);
         Plotly.react(chart, traces, layout, config);
         // a finished chart on a phone: what still spills past the edge is broken into shorter lines
@@ -184,6 +186,15 @@ window.CourseCharts = (function () {
     schedule(chart);
   }
 
+  // Pinned runs' traces (already styled by static/pins.js): kept through every later run until
+  // replaced; drawn between the ghost and the run on screen.
+  function pin(chart, traces) {
+    const s = state(chart);
+    s.pins = traces;
+    s.redraw = true;
+    if (s.model) schedule(chart);
+  }
+
   function retheme() {
     for (const chart of document.querySelectorAll(".widget-chart")) {
       if (chart._course && chart._course.model) { chart._course.redraw = true; schedule(chart); }
@@ -193,5 +204,5 @@ window.CourseCharts = (function () {
   let resizing = null;
   window.addEventListener("resize", () => { clearTimeout(resizing); resizing = setTimeout(retheme, 150); });
 
-  return { ready, begin, nearest, progress, show, retheme };
+  return { ready, begin, nearest, progress, show, pin, retheme };
 })();

@@ -203,7 +203,7 @@ def test_the_lr_sweep_and_sanity_axes_contain_their_curves(page):
 def test_plotly_is_fetched_only_on_a_page_with_a_chart(page):
     fetched = []
     page.on("request", lambda r: fetched.append(r.url) if "plotly" in r.url else None)
-    page.goto("/")
+    page.goto("/glossary")  # no chart on it (the landing page has one)
     page.wait_for_function("() => window.htmx !== undefined && window.CourseCharts !== undefined")
     assert page.evaluate("typeof window.Plotly") == "undefined" and not fetched
     page.goto("/widgets/lr-schedule/demo")
