@@ -100,7 +100,7 @@ def test_predict_question_parses():
     ({"widget": "Bad Name", "check": "1 < 2"}, "needs `widget"),
     ({"widget": "warmup", "params": [1], "check": "1 < 2"}, "params must be a mapping"),
     ({"widget": "warmup", "check": "__import__('os')"}, "predict check"),
-    ({"widget": "warmup", "check": "1 < 2", "extra": 1}, "mapping of widget, params and check"),
+    ({"widget": "warmup", "check": "1 < 2", "extra": 1}, "mapping of widget, params, check and"),
 ])
 def test_bad_predict_blocks_are_refused(predict, message):
     with pytest.raises(QuizFormatError, match=message):

@@ -111,7 +111,9 @@ def test_the_command_prints_the_count_and_cpu_time_and_resumes(tmp_path):
 
 def test_an_interrupted_precompute_keeps_what_it_did(tmp_path):
     cache_url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
-    process = run_precompute(tmp_path, "--widget", "clip-norm", "--radius", "2", "--concurrency", "1", wait=False)
+    # warmup: each setting trains for seconds, so the interrupt lands mid-way (clip-norm's 20
+    # settings could all finish before the signal arrived)
+    process = run_precompute(tmp_path, "--widget", "warmup", "--radius", "1", "--concurrency", "1", wait=False)
     deadline = time.monotonic() + 300
     while open_cache(cache_url, 10**9).stats()["entries"] < 2:
         assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
@@ -121,7 +123,7 @@ def test_an_interrupted_precompute_keeps_what_it_did(tmp_path):
     assert "precompute interrupted (run it again to resume)" in output
     kept = open_cache(cache_url, 10**9).stats()["entries"]
     assert kept >= 2
-    resumed = run_precompute(tmp_path, "--widget", "clip-norm", "--radius", "2", "--limit", str(kept))
+    resumed = run_precompute(tmp_path, "--widget", "warmup", "--radius", "1", "--limit", str(kept))
     assert f"{kept} already cached" in resumed.stdout
 
 

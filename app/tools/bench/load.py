@@ -188,6 +188,8 @@ async def learner(base: str, plan: Plan, radius: int, until: float, seed: int, r
     # 100 page loads at once is a queue of 100 renders that no class sends (--cold: they do)
     await asyncio.sleep(rng.uniform(0.0, arrival_s))
     async with loopback_client(base, REQUEST_TIMEOUT_S) as client:
+        if klass:  # the learner's cookie first: two first requests at once would get two learners
+            await client.get("/")  # a page sets the learner cookie (the JSON routes do not)
         side = asyncio.ensure_future(class_load.learner_side(client, klass, until, random.Random(seed + 1))
                                      if klass else asyncio.sleep(0))
         while time.monotonic() < until:
