@@ -3,8 +3,10 @@
 //
 //   CourseCharts.ready()               a promise of Plotly (the script is fetched the first time)
 //   CourseCharts.begin(chart)          a new run for this chart: the last finished one becomes a ghost
+//   CourseCharts.nearest(chart, fig)   the nearest ready setting, faint, until this run draws
 //   CourseCharts.progress(chart, msg)  a progress event's figure change (whole, or new points)
 //   CourseCharts.show(chart, figure)   the finished figure
+//   CourseCharts.pin(chart, traces)    curves of pinned runs drawn beside every later run (static/pins.js)
 //   CourseCharts.retheme()             redraw every chart (the colour scheme changed)
 //
 // Each chart keeps the figure as the server sent it (its "model"); what Plotly draws is made
@@ -36,7 +38,7 @@ window.CourseCharts = (function () {
   // redraw: something else changed since then (a whole figure, a layout, ghosts, the theme)
   function state(chart) {
     if (!chart._course) {
-      chart._course = { model: null, ghosts: [], lastFinal: null, final: false, queued: false, tails: new Map(), redraw: true };
+      chart._course = { model: null, ghosts: [], pins: [], lastFinal: null, final: false, queued: false, tails: new Map(), redraw: true };
     }
     return chart._course;
   }
@@ -60,9 +62,9 @@ window.CourseCharts = (function () {
   }
 
   // ---------- ghosts: the previous run, faint, under the new one ---------------------------
-  function ghostsOf(traces) {
+  function ghostsOf(traces, suffix = " (previous)") {
     return (traces || []).filter((t) => (t.type || "scatter") === "scatter" && t.x && t.x.length).map((t) => Object.assign({}, t, {
-      name: (t.name || "") + " (previous)", showlegend: false, hoverinfo: "skip", hovertemplate: undefined,
+      name: (t.name || "") + suffix, showlegend: false, hoverinfo: "skip", hovertemplate: undefined,
       opacity: 0.3, mode: String(t.mode || "lines").replace(/\+?text/, "") || "lines", text: undefined,
       line: Object.assign({}, t.line || {}, { dash: "dot" }),
     }));
@@ -81,6 +83,25 @@ window.CourseCharts = (function () {
     delete chart.dataset.final;
   }
 
+  // The nearest ready setting's finished figure, faint, on a chart that has nothing to show yet
+  // (a page opened at a setting nobody ran; the `nearest` event, app/web/jobs_http.py). A chart
+  // with a run on screen keeps it (as a ghost, or in full) until the new run draws. True if drawn.
+  function nearest(chart, figure) {
+    const s = state(chart);
+    if (s.model) return false;
+    s.ghosts = ghostsOf(figure.data, " (nearest ready)");
+    s.nearestShown = true; // gone when this run draws its own figure
+    s.model = { data: [], layout: figure.layout };
+    s.redraw = true;
+    chart.dataset.nearest = "1";
+    schedule(chart);
+    return true;
+  }
+
+  function dropNearest(s) {
+    if (s.nearestShown) { s.ghosts = []; s.nearestShown = false; }
+  }
+
   // ---------- drawing, at most once a frame ------------------------------------------------
   function schedule(chart) {
     const s = state(chart);
@@ -91,9 +112,10 @@ window.CourseCharts = (function () {
       if (!s.model || !chart.isConnected) return;
       const appended = !s.redraw && appendOnly(s.tails);
       if (appended) { // new points only: one extendTraces for every trace (Plotly redraws once)
-        Plotly.extendTraces(chart, appended.update, appended.indices.map((i) => i + s.ghosts.length));
+        const under = s.ghosts.length + s.pins.length; // the run's traces come after these
+        Plotly.extendTraces(chart, appended.update, appended.indices.map((i) => i + under));
       } else {
-        const traces = s.ghosts.concat(s.model.data);
+        const traces = s.ghosts.concat(s.pins, s.model.data);
         const layout = themed(s.model.layout, chart.clientWidth, traces);
         Plotly.react(chart, traces, layout, config);
         // a finished chart on a phone: what still spills past the edge is broken into shorter lines
@@ -111,7 +133,7 @@ window.CourseCharts = (function () {
   function progress(chart, msg) {
     const s = state(chart);
     chart.dataset.progress = String(Number(chart.dataset.progress || 0) + 1);
-    if (msg.figure) { s.model = { data: msg.figure.data.slice(), layout: msg.figure.layout }; s.newRun = false; }
+    if (msg.figure) { s.model = { data: msg.figure.data.slice(), layout: msg.figure.layout }; s.newRun = false; dropNearest(s); }
     if (!s.model || s.newRun) return; // new points before their figure (joined late): wait for the result
     if (!msg.figure) s.model = { data: s.model.data.slice(), layout: msg.layout || s.model.layout };
     if (msg.figure || msg.layout || msg.replace) s.redraw = true;
@@ -155,12 +177,22 @@ window.CourseCharts = (function () {
     const s = state(chart);
     s.model = figure;
     s.newRun = false;
+    dropNearest(s);
     if (!wantsGhosts(chart, figure)) s.ghosts = [];
     s.lastFinal = figure.data;
     s.final = true;
     s.redraw = true;
     delete chart.dataset.final;
     schedule(chart);
+  }
+
+  // Pinned runs' traces (already styled by static/pins.js): kept through every later run until
+  // replaced; drawn between the ghost and the run on screen.
+  function pin(chart, traces) {
+    const s = state(chart);
+    s.pins = traces;
+    s.redraw = true;
+    if (s.model) schedule(chart);
   }
 
   function retheme() {
@@ -172,5 +204,5 @@ window.CourseCharts = (function () {
   let resizing = null;
   window.addEventListener("resize", () => { clearTimeout(resizing); resizing = setTimeout(retheme, 150); });
 
-  return { ready, begin, progress, show, retheme };
+  return { ready, begin, nearest, progress, show, pin, retheme };
 })();

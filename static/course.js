@@ -2,7 +2,8 @@
 // - controls: show each slider's value, convert log sliders, keep state in the URL
 // - runs: a moved control opens the widget's stream (static/stream.js) at once, so a move is
 //   one request whether the setting is cached (one `result` event) or trains
-// - results: the chart (static/charts.js), the findings and the before/after line under it
+// - results: the chart (static/charts.js), the findings and the before/after line under it,
+//   and the pinned runs drawn beside it (static/pins.js)
 (function () {
   "use strict";
 
@@ -15,6 +16,7 @@
     if (a !== 0 && (a < 1e-3 || a >= 1e5)) return x.toExponential(2).replace(/\.?0+e/, "e");
     return String(Number(x.toPrecision(3)));
   }
+  window.CourseControls = { formatNumber }; // the one number format of the controls, for static/pins.js
 
   function syncControl(input) {
     const out = document.getElementById(input.id + "-out");
@@ -47,7 +49,8 @@
     const form = widget.querySelector(".widget-form");
     const instance = widget.dataset.instance;
     const url = new URL(window.location.href);
-    for (const key of [...url.searchParams.keys()]) if (key.startsWith(instance + ".")) url.searchParams.delete(key);
+    const pins = instance + ".pins"; // the widget's pinned runs (static/pins.js), not a control
+    for (const key of [...url.searchParams.keys()]) if (key.startsWith(instance + ".") && key !== pins) url.searchParams.delete(key);
     // only what fits: a long pasted text would make a URL the server cannot take (the form
     // posts it instead), so the link keeps the other settings and leaves the text out
     const max = Number(form.dataset.urlTextMax || 1000);
@@ -143,7 +146,9 @@
     const clock = { first: null }; // the first progress event: the pace is measured from it
     const onEvent = (kind, msg) => {
       if (!current()) return;
-      if (kind === "queued") {
+      if (kind === "nearest") {
+        if (chart && CourseCharts.nearest(chart, msg.figure)) setProgress(widget, 0, 1, msg.label + "…");
+      } else if (kind === "queued") {
         setProgress(widget, 0, 1, msg.pending > 1 ? `queued behind ${msg.pending - 1} other run(s)…` : "Waiting for a worker…");
       } else if (kind === "progress") {
         if (chart) CourseCharts.progress(chart, msg);
@@ -225,6 +230,7 @@
       if (widget && !streams.has(result.dataset.instance)) settled(widget);
       if (chart) CourseCharts.show(chart, JSON.parse(json.textContent));
       if (widget) CourseFindings.update(widget, result);
+      if (widget) CoursePins.shown(widget, result);
     } else if (result.dataset.streamUrl && widget) {
       follow(widget, result.dataset.streamUrl, false);
     } else if (result.dataset.retryAfter && widget) {
@@ -245,6 +251,7 @@
     for (const widget of within(root, ".widget")) {
       const form = widget.querySelector(".widget-form");
       if (form && form.dataset.wanted === undefined) form.dataset.wanted = formState(form).toString();
+      CoursePins.setup(widget);
       const link = widget.querySelector("[data-permalink]");
       if (link) { const url = pageUrlWith(widget); link.href = url.pathname + url.search + url.hash; }
     }

@@ -16,7 +16,8 @@ from widgets.kit import figure, fmt, line, panels_layout
 from widgets.lab.model import GPTConfig
 from widgets.lab.optim import AdamW
 from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import LockstepTrainer, RunConfig, StepHook, TrainSpec
+from widgets.lab.hooks import StepHook
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
 from widgets.script import Script, Shown, Step
 
 LR = 1e-3  # the steps are shown in units of the LR, so its value does not matter

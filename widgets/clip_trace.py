@@ -13,11 +13,15 @@ import math
 import torch
 
 from widgets.base import Param, Widget
-from widgets.kit import check_inside_run, figure, fmt, hline, line, panels_layout, train_streaming
+from widgets import spread
+from widgets.kit import (check_inside_run, figure, fmt, hline, line, panels_layout, seed_note, seeded_curves,
+                         train_streaming)
+from widgets.spread import SEEDS_PARAM
 from widgets.lab.corrupt import BAD_CHAR, constant_batch, corrupt_steps
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import cosine_to_floor
-from widgets.lab.trainer import RunConfig, TrainSpec, WeightsMoved
+from widgets.lab.hooks import WeightsMoved
+from widgets.lab.trainer import RunConfig, TrainSpec
 from widgets.script import Shown, final_numbers, training_script
 
 BATCH_SIZE = 8
@@ -41,7 +45,7 @@ class ClipTraceWidget(Widget):
         return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
                          runs=(RunConfig("no clipping", schedule),
                                RunConfig(f"clip at {values['threshold']:.3g}", schedule, clip=values["threshold"])),
-                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25)
+                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25, seeds=values["seeds"])
 
     @staticmethod
     def hook(values: dict):
@@ -57,7 +61,8 @@ class ClipTraceWidget(Widget):
 
     @staticmethod
     def summarise(data: dict) -> dict:
-        free, clipped = data["runs"]
+        """The clipping statistics of the first seed's two runs (the one-seed result's)."""
+        free, clipped = data["runs"][:2]
         c = data["threshold"]
         data["share_clipped"] = sum(clipped["clipped"]) / len(clipped["clipped"]) if clipped["clipped"] else 0.0
         data["p90"] = percentile_90(free["grad_norm"]) if free["grad_norm"] else None
@@ -66,9 +71,10 @@ class ClipTraceWidget(Widget):
 
     def figure(self, values, data):
         traces = []
-        for i, run in enumerate(data["runs"]):
+        for i, (run, band) in enumerate(seeded_curves(data, keys=("loss", "grad_norm", "moved"), panel=2)):
             steps = list(range(len(run["loss"])))
             traces.append(line(steps, run["grad_norm"], run["label"], i, panel=1))
+            traces += band
             traces.append(line(steps, run["loss"], run["label"], i, panel=2, show_legend=False))
             traces.append(line(steps, run["moved"], run["label"], i, panel=3, show_legend=False))
         total = data["steps"]
@@ -94,13 +100,14 @@ class ClipTraceWidget(Widget):
 
     def findings(self, values, data):
         found = []
+        first = " on the first seed" if spread.seed_count(data) > 1 else ""
         if data["p90"] is not None:
-            found.append(f"The clipped run was clipped on {data['share_clipped']:.0%} of its steps; the 90th "
+            found.append(f"The clipped run{first} was clipped on {data['share_clipped']:.0%} of its steps; the 90th "
                          f"percentile of the gradient norms the unclipped run observed is {data['p90']:.3g}.")
         if data["bad_step"] is not None:
             found.append(f"A corrupted batch ('{BAD_CHAR}' repeated) arrives at step {data['bad_step']}: the orange "
                          f"dotted line.")
-        return found
+        return found + spread.findings(data)
 
     def tables(self, values, data):
         tables = [{"caption": "Summary", "columns": ["quantity", "value"], "rows": [
@@ -113,7 +120,7 @@ class ClipTraceWidget(Widget):
             every = 5
             rows = [[t, fmt(run["loss"][t]), fmt(run["grad_norm"][t]), fmt(run["clipped"][t]), fmt(run["moved"][t])]
                     for t in range(len(run["loss"])) if t % every == 0 or t == data["bad_step"]]
-            tables.append({"caption": f"{run['label']}: every {every} steps and the corrupted step",
+            tables.append({"caption": f"{run['label']}{seed_note(run)}: every {every} steps and the corrupted step",
                            "columns": ["step", "loss", "gradient norm", "clipped", "weights moved"], "rows": rows})
         return tables
 
@@ -138,7 +145,7 @@ class ClipTraceWidget(Widget):
             "the 90th percentile of the unclipped run's gradient norm.",
             train=("history = train(spec, batch_hook=ClipTraceWidget.hook(values), hooks=[WeightsMoved()])\n"
                    f"result = ClipTraceWidget.summarise({{**history, 'threshold': {c!r}, 'bad_step': {bad!r}}})"),
-            extra_imports=("widgets.clip_trace:ClipTraceWidget", "widgets.lab.trainer:WeightsMoved"),
+            extra_imports=("widgets.clip_trace:ClipTraceWidget", "widgets.lab.hooks:WeightsMoved"),
             numbers=tuple(numbers))
 
 
@@ -154,5 +161,6 @@ WIDGET = ClipTraceWidget(
               help=f"One character ('{BAD_CHAR}') repeated over the whole batch, for both runs."),
         Param("bad_step", "Corrupted batch at step", "int", 60, min=0, max=199, step=1, unit="steps"),
         Param("steps", "Training steps", "int", 80, min=20, max=200, step=10, unit="steps"),
+        SEEDS_PARAM,
     ),
 )

@@ -27,7 +27,9 @@ from widgets.kit import color, figure, fmt, title, train_streaming
 from widgets.lab.model import GPTConfig
 from widgets.lab.optim import AdamW
 from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import RunConfig, StepHook, TrainSpec, per_run_blocks
+from widgets.lab.hooks import StepHook
+from widgets.lab.optim import per_run_blocks
+from widgets.lab.trainer import RunConfig, TrainSpec
 from widgets.script import Shown, final_numbers, training_script
 
 BATCH_SIZE = 8
@@ -192,7 +194,7 @@ class DecoupledDecayWidget(Widget):
                    "for name, l2, decoupled in zip(result['tensors'], *result['decay_rate']):\n"
                    "    print(f'{name:28s} decay per step: Adam + L2 {l2:.3g}, AdamW {decoupled:.3g}')"),
             extra_imports=("widgets.decoupled_decay:DecayRecorder", "widgets.decoupled_decay:DecoupledDecayWidget",
-                           "widgets.lab.trainer:per_run_blocks"),
+                           "widgets.lab.optim:per_run_blocks"),
             numbers=tuple(numbers))
 
 

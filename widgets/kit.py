@@ -82,9 +82,12 @@ def reporter(progress: Progress | None, shape: Callable[[dict], dict] = lambda d
 
 def train_streaming(spec: TrainSpec, progress: Progress | None = None,
                     shape: Callable[[dict], dict] = lambda d: d, **trainer_kwargs) -> dict:
-    """Train `spec` (with the trainer's hooks), reporting shape(partial) every REPORT_EVERY steps."""
+    """Train `spec` (with the trainer's hooks), reporting shape(partial) every REPORT_EVERY steps.
+    With several seeds the result also has the seeds' bands and comparisons (widgets/spread.py),
+    measured on the histories before `shape`."""
     trainer = LockstepTrainer(spec, **trainer_kwargs)
-    return shape(spread.with_seeds(trainer.run(reporter(progress, shape), report_every=REPORT_EVERY)))
+    history = spread.with_seeds(trainer.run(reporter(progress, shape), report_every=REPORT_EVERY))
+    return {**spread.seed_keys(history), **shape(history)}
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -213,6 +216,27 @@ def band_traces(x, low, high, name: str, i: int, panel: int = 1) -> list[dict]:
                  hoverinfo="skip", fill="tonexty", fillcolor=fill, **{"line": edge})]
 
 
+def seeded_curves(data: dict, keys=("loss", "lr", "grad_norm", "param_norm"), band_key: str = "loss",
+                  panel: int = 1, first_colour: int = 0) -> list[tuple[dict, list[dict]]]:
+    """(the run to draw, its band traces) per curve. With one seed: each run as it is, no band.
+    With several: each curve's mean over its seeds (its `keys`, widgets/spread.py), labelled as
+    such, and a band from the lowest to the highest seed's `band_key` on `panel`. Either way the
+    run carries `diverged`, the steps at which its seeds diverged. Curve i is drawn in colour
+    first_colour + i."""
+    if spread.seed_count(data) < 2:
+        return [({**run, "diverged": [d for d in [run.get("diverged_at")] if d is not None]}, [])
+                for run in data["runs"]]
+    out = []
+    for i, runs in enumerate(spread.by_curve(data)):
+        run = spread.mean_run(runs, keys)
+        low, _, high = spread.per_step(runs, band_key)
+        first = runs[0].get("first", 0)  # a curve drawn from a later step (a branch)
+        band = band_traces(list(range(first, first + len(low))), low, high, run["label"], first_colour + i,
+                           panel=panel)
+        out.append(({**run, "first": first, "label": f"{run['label']} (mean of {len(runs)} seeds)"}, band))
+    return out
+
+
 def history_figure(data: dict, panels=("loss", "lr", "grad_norm"), loss_range=(1.5, 4.6),
                    lr_range: tuple | None = None, clip: float | None = None) -> dict:
     """Stacked panels over steps: training loss (+ validation), LR applied, gradient norm.
@@ -222,16 +246,9 @@ def history_figure(data: dict, panels=("loss", "lr", "grad_norm"), loss_range=(1
               "grad_norm": "gradient norm before clipping", "param_norm": "parameter norm"}
     traces = []
     total = data.get("steps", 0)
-    seeded = spread.seed_count(data) > 1
-    curves = spread.by_curve(data) if seeded else [[run] for run in data["runs"]]
-    for i, runs in enumerate(curves):
-        run = spread.mean_run(runs) if seeded else {**runs[0], "diverged": [
-            d for d in [runs[0].get("diverged_at")] if d is not None]}
+    for i, (run, band) in enumerate(seeded_curves(data)):
         steps = list(range(len(run["loss"])))
-        if seeded:
-            low, _, high = spread.per_step(runs)
-            traces += band_traces(steps, low, high, run["label"], i)
-            run["label"] = f"{run['label']} (mean of {len(runs)} seeds)"
+        traces += band
         for k, panel in enumerate(panels, start=1):
             if panel == "loss":
                 traces += loss_traces(run, i, panel=k, steps=steps, first=k == 1)

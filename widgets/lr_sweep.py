@@ -11,16 +11,19 @@ shows the loss curves. Zones come from the runs themselves (see `zones`):
   learn    every other run
 
 "final loss" is the mean of the last FINAL_WINDOW training losses (every run saw the
-same batches, so the mean compares like with like). While the runs stream, only the loss
-curves grow; the final-loss panel and the zones are drawn once the runs are done.
+same batches, so the mean compares like with like); with several seeds, its mean over the
+seeds, and the loss curves are each LR's mean inside a band. While the runs stream, only the
+loss curves grow; the final-loss panel and the zones are drawn once the runs are done.
 """
 from __future__ import annotations
 
 import math
+import statistics
 
 from widgets.base import Param, ParamError, Widget
-from widgets.kit import (check_inside_run, color, figure, finite_list, fit_range, fmt, line, title,
+from widgets.kit import (check_inside_run, color, figure, finite_list, fit_range, fmt, line, seeded_curves, title,
                          train_streaming)
+from widgets.spread import SEEDS_PARAM
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule, floor_lr
 from widgets.lab.trainer import RunConfig, TrainSpec
@@ -68,15 +71,22 @@ def zones(lrs: list[float], initial: list[float], final: list[float | None]) -> 
     return labels, best
 
 
+def _mean(values: list) -> float | None:
+    """The mean over a curve's seeds; None if a seed has no value (it diverged, or has not started)."""
+    return None if any(v is None for v in values) else statistics.fmean(values)
+
+
 def summarise(lrs: list[float], history: dict) -> dict:
-    """What the chart shows of the sweep's histories: each run's loss at step 0 and final loss, and
-    (once every run is done or diverged) the zones and the best run."""
+    """What the chart shows of the sweep's histories: each LR's loss at step 0 and final loss (with
+    several seeds, their means over the seeds; None if a seed diverged), and (once every run is
+    done or diverged) the zones and the best LR."""
     runs = history["runs"]
-    initial = [r["loss"][0] if r["loss"] else None for r in runs]
-    final = [final_loss(r["loss"], r["diverged_at"]) for r in runs]
+    seeds = [runs[c::len(lrs)] for c in range(len(lrs))]  # seed-major: LR c's runs are c, c + len(lrs), ...
+    initial = [_mean([r["loss"][0] if r["loss"] else None for r in curve]) for curve in seeds]
+    final = [_mean([final_loss(r["loss"], r["diverged_at"]) for r in curve]) for curve in seeds]
     data = {"steps": history["steps"], "done": history["done"], "device": history["device"], "lrs": lrs,
-            "runs": [{"label": r["label"], "loss": finite_list(r["loss"]), "diverged_at": r["diverged_at"]}
-                     for r in runs],
+            "runs": [{"label": r["label"], "loss": finite_list(r["loss"]), "diverged_at": r["diverged_at"],
+                      **({"seed": r["seed"]} if "seed" in r else {})} for r in runs],
             "initial": initial, "final": final, "zones": None, "best": None}
     if history["done"] == history["steps"] or all(r["diverged_at"] is not None for r in runs):
         labels, best = zones(lrs, [x if x is not None else math.inf for x in initial], final)
@@ -103,7 +113,7 @@ class LRSweepWidget(Widget):
                                                        floor_lr(lr) if family == "cosine" else 0.0))
                      for lr in self.lrs(values))
         return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=runs, steps=steps,
-                         batch_size=BATCH_SIZE, seed=self.seed, eval_every=steps)
+                         batch_size=BATCH_SIZE, seed=self.seed, eval_every=steps, seeds=values["seeds"])
 
     def compute(self, values, progress=None):
         lrs = self.lrs(values)
@@ -135,7 +145,8 @@ class LRSweepWidget(Widget):
                        "name": "best", "marker": {"size": 18, "symbol": "star-open", "color": "#111827"},
                        "xaxis": "x", "yaxis": "y", "showlegend": False, "hoverinfo": "skip"})
         # bottom panel: the loss curves
-        for k, run in enumerate(data["runs"]):
+        for k, (run, band) in enumerate(seeded_curves(data, keys=("loss",), panel=2)):
+            traces += band
             traces.append(line(range(len(run["loss"])), run["loss"], run["label"], k, panel=2))
         curves_y, curves_title = fit_range(LOSS_RANGE, [v for run in data["runs"] for v in run["loss"]],
                                            "training loss")
@@ -215,6 +226,7 @@ WIDGET = LRSweepWidget(
               help="Sweeps usually step by 2-10x: coarse first, then finer around the best."),
         Param("count", "Number of LRs", "int", 6, min=3, max=8, step=1, unit="runs"),
         Param("steps", "Training steps", "int", 100, min=30, max=250, step=10, unit="steps"),
+        SEEDS_PARAM,
         Param("schedule", "Schedule of every run", "choice", "constant", choices=("constant", "cosine"),
               help="Cosine decays each run to 10% of its own peak."),
         Param("warmup", "Warmup steps", "int", 0, min=0, max=100, step=5, unit="steps", advanced=True),

@@ -15,12 +15,15 @@ from __future__ import annotations
 import torch
 
 from widgets.base import Param, Widget
-from widgets.kit import REPORT_EVERY, figure, fmt, line, loss_traces, panels_layout, reporter, val_table
+from widgets.kit import (REPORT_EVERY, figure, fmt, line, loss_traces, panels_layout, reporter, seeded_curves,
+                         val_table)
 from widgets.lab.data import fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.muon import exact_orthogonal, muon_adamw, newton_schulz_trace
 from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
+from widgets import spread
+from widgets.spread import SEEDS_PARAM
 from widgets.script import Shown, Step, final_numbers, training_script
 
 BATCH_SIZE = 8
@@ -59,7 +62,7 @@ class MuonWidget(Widget):
         schedule = cosine_to_floor(lr, WARMUP, steps)
         return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
                          runs=(RunConfig("AdamW", schedule), RunConfig("Muon + AdamW", schedule)),
-                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25)
+                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25, seeds=values["seeds"])
 
     def compute(self, values, progress=None):
         spectra = gradient_spectra(values["matrix"], values["iterations"], values["precision"], self.seed)
@@ -69,7 +72,7 @@ class MuonWidget(Widget):
             progress({**trainer.result(), "spectra": spectra}, 0, values["steps"])
         result = trainer.run(reporter(progress, lambda partial: {**partial, "spectra": spectra}),
                              report_every=REPORT_EVERY)
-        return {**result, "spectra": spectra}
+        return {**spread.with_seeds(result), "spectra": spectra}
 
     def figure(self, values, data):
         spectra = data["spectra"]
@@ -86,8 +89,8 @@ class MuonWidget(Widget):
                                mode="lines+markers", marker={"size": 4}))
         traces.append(line(range(1, len(spectra["exact"]) + 1), spectra["exact"], "exact U V^T (SVD)", 2,
                            dash="dash", group="exact"))
-        for i, run in enumerate(data["runs"]):
-            traces += loss_traces(run, 3 + i, panel=2)
+        for i, (run, band) in enumerate(seeded_curves(data, panel=2, first_colour=3)):
+            traces += band + loss_traces(run, 3 + i, panel=2)
         layout = panels_layout(
             [f"singular values (x: index, largest first) of the {MATRICES[values['matrix']][1]} gradient, "
              f"Newton-Schulz in {values['precision']}",
@@ -154,6 +157,7 @@ WIDGET = MuonWidget(
               # the values were the labels until choices became (value, label): old links still work
               aliases=tuple((label, value) for value, label in MATRIX_CHOICES)),
         Param("steps", "Training steps", "int", 100, min=20, max=300, step=10, unit="steps"),
+        SEEDS_PARAM,
         Param("adamw_lr", "AdamW learning rate", "float", 6e-3, min=1e-4, max=3e-2, step=0.05, log=True,
               help="Both runs: AdamW's LR for everything it trains (cosine decay after 10 warmup steps)."),
         Param("muon_lr", "Muon learning rate", "float", 0.02, min=1e-3, max=0.2, step=0.05, log=True,

@@ -12,9 +12,11 @@ from __future__ import annotations
 from widgets.base import Param, Widget
 from widgets.kit import check_any_on, color, history_figure, history_tables, train_streaming
 from widgets.lab.model import GPTConfig
+from widgets.spread import SEEDS_PARAM
 from widgets.lab.optim import SGD, AdamW
 from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import RunConfig, TrainSpec, per_run_blocks
+from widgets.lab.optim import per_run_blocks
+from widgets.lab.trainer import RunConfig, TrainSpec
 from widgets.script import Shown, final_numbers, training_script
 
 BATCH_SIZE = 8
@@ -46,7 +48,7 @@ def plan(values: dict, seed: int = 1337) -> tuple[TrainSpec, list[tuple]]:
                                                0, steps))
                  for n in sgd_runs + adam_runs)
     spec = TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=runs, steps=steps, batch_size=BATCH_SIZE,
-                     seed=seed, eval_every=EVAL_EVERY)
+                     seed=seed, eval_every=EVAL_EVERY, seeds=values["seeds"])
     return spec, blocks
 
 
@@ -86,7 +88,7 @@ class OptimizerRaceGPTWidget(Widget):
             "the weight matrices only). Train every run in lockstep, each updated by its block's optimizer.",
             train=f"_, blocks = plan(values, seed={self.seed})\n"
                   "result = train(spec, optimizer=per_run_blocks(blocks))",
-            extra_imports=("widgets.lab.trainer:per_run_blocks", "widgets.optimizer_race_gpt:plan"),
+            extra_imports=("widgets.lab.optim:per_run_blocks", "widgets.optimizer_race_gpt:plan"),
             numbers=numbers)
 
 
@@ -103,6 +105,7 @@ WIDGET = OptimizerRaceGPTWidget(
         Param("lr_adaptive", "Adam learning rate", "float", 3e-3, min=1e-4, max=3e-2, step=0.05, log=True,
               help="For Adam and AdamW."),
         Param("steps", "Training steps", "int", 80, min=20, max=200, step=10, unit="steps"),
+        SEEDS_PARAM,
         Param("beta1", "beta1 (momentum)", "float", 0.9, min=0.0, max=0.99, step=0.01,
               help="SGD's momentum and Adam's first-moment decay."),
         Param("beta2", "Adam beta2", "float", 0.95, min=0.8, max=0.999, step=0.001, advanced=True),

@@ -14,7 +14,9 @@ compare like with like) and the validation loss as dots.
 from __future__ import annotations
 
 from widgets.base import Param, ParamError, Widget
-from widgets.kit import check_inside_run, figure, fmt, line, panels_layout, train_streaming
+from widgets.kit import (check_inside_run, figure, fmt, line, panels_layout, seed_note, seeded_curves,
+                         train_streaming)
+from widgets.spread import SEEDS_PARAM
 from widgets.lab.branching import DecayBranch
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule, floor_lr
@@ -29,7 +31,7 @@ LABELS = {"constant": "constant", "cosine": "cosine", "linear": "linear", "wsd":
 LOSS_RANGE = [2.6, 3.6]
 FLOORS = {"10-percent": 0.1, "zero": 0.0}  # the floor the decays end at, as a share of the peak
 DIFF_RANGE = [-0.15, 0.1]  # fixed: the difference to constant, where the schedules part ways
-BRANCH = 4  # index of the branch run
+BRANCH = 4  # index of the branch run (among each seed's five)
 
 
 def trailing_mean(values: list[float], window: int = SMOOTH) -> list[float]:
@@ -44,13 +46,14 @@ def trailing_mean(values: list[float], window: int = SMOOTH) -> list[float]:
 
 
 def summarise(history: dict, at: int, end: int) -> dict:
-    """What the chart shows: each run's loss, its trailing mean and LR; the branch run (the last)
-    only from its checkpoint `at` to the end of its decay window `end`."""
+    """What the chart shows: each run's loss, its trailing mean and LR; the branch run (the last of
+    each seed's five) only from its checkpoint `at` to the end of its decay window `end`."""
     runs = []
     for k, r in enumerate(history["runs"]):
         run = {"label": r["label"], "loss": r["loss"], "smooth": trailing_mean(r["loss"]), "lr": r["lr"],
-               "val_steps": r["val_steps"], "val_loss": r["val_loss"], "diverged_at": r["diverged_at"]}
-        if k == BRANCH:  # the branch is shown from its checkpoint to the end of its window
+               "val_steps": r["val_steps"], "val_loss": r["val_loss"], "diverged_at": r["diverged_at"],
+               **({"seed": r["seed"]} if "seed" in r else {})}
+        if k % (BRANCH + 1) == BRANCH:  # the branch is shown from its checkpoint to the end of its window
             run["first"] = at
             for key in ("loss", "smooth", "lr"):
                 run[key] = run[key][at:end]
@@ -86,19 +89,24 @@ class ScheduleFamiliesWidget(Widget):
         branch = DecayBranch(wsd, values["branch_at"], values["window"], wsd.min_lr)
         runs.append(RunConfig(f"WSD, decay at {values['branch_at']}", branch))
         return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=tuple(runs), steps=values["steps"],
-                         batch_size=BATCH_SIZE, seed=self.seed, eval_every=25)
+                         batch_size=BATCH_SIZE, seed=self.seed, eval_every=25, seeds=values["seeds"])
 
     def compute(self, values, progress=None):
         at, end = values["branch_at"], values["branch_at"] + values["window"]
-        return train_streaming(self.spec(values), progress, shape=lambda history: summarise(history, at, end))
+        data = train_streaming(self.spec(values), progress, shape=lambda history: summarise(history, at, end))
+        if "comparison" in data:  # the branch is drawn only to the end of its window: not compared at step 300
+            data["comparison"] = [c for c in data["comparison"] if not c["curve"].startswith("WSD, decay at")]
+        return data
 
     def figure(self, values, data):
         traces = []
-        for k, run in enumerate(data["runs"]):
-            steps = list(range(run["first"], run["first"] + len(run["loss"])))
+        curves = seeded_curves(data, keys=("loss", "smooth", "lr"), band_key="smooth")
+        for k, (run, band) in enumerate(curves):
+            steps = list(range(run["first"], run["first"] + len(run["smooth"])))
             dash = "dash" if k == BRANCH else None
+            traces += band
             traces.append(line(steps, run["smooth"], run["label"], k, panel=1, dash=dash))
-            base = data["runs"][0]["smooth"][run["first"]:run["first"] + len(run["smooth"])]
+            base = curves[0][0]["smooth"][run["first"]:run["first"] + len(run["smooth"])]
             if k:  # smoothed loss minus the constant run's smoothed loss at the same step (same batches)
                 traces.append(line(steps, [a - b for a, b in zip(run["smooth"], base)], run["label"], k, panel=2,
                                    dash=dash, show_legend=False))
@@ -121,8 +129,8 @@ class ScheduleFamiliesWidget(Widget):
         rows = []
         for run in data["runs"]:
             for i in range(0, len(run["loss"]), 10):
-                rows.append([run["label"], run["first"] + i, fmt(run["smooth"][i]), fmt(run["lr"][i])])
-        val_rows = [[run["label"], s, fmt(v)] for run in data["runs"]
+                rows.append([run["label"] + seed_note(run), run["first"] + i, fmt(run["smooth"][i]), fmt(run["lr"][i])])
+        val_rows = [[run["label"] + seed_note(run), s, fmt(v)] for run in data["runs"]
                     for s, v in zip(run["val_steps"], run["val_loss"])]
         return [{"caption": f"Training loss (mean of last {SMOOTH} steps) and LR, every 10 steps",
                  "columns": ["run", "step", "training loss", "learning rate"], "rows": rows},
@@ -150,8 +158,8 @@ class ScheduleFamiliesWidget(Widget):
 WIDGET = ScheduleFamiliesWidget(
     name="schedule-families",
     title="Schedule families, and WSD's decay-now branch",
-    caption=("Four real runs with the same peak, warmup and budget of 300 steps. The three schedules that "
-             "decay end below constant (training loss, mean of the last 10 steps), WSD after a decay over "
+    caption=("Four real runs with the same peak, warmup and budget of 300 steps. On the default seed the three "
+             "schedules that decay end below constant (training loss, mean of the last 10 steps), WSD after a decay over "
              "only its last 60 steps. The dashed branch, decayed from a WSD checkpoint, reaches a lower loss "
              "than the stable WSD run at the same step."),
     streams=True,
@@ -160,6 +168,7 @@ WIDGET = ScheduleFamiliesWidget(
         Param("branch_at", "Branch WSD at step", "int", 95, min=0, max=300, step=5, unit="steps",
               help="The checkpoint of the stable WSD run that the branch decays from."),
         Param("steps", "Training steps", "int", 300, min=60, max=300, step=10, unit="steps"),
+        SEEDS_PARAM,
         Param("floor", "Decay to", "choice", "10-percent", choices=tuple(FLOORS),
               help="Where cosine, linear and WSD end: 10% of the peak, or zero."),
         Param("warmup", "Warmup steps", "int", 15, min=0, max=100, step=5, unit="steps", advanced=True),

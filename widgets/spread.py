@@ -149,6 +149,14 @@ def with_seeds(data: dict) -> dict:
     return {**data, "seeds": [r["seed"] for r in by_curve(data)[0]], "bands": bands, "comparison": compare(data)}
 
 
+SEED_KEYS = ("seeds", "bands", "comparison")
+
+
+def seed_keys(data: dict) -> dict:
+    """What with_seeds added (nothing for one seed), for a widget that reshapes its result."""
+    return {key: data[key] for key in SEED_KEYS if key in data}
+
+
 def findings(data: dict) -> list[str]:
     """The comparisons' sentences, for the page under the chart."""
     return [entry["text"] for entry in data.get("comparison", ())]
@@ -161,6 +169,8 @@ def mean_run(runs: list[dict], keys=("loss", "lr", "grad_norm", "param_norm")) -
     for key in keys:
         if key in runs[0]:
             out[key] = per_step(runs, key)[1]
+    if "val_steps" not in runs[0]:
+        return out
     longest = max(runs, key=lambda r: len(r["val_steps"]))
     out["val_steps"] = list(longest["val_steps"])
     out["val_loss"] = [statistics.fmean(r["val_loss"][k] for r in runs if k < len(r["val_loss"]))

@@ -31,12 +31,16 @@ from functools import partial
 from app.serving.cache import BoundedLRU, ResultCache
 from app.serving.engine import BACKGROUND_PRIORITY, LEARNER_PRIORITY, Engine, Handle
 from app.serving.keys import Profile, RunKey
+from app.serving.precompute.moves import near_moves
 from app.serving.worker.widget_task import run_widget
 from widgets.base import Widget
 
 log = logging.getLogger(__name__)
 # A class loads the same few pages and settings again and again: their renderings are kept
 MEMO_BYTES = 64 * 2**20
+
+
+NEAREST_RADIUS = 2  # slider positions searched for a ready setting to show while a run trains
 
 
 def mark_cached(item: dict) -> dict:
@@ -83,6 +87,16 @@ class WidgetJobs:
                 return None
             if item is not None:
                 return mark_cached(widget.present(values, item))
+        return None
+
+    def nearest_cached(self, widget: Widget, values: dict, radius: int = NEAREST_RADIUS) -> tuple[dict, dict] | None:
+        """(values, item) of the nearest setting within `radius` slider positions of one control
+        whose result is cached (precompute fills exactly these), or None: what a page shows
+        while `values` trains, so a moved slider never leaves the learner looking at nothing."""
+        for near in near_moves(widget, values, radius):
+            item = self.cached(widget, near)
+            if item is not None:
+                return near, item
         return None
 
     def is_cached(self, widget: Widget, values: dict) -> bool:

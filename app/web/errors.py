@@ -90,7 +90,8 @@ def wants_html(request: Request) -> bool:
 
 
 def is_htmx(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
+    """An htmx request wants an HTML fragment; an API path answers JSON whatever the headers say."""
+    return request.headers.get("HX-Request") == "true" and not request.url.path.startswith("/api/")
 
 
 def body_or_query(request: Request) -> str:

@@ -21,6 +21,8 @@ job; each event is one `event:` line and one `data:` line of JSON (NaN and infin
 null: JSON has no spelling for them, and a diverged run is full of them):
 
     queued     {"pending": n}          the job is submitted; n jobs wait in this web process
+    nearest    {"figure", "label"}     optional, right after queued: the figure of the nearest
+                                       setting that is ready (cached), shown while this one trains
     progress   {"done", "total", ...}  what the job reported, as it comes (widgets add "seq" and
                                        the figure's change: "figure", or "extend"/"replace"/"layout",
                                        see app/serving/worker/figure_delta.py)
@@ -165,22 +167,25 @@ Finish = Callable[[Any], Awaitable[dict]]
 
 def event_stream(request: Request, handle: Handle | None, finish: Finish, *, what: str,
                  value: Any = None, pending: Callable[[], int] = lambda: 0,
-                 shape: Callable[[dict], dict | None] = lambda event: event) -> StreamingResponse:
+                 shape: Callable[[dict], dict | None] = lambda event: event,
+                 lead: dict | None = None) -> StreamingResponse:
     """The job's events as Server-Sent Events (the protocol in the module docstring).
 
     handle: the job followed (None: `value` is already there, a cached result); finish(value)
     -> the `result` event's payload (raise StreamFailed for a `failed` event instead);
     pending() -> the queue depth the `queued` event reports; shape(event) -> the `progress`
-    payload, or None to skip the event. The handle is released when the stream ends or the
+    payload, or None to skip the event; lead: a `nearest` event's payload, sent after `queued`. The handle is released when the stream ends or the
     client leaves (Starlette then cancels the body), so a job nobody follows stops."""
-    return StreamingResponse(_events(handle, finish, what, value, pending, shape),
+    return StreamingResponse(_events(handle, finish, what, value, pending, shape, lead),
                              media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
-async def _events(handle, finish, what, value, pending, shape) -> AsyncIterator[str]:
+async def _events(handle, finish, what, value, pending, shape, lead) -> AsyncIterator[str]:
     try:
         if handle is not None:
             yield sse("queued", {"pending": pending()})
+            if lead is not None:
+                yield sse("nearest", lead)
             index = 0
             while True:
                 batch, index = handle.take(index)

@@ -163,7 +163,7 @@ HX_REQUEST = {"name": "HX-Request", "in": "header", "required": False,
 
 SSE_EVENT = {  # one event of a widget's stream; `data` is a JSON object
     "type": "object", "required": ["event", "data"],
-    "properties": {"event": {"type": "string", "enum": ["queued", "progress", "result", "failed", "cancelled"]},
+    "properties": {"event": {"type": "string", "enum": ["queued", "nearest", "progress", "result", "failed", "cancelled"]},
                    "data": {"type": "string", "contentMediaType": "application/json"}}}
 
 

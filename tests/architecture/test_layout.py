@@ -51,19 +51,10 @@ def test_app_has_at_most_ten_top_level_entries():
 
 
 MAX_LINES = 400
-# Modules still over MAX_LINES, each split on another branch of issue 21 (item 5). The lead
-# removes an entry when that branch is merged; the test below fails until then if an entry
-# is no longer over, so the list cannot outlive its reason.
-STILL_OVER = {
-    # another helper adds the telemetry hooks here; split it after that merge (WeightsMoved to
-    # its one widget, the read-back of the device's records into a module of its own)
-    "widgets/lab/trainer.py",
-}
 
 
 def test_no_module_is_over_400_lines():
     lines = {path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
              for path in python_files("app", "widgets")}
     over = {path: count for path, count in lines.items() if count > MAX_LINES}
-    assert set(over) <= STILL_OVER, f"split these along their seams: {sorted(set(over) - STILL_OVER)}"
-    assert STILL_OVER <= set(over), f"no longer over {MAX_LINES} lines, remove from STILL_OVER: {sorted(STILL_OVER - set(over))}"
+    assert not over, f"split these along their seams: {over}"

@@ -203,9 +203,23 @@ def test_the_lr_sweep_and_sanity_axes_contain_their_curves(page):
 def test_plotly_is_fetched_only_on_a_page_with_a_chart(page):
     fetched = []
     page.on("request", lambda r: fetched.append(r.url) if "plotly" in r.url else None)
-    page.goto("/")
+    page.goto("/glossary")  # no chart on it (the landing page has one)
     page.wait_for_function("() => window.htmx !== undefined && window.CourseCharts !== undefined")
     assert page.evaluate("typeof window.Plotly") == "undefined" and not fetched
     page.goto("/widgets/lr-schedule/demo")
     wait_final(page, "lr-schedule")
     assert len(fetched) == 1 and "/vendor/plotly.min.js?v=" in fetched[0]
+
+
+def test_a_page_opened_at_a_setting_nobody_ran_shows_the_nearest_ready_one_meanwhile(page):
+    """The chart is never empty while a run trains: a page opened at an uncached setting draws
+    the nearest cached setting's curves, faint and named, until the run's own figure arrives."""
+    page.goto("/widgets/lr-schedule/demo?lr-schedule.warmup=4000")
+    wait_final(page, "lr-schedule")  # now cached: the neighbour of the setting below
+    page.goto("/widgets/lr-schedule/demo?lr-schedule.warmup=4010")
+    wait_final(page, "lr-schedule")
+    chart = page.locator("#lr-schedule-chart")
+    assert chart.get_attribute("data-nearest") == "1", "the nearest ready setting was drawn first"
+    named = page.evaluate("() => document.getElementById('lr-schedule-chart').data"
+                          ".filter(t => / \\(nearest ready\\)$/.test(t.name)).length")
+    assert named == 0, "the run's own figure replaced the nearest one"

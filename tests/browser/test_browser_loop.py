@@ -37,7 +37,7 @@ def test_a_committed_prediction_is_locked_and_its_run_comes_before_the_explanati
     page.evaluate(ORDER_PROBE, PREDICT.id)
     quiz = page.locator(f"#quiz-{PREDICT.id}")
     wrong = next(o for o in PREDICT.options if not o.correct)
-    quiz.locator(f'input[value="{wrong.index}"]').check()
+    quiz.locator(f'input[name="choice"][value="{wrong.index}"]').check()
     quiz.get_by_role("button", name="Commit my prediction").click()
 
     quiz = page.locator(f"#quiz-{PREDICT.id}.quiz-done")
@@ -61,7 +61,7 @@ def test_a_committed_prediction_is_locked_and_its_run_comes_before_the_explanati
     assert status == 409
     page.reload()
     expect(page.locator(f"#quiz-{PREDICT.id}-run .predict-yours")).to_contain_text(wrong.text[:20])
-    expect(page.locator(f'#quiz-{PREDICT.id} input[value="{wrong.index}"]')).to_be_checked()
+    expect(page.locator(f'#quiz-{PREDICT.id} input[name="choice"][value="{wrong.index}"]')).to_be_checked()
     page.console_errors[:] = [e for e in page.console_errors if "409" not in e]  # the refusal, asked for
 
 
@@ -76,7 +76,7 @@ def test_without_javascript_hints_retries_and_show_me_are_plain_forms(browser, l
         expect(page).to_have_url(re.compile(f"#quiz-{PLAIN.id}$"))
         expect(quiz.locator(".quiz-hint-box")).to_contain_text(PLAIN.hint[:20])
         wrong = next(o.index for o in PLAIN.options if not o.correct)
-        quiz.locator(f'input[value="{wrong}"]').check()
+        quiz.locator(f'input[name="choice"][value="{wrong}"]').check()
         quiz.get_by_role("button", name="Check my answer").click()
         expect(quiz.locator(".quiz-option-why")).to_have_count(1)
         quiz.get_by_role("button", name="Show me the answer").click()

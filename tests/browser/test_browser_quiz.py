@@ -24,7 +24,7 @@ def test_answering_wrong_then_right_scores_zero_for_that_question(page):
 
     wrong = next(o.index for o in QUIZ.options if not o.correct)
     right = QUIZ.correct_indices[0]
-    quiz.locator(f'input[value="{wrong}"]').check()
+    quiz.locator(f'input[name="choice"][value="{wrong}"]').check()
     quiz.get_by_role("button", name="Check my answer").click()
     quiz = page.locator("#quiz-lr-meaning.quiz-retry")  # swapped in place
     feedback = quiz.locator(".quiz-feedback")
@@ -35,7 +35,7 @@ def test_answering_wrong_then_right_scores_zero_for_that_question(page):
     expect(feedback).not_to_contain_text("You left this out")
     expect(quiz.get_by_role("button", name="Show me the answer")).to_be_visible()
 
-    quiz.locator(f'input[value="{right}"]').check()
+    quiz.locator(f'input[name="choice"][value="{right}"]').check()
     quiz.get_by_role("button", name="Try once more").click()
     quiz = page.locator("#quiz-lr-meaning.quiz-done")
     feedback = quiz.locator(".quiz-feedback")
@@ -48,7 +48,7 @@ def test_answering_wrong_then_right_scores_zero_for_that_question(page):
 
     page.reload()
     quiz = page.locator("#quiz-lr-meaning")
-    expect(quiz.locator(f'input[value="{right}"]')).to_be_checked()
+    expect(quiz.locator(f'input[name="choice"][value="{right}"]')).to_be_checked()
     expect(quiz.locator(".quiz-feedback")).to_contain_text("Correct, on your second try.")
     expect(page.locator(f"#progress-{CHAPTER}")).to_contain_text(f"0/{TOTAL}")
     page.goto("/")

@@ -278,8 +278,8 @@ def test_ch5_a_clip_on_every_step_does_not_shrink_adams_steps():
     Seen (AVX-512): all 80 steps clipped, largest factor 0.145, median moved ratio 1.07, final
     validation 2.68 against 2.99."""
     text = claim(CH5, "clip-every-step")
-    for part in ("$c = 0.1$", "all 80 of its steps", "less than 0.2", "between 0.8 and 1.35",
-                 "no higher", "at least five times shorter"):
+    for part in ("$c = 0.1$", "all 80 of its steps", "less than a quarter", "between 0.8 and 1.35",
+                 "no higher", "at least four times shorter"):
         assert part in text, part
     data = _run("clip-trace", tuple(sorted({**directive_params(CH5, "clip-trace"), "threshold": 0.1}.items())))
     assert data["steps"] == 80 and data["threshold"] == 0.1
@@ -287,13 +287,13 @@ def test_ch5_a_clip_on_every_step_does_not_shrink_adams_steps():
     assert free["label"] == "no clipping" and not any(free["clipped"])
     assert len(clipped["clipped"]) == 80 and all(clipped["clipped"])
     factors = [min(1.0, 0.1 / g) for g in clipped["grad_norm"]]
-    assert max(factors) < 0.2, max(factors)  # "multiplying every gradient by less than 0.2"
+    assert max(factors) < 0.25, max(factors)  # "by less than a quarter" (0.145 here, up to 0.23 over seeds)
     ratios = sorted(c / f for c, f in zip(clipped["moved"], free["moved"]))
     median = ratios[len(ratios) // 2]
     assert 0.8 < median < 1.35, median
     assert clipped["val_loss"][-1] <= free["val_loss"][-1], (clipped["val_loss"][-1], free["val_loss"][-1])
     # "with SGD ... at least five times shorter": the SGD step is proportional to the clipped gradient
-    assert 1 / max(factors) > 5
+    assert 1 / max(factors) > 4
 
 
 # --- chapter 6: regularisation ----------------------------------------------------------------

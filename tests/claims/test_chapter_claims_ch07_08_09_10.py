@@ -86,21 +86,21 @@ def clip_trace_runs() -> dict:
 
 def test_ch8_corrupted_batch_is_a_one_step_spike_in_both_runs():
     text = claim(CH8, "one-step-spike")
-    assert "more than 2.5 nats" in text and "step 60" in text and "within 0.2" in text
-    for run in clip_trace_runs().values():
+    assert "more than 2 nats" in text and "step 60" in text and "within 0.2" in text
+    for run in clip_trace_runs().values():  # every seed: tests/claims/test_claims_over_five_seeds.py
         loss = run["loss"]
-        assert loss[60] > loss[59] + 2.5, (run["label"], loss[59:62])  # +2.9 to +5.0 seen
+        assert loss[60] > loss[59] + 2, (run["label"], loss[59:62])  # +2.9 to +5.0 seen
         assert abs(loss[61] - loss[59]) < 0.2, (run["label"], loss[59:62])
         assert run["diverged_at"] is None
 
 
 def test_ch8_unclipped_run_moves_further_on_and_after_the_bad_step():
     text = claim(CH8, "moved")
-    assert "more than 1.5" in text and "more than 1.3" in text and "within 10%" in text
-    runs = clip_trace_runs()
+    assert "more than 1.4" in text and "more than 1.2" in text and "within a quarter" in text
+    runs = clip_trace_runs()  # every seed: tests/claims/test_claims_over_five_seeds.py
     free, clipped = runs["no clipping"]["moved"], runs["clip at 1"]["moved"]
-    assert free[60] > 1.5 * free[59] and free[61] > 1.3 * free[59], free[58:63]
-    assert abs(clipped[60] / clipped[59] - 1) < 0.10, clipped[58:63]
+    assert free[60] > 1.4 * free[59] and free[61] > 1.2 * free[59], free[58:63]
+    assert abs(clipped[60] / clipped[59] - 1) < 0.25, clipped[58:63]
     assert runs["clip at 1"]["clipped"][60] and not runs["no clipping"]["clipped"][60]
 
 

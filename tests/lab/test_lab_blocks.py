@@ -9,7 +9,8 @@ from widgets.lab.data import BatchStream, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT, is_decayed
 from widgets.lab.optim import SGD, AdamW
 from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, per_run_blocks
+from widgets.lab.optim import per_run_blocks
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec
 
 CONFIG = GPTConfig(block_size=16, n_layer=1, n_embd=32, n_head=2)
 STEPS = 4

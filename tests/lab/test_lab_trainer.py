@@ -14,7 +14,8 @@ from lr_oracle import schedule_lrs
 from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule
-from widgets.lab.trainer import LockstepTrainer, RunConfig, StepHook, TrainSpec, train
+from widgets.lab.hooks import StepHook
+from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, train
 
 TINY = GPTConfig(block_size=16, n_layer=1, n_head=2, n_embd=32)
 STEPS = 12
@@ -255,7 +256,7 @@ def test_clip_policy_hook_decides_the_scale():
 
 
 def test_extra_metrics_and_evaluations_are_recorded_per_run():
-    from widgets.lab.trainer import WeightsMoved
+    from widgets.lab.hooks import WeightsMoved
 
     trainer = LockstepTrainer(spec(run("a", lr=1e-3), run("b", lr=1e-2), eval_every=4, eval_at_start=True),
                               hooks=[WeightsMoved()], evals={"train_eval": fixed_batch(load_corpus().train, 8, 16, 0)})

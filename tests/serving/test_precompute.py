@@ -46,6 +46,22 @@ def test_nearest_first_main_controls_before_advanced_each_setting_once(near):
     assert len(keys) == len(set(keys))
 
 
+def test_seeds_3_is_precomputed_at_every_placement_of_a_widget_with_seeds(near):
+    """A learner's first move on the seeds control is to 3: one position on its 1, 3, 5 grid,
+    a main control, so it comes at distance 1 from every placement (defaults, directives,
+    predict runs), before any advanced control."""
+    planned = {(m.widget, tuple(sorted(m.values.items()))): m for m in near}
+    bases = [m for m in near if m.distance == 0 and "seeds" in m.values]
+    assert {m.widget for m in bases} >= {"warmup", "clip-trace", "schedule-families", "lr-sweep", "muon",
+                                        "optimizer-race-gpt"}
+    for base in bases:
+        widget = all_widgets()[base.widget]
+        at_three = widget.canonicalize({**form_values(widget, base.values), "seeds": 3})
+        move = planned.get((base.widget, tuple(sorted(at_three.items()))))
+        assert move is not None, f"{base.origin}: {base.widget} at seeds=3 is not precomputed"
+        assert move.distance <= 1 and not widget.param("seeds").advanced, (base.origin, move)
+
+
 def test_one_control_moves_from_the_defaults():
     warmup = all_widgets()["warmup"]
     defaults = warmup.canonicalize({})
@@ -95,7 +111,9 @@ def test_the_command_prints_the_count_and_cpu_time_and_resumes(tmp_path):
 
 def test_an_interrupted_precompute_keeps_what_it_did(tmp_path):
     cache_url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
-    process = run_precompute(tmp_path, "--widget", "clip-norm", "--radius", "2", "--concurrency", "1", wait=False)
+    # warmup: each setting trains for seconds, so the interrupt lands mid-way (clip-norm's 20
+    # settings could all finish before the signal arrived)
+    process = run_precompute(tmp_path, "--widget", "warmup", "--radius", "1", "--concurrency", "1", wait=False)
     deadline = time.monotonic() + 300
     while open_cache(cache_url, 10**9).stats()["entries"] < 2:
         assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
@@ -105,7 +123,7 @@ def test_an_interrupted_precompute_keeps_what_it_did(tmp_path):
     assert "precompute interrupted (run it again to resume)" in output
     kept = open_cache(cache_url, 10**9).stats()["entries"]
     assert kept >= 2
-    resumed = run_precompute(tmp_path, "--widget", "clip-norm", "--radius", "2", "--limit", str(kept))
+    resumed = run_precompute(tmp_path, "--widget", "warmup", "--radius", "1", "--limit", str(kept))
     assert f"{kept} already cached" in resumed.stdout
 
 

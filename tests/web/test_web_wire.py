@@ -92,3 +92,41 @@ def test_a_stream_ends_with_cancelled_or_failed(error, kind):
     event = jobs_http.failed_event(error, what="a test run")
     assert event.startswith(f"event: {kind}\ndata: {{\"message\":")
     assert "boom" not in event
+
+
+def stream_kinds_and_data(client, params: dict) -> list[tuple[str, dict]]:
+    import json
+
+    with client.stream("GET", "/widgets/lr-schedule/stream", params={"instance": "lr-schedule", **params}) as response:
+        assert response.status_code == 200
+        text = "".join(response.iter_text())
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        if "event" in lines:
+            events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_an_uncached_move_shows_the_nearest_ready_setting_while_it_trains(client, app):
+    """A moved slider never leaves an empty chart: the stream of an uncached setting sends,
+    right after `queued`, the finished figure of the nearest cached setting (one control a
+    slider position or two away) and says which; a setting with nothing ready near sends none."""
+    far = stream_kinds_and_data(client, {"warmup": 3000})
+    assert [kind for kind, _ in far][:1] == ["queued"] and "nearest" not in [k for k, _ in far]
+    ready = dict(far)["result"]
+    moved = stream_kinds_and_data(client, {"warmup": 3010})
+    kinds = [kind for kind, _ in moved]
+    assert kinds[:2] == ["queued", "nearest"] and kinds[-1] == "result"
+    nearest = dict(moved)["nearest"]
+    assert nearest["values"]["warmup"] == 3000 and "Warmup steps 3000" in nearest["label"]
+    cached = app.state.jobs.cached(app.state.widgets["lr-schedule"], app.state.widgets["lr-schedule"].canonicalize(
+        {"warmup": "3000"}))
+    assert nearest["figure"] == json_roundtrip(cached["figure"])
+    assert ready["html"]
+
+
+def json_roundtrip(value):
+    import json
+
+    return json.loads(json.dumps(jobs_http.json_safe(value)))

@@ -62,7 +62,7 @@ def test_each_seed_starts_from_its_own_weights_and_reads_its_own_batches():
     wte = trainer.model.wte.detach()
     assert torch.equal(wte[0], wte[1]) and not torch.equal(wte[0], wte[2]) and torch.equal(wte[2], wte[3])
     corpus = load_corpus()
-    x, _ = SeededBatches(corpus.train, 4, 16, trainer.run_seeds).next()
+    x, _ = SeededBatches(lambda seed: BatchStream(corpus.train, 4, 16, seed), trainer.run_seeds).next()
     alone = [BatchStream(corpus.train, 4, 16, s).next()[0] for s in seed_values(1337, 3)]
     for r, seed_index in enumerate([0, 0, 1, 1, 2, 2]):
         assert torch.equal(x[r], alone[seed_index])
@@ -71,6 +71,35 @@ def test_each_seed_starts_from_its_own_weights_and_reads_its_own_batches():
 def test_a_spec_of_several_seeds_refuses_batches_it_would_share():
     with pytest.raises(ValueError, match="own batches"):
         LockstepTrainer(_spec(3), device="cpu", batches=BatchStream(load_corpus().train, 4, 16, 0))
+
+
+def test_a_widget_s_own_batches_come_per_seed_from_a_factory():
+    """Batches a widget chooses (a slice of the text) as a factory seed -> stream: seed 0 reads
+    exactly the stream a one-seed trainer is given, the other seeds their own."""
+    tokens = load_corpus().train[:5000]
+    make = lambda seed: BatchStream(tokens, 4, 16, seed)  # noqa: E731
+    one = train(_spec(1), device="cpu", batches=make(1337))
+    three = train(_spec(3), device="cpu", batches=make)
+    assert [three["runs"][k]["loss"] for k in range(2)] == [r["loss"] for r in one["runs"]]
+    assert three["runs"][2]["loss"] != three["runs"][0]["loss"]
+
+
+def test_per_curve_settings_repeat_for_every_seed():
+    """Optimizer blocks, Muon flags and recovery policies are given for one seed's curves."""
+    from widgets.lab.optim import SGD, AdamW
+    from widgets.lab.seeds import per_seed, per_seed_blocks
+    from widgets.lab.optim import per_run_blocks
+
+    assert per_seed([False, True], 6) == [False, True] * 3 and per_seed("ab", 2) == ["a", "b"]
+    with pytest.raises(ValueError, match="do not divide"):
+        per_seed([1, 2], 5)
+    blocks = [(1, lambda groups, runs: SGD(groups, runs, lr=0.05)),
+              (1, lambda groups, runs: AdamW(groups, runs, lr=3e-3))]
+    assert len(per_seed_blocks(blocks, 6)) == 6
+    one = train(_spec(1), device="cpu", optimizer=per_run_blocks(blocks))
+    three = train(_spec(3), device="cpu", optimizer=per_run_blocks(blocks))
+    assert [three["runs"][k]["loss"] for k in range(2)] == [r["loss"] for r in one["runs"]]
+    assert three["runs"][4]["loss"] != three["runs"][0]["loss"]
 
 
 # --- the warmup widget at seeds=3 -------------------------------------------------------------

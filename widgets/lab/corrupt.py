@@ -25,10 +25,15 @@ def constant_batch(x: torch.Tensor, char: str = BAD_CHAR, target: str | None = N
 
 
 def random_batch(x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Uniformly random characters (the targets are the next random character)."""
+    """Uniformly random characters (the targets are the next random character). x is (B, T), or
+    (R, B, T) with several seeds: every run and seed gets the same bad batch."""
     g = torch.Generator().manual_seed(RANDOM_SEED + step)
-    noise = torch.randint(0, load_corpus().vocab_size, (x.shape[0], x.shape[1] + 1), generator=g)
-    return noise[:, :-1].clone(), noise[:, 1:].clone()
+    batch, length = x.shape[-2:]
+    noise = torch.randint(0, load_corpus().vocab_size, (batch, length + 1), generator=g)
+    inputs, targets = noise[:, :-1].clone(), noise[:, 1:].clone()
+    if x.dim() == 3:
+        inputs, targets = inputs.expand_as(x).clone(), targets.expand_as(x).clone()
+    return inputs, targets
 
 
 def corrupt_steps(steps: Iterable[int], make: Callable[[int, torch.Tensor, torch.Tensor], tuple]):

@@ -29,7 +29,8 @@ import torch
 
 from widgets.lab.flat import FlatGroup
 from widgets.lab.optim import AdamW, per_run
-from widgets.lab.trainer import LockstepTrainer, StepHook, adamw_from_runs
+from widgets.lab.hooks import StepHook
+from widgets.lab.trainer import LockstepTrainer, adamw_from_runs
 
 METRICS = ("act_rms", "grad_rms", "update_ratio", "attn_logit")
 FAULTS = ("healthy", "bad init", "high LR", "no QK-norm")

@@ -27,6 +27,7 @@ import torch
 
 from widgets.lab.model import is_embedding
 from widgets.lab.optim import AdamW, CourseOptimizer, Number, broadcast, per_run
+from widgets.lab.seeds import per_seed
 
 COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # torch.optim._muon.DEFAULT_A/B/C
 EPS = 1e-7  # torch.optim._muon.EPS
@@ -163,8 +164,8 @@ def muon_adamw(use_muon: Sequence[bool], muon_lr: Number, muon_weight_decay: Num
     """An optimizer factory for the trainer: use_muon[r] picks Muon for run r's hidden matrices;
     every run's AdamW part follows its RunConfig (schedule, betas, weight decay)."""
     def make(trainer) -> MuonAdamW:
-        runs = trainer.spec.runs
-        return MuonAdamW(trainer.params, len(runs), use_muon, adamw_peak=[r.schedule.peak_lr for r in runs],
+        runs = trainer.spec.runs  # every seed's runs: use_muon is given for one seed's curves
+        return MuonAdamW(trainer.params, len(runs), per_seed(use_muon, len(runs)), adamw_peak=[r.schedule.peak_lr for r in runs],
                          muon_lr=muon_lr, beta1=[r.beta1 for r in runs], beta2=[r.beta2 for r in runs],
                          weight_decay=[r.weight_decay for r in runs], muon_weight_decay=muon_weight_decay,
                          momentum=momentum, ns_steps=ns_steps, ns_dtype=ns_dtype)

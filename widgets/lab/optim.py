@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import torch
 
+from widgets.lab.seeds import per_seed_blocks
+
 if TYPE_CHECKING:  # only for the annotation: flat.py imports the model, not the optimizers
     from widgets.lab.flat import FlatParams
+    from widgets.lab.trainer import LockstepTrainer
 
 Number = float | Sequence[float]
 
@@ -250,3 +253,9 @@ class BlockOptimizers:
     def step(self, active: Sequence[bool] | None = None) -> None:
         for (a, b), opt in zip(self.slices, self.optimizers):
             opt.step(None if active is None else active[a:b])
+
+
+def per_run_blocks(blocks) -> Callable[["LockstepTrainer"], BlockOptimizers]:
+    """An optimizer factory: blocks = [(n_runs, make(groups, n_runs)), ...] in run order, for one
+    seed's curves (repeated for each seed, lab/seeds.py)."""
+    return lambda trainer: BlockOptimizers(trainer.params, per_seed_blocks(blocks, trainer.params.runs))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from widgets.lab.trainer import LockstepTrainer, StepHook, TrainSpec
+from widgets.lab.hooks import StepHook
+from widgets.lab.trainer import LockstepTrainer, TrainSpec
 
 
 @dataclass(frozen=True)

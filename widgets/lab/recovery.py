@@ -26,7 +26,9 @@ from collections import deque
 from dataclasses import dataclass
 
 
-from widgets.lab.trainer import LockstepTrainer, StepHook, TrainSpec
+from widgets.lab.seeds import per_seed
+from widgets.lab.hooks import StepHook
+from widgets.lab.trainer import LockstepTrainer, TrainSpec
 
 POLICIES = ("none", "skip", "rollback")
 
@@ -122,9 +124,11 @@ class Recovery(StepHook):
 
 def recovery_trainer(spec: TrainSpec, policies: tuple[RecoveryPolicy, ...], detector: SpikeDetector = SpikeDetector(),
                      hooks=(), **kwargs) -> LockstepTrainer:
-    """A LockstepTrainer whose runs each follow a RecoveryPolicy (one per RunConfig)."""
+    """A LockstepTrainer whose runs each follow a RecoveryPolicy (one per RunConfig, the same
+    for each of the spec's seeds)."""
     if len(policies) != len(spec.runs):
         raise ValueError("one recovery policy per run")
+    policies = tuple(per_seed(policies, len(spec.runs) * spec.seeds))
     return LockstepTrainer(spec, hooks=(Recovery(policies, detector), *hooks), **kwargs)
 
 

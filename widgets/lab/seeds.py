@@ -7,10 +7,15 @@ spec's own seed: its runs are exactly the runs `seeds=1` trains.
 
 Stacked runs are seed-major: runs [0, C) are seed 0's C curves, [C, 2C) seed 1's, and so on,
 so a result's first C runs are the one-seed result, whatever the count of seeds.
+
+Whatever a widget gives per curve (an optimizer block, a recovery policy, Muon or not) it
+gives for one seed: `per_seed` repeats it for every seed, in the same seed-major order. Batches
+a widget chooses itself come as a factory, seed -> stream (`batch_source`), so each seed
+reads its own stream of the widget's own data.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -33,14 +38,48 @@ def stacked(runs: Sequence, base: int, count: int) -> tuple[tuple, tuple[int, ..
     return tuple(r for _ in seeds for r in runs), tuple(s for s in seeds for _ in runs)
 
 
+def per_seed(items: Sequence, runs: int) -> list:
+    """A per-curve sequence (one entry per curve of one seed) repeated for each seed of `runs`
+    stacked runs, seed-major; unchanged with one seed."""
+    if not items or runs % len(items):
+        raise ValueError(f"{len(items)} entries per seed do not divide {runs} stacked runs")
+    return list(items) * (runs // len(items))
+
+
+def per_seed_blocks(blocks: Sequence[tuple[int, object]], runs: int) -> list:
+    """Optimizer blocks [(n_runs, make), ...] given for one seed's curves, repeated for each
+    seed: every seed's curves get the same optimizers, each over its own runs."""
+    curves = sum(n for n, _ in blocks)
+    if not curves or runs % curves:
+        raise ValueError(f"the blocks hold {curves} runs, the spec {runs}")
+    return list(blocks) * (runs // curves)
+
+
+StreamFactory = Callable[[int], object]  # seed -> a batch stream (anything with next() -> (x, y))
+
+
+def batch_source(batches, tokens: torch.Tensor, batch_size: int, block_size: int, run_seeds: Sequence[int]):
+    """The trainer's batches: `batches` as given (one stream, or a factory seed -> stream), by
+    default the training split's stream; with several seeds, one stream per seed."""
+    if batches is None:
+        batches = lambda seed: BatchStream(tokens, batch_size, block_size, seed)  # noqa: E731
+    several = len(set(run_seeds)) > 1
+    if hasattr(batches, "next"):
+        if several:
+            raise ValueError("a spec of several seeds draws each seed's own batches: pass a factory "
+                             "seed -> stream, not one stream")
+        return batches
+    return SeededBatches(batches, run_seeds) if several else batches(run_seeds[0])
+
+
 class SeededBatches:
     """One batch stream per seed: each step, every stacked run reads its own seed's batch,
     as (R, B, T) tensors (the model gives run r its row r). Seed s's stream is the one a
-    one-seed trainer of seed s reads."""
+    one-seed trainer of seed s reads (make_stream(s))."""
 
-    def __init__(self, tokens: torch.Tensor, batch_size: int, block_size: int, run_seeds: Sequence[int]):
+    def __init__(self, make_stream: StreamFactory, run_seeds: Sequence[int]):
         distinct = list(dict.fromkeys(run_seeds))
-        self.streams = [BatchStream(tokens, batch_size, block_size, s) for s in distinct]
+        self.streams = [make_stream(s) for s in distinct]
         self.rows = torch.tensor([distinct.index(s) for s in run_seeds])
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,14 +16,14 @@ when a report is asked for (`result()`), so a step costs no host synchronisation
 
 Where widgets differ, they pass small hooks instead of writing their own loop:
 
-  batches      where batches come from (default: the training split, seeded by the spec)
+  batches      where batches come from: a stream, or a factory seed -> stream (needed with
+               several seeds); default: the training split, seeded by the spec
   batch_hook   step, x, y -> x, y: corrupt or replace one step's batch
   clip_policy  (norm, threshold) -> scale, per run (default: global-norm clipping)
   optimizer    trainer -> optimizer (default: the course AdamW from the RunConfigs;
-               `per_run_blocks` gives blocks of runs their own optimizers)
-  hooks        StepHook objects: before each step, a veto on each run's update (skip and
-               rollback, lab/recovery.py), after each step, extra per-step metrics, and
-               additions to the result
+               lab/optim.py's `per_run_blocks` gives blocks of runs their own optimizers)
+  hooks        StepHook objects (lab/hooks.py): before each step, a veto on each run's update
+               (skip and rollback, lab/recovery.py), extra per-step metrics, the result
   evals        extra fixed batches evaluated with validation (e.g. the training slice)
   dtype, autocast  the weights' dtype, and autocast for the forward pass (lab/precision.py)
 
@@ -45,13 +45,14 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from widgets.lab.clip import EPS
-from widgets.lab.data import BatchStream, fixed_batch, load_corpus
+from widgets.lab.data import fixed_batch, load_corpus
 from widgets.lab.flat import FlatParams
 from widgets.lab.model import GPTConfig, TinyGPT
-from widgets.lab.optim import AdamW, BlockOptimizers
+from widgets.lab.hooks import StepHook
+from widgets.lab.optim import AdamW
 from widgets.lab.runtime import default_device
 from widgets.lab.schedules import Schedule
-from widgets.lab.seeds import SeededBatches, stacked
+from widgets.lab.seeds import batch_source, stacked
 from widgets.lab import speed
 
 
@@ -128,48 +129,6 @@ def global_norm_clip(norm: torch.Tensor, threshold: torch.Tensor) -> torch.Tenso
     return torch.where(torch.isinf(threshold), 1.0, torch.clamp(threshold / (norm + EPS), max=1.0))
 
 
-class StepHook:
-    """Override what you need; every method is optional."""
-
-    metric_names: tuple[str, ...] = ()  # the keys metrics() returns: a report before the first step has them, empty
-
-    def before_step(self, trainer: "LockstepTrainer") -> None:
-        """Called before the batch is drawn."""
-
-    def objective(self, trainer: "LockstepTrainer", objective: torch.Tensor) -> torch.Tensor:
-        """What backward differentiates, per run (e.g. the loss times a loss scale)."""
-        return objective
-
-    def accept(self, trainer: "LockstepTrainer", norm: torch.Tensor, finite: torch.Tensor) -> Sequence[bool] | None:
-        """Which runs take this step's update (None: all). A refused run's weights, optimizer
-        state and step count stay exactly as they were: as if it never saw the batch."""
-        return None
-
-    def after_step(self, trainer: "LockstepTrainer", accepted: Sequence[bool] | None) -> None:
-        """Called after the update (e.g. to roll a run back to a checkpoint)."""
-
-    def metrics(self, trainer: "LockstepTrainer") -> dict[str, torch.Tensor]:
-        """Extra per-step numbers, each (R, ...): recorded for every run still training."""
-        return {}
-
-    def annotate(self, trainer: "LockstepTrainer", result: dict) -> None:
-        """Add to the result (e.g. the steps a run skipped)."""
-
-
-class WeightsMoved(StepHook):
-    """Per step and run: how far the update moved the weights, ||theta_after - theta_before||."""
-
-    metric_names = ("moved",)
-
-    def before_step(self, trainer) -> None:
-        self.before = [b.clone() for b in trainer.params.buffers()]
-
-    def metrics(self, trainer) -> dict:
-        squares = sum((now.double() - old.double()).square().sum(1)
-                      for old, now in zip(self.before, trainer.params.buffers()))
-        return {"moved": squares.sqrt()}
-
-
 def adamw_from_runs(trainer: "LockstepTrainer") -> AdamW:
     """The default optimizer: the course AdamW with each run's betas and weight decay
     (on the weight matrices only, or on every tensor with decay_all)."""
@@ -181,11 +140,6 @@ def adamw_from_runs(trainer: "LockstepTrainer") -> AdamW:
                  beta1=[r.beta1 for r in runs], beta2=[r.beta2 for r in runs])
 
 
-def per_run_blocks(blocks) -> Callable[["LockstepTrainer"], BlockOptimizers]:
-    """An optimizer factory: blocks = [(n_runs, make(groups, n_runs)), ...] in run order."""
-    return lambda trainer: BlockOptimizers(trainer.params, blocks)
-
-
 class LockstepTrainer:
     def __init__(self, spec: TrainSpec, device: str | None = None, *, batch_hook: BatchHook | None = None,
                  batches=None, clip_policy: ClipPolicy = global_norm_clip,
@@ -193,8 +147,6 @@ class LockstepTrainer:
                  hooks: Iterable[StepHook] = (), evals: dict[str, tuple] | None = None,
                  decay_all: bool = False, dtype: torch.dtype = torch.float32,
                  autocast: torch.dtype | None = None, model_hook: Callable[[TinyGPT], None] | None = None):
-        if spec.seeds > 1 and batches is not None:
-            raise ValueError("a spec of several seeds draws each seed's own batches: pass no batches")
         # every curve once per seed, seed-major; self.spec then describes the stacked runs
         runs, self.run_seeds = stacked(spec.runs, spec.seed, spec.seeds)
         several = spec.seeds > 1
@@ -216,9 +168,7 @@ class LockstepTrainer:
         if model_hook is not None:
             model_hook(self.model)  # e.g. lab/bugs.py's missing causal mask
         self.params = FlatParams(self.model, runs)
-        self.batches = batches or (
-            SeededBatches(corpus.train, spec.batch_size, spec.model.block_size, self.run_seeds) if several
-            else BatchStream(corpus.train, spec.batch_size, spec.model.block_size, spec.seed))
+        self.batches = batch_source(batches, corpus.train, spec.batch_size, spec.model.block_size, self.run_seeds)
         self.val_batch = [t.to(self.device) for t in
                           fixed_batch(corpus.val, spec.eval_batch_size, spec.model.block_size, spec.seed + 1)]
         self.evals = {name: [t.to(self.device) for t in batch] for name, batch in (evals or {}).items()}

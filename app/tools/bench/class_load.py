@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 
 POLL_EVERY_S = 15.0
+CLASS_ARRIVES_S = 5.0  # the teacher opens the first poll this long after the load starts
 BANNER_EVERY_S = 2.0
 VOTES_RE = re.compile(r'id="poll-round-1".*?class="class-dist-note">(\d+) votes?', re.S)
 
@@ -146,7 +147,7 @@ async def teacher(base: str, load: ClassLoad, until: float, seed: int) -> None:
         live = asyncio.ensure_future(follow_live(client, load, until))
         headers = {"origin": base}
         try:
-            await asyncio.sleep(5.0)  # the class arrives first
+            await asyncio.sleep(CLASS_ARRIVES_S)  # the class arrives first
             while time.monotonic() < until - 5:
                 opened = await client.post(f"/teach/{load.class_id}/poll", headers=headers, follow_redirects=False,
                                            data={"csrf": csrf, "question": rng.choice(load.questions)})

@@ -38,8 +38,8 @@ from app.web.jobs_http import Refused, answer, busy, event_stream, handle_result
 from app.web.limits import loads_json, read_form, repeated
 from app.web.pages import sidebar_context, widget_registry
 from app.web.learner import learner_id
-from app.web.views.widget import (INSTANCE_RE, check_url_text, instance_or_422, render_result, render_widget,
-                             result_html)
+from app.web.views.widget import (INSTANCE_RE, check_url_text, format_value, instance_or_422, render_result,
+                             render_widget, result_html)
 from widgets.base import ParamError, Widget
 from widgets.notebook import MEDIA_TYPE, notebook_text
 
@@ -183,13 +183,14 @@ async def widget_stream(name: str, request: Request):
     values, instance = await widget_request(widget, request)
     jobs = request.app.state.jobs
     item = await asyncio.to_thread(jobs.cached, widget, values)
-    handle = None
+    handle = lead = None
     if item is None:
         learner, _ = learner_id(request)
         try:
             handle = await jobs.follow(widget, values, owner=(learner, instance))
         except QueueFull as error:
             return busy(error)
+        lead = await asyncio.to_thread(nearest_lead, jobs, widget, values)
 
     async def finish(item: dict) -> dict:
         html = await asyncio.to_thread(result_html, request.app.state.templates, request.app.state.jobs, widget=widget, values=values,
@@ -197,7 +198,19 @@ async def widget_stream(name: str, request: Request):
         return {"html": html, "provenance": item["provenance"]}
 
     return event_stream(request, handle, finish, value=item, what=f"the {widget.name} run at {values}",
-                        pending=jobs.engine.pending)
+                        pending=jobs.engine.pending, lead=lead)
+
+
+def nearest_lead(jobs, widget: Widget, values: dict) -> dict | None:
+    """The `nearest` event: the closest ready setting's figure, and a label naming how it differs."""
+    found = jobs.nearest_cached(widget, values)
+    if found is None:
+        return None
+    near, item = found
+    differs = [f"{p.label} {format_value(p, near[p.name])}" for p in widget.params
+               if near.get(p.name) != values.get(p.name)]
+    return {"figure": item["figure"], "values": near,
+            "label": f"Showing the nearest ready setting ({', '.join(differs)}) while yours trains"}
 
 
 @router.get("/widgets", response_class=HTMLResponse)
