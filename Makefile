@@ -57,7 +57,7 @@ test: setup browser redis
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory pytest
 
-FAST_MARKERS := not slow and not browser and not serving
+FAST_MARKERS := not slow and not browser and not serving and not trains
 
 test-fast: setup
 	$(PY) -m app check --fast

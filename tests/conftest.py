@@ -75,11 +75,18 @@ BROWSER_FIXTURES = {"browser", "page", "new_page"}
 TEACHER_TOKEN = "browser-tests-operator-token"  # COURSE_TEACHER_TOKEN of the live server
 
 
+TRAINING_FOLDERS = {"claims", "widgets", "exercises"}  # under tests/
+
+
 def pytest_collection_modifyitems(config, items):
     """Any test that uses the browser is a browser test, and any test in a module that starts
     real services (tests/services.py: redis-server, a Dask scheduler and workers, uvicorn) is
-    a serving test, marked or not. `make test-fast` leaves both out, and the slow ones."""
+    a serving test, marked or not; a test in tests/claims, tests/widgets or tests/exercises
+    trains real runs or grades in the sandbox, and is marked `trains`. `make test-fast` leaves
+    all of these out, and the slow ones."""
     for item in items:
+        if TRAINING_FOLDERS & set(Path(str(item.fspath)).relative_to(ROOT).parts[:2]):
+            item.add_marker(pytest.mark.trains)
         if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.browser)
         module = getattr(item, "module", None)
