@@ -178,3 +178,17 @@ def test_precompute_places_every_variant():
               if name == WIDGET.name}
     for n, setting in enumerate(QUIZ.predict.variants.settings, 1):
         assert placed[f"{CHAPTER.slug}#predict-{QUIZ.id}-variant-{n}"] == {**QUIZ.predict.params, **setting}
+
+
+def test_precompute_runs_each_variant_but_plans_no_moves_around_it():
+    """Review grades a variant on its own cached run; no learner moves a slider from it, so its
+    one-control moves are not planned (they more than doubled a radius-1 precompute)."""
+    from app.serving.precompute.moves import moves
+
+    planned = list(moves(shared_course(), all_widgets(), radius=1))
+    variant_bases = [m for m in planned if "-variant-" in m.origin]
+    assert variant_bases and all(m.distance == 0 for m in variant_bases)
+    settings = {(m.widget, tuple(sorted(m.values.items()))) for m in planned}
+    for setting in QUIZ.predict.variants.settings:
+        values = WIDGET.canonicalize({**QUIZ.predict.params, **setting})
+        assert (WIDGET.name, tuple(sorted(values.items()))) in settings

@@ -21,6 +21,9 @@ class Move:
 
 
 # --- where widgets are placed -------------------------------------------------------------
+VARIANT = "-variant-"  # in a placement's origin: a predict question's variant (review grades on it)
+
+
 def placements(course: Course, widgets: dict[str, Widget]) -> list[tuple[str, str, dict]]:
     """(origin, widget name, starting parameters): defaults, chapter directives, predict runs
     and their variants (app/course/variants.py)."""
@@ -33,7 +36,7 @@ def placements(course: Course, widgets: dict[str, Widget]) -> list[tuple[str, st
                 found.append((f"{chapter.slug}#predict-{quiz.id}", quiz.predict.widget,
                               dict(quiz.predict.params)))
                 variants = quiz.predict.variants.settings if quiz.predict.variants else ()
-                found += [(f"{chapter.slug}#predict-{quiz.id}-variant-{n}", quiz.predict.widget,
+                found += [(f"{chapter.slug}#predict-{quiz.id}{VARIANT}{n}", quiz.predict.widget,
                            {**quiz.predict.params, **setting}) for n, setting in enumerate(variants, 1)]
     return [(origin, name, params) for origin, name, params in found if name in widgets]
 
@@ -182,7 +185,8 @@ def moves(course: Course, widgets: dict[str, Widget], radius: int | None = None,
             continue
         if first_time(widget, values):
             yield Move(name, values, 0, origin)
-        bases.append((origin, widget, form_values(widget, values)))
+        if VARIANT not in origin:  # a variant is graded on its own run: no learner moves a slider from it
+            bases.append((origin, widget, form_values(widget, values)))
     # (advanced?, base, control, reach): the controls still able to move, in order
     controls = [(param.advanced, origin, widget, base, param, _reach(param, base))
                 for origin, widget, base in bases for param in widget.params]
