@@ -258,4 +258,5 @@ class BlockOptimizers:
 def per_run_blocks(blocks) -> Callable[["LockstepTrainer"], BlockOptimizers]:
     """An optimizer factory: blocks = [(n_runs, make(groups, n_runs)), ...] in run order, for one
     seed's curves (repeated for each seed, lab/seeds.py)."""
-    return lambda trainer: BlockOptimizers(trainer.params, per_seed_blocks(blocks, trainer.params.runs))
+    return lambda trainer: BlockOptimizers(trainer.params, per_seed_blocks(blocks, trainer.params.runs,
+                                                                           len(set(trainer.run_seeds))))

@@ -46,11 +46,12 @@ def per_seed(items: Sequence, runs: int) -> list:
     return list(items) * (runs // len(items))
 
 
-def per_seed_blocks(blocks: Sequence[tuple[int, object]], runs: int) -> list:
+def per_seed_blocks(blocks: Sequence[tuple[int, object]], runs: int, seeds: int | None = None) -> list:
     """Optimizer blocks [(n_runs, make), ...] given for one seed's curves, repeated for each
-    seed: every seed's curves get the same optimizers, each over its own runs."""
+    seed: every seed's curves get the same optimizers, each over its own runs. With `seeds`
+    known, the blocks must hold exactly runs / seeds curves (too few is a mistake, not seeds)."""
     curves = sum(n for n, _ in blocks)
-    if not curves or runs % curves:
+    if not curves or runs % curves or (seeds is not None and curves * seeds != runs):
         raise ValueError(f"the blocks hold {curves} runs, the spec {runs}")
     return list(blocks) * (runs // curves)
 
