@@ -119,8 +119,9 @@ def test_an_interrupted_precompute_keeps_what_it_did(tmp_path):
         assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=60)
-    assert "precompute interrupted (run it again to resume)" in output
+    # the run in flight is cancelled and the embedded cluster closed: slow on a busy machine
+    output, _ = process.communicate(timeout=240)
+    assert "precompute interrupted (run it again to resume)" in output, output[-3000:]
     kept = open_cache(cache_url, 10**9).stats()["entries"]
     assert kept >= 2
     resumed = run_precompute(tmp_path, "--widget", "warmup", "--radius", "1", "--limit", str(kept))
