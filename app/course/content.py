@@ -125,7 +125,9 @@ class Chapter:
                 "widgets": [w.name for w in self.widgets]}
 
 
-def parse_chapter(path: Path) -> Chapter:
+def read_front_matter(path: Path) -> tuple[str, re.Match, object]:
+    """(the file's text, the front matter's match, its YAML) of a Markdown file with front
+    matter; ContentError naming the file when there is none or it is not YAML."""
     text = path.read_text(encoding="utf-8")
     match = FRONT_MATTER_RE.match(text)
     if not match:
@@ -134,6 +136,11 @@ def parse_chapter(path: Path) -> Chapter:
         meta = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as exc:
         raise ContentError(f"{path.name}: the front matter is not valid YAML: {exc}") from None
+    return text, match, meta
+
+
+def parse_chapter(path: Path) -> Chapter:
+    text, match, meta = read_front_matter(path)
     if not isinstance(meta, dict):
         raise ContentError(f"{path.name}: the front matter must be a mapping")
     missing = [f for f in REQUIRED_FIELDS if f not in meta]

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from markupsafe import Markup
 
-from app.course.content import FRONT_MATTER_RE, ContentError, WidgetUse, _slot
+from app.course.content import ContentError, WidgetUse, _slot, read_front_matter
 from app.course.markdown import MarkdownError, render_inline, render_markdown
 
 LANDING_FILE = "course.md"
@@ -49,14 +48,7 @@ def load_landing(content_dir: Path) -> Landing | None:
 
 @lru_cache(maxsize=4)
 def _parse(path: Path, stamp: int) -> Landing:
-    text = path.read_text(encoding="utf-8")
-    match = FRONT_MATTER_RE.match(text)
-    if not match:
-        raise ContentError(f"{path.name}: no YAML front matter (--- ... ---) at the top")
-    try:
-        meta = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        raise ContentError(f"{path.name}: the front matter is not valid YAML: {exc}") from None
+    text, match, meta = read_front_matter(path)
     lists = {}
     for key in ("prerequisites", "outcomes"):
         value = meta.get(key) if isinstance(meta, dict) else None
