@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -92,6 +93,30 @@ def test_default_computation_is_deterministic_and_json_ready(name):
     figure = widget.figure(values, data)
     assert figure["data"], "the figure has traces"
     json.dumps(figure)  # plain JSON, no tensors
+
+
+def plotly_bundle_traces() -> set[str]:
+    """The trace types the Plotly bundle the pages load registers (app/web/assets.py)."""
+    from app.settings import Settings
+    from app.web.assets import vendor_path
+
+    bundle = vendor_path("plotly.min.js", Settings().static_dir).read_text(encoding="utf-8")
+    return set(re.findall(r'moduleType:"trace",name:"([a-z0-9]+)"', bundle))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_trace_is_one_the_served_plotly_bundle_draws(name):
+    # the pages load Plotly's cartesian bundle, not the full one: a widget that starts drawing
+    # another trace type (a 3-D surface, a map) needs a bigger bundle, and this says so
+    values, data = default_result(name)
+    drawn = {trace.get("type", "scatter") for trace in widget_figure(name, values, data)["data"]}
+    available = plotly_bundle_traces()
+    assert {"scatter", "bar", "contour"} <= available, sorted(available)
+    assert drawn <= available, f"{name} draws {sorted(drawn - available)}, not in the bundle"
+
+
+def widget_figure(name: str, values: dict, data: dict) -> dict:
+    return json.loads(json.dumps(WIDGETS[name].figure(values, data)))
 
 
 class _EnoughReports(Exception):
