@@ -15,15 +15,21 @@ the decay alone moved it, relative to the matrix's norm:
 
 so L2 decays a matrix whose gradients are large (large v) much less than one whose
 gradients are small.
+
+With several seeds (`seeds`), every seed trains both runs in the same pass; the recorder's
+series are per stacked run, in the order of `runs` (seed-major), and the chart draws each
+curve's mean over the seeds inside the band of its lowest and highest seed.
 """
 from __future__ import annotations
 
 import math
+import statistics
 
 import torch
 
+from widgets import spread
 from widgets.base import Param, Widget
-from widgets.kit import color, figure, fmt, title, train_streaming
+from widgets.kit import band_traces, color, figure, fmt, line, seed_note, seeded_curves, title, train_streaming
 from widgets.lab.model import GPTConfig
 from widgets.lab.optim import AdamW
 from widgets.lab.schedules import Schedule
@@ -31,6 +37,7 @@ from widgets.lab.hooks import StepHook
 from widgets.lab.optim import per_run_blocks
 from widgets.lab.trainer import RunConfig, TrainSpec
 from widgets.script import Shown, final_numbers, training_script
+from widgets.spread import SEEDS_PARAM
 
 BATCH_SIZE = 8
 BLOCK_SIZE = 32
@@ -38,6 +45,7 @@ EVAL_EVERY = 25
 EPS = 1e-8
 WINDOW = 10  # the per-matrix decay shown is the mean over the last WINDOW steps
 LABELS = ("Adam + L2", "AdamW")
+COLOURS = (3, 2)  # Adam + L2 orange, AdamW green
 
 
 def short(name: str) -> str:
@@ -48,14 +56,16 @@ def short(name: str) -> str:
 
 class DecayRecorder(StepHook):
     """After each step: the decayed-weight norm per run, and each matrix's decay rate and sqrt(v_hat),
-    read from each run's own optimizer state (run r is block r: its optimizer's rows of the flat buffers)."""
+    read from each run's own optimizer state (run r is block r: its optimizer's rows of the flat buffers;
+    with several seeds, every seed's runs are blocks of their own)."""
 
     def __init__(self, values: dict):
         self.values = values
         self.names: list[str] = []
-        self.norm = [[], []]  # per run: norm of all decayed matrices together, per step
-        self.rate = [[], []]  # per run, per step: [decay rate of each matrix]
-        self.sqrt_v = [[], []]  # per run, per step: [rms of sqrt(v_hat) of each matrix]
+        runs = len(LABELS) * values.get("seeds", 1)
+        self.norm = [[] for _ in range(runs)]  # per run: norm of all decayed matrices together, per step
+        self.rate = [[] for _ in range(runs)]  # per run, per step: [decay rate of each matrix]
+        self.sqrt_v = [[] for _ in range(runs)]  # per run, per step: [rms of sqrt(v_hat) of each matrix]
 
     def after_step(self, trainer, accepted) -> None:
         lr, wd, b2 = self.values["lr"], self.values["weight_decay"], self.values["beta2"]
@@ -71,7 +81,7 @@ class DecayRecorder(StepHook):
                     theta, root = rows[:, slot.columns], v_all[:, slot.columns].sqrt()
                     norm = theta.double().norm().item()
                     total += norm ** 2
-                    if run == 0:  # L2: the decay term after Adam's division by sqrt(v_hat) + eps
+                    if not opt.param_groups[0]["decoupled"]:  # L2: the decay after the division by sqrt(v_hat)
                         moved = (lr * wd * theta / (root + EPS)).double().norm().item()
                     else:  # decoupled: lr * wd * theta
                         moved = lr * wd * norm
@@ -91,6 +101,24 @@ class DecayRecorder(StepHook):
                 "sqrt_v": [recent(r) for r in self.sqrt_v]}
 
 
+def of_curve(series: list, r: int, curves: int) -> list:
+    """The entries of curve r, one per seed, from per-run series in the order of `runs` (seed-major)."""
+    return series[r::curves]
+
+
+def seed_spread(series: list[list[float]]) -> tuple[list, list, list]:
+    """(min, mean, max) over the seeds at each step; one seed's series as it is, three times."""
+    if len(series) == 1:
+        return series[0], series[0], series[0]
+    return spread.per_step([{"y": s} for s in series], "y")
+
+
+def curve_mean(per_run: list[list[float]], r: int) -> list[float]:
+    """Curve r's per-matrix numbers, averaged over its seeds (one seed's as they are)."""
+    rows = of_curve(per_run, r, len(LABELS))
+    return rows[0] if len(rows) == 1 else [statistics.fmean(col) for col in zip(*rows)]
+
+
 class DecoupledDecayWidget(Widget):
     @staticmethod
     def blocks(values: dict) -> list[tuple]:
@@ -106,7 +134,8 @@ class DecoupledDecayWidget(Widget):
         steps, lr = values["steps"], values["lr"]
         return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
                          runs=tuple(RunConfig(label, Schedule("constant", lr, 0, steps)) for label in LABELS),
-                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=EVAL_EVERY)
+                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=EVAL_EVERY,
+                         seeds=values["seeds"])
 
     def compute(self, values, progress=None):
         recorder = DecayRecorder(values)
@@ -116,19 +145,22 @@ class DecoupledDecayWidget(Widget):
     def figure(self, values, data):
         traces = []
         steps = values["steps"]
-        for r, run in enumerate(data["runs"]):
-            i = 3 if r == 0 else 2
-            norm = data["decayed_norm"][r]
-            traces.append({"type": "scatter", "mode": "lines", "x": list(range(1, len(norm) + 1)), "y": norm,
-                           "name": run["label"], "legendgroup": run["label"], "line": {"color": color(i), "width": 2},
-                           "xaxis": "x", "yaxis": "y"})
-            traces.append({"type": "scatter", "mode": "lines", "x": list(range(len(run["loss"]))), "y": run["loss"],
+        several = spread.seed_count(data) > 1
+        for r, (run, _) in enumerate(seeded_curves(data, keys=("loss",))):
+            i = COLOURS[r]
+            low, norm, high = seed_spread(of_curve(data["decayed_norm"], r, len(LABELS)))
+            x = list(range(1, len(norm) + 1))
+            if several:  # the bands: the norm's and the training loss's, lowest to highest seed
+                traces += band_traces(x, low, high, run["label"], i, panel=1)
+                loss_low, _, loss_high = spread.per_step(spread.by_curve(data)[r])
+                traces += band_traces(list(range(len(loss_low))), loss_low, loss_high, run["label"], i, panel=2)
+            traces.append(line(x, norm, run["label"], i))
+            traces.append(line(range(len(run["loss"])), run["loss"], run["label"], i, panel=2, show_legend=False))
+            traces.append({"type": "bar", "x": data["tensors"], "y": curve_mean(data["decay_rate"], r),
                            "name": run["label"], "legendgroup": run["label"], "showlegend": False,
-                           "line": {"color": color(i), "width": 2}, "xaxis": "x2", "yaxis": "y2"})
-            traces.append({"type": "bar", "x": data["tensors"], "y": data["decay_rate"][r], "name": run["label"],
-                           "legendgroup": run["label"], "showlegend": False, "marker": {"color": color(i)},
-                           "xaxis": "x3", "yaxis": "y3"})
-        traces.append({"type": "scatter", "mode": "lines+markers", "x": data["tensors"], "y": data["sqrt_v"][0],
+                           "marker": {"color": color(i)}, "xaxis": "x3", "yaxis": "y3"})
+        traces.append({"type": "scatter", "mode": "lines+markers", "x": data["tensors"],
+                       "y": curve_mean(data["sqrt_v"], 0),
                        "name": "Adam + L2: rms of sqrt(v̂)", "line": {"color": "#6b7280", "dash": "dot"},
                        "marker": {"size": 7}, "xaxis": "x3", "yaxis": "y4"})
         layout = {
@@ -154,21 +186,24 @@ class DecoupledDecayWidget(Widget):
 
     def tables(self, values, data):
         runs = data["runs"]
-        final = [[r["label"], fmt(data["decayed_norm"][k][-1] if data["decayed_norm"][k] else None),
+        names = [r["label"] + seed_note(r) for r in runs]
+        final = [[name, fmt(data["decayed_norm"][k][-1] if data["decayed_norm"][k] else None),
                   fmt(r["loss"][-1] if r["loss"] else None),
-                  fmt(r["val_loss"][-1] if r["val_loss"] else None)] for k, r in enumerate(runs)]
+                  fmt(r["val_loss"][-1] if r["val_loss"] else None)] for k, (name, r) in enumerate(zip(names, runs))]
+        l2, adamw = (curve_mean(data["decay_rate"], r) for r in range(len(LABELS)))
         per_tensor = [[name, fmt(a, 3), fmt(b, 3), fmt(v, 3)] for name, a, b, v in
-                      zip(data["tensors"], data["decay_rate"][0], data["decay_rate"][1], data["sqrt_v"][0])]
+                      zip(data["tensors"], l2, adamw, curve_mean(data["sqrt_v"], 0))]
+        over = f", mean over {spread.seed_count(data)} seeds" if spread.seed_count(data) > 1 else ""
         every = 10
-        norms = [[t + 1] + [fmt(data["decayed_norm"][k][t]) for k in range(2)]
+        norms = [[t + 1] + [fmt(n[t]) for n in data["decayed_norm"]]
                  for t in range(0, min(len(n) for n in data["decayed_norm"]), every)]
         return [
             {"caption": "End of the runs", "columns": ["run", "decayed-weight norm", "train loss", "validation loss"],
              "rows": final},
-            {"caption": f"Decay per step relative to the matrix's norm (mean of the last {WINDOW} steps)",
+            {"caption": f"Decay per step relative to the matrix's norm (mean of the last {WINDOW} steps{over})",
              "columns": ["matrix", "Adam + L2", "AdamW", "Adam + L2: rms sqrt(v_hat)"], "rows": per_tensor},
             {"caption": f"Norm of the decayed weight matrices, every {every} steps",
-             "columns": ["step", "Adam + L2", "AdamW"], "rows": norms},
+             "columns": ["step", *names], "rows": norms},
         ]
 
     def script(self, values):
@@ -204,7 +239,8 @@ WIDGET = DecoupledDecayWidget(
     caption=("Two real runs of the tiny GPT, same weights and batches, the same coefficient 0.1: Adam + L2 "
              "shrinks the weight matrices to less than half their starting norm in 100 steps while under AdamW "
              "they grow, because L2's decay is divided by sqrt(v), which is tiny for these small gradients; "
-             "and under L2 the matrices with the largest sqrt(v) are decayed least."),
+             "and under L2 the matrices with the largest sqrt(v) are decayed least. Both hold on each of five "
+             "seeds."),
     streams=True,
     params=(
         Param("weight_decay", "Weight-decay coefficient", "float", 0.1, min=0.0, max=1.0, step=0.01,
@@ -213,6 +249,7 @@ WIDGET = DecoupledDecayWidget(
                     "gradients are decayed less, those with small gradients more.")),
         Param("lr", "Learning rate", "float", 3e-3, min=1e-4, max=3e-2, step=0.05, log=True),
         Param("steps", "Training steps", "int", 100, min=20, max=250, step=10, unit="steps"),
+        SEEDS_PARAM,
         Param("beta2", "Adam beta2", "float", 0.95, min=0.8, max=0.999, step=0.001, advanced=True),
     ),
 )

@@ -51,3 +51,17 @@ def test_without_decay_both_runs_are_the_same_adam():
     data = widget_data(WIDGET.name, {"weight_decay": 0, "steps": 20})
     a, b = data["runs"]
     assert a["loss"] == b["loss"] and data["decayed_norm"][0] == data["decayed_norm"][1]
+
+
+def test_five_seeds_draw_bands_and_a_paired_test():
+    """The five-seed run the chapter's claims use (tests/claims/test_claims_over_five_seeds_lab.py)."""
+    values, data = widget_run(WIDGET.name, {"seeds": 5})
+    assert [(r["label"], r["seed"]) for r in data["runs"][:4]] == [("Adam + L2", 1337), ("AdamW", 1337),
+                                                                  ("Adam + L2", 2337), ("AdamW", 2337)]
+    assert len(data["decayed_norm"]) == len(data["decay_rate"]) == len(data["runs"]) == 10
+    names = [t["name"] for t in WIDGET.figure(values, data)["data"]]
+    for label in ("Adam + L2", "AdamW"):
+        assert f"{label} (mean of 5 seeds) (max over seeds)" in names  # a band on the norm panel and the loss panel
+        assert names.count(f"{label} (mean of 5 seeds) (min over seeds)") == 2
+    assert "paired t-test" in " ".join(WIDGET.findings(values, data))
+    assert any("seed 5337" in row[0] for row in WIDGET.tables(values, data)[0]["rows"])
