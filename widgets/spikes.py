@@ -15,19 +15,26 @@ every run reads. The runs differ only in what they do about it:
 The largest attention logit (over layers, heads and positions) is traced every
 step; QK-norm and z-loss apply to all four runs. An LR that creeps upward makes the
 gradient norm rise slowly: the warning sign before a spike.
+
+With several seeds (`seeds`) every seed trains the four runs in the same pass, and reads the
+same bad batches at the same steps; the chart draws each response's mean over the seeds
+inside the band of its lowest and highest seed's loss.
 """
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 
+from widgets import spread
 from widgets.base import Param, Widget
 from widgets.kit import (REPORT_EVERY, check_inside_run, figure, finite_list, fmt, hline, line, panels_layout,
-                         reporter)
+                         reporter, seed_note, seeded_curves)
 from widgets.lab.corrupt import constant_batch, corrupt_steps, random_batch
 from widgets.lab.model import GPTConfig
 from widgets.lab.recovery import CreepingLR, RecoveryPolicy, SpikeDetector, recovery_trainer
 from widgets.lab.trainer import RunConfig, TrainSpec
 from widgets.script import Shown, pretty, training_script
+from widgets.spread import SEEDS_PARAM
 
 BATCH_SIZE = 8  # sequences per step
 BLOCK_SIZE = 32  # characters per sequence
@@ -60,6 +67,16 @@ def finish(result: dict, values: dict) -> dict:
     return result
 
 
+def recovery_events(runs: list[dict]) -> list[tuple[int, str]]:
+    """One curve's skips and rollbacks, in step order: (step, what happened), each once, with
+    how many of the curve's seeds it happened to when it has several."""
+    counts = Counter((t, "skipped") for run in runs for t in run.get("skipped", []))
+    counts.update((t, f"rolled back {n} steps") for run in runs for t, n in run.get("rollbacks", []))
+    if len(runs) == 1:
+        return sorted(counts)
+    return [(t, f"{what} ({n} of {len(runs)} seeds)") for (t, what), n in sorted(counts.items())]
+
+
 class SpikesWidget(Widget):
     def check(self, values: dict) -> None:
         if values["bad_count"]:
@@ -76,7 +93,7 @@ class SpikesWidget(Widget):
                   RunConfig("skip the batch", schedule),
                   RunConfig(f"roll back {values['rollback_steps']}", schedule)),
             steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25,
-            z_loss=Z_LOSS if values["z_loss"] else 0.0, record_attention=True)
+            z_loss=Z_LOSS if values["z_loss"] else 0.0, record_attention=True, seeds=values["seeds"])
 
     @staticmethod
     def policies(values: dict) -> tuple[RecoveryPolicy, ...]:
@@ -97,26 +114,28 @@ class SpikesWidget(Widget):
     def compute(self, values, progress=None):
         trainer = recovery_trainer(self.spec(values), self.policies(values),
                                    SpikeDetector(factor=values["spike_factor"]), batch_hook=self.hook(values))
-        return finish(trainer.run(reporter(progress, lambda partial: finish(partial, values)),
-                                  report_every=REPORT_EVERY), values)
+        return spread.with_seeds(finish(trainer.run(reporter(progress, lambda partial: finish(partial, values)),
+                                                    report_every=REPORT_EVERY), values))
 
     # --- drawing ---------------------------------------------------------------------
     def figure(self, values, data):
         traces = []
-        for i, run in enumerate(data["runs"]):
+        policies = self.policies(values)
+        curves = zip(seeded_curves(data, keys=("loss", "grad_norm", "max_attn_logit")), spread.by_curve(data))
+        for i, ((run, band), runs) in enumerate(curves):
             steps = list(range(len(run["loss"])))
+            traces += band
             traces.append(line(steps, run["loss"], run["label"], i, panel=1))
             traces.append(line(steps, run["grad_norm"], run["label"], i, panel=2, show_legend=False))
             traces.append(line(steps, run.get("max_attn_logit", []), run["label"], i, panel=3, show_legend=False))
             traces.append(line(run["val_steps"], run["val_loss"], f"{run['label']} (validation)", i, panel=1,
                                mode="markers", show_legend=False, group=run["label"], marker={"size": 7}))
             # skips and rollbacks in the order they happened (a trace that only grows), on the loss curve
-            events = sorted([(t, "skipped") for t in run.get("skipped", [])] +
-                            [(t, f"rolled back {n} steps") for t, n in run.get("rollbacks", [])])
+            events = recovery_events(runs)
             xs = [t for t, _ in events]
             ys = [min(LOSS_RANGE[1] - 0.15, run["loss"][t]) if t < len(run["loss"]) and run["loss"][t] is not None
                   else LOSS_RANGE[1] - 0.15 for t in xs]
-            policy = self.policies(values)[i].kind
+            policy = policies[i].kind
             traces.append(line(xs, ys, f"{run['label']}: {'skipped' if policy == 'skip' else 'rolled back'}", i,
                                panel=1, mode="markers", show_legend=False, group=run["label"],
                                marker={"symbol": "x" if policy == "skip" else "triangle-left", "size": 11},
@@ -150,7 +169,8 @@ class SpikesWidget(Widget):
         for run in data["runs"]:
             attn = [a for a in run.get("max_attn_logit", []) if a is not None]
             summary["rows"].append([
-                run["label"], fmt(run.get("jump")), fmt(run["val_loss"][-1] if run["val_loss"] else None),
+                run["label"] + seed_note(run), fmt(run.get("jump")),
+                fmt(run["val_loss"][-1] if run["val_loss"] else None),
                 fmt(max(attn) if attn else None), ", ".join(map(str, run.get("skipped", []))) or "-",
                 ", ".join(f"{t}: {n}" for t, n in run.get("rollbacks", [])) or "-"])
         tables = [summary]
@@ -159,7 +179,8 @@ class SpikesWidget(Widget):
                      fmt(run["max_attn_logit"][t] if t < len(run.get("max_attn_logit", [])) else None)]
                     for t in range(len(run["loss"]))
                     if t % 10 == 0 or data["bad_steps"][0] - 1 <= t <= data["bad_steps"][1] + 2]
-            tables.append({"caption": f"{run['label']}: every 10 steps and around the bad batches",
+            caption = f"{run['label']}{seed_note(run)}: every 10 steps and around the bad batches"
+            tables.append({"caption": caption,
                            "columns": ["step", "loss", "learning rate", "gradient norm", "largest attention logit"],
                            "rows": rows})
         return tables
@@ -194,8 +215,9 @@ WIDGET = SpikesWidget(
     name="spikes",
     title="Spike lab: bad batches, and what to do about them",
     caption=("Four real runs in lockstep read three bad batches ('ZZZZ...') at step 50: the run that does nothing "
-             "jumps in loss afterwards, clipping makes the jump smaller, and skipping the flagged batches avoids it; "
-             "rolling back avoids it too but gives up 10 steps of progress."),
+             "jumps in loss afterwards, clipping makes the jump smaller, and skipping the flagged batches avoids it, "
+             "on each of five seeds. Rolling back gives up 10 steps of progress; it avoids the jump on this seed, "
+             "not on every seed."),
     streams=True,
     params=(
         Param("bad_step", "Bad batches start at step", "int", 50, min=0, max=199, step=1, unit="steps"),
@@ -215,6 +237,7 @@ WIDGET = SpikesWidget(
               help="Adds 1e-4 * logsumexp(logits)^2 to the loss (PaLM): keeps the output logits from drifting."),
         Param("peak_lr", "Learning rate", "float", 6e-3, min=1e-3, max=3e-2, step=0.05, log=True,
               help="After 10 warmup steps."),
+        SEEDS_PARAM,
         Param("lr_creep", "LR creeps up to", "float", 1.0, min=1.0, max=6.0, step=0.1, unit="x the LR",
               advanced=True, help="The LR rises linearly to this multiple by the last step. In this tiny model "
                                   "the gradient norm hardly moves as it does (it even drifts down); the largest "

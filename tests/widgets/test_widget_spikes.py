@@ -165,3 +165,15 @@ def test_bad_step_must_fall_inside_the_run(client):
     response = client.get("/api/widgets/spikes", params={"steps": 50, "bad_step": 60})
     assert response.status_code == 422
     assert "bad_step" in response.text
+
+
+def test_five_seeds_draw_bands_and_a_paired_test():
+    """The five-seed run the chapter's claims use (tests/claims/test_claims_over_five_seeds_lab.py)."""
+    data = widget_data(WIDGET.name, {"seeds": 5})
+    values = WIDGET.canonicalize({"seeds": 5})
+    assert len(data["runs"]) == 20 and [r["seed"] for r in data["runs"][::4]] == data["seeds"]
+    names = [t["name"] for t in WIDGET.figure(values, data)["data"]]
+    for label in ("do nothing", "clip at 1", "skip the batch", "roll back 10"):
+        assert f"{label} (max over seeds)" in names and f"{label} (mean of 5 seeds)" in names
+    found = WIDGET.findings(values, data)
+    assert len(found) == 3 and all("paired t-test" in sentence for sentence in found)
