@@ -11,18 +11,24 @@ where the two runs' curves part. "healthy" trains the healthy run alone.
 The advanced controls switch the model's stability features in both runs: norm placement
 (Pre-LN, peri-LN/sandwich, Post-LN), QK-norm, tanh soft caps on the attention and output
 logits (Gemma 2), GPT-2's residual init scaling and scaled token embeddings.
+
+With several seeds (`seeds`) every seed trains the healthy run and its faulty copy in the
+same pass; each cell draws a run's mean over the seeds inside the band of its lowest and
+highest seed.
 """
 from __future__ import annotations
 
 import math
 
+from widgets import spread
 from widgets.base import Param, ParamError, Widget
-from widgets.kit import REPORT_EVERY, figure, finite_list, fmt, hline, line, reporter, val_table
+from widgets.kit import REPORT_EVERY, band_traces, figure, finite_list, fmt, hline, line, reporter, seed_note, val_table
 from widgets.lab.layer_health import METRICS, Fault
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import cosine_to_floor
 from widgets.lab.trainer import RunConfig, TrainSpec
 from widgets.script import Shown, training_script
+from widgets.spread import SEEDS_PARAM
 
 BATCH_SIZE = 8  # sequences per step
 BLOCK_SIZE = 32  # characters per sequence
@@ -95,29 +101,37 @@ class LayerHealthWidget(Widget):
                           attn_softcap=values["attn_softcap"], logit_softcap=values["logit_softcap"],
                           residual_init_scale=values["residual_init_scale"], embed_scale=values["embed_scale"])
         return TrainSpec(model=model, runs=tuple(RunConfig(label, schedule) for label in self.labels(values)),
-                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25, record_attention=True)
+                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=25, record_attention=True,
+                         seeds=values["seeds"])
 
     def trainer(self, values: dict):
         return self.fault(values).trainer(self.spec(values))
 
     def compute(self, values, progress=None):
         layers = values["n_layer"]
-        return finish(self.trainer(values).run(reporter(progress, lambda partial: finish(partial, layers)),
-                                               report_every=REPORT_EVERY), layers)
+        return spread.with_seeds(finish(self.trainer(values).run(
+            reporter(progress, lambda partial: finish(partial, layers)), report_every=REPORT_EVERY), layers))
 
     # --- drawing ---------------------------------------------------------------------
     def figure(self, values, data):
         layers = values["n_layer"]
         traces = []
-        for i, run in enumerate(data["runs"]):
+        several = spread.seed_count(data) > 1
+        for i, runs in enumerate(spread.by_curve(data)):
+            label = runs[0]["label"] + (f" (mean of {len(runs)} seeds)" if several else "")
             for row, (key, _, _) in enumerate(ROWS):
-                series = run.get(key, [])
                 for layer in range(layers):
+                    panel = row * layers + layer + 1
+                    per_seed = [{"y": [s[layer] for s in run.get(key, [])]} for run in runs]
+                    if several:  # each layer's band: lowest to highest seed, and the seeds' mean
+                        low, mean, high = (finite_list(v) for v in spread.per_step(per_seed, "y"))
+                        traces += band_traces(range(len(mean)), low, high, label, i, panel=panel)
+                    else:
+                        mean = per_seed[0]["y"]
                     traces.append(line(
-                        range(len(series)), [s[layer] for s in series], run["label"], i,
-                        panel=row * layers + layer + 1, show_legend=row == 0 and layer == 0, group=run["label"],
-                        hovertemplate=f"{run['label']}<br>layer {layer + 1}, step %{{x}}<br>"
-                                      f"{NAMES[key]}: %{{y:.3g}}<extra></extra>"))
+                        range(len(mean)), mean, label, i, panel=panel, show_legend=row == 0 and layer == 0,
+                        group=label, hovertemplate=f"{label}<br>layer {layer + 1}, step %{{x}}<br>"
+                                                   f"{NAMES[key]}: %{{y:.3g}}<extra></extra>"))
         layout = grid_layout(len(ROWS), layers, [title for _, title, _ in ROWS], [log for _, _, log in ROWS],
                              data["steps"])
         layout["shapes"] = [hline(bound, 0, data["steps"], _suffix((len(ROWS) - 1) * layers + layer + 1))
@@ -143,11 +157,12 @@ class LayerHealthWidget(Widget):
                 at = {key: [s[layer] for s in run[key]] for key in METRICS}
                 first, last = ({key: series[i] if n else None for key, series in at.items()} for i in (0, -1))
                 logits = [x for x in at["attn_logit"] if x is not None]
-                summary["rows"].append([run["label"], layer + 1, fmt(first["act_rms"]), fmt(last["act_rms"]),
+                summary["rows"].append([run["label"] + seed_note(run), layer + 1,
+                                        fmt(first["act_rms"]), fmt(last["act_rms"]),
                                         fmt(last["grad_rms"]), fmt(first["update_ratio"]),
                                         fmt(last["update_ratio"]), fmt(max(logits) if logits else None)])
             steps = sorted(set(range(0, n, 10)) | ({n - 1} if n else set()))
-            caption = f"{run['label']}: each layer every 10 steps"
+            caption = f"{run['label']}{seed_note(run)}: each layer every 10 steps"
             if run.get("diverged_at") is not None:
                 caption += f" (diverged at step {run['diverged_at']})"
             tables.append({"caption": caption, "columns": ["step", "layer", *(NAMES[k] for k in METRICS)],
@@ -240,6 +255,7 @@ WIDGET = LayerHealthWidget(
         Param("peak_lr", "Learning rate", "float", 1e-3, min=1e-4, max=3e-2, step=0.05, log=True,
               help="The peak LR of both runs: 10 warmup steps, then cosine decay to 10% of it."),
         Param("steps", "Training steps", "int", 100, min=20, max=300, step=10, unit="steps"),
+        SEEDS_PARAM,
         Param("n_layer", "Layers", "int", 4, min=2, max=6, step=1, advanced=True),
         Param("layout", "Norm placement", "choice", "pre-ln", choices=LAYOUTS, advanced=True,
               help="Pre-LN (GPT-2: a norm before each sublayer); peri-LN, also called sandwich (Gemma 2, OLMo-2: "

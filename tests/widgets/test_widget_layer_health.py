@@ -2,6 +2,7 @@
 against a plain model's own numbers, and each planted fault against torch."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -16,7 +17,7 @@ from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.reference import from_run
 from widgets.lab.schedules import Schedule
 from widgets.lab.trainer import RunConfig, TrainSpec
-from widgets.layer_health import WIDGET, grid_layout
+from widgets.layer_health import ROWS, WIDGET, grid_layout
 
 CH1, CH8 = "01-training-loop.md", "08-instabilities.md"
 HEALTHY, FAULTY = range(2)
@@ -197,6 +198,24 @@ def test_high_lr_first_update_is_factor_times_the_healthy_one():
         assert ratio[FAULTY]["update_ratio"][0][k] == pytest.approx(ratio[HEALTHY]["update_ratio"][0][k], rel=1e-5)
 
 
+def test_with_several_seeds_the_fault_is_planted_in_every_seeds_faulty_run():
+    """Seeds stack seed-major (healthy, faulty, healthy, faulty...): run 1 of each seed gets the fault."""
+    spec = dataclasses.replace(_tiny_spec(steps=1), seeds=2)
+    bad = Fault("bad init", layer=1, factor=7.0).trainer(spec)
+    for name, p in bad.model.named_parameters():
+        if name.startswith("blocks.1.") and p.dim() == 3:
+            for healthy, faulty in ((0, 1), (2, 3)):
+                torch.testing.assert_close(p[faulty], 7.0 * p[healthy], rtol=0, atol=0)
+    assert not torch.equal(bad.model.wte[0], bad.model.wte[2])  # the second seed's own weights
+    high = Fault("high LR", layer=0, factor=8.0).trainer(spec)
+    high.run()
+    ratio = high.result()["runs"]
+    for healthy, faulty in ((0, 1), (2, 3)):
+        assert ratio[faulty]["update_ratio"][0][0] == pytest.approx(8 * ratio[healthy]["update_ratio"][0][0], rel=1e-4)
+    no_qk = Fault("no QK-norm").trainer(spec)
+    assert no_qk.model.blocks[0].attn.qk_norm_runs.tolist() == [True, False, True, False]
+
+
 def test_a_fault_needs_the_right_number_of_runs():
     with pytest.raises(ValueError, match="2 run"):
         Fault("bad init").trainer(_tiny_spec(runs=1))
@@ -278,3 +297,14 @@ def test_every_switch_trains_and_draws(changes):
         assert done == 20 or run["diverged_at"] == done  # a run that blew up stops where it did
         assert all(len(step) == values["n_layer"] for step in run["act_rms"])
     assert all(len(row) == len(table["columns"]) for table in WIDGET.tables(values, data) for row in table["rows"])
+
+
+def test_five_seeds_draw_a_band_in_every_cell_and_a_paired_test():
+    """The five-seed run the chapter's claims use (tests/claims/test_claims_over_five_seeds_lab.py)."""
+    data = widget_data(WIDGET.name, {"seeds": 5})
+    values = WIDGET.canonicalize({"seeds": 5})
+    assert [(r["label"], r["seed"]) for r in data["runs"][:2]] == [("healthy", 1337), ("layer 2 init ×10", 1337)]
+    names = [t["name"] for t in WIDGET.figure(values, data)["data"]]
+    cells = len(ROWS) * values["n_layer"]
+    assert names.count("healthy (mean of 5 seeds) (max over seeds)") == cells
+    assert "paired t-test" in WIDGET.findings(values, data)[0]

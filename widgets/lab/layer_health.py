@@ -20,6 +20,9 @@ weights and the same batches otherwise:
   bad init     the weight matrices of one layer start `factor` times too large
   high LR      one layer's parameters (one parameter group) train at `factor` times the LR
   no QK-norm   the healthy run normalises queries and keys; the faulty run does not
+
+With several seeds (TrainSpec.seeds) the fault is planted in run 1 of every seed: the stacked
+runs alternate healthy, faulty (seed-major, lab/seeds.py).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import torch
 from widgets.lab.flat import FlatGroup
 from widgets.lab.optim import AdamW, per_run
 from widgets.lab.hooks import StepHook
+from widgets.lab.seeds import per_seed
 from widgets.lab.trainer import LockstepTrainer, adamw_from_runs
 
 METRICS = ("act_rms", "grad_rms", "update_ratio", "attn_logit")
@@ -133,7 +137,7 @@ def layer_lr_optimizer(layer: int, scales: list[float]):
 
 @dataclass(frozen=True)
 class Fault:
-    """What makes run 1 differ from the healthy run 0. `layer` counts from 0."""
+    """What makes run 1 differ from the healthy run 0 (of every seed). `layer` counts from 0."""
 
     kind: str = "healthy"
     layer: int = 0
@@ -153,13 +157,14 @@ class Fault:
             with torch.no_grad():
                 for name, p in model.named_parameters():
                     if name.startswith(f"blocks.{self.layer}.") and p.dim() == 3:  # (R, in, out) matrices
-                        p[1].mul_(self.factor)
+                        p[1::2].mul_(self.factor)  # run 1 of every seed
         elif self.kind == "no QK-norm":
-            model.set_qk_norm_runs([True, False])
+            model.set_qk_norm_runs(per_seed([True, False], model.runs))
 
     def optimizer(self):
         if self.kind == "high LR":
-            return layer_lr_optimizer(self.layer, [1.0, self.factor])
+            return lambda trainer: layer_lr_optimizer(
+                self.layer, per_seed([1.0, self.factor], len(trainer.spec.runs)))(trainer)
         return adamw_from_runs
 
     def trainer(self, spec, **kwargs) -> LockstepTrainer:
