@@ -87,19 +87,23 @@ def spikes():
 
 
 def test_the_spike_lab_caption_holds_over_five_seeds(spikes):
-    caption = all_widgets()["spikes"].caption
-    for part in ("on each of five seeds", "not on every seed"):
+    caption = " ".join(all_widgets()["spikes"].caption.split())
+    for part in ("On each of five seeds", "at least 0.05 smaller", "about 0.09 on average", "hardly at all",
+                 "not on every seed"):
         assert part in caption, part
+    clipping_gains = []
     for nothing, clipped, skip, rollback in spikes:
         seed = nothing["seed"]
-        assert nothing["jump"] > 0.03, (seed, nothing["jump"])  # 0.049 to 0.210 seen
-        assert clipped["jump"] < nothing["jump"], (seed, clipped["jump"], nothing["jump"])  # by 0.009 to 0.178 seen
-        assert all(clipped["clipped"][50:53]), seed
-        assert skip["jump"] < 0, (seed, skip["jump"])  # -0.015 to -0.101 seen
-        # the detector flags the three bad batches on every seed (on one, false alarms before them too)
+        assert nothing["jump"] > 0.03, (seed, nothing["jump"])  # 0.049 to 0.227 seen
+        assert nothing["jump"] - skip["jump"] > 0.05, (seed, nothing["jump"], skip["jump"])  # 0.076 to 0.260 seen
+        # the detector flags the three bad batches on every seed (on some, a false alarm too)
         assert {50, 51, 52} <= set(skip["skipped"]), (seed, skip["skipped"])
         assert {50, 51, 52} <= {step for step, _ in rollback["rollbacks"]}, (seed, rollback["rollbacks"])
-    # rolling back: no jump on the default seed, a jump on others (+0.011 and +0.056 seen)
+        assert all(clipped["clipped"][50:53]), seed
+        clipping_gains.append(nothing["jump"] - clipped["jump"])
+    # clipping: 0.090 (AVX-512) and 0.091 (unvectorised) on average; its smallest gain 0.009 and 0.010
+    assert 0.06 < sum(clipping_gains) / 5 < 0.12 and abs(min(clipping_gains)) < 0.03, clipping_gains
+    # rolling back: no jump on the default seed, a jump on another (+0.011 to +0.056 seen)
     assert spikes[0][3]["jump"] <= 0 and max(runs[3]["jump"] for runs in spikes) > 0
 
 
