@@ -1,5 +1,5 @@
 """The comparisons of the widgets whose curves train side by side in their own trainers
-(overfitting, precision, batch-noise, scaling-demo), checked over five seeds.
+(overfitting, precision, batch-noise, scaling-demo, sanity), checked over five seeds.
 
 Each test takes the widget's run at the chapter's parameters with `seeds: 5` (each curve's
 trainer stacks the five seeds, run_together steps the trainers side by side; trained once per
@@ -16,7 +16,7 @@ from claim_helpers import claim, directive_params
 from shared_runs import widget_data
 from widgets.registry import all_widgets
 
-CH6, CH7 = "06-regularisation.md", "07-precision.md"
+CH1, CH6, CH7 = "01-training-loop.md", "06-regularisation.md", "07-precision.md"
 
 
 def five_seeds(widget: str, chapter: str | None = None) -> dict:
@@ -102,3 +102,25 @@ def test_ch10_the_width_ordering_belongs_to_the_default_seed_and_is_within_noise
     assert ordered[0] and not all(ordered), ordered  # 2 of 5 seen
     assert [c["curve"] for c in data["comparison"]] == ["width 64", "width 128"]
     assert all(c["within_noise"] for c in data["comparison"]), [c["text"] for c in data["comparison"]]  # p 0.22, 0.35
+
+
+# --- chapter 1: the sanity lab's healthy run against a buggy one ------------------------------------
+def test_ch1_the_label_shift_bug_is_too_good_to_be_true_on_every_seed():
+    assert "it is so on each of the five" in " ".join(claim(CH1, "label-shift").split())
+    for runs in by_seed(five_seeds("sanity", CH1)):
+        healthy, buggy = runs["healthy"], runs["bug: targets = inputs"]
+        assert final_val(buggy) < 0.01 and final_val(healthy) > 2.5, healthy["seed"]  # <= 0.008 and >= 2.61 seen
+
+
+def test_ch1_a_leak_lowers_the_step_0_loss_only_through_tied_embeddings_on_every_seed():
+    """Step 0 comes before any update, so the no-mask runs are checked at the shortest run (20 steps)."""
+    text = " ".join(claim(CH1, "leak-at-step-0").split())
+    assert "Both hold on each of five seeds, whose healthy runs start between 4.16 and 4.21" in text
+    for runs in by_seed(five_seeds("sanity", CH1)):
+        healthy, shifted = runs["healthy"]["loss"][0], runs["bug: targets = inputs"]["loss"][0]
+        assert 4.16 < healthy < 4.21 and 3.3 < shifted < 3.7, (healthy, shifted)  # 4.169-4.197, 3.449-3.548 seen
+    no_mask = widget_data("sanity", {**directive_params(CH1, "sanity"), "bug": "no-causal-mask", "steps": 20,
+                                     "seeds": 5})
+    for runs in by_seed(no_mask):
+        difference = runs["bug: no causal mask"]["loss"][0] - runs["healthy"]["loss"][0]
+        assert abs(difference) < 0.01, (runs["healthy"]["seed"], difference)  # at most 0.008 seen
