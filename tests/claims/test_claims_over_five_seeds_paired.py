@@ -1,5 +1,6 @@
 """The comparisons of the widgets whose curves train side by side in their own trainers
-(overfitting, precision, batch-noise, scaling-demo, sanity), checked over five seeds.
+(overfitting, precision, batch-noise, scaling-demo, sanity; grad-accumulation's own loop), checked
+over five seeds.
 
 Each test takes the widget's run at the chapter's parameters with `seeds: 5` (each curve's
 trainer stacks the five seeds, run_together steps the trainers side by side; trained once per
@@ -16,7 +17,7 @@ from claim_helpers import claim, directive_params
 from shared_runs import widget_data
 from widgets.registry import all_widgets
 
-CH1, CH6, CH7 = "01-training-loop.md", "06-regularisation.md", "07-precision.md"
+CH1, CH4, CH6, CH7 = "01-training-loop.md", "04-batch-size.md", "06-regularisation.md", "07-precision.md"
 
 
 def five_seeds(widget: str, chapter: str | None = None) -> dict:
@@ -124,3 +125,17 @@ def test_ch1_a_leak_lowers_the_step_0_loss_only_through_tied_embeddings_on_every
     for runs in by_seed(no_mask):
         difference = runs["bug: no causal mask"]["loss"][0] - runs["healthy"]["loss"][0]
         assert abs(difference) < 0.01, (runs["healthy"]["seed"], difference)  # at most 0.008 seen
+
+
+# --- chapter 4: forgetting zero_grad -----------------------------------------------------------------
+def test_ch4_forgetting_zero_grad_grows_the_gradient_norm_on_every_seed_and_the_loss_on_average():
+    text = " ".join(claim(CH4, "forgot-zero-grad").split())
+    assert "between 2.5 and 5 times the correct run's by step 10" in text and "on average" in text
+    assert "on some seeds by less than a tenth" in text
+    higher = []
+    for runs in by_seed(five_seeds("grad-accumulation", CH4)):
+        good, forgot = runs["zero_grad every step"], runs["zero_grad forgotten"]
+        ratio = forgot["grad_norm"][9] / good["grad_norm"][9]
+        assert 2.5 < ratio < 5 and forgot["grad_norm"][9] > forgot["grad_norm"][0], (good["seed"], ratio)  # 2.7-4.5
+        higher.append(forgot["loss"][-1] - good["loss"][-1])
+    assert statistics.fmean(higher) > 0.05 and min(higher) < 0.1, higher  # 0.15 on average, 0.009 to 0.27 seen
