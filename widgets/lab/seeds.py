@@ -3,7 +3,9 @@
 A TrainSpec with `seeds=3` trains each of its RunConfigs three times, as more stacked runs
 of the one model: seed k starts from its own initial weights and reads its own batches, so
 the spread between a curve's seeds is what another seed would have shown. Seed 0 is the
-spec's own seed: its runs are exactly the runs `seeds=1` trains.
+spec's own seed: its runs are exactly the runs `seeds=1` trains (except where dropout is on:
+the masks come from the trainer's one generator, drawn for the whole stack, so a dropout run's
+seed 0 starts from the same weights and reads the same batches, under other masks).
 
 Stacked runs are seed-major: runs [0, C) are seed 0's C curves, [C, 2C) seed 1's, and so on,
 so a result's first C runs are the one-seed result, whatever the count of seeds.
