@@ -75,6 +75,12 @@ class ScalingDemoWidget(Widget):
                        "marker": {"size": 12, "color": [color(p[3]) for p in latest]},
                        "xaxis": "x", "yaxis": "y", "showlegend": False,
                        "hovertemplate": "%{text}: %{x:,} parameters, validation loss %{y:.3f}<extra></extra>"})
+        if latest and spread.seed_count(data) > 1:  # each size's lowest to highest seed, as error bars
+            finals = [[r["val_loss"][-1] for r in seeds if r["val_loss"]] for seeds in spread.by_curve(data)]
+            finals = [finals[p[3]] for p in latest]
+            traces[-1]["error_y"] = {"type": "data", "symmetric": False, "color": "#6b7280",
+                                     "array": [max(f) - p[1] for f, p in zip(finals, latest)],
+                                     "arrayminus": [p[1] - min(f) for f, p in zip(finals, latest)]}
         for i, (run, (_, band)) in enumerate(zip(runs, curves)):
             traces += band  # with several seeds: every seed's training loss, lowest to highest
             traces.append(line(range(len(run["loss"])), run["loss"], f"{run['label']} ({run['params']:,} params)",
