@@ -7,6 +7,7 @@ because a batch gradient is an average of B per-sequence gradients. Then short r
 runs with a few batch sizes and the SAME learning rate, each given the same number of
 tokens, show validation loss against tokens seen (separate trainers, same seed: same
 initial weights; each batch size draws its own batches).
+
 With several seeds, each curve's trainer stacks its seeds and run_together steps the trainers
 side by side; lab/seeds.py's seed_major orders the runs seed-major.
 """

@@ -6,6 +6,7 @@ part of the model): a reference without any regularisation, and the learner's dr
 and weight decay. Train loss is measured on a fixed batch of the slice and validation
 loss on held-out text, both in eval mode (no dropout), so the gap between them is the
 overfitting.
+
 With several seeds, each curve's trainer stacks its seeds and run_together steps the trainers
 side by side; lab/seeds.py's seed_major orders the runs seed-major.
 """

@@ -9,6 +9,7 @@ a big model), times the loss scale S, cast to fp16: the share of entries that be
 (GradScaler's logic) for a few training steps from your S. Bottom: three runs from the
 same seed (same initial weights, same batches): fp32, bf16 autocast with fp32 master
 weights, and weights kept in bf16.
+
 With several seeds, each curve's trainer stacks its seeds and run_together steps the trainers
 side by side; lab/seeds.py's seed_major orders the runs seed-major.
 """

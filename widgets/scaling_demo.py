@@ -5,6 +5,7 @@ in its own LockstepTrainer built with the same seed, which gives every size the
 same batches in the same order (and the same validation batch). The trainers take
 their steps in turn (run_together), so the three curves grow together while the run
 streams; the panel of final validation loss against size is drawn when they end.
+
 With several seeds, each curve's trainer stacks its seeds and run_together steps the trainers
 side by side; lab/seeds.py's seed_major orders the runs seed-major.
 """
