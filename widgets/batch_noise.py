@@ -7,6 +7,9 @@ because a batch gradient is an average of B per-sequence gradients. Then short r
 runs with a few batch sizes and the SAME learning rate, each given the same number of
 tokens, show validation loss against tokens seen (separate trainers, same seed: same
 initial weights; each batch size draws its own batches).
+
+With several seeds, each curve's trainer stacks its seeds and run_together steps the trainers
+side by side; lab/seeds.py's seed_major orders the runs seed-major.
 """
 from __future__ import annotations
 
@@ -14,11 +17,14 @@ import math
 
 import torch
 
+from widgets import spread
 from widgets.base import Param, Widget
-from widgets.kit import REPORT_EVERY, figure, fmt, line, panels_layout
+from widgets.kit import REPORT_EVERY, band_traces, figure, fmt, line, panels_layout, seed_note, seeded_curves
+from widgets.spread import SEEDS_PARAM
 from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule
+from widgets.lab.seeds import seed_major
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
 from widgets.script import Script, Shown, Step, imports, pretty
 
@@ -84,6 +90,14 @@ def gradient_noise(model, g_big: torch.Tensor, batch: int, count: int, seed: int
     return sum(sq) / count, sum(cos) / count
 
 
+def tokens_run(h: dict, b: int, steps: int) -> dict:
+    """One run of batch size `b` as the chart shows it: its losses against tokens seen."""
+    return {"label": h["label"], "batch_size": b, "steps": steps,
+            "tokens": [(i + 1) * b * BLOCK_SIZE for i in range(len(h["loss"]))], "loss": h["loss"],
+            "val_tokens": [s * b * BLOCK_SIZE for s in h["val_steps"]],
+            "val_loss": h["val_loss"], "diverged_at": h["diverged_at"], **({"seed": h["seed"]} if "seed" in h else {})}
+
+
 class BatchNoiseWidget(Widget):
     def pretrain_spec(self, values: dict) -> TrainSpec:
         n = values["at_step"]
@@ -99,7 +113,8 @@ class BatchNoiseWidget(Widget):
             specs.append(TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE),
                                    runs=(RunConfig(f"batch {b}", Schedule("constant", lr, 0, steps, lr)),),
                                    steps=steps, batch_size=b, seed=self.seed,
-                                   eval_every=max(1, steps // EVALS_PER_RUN), eval_at_start=True))
+                                   eval_every=max(1, steps // EVALS_PER_RUN), eval_at_start=True,
+                                   seeds=values["seeds"]))
         return specs
 
     def compute(self, values, progress=None):
@@ -115,16 +130,11 @@ class BatchNoiseWidget(Widget):
                 "at_step": values["at_step"], "big_grad_sq_norm": g_big.pow(2).sum().item(),
                 "budget_tokens": BUDGET_SEQUENCES * BLOCK_SIZE, "device": pre.device, "noise_scale": None}
 
-        def snapshot(done: int) -> dict:
-            runs = []
-            for b, t in zip(RUN_BATCHES, trainers):
-                h = t.result()["runs"][0]
-                runs.append({"label": h["label"], "batch_size": b, "steps": t.spec.steps,
-                             "tokens": [(i + 1) * b * BLOCK_SIZE for i in range(len(h["loss"]))], "loss": h["loss"],
-                             "val_tokens": [s * b * BLOCK_SIZE for s in h["val_steps"]], "val_loss": h["val_loss"],
-                             "diverged_at": h["diverged_at"]})
-            return {**data, "batch_sizes": list(data["batch_sizes"]), "noise": list(data["noise"]),
-                    "cosine": list(data["cosine"]), "runs": runs, "done": done}
+        def snapshot(done: int) -> dict:  # each trainer: one batch size under every seed (lab/seeds.py)
+            runs = seed_major([[tokens_run(h, b, t.spec.steps) for h in t.result()["runs"]]
+                               for b, t in zip(RUN_BATCHES, trainers)])
+            return spread.with_seeds({**data, "batch_sizes": list(data["batch_sizes"]), "noise": list(data["noise"]),
+                                      "cosine": list(data["cosine"]), "runs": runs, "done": done})
 
         if progress is not None:
             progress(snapshot(0), 0, total)
@@ -156,7 +166,11 @@ class BatchNoiseWidget(Widget):
             line(bs, data["noise"], "mean ‖g_B − g_big‖²", 0, mode="lines+markers", marker={"size": 9}),
             line(bs, ref, "1/B reference", 7, dash="dash"),
         ]
-        for i, run in enumerate(data["runs"], start=1):
+        several = spread.seed_count(data) > 1
+        for i, (run, _) in enumerate(seeded_curves(data, keys=("loss", "tokens", "val_tokens", "val_loss")), start=1):
+            if several:  # the band: every seed's validation loss, lowest to highest
+                low, _, high = spread.per_step(spread.by_curve(data)[i - 1], "val_loss")
+                traces += band_traces(run["val_tokens"][:len(low)], low, high, run["label"], i, panel=2)
             traces.append(line(run["tokens"], run["loss"], f"{run['label']} (train)", i, panel=2,
                                show_legend=False, opacity=0.35, group=run["label"]))
             traces.append(line(run["val_tokens"], run["val_loss"], f"{run['label']}, validation", i, panel=2,
@@ -188,7 +202,7 @@ class BatchNoiseWidget(Widget):
                                                                     data["cosine"])]}
         tables = [noise]
         for run in data["runs"]:
-            tables.append({"caption": f"{run['label']}: validation loss against tokens seen",
+            tables.append({"caption": f"{run['label']}{seed_note(run)}: validation loss against tokens seen",
                            "columns": ["tokens", "validation loss"],
                            "rows": [[t, fmt(v)] for t, v in zip(run["val_tokens"], run["val_loss"])]})
         return tables
@@ -206,7 +220,8 @@ class BatchNoiseWidget(Widget):
             imports=imports(pre, specs, extra=(
                 "widgets.batch_noise:NOISE_BATCHES", "widgets.batch_noise:big_gradient",
                 "widgets.batch_noise:fit_slope", "widgets.batch_noise:gradient_noise",
-                "widgets.batch_noise:noise_scale", "widgets.batch_noise:pretrained", "widgets.lab.trainer:train")),
+                "widgets.batch_noise:noise_scale", "widgets.batch_noise:pretrained", "widgets.lab.trainer:train",
+                "widgets.lab.seeds:seed_major")),
             steps=(
                 Step(f"Fixed weights to measure at: {n} real training steps first (0: at initialisation).",
                      f"model = pretrained({pretty(pre)}).model"),
@@ -222,7 +237,7 @@ class BatchNoiseWidget(Widget):
                      f"given the same {BUDGET_SEQUENCES * BLOCK_SIZE:,} tokens: a bigger batch takes fewer steps.",
                      f"specs = {pretty(specs)}\n"
                      "result = {'noise': noise, 'slope': slope, 'noise_scale': scale,\n"
-                     "          'runs': [train(spec)['runs'][0] for spec in specs]}"),
+                     "          'runs': seed_major([train(spec)['runs'] for spec in specs])}"),
             ))
 
 
@@ -231,7 +246,8 @@ WIDGET = BatchNoiseWidget(
     title="Batch size and gradient noise",
     caption=("The squared distance between a batch gradient and a 256-sequence gradient falls roughly as 1/B "
              "(log-log slope near -1). With the same LR and the same 16,384 tokens, batch 64 gets only 8 steps "
-             "and ends with the highest validation loss; batch 16 ends lowest, below the noisier batch 4."),
+             "and ends with the highest validation loss on every seed. On the default seed batch 16 ends lowest, "
+             "below the noisier batch 4; on most other seeds batch 4 does, so that order is this seed's."),
     streams=True,
     params=(
         Param("batches", "Batches per size M", "int", 16, min=4, max=48, step=4, unit="batches",
@@ -240,5 +256,6 @@ WIDGET = BatchNoiseWidget(
               unit="steps", help="0 = at initialisation; otherwise Adam at 3e-3 with batch 8 first."),
         Param("lr", "Learning rate of the loss-per-token runs", "float", 3e-3, min=3e-4, max=2e-2, step=0.05,
               log=True, help="The same constant LR (AdamW) for every batch size."),
+        SEEDS_PARAM,
     ),
 )

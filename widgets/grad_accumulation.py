@@ -6,22 +6,31 @@ with the loss divided by k, and the same without the division (exactly k times t
 large). Then a short real SGD run from the same weights on the same batches: one run
 calls zero_grad before every step, the other forgets it, so its gradient is the sum of
 every gradient computed so far.
+
+With several seeds both runs are trained under each seed in the same stacked model (seed-major,
+lab/seeds.py): each seed starts from its own weights and reads its own batches. The one-batch
+check stays on the first seed's weights. Each run's validation loss is measured once, at the
+end, so the seeds' comparison (widgets/spread.py) has a number that is not the training batch.
 """
 from __future__ import annotations
 
 import torch
 
 from widgets.base import Param, Widget
+from widgets import spread
 from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.optim import SGD
-from widgets.kit import color, figure, finite, fmt, line, panels_layout
+from widgets.lab.seeds import batch_source, stacked
+from widgets.kit import band_traces, color, figure, finite, fmt, line, panels_layout, seed_note, seeded_curves
+from widgets.spread import SEEDS_PARAM
 from widgets.script import Script, Shown, Step
 
 BLOCK_SIZE = 32  # characters per sequence
 # The curriculum's worked example: a big pretraining batch.
 EXAMPLE_SEQUENCES, EXAMPLE_CONTEXT, EXAMPLE_STEPS = 512, 8192, 500_000
 LABELS = ("zero_grad every step", "zero_grad forgotten")
+EVAL_BATCH = 64  # validation sequences, as the trainer's
 
 
 def flat_grad(model: torch.nn.Module) -> torch.Tensor:
@@ -57,6 +66,13 @@ def tokens_arithmetic(b: int, k: int) -> dict:
             "example_total_tokens": example * EXAMPLE_STEPS}
 
 
+@torch.no_grad()
+def validation_loss(model, tokens, seed: int) -> torch.Tensor:
+    """Each run's loss on a fixed validation batch (the one the lab's trainer uses): (R,)."""
+    model.eval()
+    return model(*fixed_batch(tokens, EVAL_BATCH, BLOCK_SIZE, seed + 1))[1]
+
+
 class GradAccumulationWidget(Widget):
     def compute(self, values, progress=None):
         k, b, steps, lr = values["k"], values["micro_batch"], values["steps"], values["lr"]
@@ -74,26 +90,32 @@ class GradAccumulationWidget(Widget):
                  "norm_not_divided": g_raw.norm().item(),
                  "ratio_not_divided": (g_raw.norm() / g_big.norm()).item()}
         # a deliberately hand-written loop (the bug is in the loop), on the CPU: said so in the provenance
+        labels, run_seeds = stacked(LABELS, self.seed, values["seeds"])  # both runs under every seed
+        several = values["seeds"] > 1
         data = {"k": k, "micro_batch": b, "check": check, "tokens": tokens_arithmetic(b, k),
                 "steps": steps, "done": 0, "device": "cpu",
                 "runs": [{"label": label, "loss": [], "grad_norm": [], "fresh_grad_norm": [],
-                          "sum_fresh_norms": [], "update_norm": []} for label in LABELS]}
+                          "sum_fresh_norms": [], "update_norm": [], **({"seed": s} if several else {})}
+                         for label, s in zip(labels, run_seeds)]}
         if progress is not None:
             progress(data, 0, steps)  # the equivalence check is ready before the run starts
-        # 2. a short SGD run with accumulation, run 0 zeroes its gradient, run 1 forgets
-        stacked = TinyGPT(GPTConfig(block_size=BLOCK_SIZE), runs=2).init_weights(self.seed)
-        params = list(stacked.parameters())
-        optimizer = SGD(params, runs=2, lr=lr)
-        batches = BatchStream(corpus.train, k * b, BLOCK_SIZE, self.seed)
+        # 2. a short SGD run with accumulation, even runs zero their gradient, odd runs forget
+        runs = len(labels)
+        model = TinyGPT(GPTConfig(block_size=BLOCK_SIZE), runs=runs).init_weights(self.seed,
+                                                                                 run_seeds if several else None)
+        params = list(model.parameters())
+        optimizer = SGD(params, runs=runs, lr=lr)
+        batches = batch_source(lambda seed: BatchStream(corpus.train, k * b, BLOCK_SIZE, seed), corpus.train,
+                               k * b, BLOCK_SIZE, run_seeds)  # one seed: (B, T) for all; several: (R, B, T)
         for step in range(steps):
             for p in params:
                 if p.grad is not None:
-                    p.grad[0].zero_()  # run 0: optimizer.zero_grad(); run 1 keeps its old gradient
+                    p.grad[0::2].zero_()  # even runs: optimizer.zero_grad(); odd runs keep their old gradient
             before = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
             x, y = batches.next()
-            loss_sum = torch.zeros(2)
-            for i in range(k):
-                loss = stacked(x[i * b:(i + 1) * b], y[i * b:(i + 1) * b])[1]
+            loss_sum = torch.zeros(runs)
+            for i in range(k):  # micro-batch i: sequences i*b to (i+1)*b, the second-to-last dimension
+                loss = model(x[..., i * b:(i + 1) * b, :], y[..., i * b:(i + 1) * b, :])[1]
                 (loss.sum() / k).backward()  # runs are independent: each gets its own gradient
                 loss_sum += loss.detach()
             grad_norm = per_run_norm(p.grad for p in params)
@@ -108,8 +130,15 @@ class GradAccumulationWidget(Widget):
                 run["sum_fresh_norms"].append(finite(sum(v or 0.0 for v in run["fresh_grad_norm"])))
                 run["update_norm"].append(finite(update[r].item()))
             data["done"] = step + 1
-            if progress is not None:
+            if step + 1 < steps and progress is not None:
                 progress(data, step + 1, steps)
+        val = validation_loss(model, corpus.val, self.seed)
+        for r, run in enumerate(data["runs"]):  # a run that blew up has none (spread: not compared)
+            ok = bool(torch.isfinite(val[r]))
+            run["val_steps"], run["val_loss"] = ([steps], [val[r].item()]) if ok else ([], [])
+        data = spread.with_seeds(data)
+        if progress is not None:
+            progress(data, steps, steps)
         return data
 
     def figure(self, values, data):
@@ -120,8 +149,13 @@ class GradAccumulationWidget(Widget):
         traces = [{"type": "bar", "x": bars, "y": norms, "marker": {"color": [color(0), color(2), color(1)]},
                    "text": [f"{v:.4g}" for v in norms], "textposition": "outside", "showlegend": False,
                    "name": "gradient norm", "xaxis": "x", "yaxis": "y"}]
-        for i, run in enumerate(data["runs"]):
+        groups = spread.by_curve(data) if spread.seed_count(data) > 1 else None
+        for i, (run, _) in enumerate(seeded_curves(data, keys=("loss", "grad_norm"))):
             steps = list(range(1, len(run["loss"]) + 1))
+            if groups:  # the bands: every seed's gradient norm and training loss, lowest to highest
+                for key, panel in (("grad_norm", 2), ("loss", 3)):
+                    low, _, high = spread.per_step(groups[i], key)
+                    traces += band_traces(steps[:len(low)], low, high, run["label"], i, panel=panel)
             traces.append(line(steps, run["grad_norm"], run["label"], i, panel=2, mode="lines+markers"))
             traces.append(line(steps, run["loss"], run["label"], i, panel=3, mode="lines+markers",
                                show_legend=False))
@@ -142,7 +176,8 @@ class GradAccumulationWidget(Widget):
         c, t = data["check"], data["tokens"]
         return [f"Measured on these weights: max |accumulated − one batch| = {c['max_abs_diff']:.2e} (relative "
                 f"{c['relative_diff']:.1e}); without dividing the loss by k the gradient is ×{c['ratio_not_divided']:.6f}; "
-                f"{t['micro_batch']}×{t['context']}×{t['k']} = {t['tokens_per_step']:,} tokens per optimizer step."]
+                f"{t['micro_batch']}×{t['context']}×{t['k']} = {t['tokens_per_step']:,} tokens per optimizer step."
+                ] + spread.findings(data)
 
     def tables(self, values, data):
         c, t = data["check"], data["tokens"]
@@ -165,7 +200,7 @@ class GradAccumulationWidget(Widget):
         for run in data["runs"]:
             rows = [[s + 1, fmt(run["loss"][s]), fmt(run["grad_norm"][s]), fmt(run["fresh_grad_norm"][s]),
                      fmt(run["sum_fresh_norms"][s]), fmt(run["update_norm"][s])] for s in range(len(run["loss"]))]
-            tables.append({"caption": f"SGD run, {run['label']}",
+            tables.append({"caption": f"SGD run, {run['label']}{seed_note(run)}",
                            "columns": ["step", "loss", "gradient norm used", "this step's fresh gradient norm",
                                        "sum of fresh norms so far", "update norm"], "rows": rows})
         return tables
@@ -253,6 +288,7 @@ WIDGET = GradAccumulationWidget(
         Param("micro_batch", "Micro-batch b", "int", 4, min=1, max=8, step=1, unit="sequences",
               help=f"Sequences of {BLOCK_SIZE} characters per backward pass."),
         Param("steps", "SGD steps", "int", 10, min=2, max=30, step=1, unit="steps"),
+        SEEDS_PARAM,
         Param("lr", "SGD learning rate", "float", 0.3, min=0.01, max=1.0, step=0.05, log=True, advanced=True),
     ),
 )

@@ -6,14 +6,20 @@ part of the model): a reference without any regularisation, and the learner's dr
 and weight decay. Train loss is measured on a fixed batch of the slice and validation
 loss on held-out text, both in eval mode (no dropout), so the gap between them is the
 overfitting.
+
+With several seeds, each curve's trainer stacks its seeds and run_together steps the trainers
+side by side; lab/seeds.py's seed_major orders the runs seed-major.
 """
 from __future__ import annotations
 
+from widgets import spread
 from widgets.base import Param, Widget
-from widgets.kit import REPORT_EVERY, figure, fmt, line, panels_layout
+from widgets.kit import REPORT_EVERY, band_traces, figure, fmt, line, panels_layout, seed_note, seeded_curves
+from widgets.spread import SEEDS_PARAM
 from widgets.lab.data import BatchStream, fixed_batch, load_corpus
 from widgets.lab.model import GPTConfig
 from widgets.lab.schedules import Schedule
+from widgets.lab.seeds import seed_major
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
 from widgets.script import Script, Shown, Step, imports, pretty
 
@@ -24,9 +30,10 @@ EVAL_EVERY = 10
 def slice_trainer(spec: TrainSpec, tokens, decay_all: bool = False) -> LockstepTrainer:
     """A trainer whose batches come from `tokens` (a slice of the training text), which also
     measures the loss on a fixed batch of that slice whenever it measures validation loss (both
-    in eval mode, no dropout), so train and validation are compared alike."""
+    in eval mode, no dropout), so train and validation are compared alike. Each seed reads its
+    own batches of the slice; the fixed batch is the same for every seed, like validation's."""
     block = spec.model.block_size
-    return LockstepTrainer(spec, batches=BatchStream(tokens, spec.batch_size, block, spec.seed),
+    return LockstepTrainer(spec, batches=lambda seed: BatchStream(tokens, spec.batch_size, block, seed),
                            evals={"train_eval_loss": fixed_batch(tokens, spec.eval_batch_size, block, spec.seed + 2)},
                            decay_all=decay_all)
 
@@ -41,7 +48,8 @@ class OverfittingWidget(Widget):
         def spec(name: str, p: float, decay: float) -> TrainSpec:
             return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE, dropout=p),
                              runs=(RunConfig(name, schedule, weight_decay=decay),), steps=steps,
-                             batch_size=BATCH_SIZE, seed=self.seed, eval_every=EVAL_EVERY, eval_at_start=True)
+                             batch_size=BATCH_SIZE, seed=self.seed, eval_every=EVAL_EVERY, eval_at_start=True,
+                             seeds=values["seeds"])
 
         return [spec("no regularisation", 0.0, 0.0), spec(label, dropout, wd)]
 
@@ -51,9 +59,10 @@ class OverfittingWidget(Widget):
         trainers = [slice_trainer(reference, tokens), slice_trainer(learner, tokens, values["decay_all"])]
         steps = values["steps"]
 
-        def result(done: int) -> dict:
-            return {"steps": steps, "done": done, "slice_chars": values["slice_chars"],
-                    "device": trainers[0].device, "runs": [t.result()["runs"][0] for t in trainers]}
+        def result(done: int) -> dict:  # each trainer: its curve under every seed (lab/seeds.py)
+            return spread.with_seeds({"steps": steps, "done": done, "slice_chars": values["slice_chars"],
+                                      "device": trainers[0].device,
+                                      "runs": seed_major([t.result()["runs"] for t in trainers])})
 
         report = None if progress is None else (lambda done: progress(result(done), done, steps))
         run_together(trainers, report, REPORT_EVERY)
@@ -61,8 +70,12 @@ class OverfittingWidget(Widget):
 
     def figure(self, values, data):
         traces = []
-        for i, run in enumerate(data["runs"]):
+        several = spread.seed_count(data) > 1
+        for i, (run, _) in enumerate(seeded_curves(data, keys=("param_norm", "train_eval_loss"))):
             steps = run["val_steps"]
+            if several:  # the band: every seed's validation loss, lowest to highest
+                low, _, high = spread.per_step(spread.by_curve(data)[i], "val_loss")
+                traces += band_traces(steps[:len(low)], low, high, run["label"], i)
             traces.append(line(steps, run["train_eval_loss"], f"{run['label']}: train (slice)", i, panel=1,
                                mode="lines+markers", marker={"size": 5}))
             traces.append(line(steps, run["val_loss"], f"{run['label']}: validation", i, panel=1, dash="dot",
@@ -83,10 +96,11 @@ class OverfittingWidget(Widget):
         for run in data["runs"]:
             rows = [[s, fmt(tr), fmt(va), fmt(va - tr)]
                     for s, tr, va in zip(run["val_steps"], run["train_eval_loss"], run["val_loss"])]
-            tables.append({"caption": f"{run['label']}: loss on the {data['slice_chars']:,}-character slice and on "
+            tables.append({"caption": f"{run['label']}{seed_note(run)}: loss on the {data['slice_chars']:,}-character "
+                                      "slice and on "
                                       "validation text (eval mode)",
                            "columns": ["step", "train (slice)", "validation", "gap"], "rows": rows})
-            tables.append({"caption": f"{run['label']}: parameter norm every 10 steps",
+            tables.append({"caption": f"{run['label']}{seed_note(run)}: parameter norm every 10 steps",
                            "columns": ["step", "parameter norm"],
                            "rows": [[s + 1, fmt(v)] for s, v in enumerate(run["param_norm"]) if s % 10 == 9]})
         return tables
@@ -102,7 +116,8 @@ class OverfittingWidget(Widget):
                         Shown(f"{label}: parameter norm at the end", ("runs", i, "param_norm", -1))]
         return Script(
             self.name, self.title, values, about=self.caption, numbers=tuple(numbers),
-            imports=imports(specs, extra=("widgets.lab.data:load_corpus", "widgets.overfitting:slice_trainer")),
+            imports=imports(specs, extra=("widgets.lab.data:load_corpus", "widgets.lab.seeds:seed_major",
+                                          "widgets.overfitting:slice_trainer")),
             steps=(Step(f"The training text: only its first {n:,} characters, small enough to memorise.",
                         f"tokens = load_corpus().train[:{n}]"),
                    Step("Two runs with the same seed (same initial weights, same batches): a reference with no "
@@ -111,8 +126,8 @@ class OverfittingWidget(Widget):
                    Step("Train each on the slice. Every evaluation also measures the loss on a fixed batch of the "
                         "slice, both in eval mode (no dropout), so the gap between the two is the overfitting.",
                         f"decay_all = ({False!r}, {values['decay_all']!r})  # decay on every tensor (second run)\n"
-                        "result = {'runs': [slice_trainer(spec, tokens, all_tensors).run()['runs'][0]\n"
-                        "                   for spec, all_tensors in zip(specs, decay_all)]}")))
+                        "result = {'runs': seed_major([slice_trainer(spec, tokens, all_tensors).run()['runs']\n"
+                        "                              for spec, all_tensors in zip(specs, decay_all)])}")))
 
 
 WIDGET = OverfittingWidget(
@@ -130,6 +145,7 @@ WIDGET = OverfittingWidget(
         Param("decay_all", "Decay every tensor (embeddings, norms, biases too)", "bool", False,
               help="Off: decay only the weight matrices, as GPT-2 and most LLM recipes do."),
         Param("steps", "Training steps", "int", 150, min=20, max=300, step=10, unit="steps"),
+        SEEDS_PARAM,
         Param("lr", "Learning rate (constant, AdamW)", "float", 1e-2, min=1e-3, max=2e-2, step=0.05, log=True,
               advanced=True),
     ),

@@ -9,6 +9,9 @@ a big model), times the loss scale S, cast to fp16: the share of entries that be
 (GradScaler's logic) for a few training steps from your S. Bottom: three runs from the
 same seed (same initial weights, same batches): fp32, bf16 autocast with fp32 master
 weights, and weights kept in bf16.
+
+With several seeds, each curve's trainer stacks its seeds and run_together steps the trainers
+side by side; lab/seeds.py's seed_major orders the runs seed-major.
 """
 from __future__ import annotations
 
@@ -16,13 +19,17 @@ import math
 
 import torch
 
+from widgets import spread
 from widgets.base import Param, Widget
-from widgets.kit import REPORT_EVERY, figure, finite, fmt, line, loss_traces, panels_layout, val_table
+from widgets.kit import (REPORT_EVERY, figure, finite, fmt, line, loss_traces, panels_layout, seed_note,
+                         seeded_curves, val_table)
+from widgets.spread import SEEDS_PARAM
 from widgets.lab.data import BatchStream, load_corpus
 from widgets.lab.model import GPTConfig, TinyGPT
 from widgets.lab.precision import (FORMATS, MODES, DynamicLossScaler, LossScaling, bit_fields, cast, finfo,
                                    fp16_cast_stats, precision_trainer)
 from widgets.lab.schedules import Schedule, cosine_to_floor
+from widgets.lab.seeds import seed_major
 from widgets.lab.trainer import LockstepTrainer, RunConfig, TrainSpec, run_together
 from widgets.script import Script, Shown, Step, imports, pretty
 
@@ -86,15 +93,16 @@ def scaler_loop(scale_log2: int, grad_factor: float, lr: float, seed: int) -> di
 
 
 def shown_run(mode: str, history: dict) -> dict:
-    """What the chart shows of one precision mode's run."""
-    return {"label": mode, **{k: history[k] for k in ("loss", "val_steps", "val_loss", "lost_updates")}}
+    """What the chart shows of one precision mode's run (and its seed, with several)."""
+    return {"label": mode, **{k: history[k] for k in ("loss", "val_steps", "val_loss", "lost_updates", "seed")
+                              if k in history}}
 
 
 class PrecisionWidget(Widget):
     def spec(self, values: dict) -> TrainSpec:
         steps, lr = values["steps"], values["lr"]
         return TrainSpec(model=GPTConfig(block_size=BLOCK_SIZE), runs=(RunConfig("run", cosine_to_floor(lr, 5, steps)),),
-                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=10)
+                         steps=steps, batch_size=BATCH_SIZE, seed=self.seed, eval_every=10, seeds=values["seeds"])
 
     def compute(self, values, progress=None):
         underflow = fp16_shares(model_gradient(values["grad_factor"], self.seed))
@@ -103,9 +111,9 @@ class PrecisionWidget(Widget):
         data = {"formats": formats(values["value"]), "fp16": underflow, "device": trainers[0].device,
                 "scaler": {"log2_scale": [], "skipped": [], "underflow": [], "loss": []}, "steps": steps}
 
-        def with_runs(done: int) -> dict:
-            runs = [shown_run(mode, t.result()["runs"][0]) for mode, t in zip(MODES, trainers)]
-            return {**data, "runs": runs, "done": done}
+        def with_runs(done: int) -> dict:  # each trainer: one mode under every seed (lab/seeds.py)
+            runs = seed_major([[shown_run(mode, run) for run in t.result()["runs"]] for mode, t in zip(MODES, trainers)])
+            return spread.with_seeds({**data, "runs": runs, "done": done})
 
         if progress is not None:
             progress(with_runs(0), 0, steps)
@@ -139,7 +147,8 @@ class PrecisionWidget(Widget):
         skipped = [t for t, s in enumerate(sc["skipped"]) if s]
         traces.append(line(skipped, [sc["log2_scale"][t] for t in skipped], "step skipped (inf found)", 1,
                            panel=3, mode="markers", marker={"symbol": "x", "size": 12}))
-        for i, run in enumerate(data["runs"]):
+        for i, (run, band) in enumerate(seeded_curves(data, keys=("loss", "lost_updates"), panel=4, first_colour=5)):
+            traces += band  # with several seeds: every seed's training loss, lowest to highest
             traces += loss_traces(run, 5 + i, panel=4)
             traces.append(line(range(len(run["lost_updates"])), run["lost_updates"], run["label"], 5 + i, panel=5,
                                show_legend=False, group=run["label"]))
@@ -180,7 +189,7 @@ class PrecisionWidget(Widget):
                             enumerate(zip(*(data["scaler"][c] for c in ("log2_scale", "skipped", "underflow", "loss"))))]}]
         for run in data["runs"]:
             tables.append(val_table(run))
-            tables.append({"caption": f"{run['label']}: training loss and share of updates rounded away, every 5 steps",
+            tables.append({"caption": f"{run['label']}{seed_note(run)}: training loss and share of updates rounded away, every 5 steps",
                            "columns": ["step", "loss", "updates rounded away"],
                            "rows": [[t, fmt(run["loss"][t]), fmt(run["lost_updates"][t])]
                                     for t in range(0, len(run["loss"]), 5)]})
@@ -201,7 +210,7 @@ class PrecisionWidget(Widget):
             imports=imports(spec, extra=("widgets.lab.precision:MODES", "widgets.lab.precision:precision_trainer",
                                          "widgets.precision:formats", "widgets.precision:fp16_shares",
                                          "widgets.precision:model_gradient", "widgets.precision:scaler_loop",
-                                         "widgets.precision:shown_run")),
+                                         "widgets.precision:shown_run", "widgets.lab.seeds:seed_major")),
             steps=(
                 Step(f"{values['value']:g} stored in fp32, tf32, fp16, bf16 and the two fp8 formats by real torch "
                      "casts (tf32 has no torch dtype: it is emulated by rounding fp32's mantissa to 10 bits).",
@@ -218,7 +227,8 @@ class PrecisionWidget(Widget):
                 Step("Three runs from the same seed (same initial weights, same batches): fp32, bf16 autocast with "
                      "fp32 master weights, and weights kept in bf16.",
                      f"spec = {pretty(spec)}\n"
-                     "runs = [shown_run(mode, precision_trainer(spec, mode).run()['runs'][0]) for mode in MODES]\n"
+                     "runs = seed_major([[shown_run(mode, run) for run in precision_trainer(spec, mode).run()['runs']]\n"
+                     "                   for mode in MODES])\n"
                      "result = {'formats': stored, 'fp16': fp16, 'scaler': scaler, 'runs': runs}"),
             ))
 
@@ -240,5 +250,6 @@ WIDGET = PrecisionWidget(
               advanced=True, help="Multiplies the loss: stands in for the much smaller gradients of a big model."),
         Param("lr", "Learning rate (training runs)", "float", 1e-3, min=1e-5, max=1e-2, step=0.05, log=True),
         Param("steps", "Training steps", "int", 40, min=10, max=150, step=10, unit="steps"),
+        SEEDS_PARAM,
     ),
 )

@@ -36,6 +36,13 @@ def test_every_claim_block_is_closed_and_has_a_test():
 CH1 = "01-training-loop.md"
 
 
+def sanity_run(data: dict, key: str) -> dict:
+    """The sanity lab's run of `key` (healthy, buggy or overfit), in the widget's CURVES order."""
+    from widgets.sanity import CURVES
+
+    return data["runs"][CURVES.index(key)]
+
+
 def test_ch1_initial_loss_near_ln65_and_single_batch_overfit():
     text = claim(CH1, "sanity-default")
     assert "4.19" in text and "100 steps" in text and "about 0.01" in text
@@ -45,7 +52,7 @@ def test_ch1_initial_loss_near_ln65_and_single_batch_overfit():
     # validation 3.31 at the first check rising to 6.81, by 0.5 or more per check
     v65 = next(v for v in data["vocab"] if v["vocab_size"] == 65)
     assert abs(v65["initial_loss"] - 4.19) < 0.01 and v65["ln_v"] == pytest.approx(math.log(65))
-    overfit = data["runs"]["overfit"]
+    overfit = sanity_run(data, "overfit")
     assert len(overfit["loss"]) == 100 and overfit["loss"][-1] < 0.02
     # "rises, from about 3.3 to about 6.8"
     val = overfit["val_loss"]
@@ -58,19 +65,19 @@ def test_ch1_label_shift_bug_is_too_good_to_be_true():
     assert "below 0.01" in text and "above 2.5" in text
     data = run_as_in_chapter(CH1, "sanity")
     assert data["bug"] == "label-shift"
-    assert data["runs"]["buggy"]["val_loss"][-1] < 0.01
-    assert data["runs"]["healthy"]["val_loss"][-1] > 2.5
+    assert sanity_run(data, "buggy")["val_loss"][-1] < 0.01
+    assert sanity_run(data, "healthy")["val_loss"][-1] > 2.5
 
 
 def test_ch1_a_leak_lowers_the_step_0_loss_only_through_tied_embeddings():
     text = claim(CH1, "leak-at-step-0")
     assert "between 3.3 and 3.7" in text and "4.17" in text and "within 0.01" in text
     data = run_as_in_chapter(CH1, "sanity")
-    healthy, shifted = data["runs"]["healthy"]["loss"][0], data["runs"]["buggy"]["loss"][0]
+    healthy, shifted = sanity_run(data, "healthy")["loss"][0], sanity_run(data, "buggy")["loss"][0]
     assert abs(healthy - 4.17) < 0.015 and 3.3 < shifted < 3.7  # 4.169 and 3.47 seen: before any update
     no_mask = _run("sanity", tuple(sorted({**directive_params(CH1, "sanity"), "bug": "no-causal-mask"}.items())))
-    assert no_mask["runs"]["buggy"]["label"] == "bug: no causal mask"
-    assert abs(no_mask["runs"]["buggy"]["loss"][0] - no_mask["runs"]["healthy"]["loss"][0]) < 0.01
+    assert sanity_run(no_mask, "buggy")["label"] == "bug: no causal mask"
+    assert abs(sanity_run(no_mask, "buggy")["loss"][0] - sanity_run(no_mask, "healthy")["loss"][0]) < 0.01
 
 
 def _forgotten_zero_grad(optimizer_name: str, forget: bool, steps: int = 400, lr: float | None = None):

@@ -26,6 +26,7 @@ RUN_CLAIM_TESTS = [
     "tests/claims/test_chapter_claims_ch07_08_09_10.py",
     "tests/claims/test_claims_over_five_seeds.py",
     "tests/claims/test_claims_over_five_seeds_lab.py",
+    "tests/claims/test_claims_over_five_seeds_paired.py",
     "tests/claims/test_predict.py::test_every_predict_question_is_true_of_the_real_run",
     "tests/claims/test_predict_variants.py::test_every_variant_has_one_answer_on_its_real_run",
     "tests/widgets/test_widget_warmup.py",

@@ -8,8 +8,13 @@ import torch
 
 from widgets.lab.bugs import label_shift_bug, remove_causal_mask
 from widgets.lab.model import GPTConfig, TinyGPT
-from widgets.sanity import OVERFIT_TARGET, WIDGET, initial_loss
+from widgets.sanity import CURVES, OVERFIT_TARGET, WIDGET, initial_loss
 from shared_runs import widget_run
+
+
+def by_key(data: dict) -> dict:
+    """The one-seed result's runs by their part of the lab (healthy, buggy, overfit)."""
+    return dict(zip(CURVES, data["runs"]))
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +30,12 @@ def test_initial_loss_is_ln_v(default):
     for v in data["vocab"]:
         assert abs(v["initial_loss"] - math.log(v["vocab_size"])) < 0.1
     # the training runs start there too (their first recorded loss)
-    assert abs(data["runs"]["healthy"]["loss"][0] - math.log(65)) < 0.1
+    assert abs(by_key(data)["healthy"]["loss"][0] - math.log(65)) < 0.1
 
 
 def test_single_batch_overfit_goes_below_the_target(default):
     values, data = default
-    run = data["runs"]["overfit"]
+    run = by_key(data)["overfit"]
     assert len(run["loss"]) == values["steps"] == 100
     assert run["loss"][-1] < OVERFIT_TARGET == 0.5
     # memorising one batch is not learning the language: validation gets worse
@@ -40,7 +45,7 @@ def test_single_batch_overfit_goes_below_the_target(default):
 def test_label_shift_bug_is_too_good_to_be_true(default):
     values, data = default
     assert values["bug"] == "label-shift"
-    healthy, buggy = data["runs"]["healthy"], data["runs"]["buggy"]
+    healthy, buggy = by_key(data)["healthy"], by_key(data)["buggy"]
     assert buggy["val_loss"][-1] < 0.5 * healthy["val_loss"][-1]
     assert buggy["val_loss"][-1] < 0.5  # far below anything a char model reaches in 100 steps
 
@@ -48,7 +53,7 @@ def test_label_shift_bug_is_too_good_to_be_true(default):
 def test_no_mask_bug_beats_the_healthy_model_given_more_steps():
     values = WIDGET.canonicalize({"bug": "no-causal-mask", "steps": 150, "lr": 1e-2})
     data = WIDGET.compute(values)
-    assert data["runs"]["buggy"]["val_loss"][-1] < data["runs"]["healthy"]["val_loss"][-1] - 0.05
+    assert by_key(data)["buggy"]["val_loss"][-1] < by_key(data)["healthy"]["val_loss"][-1] - 0.05
 
 
 def test_no_mask_attention_lets_the_past_depend_on_the_future():

@@ -3,7 +3,9 @@
 A TrainSpec with `seeds=3` trains each of its RunConfigs three times, as more stacked runs
 of the one model: seed k starts from its own initial weights and reads its own batches, so
 the spread between a curve's seeds is what another seed would have shown. Seed 0 is the
-spec's own seed: its runs are exactly the runs `seeds=1` trains.
+spec's own seed: its runs are exactly the runs `seeds=1` trains (except where dropout is on:
+the masks come from the trainer's one generator, drawn for the whole stack, so a dropout run's
+seed 0 starts from the same weights and reads the same batches, under other masks).
 
 Stacked runs are seed-major: runs [0, C) are seed 0's C curves, [C, 2C) seed 1's, and so on,
 so a result's first C runs are the one-seed result, whatever the count of seeds.
@@ -12,6 +14,11 @@ Whatever a widget gives per curve (an optimizer block, a recovery policy, Muon o
 gives for one seed: `per_seed` repeats it for every seed, in the same seed-major order. Batches
 a widget chooses itself come as a factory, seed -> stream (`batch_source`), so each seed
 reads its own stream of the widget's own data.
+
+Curves that cannot share one stacked model (other shapes, dropout, dtypes, batch sizes or a
+bug in the model) each have their own trainer: its spec's `seeds` stacks that curve's seeds
+in it, and run_together steps the trainers side by side, so every seed of every curve still
+trains in the same pass. `seed_major` then orders their runs as one trainer's result would be.
 """
 from __future__ import annotations
 
@@ -54,6 +61,16 @@ def per_seed_blocks(blocks: Sequence[tuple[int, object]], runs: int, seeds: int 
     if not curves or runs % curves or (seeds is not None and curves * seeds != runs):
         raise ValueError(f"the blocks hold {curves} runs, the spec {runs}")
     return list(blocks) * (runs // curves)
+
+
+def seed_major(curves: Sequence[Sequence[dict]]) -> list[dict]:
+    """The runs of trainers that each train one curve under every seed (one list per curve, in
+    seed order), seed-major: seed 0's curves, then seed 1's, ... With one seed: one run per
+    curve, in curve order, as before."""
+    counts = {len(runs) for runs in curves}
+    if len(counts) != 1:
+        raise ValueError(f"every curve needs the same seeds, got {sorted(len(r) for r in curves)} runs")
+    return [runs[k] for k in range(counts.pop()) for runs in curves]
 
 
 StreamFactory = Callable[[int], object]  # seed -> a batch stream (anything with next() -> (x, y))
