@@ -119,17 +119,11 @@ def test_an_interrupted_precompute_keeps_what_it_did(tmp_path):
     while open_cache(cache_url, 10**9).stats()["entries"] < 2:
         assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
         time.sleep(0.1)
-    # Ctrl-C, pressed again if the first one is not taken within a minute: on a loaded CI
-    # machine one went unanswered for 60 s (landing, it seems, where a library swallowed it)
-    output = None
-    for _ in range(4):
-        process.send_signal(signal.SIGINT)
-        try:
-            output, _ = process.communicate(timeout=60)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    assert output is not None, "precompute ignored four Ctrl-C's"
+    # one Ctrl-C: the event loop takes it and cancels the run wherever the main thread is
+    # (app/serving/precompute/cli.py: cancel_on_ctrl_c; a default KeyboardInterrupt was once
+    # swallowed under load and the precompute ran on to the end)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=240)
     assert "precompute interrupted (run it again to resume)" in output, output[-3000:]
     kept = open_cache(cache_url, 10**9).stats()["entries"]
     assert kept >= 2

@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import itertools
 import logging
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -124,11 +125,28 @@ async def run_precompute(settings, widgets: dict[str, Widget], planned: list[Mov
         except asyncio.CancelledError:
             summary.interrupted = True
         bar.close()
+    except asyncio.CancelledError:  # Ctrl-C before the runs started (the engine still starting)
+        summary.interrupted = True
     finally:
         summary.wall_s = time.monotonic() - started
         await engine.close()
         cache.close()
     return summary
+
+
+def cancel_on_ctrl_c(loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
+    """Ctrl-C cancels the run through the event loop, as asyncio.run does. Left to Python's default
+    handler, the KeyboardInterrupt is raised wherever the main thread happens to be, and a
+    library's broad `except` there (the in-process Dask workers run in this process) could
+    swallow it: the precompute then ran on to the end. A second Ctrl-C gets the default again."""
+    def first_ctrl_c() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, first_ctrl_c)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals on this platform
+        pass
 
 
 def main(argv: list[str]) -> int:
@@ -160,9 +178,10 @@ def main(argv: list[str]) -> int:
         return 0
     loop = asyncio.new_event_loop()
     task = loop.create_task(run_precompute(settings, widgets, planned, args.concurrency))
+    cancel_on_ctrl_c(loop, task)
     try:
         summary = loop.run_until_complete(task)
-    except KeyboardInterrupt:  # Ctrl-C: stop the workers' jobs, report what was done
+    except KeyboardInterrupt:  # where the loop cannot take signals: stop the jobs, report what was done
         task.cancel()
         summary = loop.run_until_complete(task)
         summary.interrupted = True
