@@ -78,6 +78,27 @@ TEACHER_TOKEN = "browser-tests-operator-token"  # COURSE_TEACHER_TOKEN of the li
 TRAINING_FOLDERS = {"claims", "widgets", "exercises"}  # under tests/
 
 
+def pytest_collection_finish(session):
+    """Start the rerun of the claim tests on ATen's unvectorised kernels now, in the background
+    at the lowest priority, and read its verdict last (tests/other_kernels.py says why)."""
+    import other_kernels
+
+    verdict = next((item for item in session.items if item.nodeid == other_kernels.VERDICT_TEST), None)
+    if verdict is None or session.config.option.collectonly or other_kernels.already_unvectorised():
+        return
+    session.items.remove(verdict)
+    session.items.append(verdict)
+    session.config.stash[other_kernels.STASH] = other_kernels.Rerun()
+
+
+def pytest_sessionfinish(session):
+    import other_kernels
+
+    rerun = session.config.stash.get(other_kernels.STASH, None)
+    if rerun is not None:  # stopped early (-x, Ctrl-C) or finished: nothing left running
+        rerun.stop()
+
+
 def pytest_collection_modifyitems(config, items):
     """Any test that uses the browser is a browser test, and any test in a module that starts
     real services (tests/services.py: redis-server, a Dask scheduler and workers, uvicorn) is

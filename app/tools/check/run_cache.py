@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -48,11 +49,15 @@ class RecordedRuns:
         if self.cache_dir is None:
             return
         path = self.path(widget, values)
+        # written aside, then renamed: a process reading the same run at once (the check, the
+        # tests, their rerun on another kernel set) sees the whole record or none
+        aside = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(data))
+            aside.write_text(json.dumps(data))
+            os.replace(aside, path)
         except (OSError, ValueError):
-            pass
+            aside.unlink(missing_ok=True)
 
     def run(self, widget, values: dict) -> tuple[dict, bool]:
         """(the run's data, whether it was recorded already): trained and recorded if not."""
