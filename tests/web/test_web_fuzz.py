@@ -16,6 +16,8 @@ the schema in test_every_widget_result_matches_its_documented_model at their che
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import time
 import warnings
 
@@ -32,11 +34,25 @@ with warnings.catch_warnings():
     from schemathesis import checks as st_checks
     from schemathesis.generation import GenerationMode
     from schemathesis.specs.openapi import checks as openapi_checks
-    # Imported now, at collection, not lazily by the first test: schemathesis is a pytest
-    # plugin, so its modules are compiled through pytest's assertion rewriting (ast.parse), and
-    # on CPython 3.11 an ast.parse after another test's RecursionError (test_web_errors' deeply
-    # nested JSON) can fail with "SystemError: AST constructor recursion depth mismatch".
-    import schemathesis.specs.openapi.schemas  # noqa: F401
+
+
+def import_every_module(package) -> None:
+    """Import all of `package` now. Schemathesis is a pytest plugin, so its modules are compiled
+    through pytest's assertion rewriting (ast.parse) when first imported, and it imports many
+    lazily, mid-test (the dictionaries module only for some parameters). On CPython 3.11 an
+    ast.parse after another test's RecursionError (test_web_errors' deeply nested JSON) can fail
+    with "SystemError: AST constructor recursion depth mismatch": importing one module early
+    moved the failure to the next lazy one, so every module is imported at collection."""
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + ".", onerror=lambda name: None):
+        try:
+            importlib.import_module(module.name)
+        except Exception:  # a module for an optional extra this project does not install
+            pass
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import_every_module(schemathesis)
 
 # widgets that compute in well under a second at any setting (measured: at most 0.7 s)
 CHEAP = {"bias-correction", "config-reader", "lr-schedule", "optimizer-race", "param-ladder"}
