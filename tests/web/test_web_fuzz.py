@@ -54,6 +54,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import_every_module(schemathesis)
 
+# Fuzzing every operation takes about two minutes here: part of `make test`, not of the
+# developers' quick loop (`make test-fast` leaves slow tests out)
+pytestmark = pytest.mark.slow
+
 # widgets that compute in well under a second at any setting (measured: at most 0.7 s)
 CHEAP = {"bias-correction", "config-reader", "lr-schedule", "optimizer-race", "param-ladder"}
 EXAMPLES = 8  # per operation and generation mode
