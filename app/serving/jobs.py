@@ -31,7 +31,7 @@ from functools import partial
 from app.serving.cache import BoundedLRU, ResultCache
 from app.serving.engine import BACKGROUND_PRIORITY, LEARNER_PRIORITY, Engine, Handle
 from app.serving.keys import Profile, RunKey
-from app.serving.precompute.moves import near_moves
+from app.serving.precompute.moves import near_moves, toward_defaults
 from app.serving.worker.widget_task import run_widget
 from widgets.base import Widget
 
@@ -91,9 +91,11 @@ class WidgetJobs:
 
     def nearest_cached(self, widget: Widget, values: dict, radius: int = NEAREST_RADIUS) -> tuple[dict, dict] | None:
         """(values, item) of the nearest setting within `radius` slider positions of one control
-        whose result is cached (precompute fills exactly these), or None: what a page shows
-        while `values` trains, so a moved slider never leaves the learner looking at nothing."""
-        for near in near_moves(widget, values, radius):
+        whose result is cached (precompute fills exactly these), failing that of the setting with
+        one control back at its default, or of the defaults (a slider dragged far from its
+        placement); or None: what a page shows while `values` trains, so a moved slider never
+        leaves the learner looking at nothing. At most a few dozen cache lookups."""
+        for near in [*near_moves(widget, values, radius), *toward_defaults(widget, values)]:
             item = self.cached(widget, near)
             if item is not None:
                 return near, item

@@ -126,6 +126,19 @@ def test_an_uncached_move_shows_the_nearest_ready_setting_while_it_trains(client
     assert ready["html"]
 
 
+def test_a_slider_dragged_far_shows_the_defaults_run_while_it_trains(client, app):
+    """Far beyond the two positions precompute fills around a placement, the chart still shows a
+    ready run: the setting with the dragged control back at its default."""
+    widget = app.state.widgets["lr-schedule"]
+    defaults = stream_kinds_and_data(client, {})  # trained and cached: the placement's run
+    assert dict(defaults)["result"]["html"]
+    far = stream_kinds_and_data(client, {"warmup": 4000})  # 380 slider positions from the default
+    kinds = [kind for kind, _ in far]
+    assert kinds[:2] == ["queued", "nearest"] and kinds[-1] == "result", kinds
+    nearest = dict(far)["nearest"]
+    assert nearest["values"] == widget.canonicalize({}) and "Warmup steps 200" in nearest["label"]
+
+
 def json_roundtrip(value):
     import json
 

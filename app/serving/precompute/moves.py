@@ -128,6 +128,24 @@ def near_moves(widget: Widget, base: dict, radius: int) -> list[dict]:
     return found
 
 
+def toward_defaults(widget: Widget, values: dict) -> list[dict]:
+    """Canonical values of `values` with one control moved back to its default, each control in
+    turn, then the defaults themselves: a learner who drags one slider far from where a chapter
+    placed it is most often one control away from the placement, and a placement mostly keeps
+    the defaults of the controls it does not set."""
+    defaults = widget.canonicalize({})
+    moved = [p.name for p in widget.params if values.get(p.name) != defaults[p.name]]
+    found = []
+    for name in moved:
+        try:
+            found.append(widget.canonicalize({**values, name: defaults[name]}))
+        except ParamError:  # that combination is not allowed (a warmup longer than the run...)
+            pass
+    if len(moved) > 1:
+        found.append(defaults)
+    return found
+
+
 def far_move(widget: Widget, base: dict, radius: int, rng) -> dict | None:
     """Canonical values with one slider at a random position more than `radius` positions
     from `base`: a move precompute at that radius has not made (None if no slider reaches)."""
