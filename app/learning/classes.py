@@ -82,6 +82,15 @@ class ClassError(ValueError):
     """A class operation the request cannot have (the message says why, for the learner)."""
 
 
+def new_class_id() -> str:
+    """An unguessable class id (72 random bits, URL-safe) that never starts with "-": the
+    command line (`python -m app class token ID`) would read such an id as an option."""
+    while True:
+        class_id = secrets.token_urlsafe(12)
+        if not class_id.startswith("-"):
+            return class_id
+
+
 @dataclass(frozen=True)
 class ClassInfo:
     id: str
@@ -130,7 +139,7 @@ class ClassRecords:
     # --- the teacher's side -------------------------------------------------------------
     def create_class(self, name: str) -> tuple[ClassInfo, str]:
         """A new class and its teacher token (returned once: only its digest is kept)."""
-        info = ClassInfo(secrets.token_urlsafe(12), clean_name(name), time.time())
+        info = ClassInfo(new_class_id(), clean_name(name), time.time())
         token = secrets.token_urlsafe(24)
         with self._write() as conn:
             conn.execute("INSERT INTO classes (id, name, teacher_token_sha256, created_at) VALUES (?, ?, ?, ?)",

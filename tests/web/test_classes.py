@@ -300,3 +300,13 @@ def test_the_teacher_sees_the_class_first_answers_and_the_misconception_map(app,
     assert dist[letters[WRONG]] == 1 and dist[letters[RIGHT]] == 1
     for c in learners:
         assert c.cookies["learner"] not in html
+
+
+def test_a_class_id_never_starts_with_a_dash(monkeypatch):
+    """The command line takes a class id as an argument, and argparse reads "-x..." as an option:
+    one fresh-clone CI run drew such an id (1 in 64) and `class token ID` failed."""
+    from app.learning import classes
+
+    drawn = iter(["-starts-w-dash", "_fine-id_12345"])
+    monkeypatch.setattr(classes.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert classes.new_class_id() == "_fine-id_12345"
