@@ -13,6 +13,7 @@ moves the test that reads its verdict to the end of the run.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,3 +79,4 @@ class Rerun:
             except ProcessLookupError:
                 pass
             self.process.wait()
+        shutil.rmtree(self.basetemp, ignore_errors=True)

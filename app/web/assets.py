@@ -27,8 +27,8 @@ VENDOR_FILES = {
     # CodeMirror 6 for the exercises, bundled by esbuild at set-up (Makefile: EDITOR_BUNDLE)
     "editor.js": "node_modules/.course-bundle/editor.js",
     # Plotly's cartesian bundle (scatter, bar, contour...: every trace the widgets draw, checked
-    # by tests/web/test_web_wire.py) is a third of the full bundle the plotly wheel carries:
-    # 497 KB on the wire instead of 1,435 KB, and a third of the script to parse on every page
+    # by tests/widgets/test_widgets_contract.py) is a third of the full bundle the plotly wheel
+    # carries: 485 KiB on the wire instead of 1,435 KiB, and a third of the script to parse
     "plotly.min.js": "node_modules/plotly.js-cartesian-dist-min/plotly-cartesian.min.js",
 }
 YEAR = "public, max-age=31536000, immutable"

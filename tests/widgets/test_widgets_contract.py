@@ -109,14 +109,10 @@ def test_every_trace_is_one_the_served_plotly_bundle_draws(name):
     # the pages load Plotly's cartesian bundle, not the full one: a widget that starts drawing
     # another trace type (a 3-D surface, a map) needs a bigger bundle, and this says so
     values, data = default_result(name)
-    drawn = {trace.get("type", "scatter") for trace in widget_figure(name, values, data)["data"]}
+    drawn = {trace.get("type", "scatter") for trace in WIDGETS[name].figure(values, data)["data"]}
     available = plotly_bundle_traces()
     assert {"scatter", "bar", "contour"} <= available, sorted(available)
     assert drawn <= available, f"{name} draws {sorted(drawn - available)}, not in the bundle"
-
-
-def widget_figure(name: str, values: dict, data: dict) -> dict:
-    return json.loads(json.dumps(WIDGETS[name].figure(values, data)))
 
 
 class _EnoughReports(Exception):
