@@ -71,6 +71,17 @@ def test_the_embedded_engine_runs_one_worker_process_per_core(server):
     assert status["workers"] == Settings().worker_count and status["threads"] == status["workers"]
 
 
+def test_the_served_process_freezes_its_start_up_heap_once_pre_rendered(server):
+    """A full collection walking torch, Dask and the course stopped the web process for up to
+    280 ms every few seconds under the load bench: a served process freezes what start-up built."""
+    base, _ = server
+    deadline = time.monotonic() + 60
+    while not (status := httpx.get(base + "/api/engine", timeout=10).json()["prerendered"])["finished"]:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["frozen_objects"] > 100_000, status
+
+
 def test_closing_a_stream_frees_its_worker_within_half_a_second(server):
     base, status = server
     with services.Probe(status["scheduler"]) as probe, httpx.Client(base_url=base, timeout=120) as client:

@@ -209,3 +209,4 @@ def test_the_start_up_pre_render_starts_no_engine_when_nothing_is_cached(app, cl
     status = client.get("/api/engine").json()["prerendered"]
     assert status["finished"] and status["rendered"] == 0
     assert app.state.engine.client is None
+    assert status["frozen_objects"] == 0  # the in-process engine (tests, scripts) freezes nothing
