@@ -76,19 +76,49 @@ TEACHER_TOKEN = "browser-tests-operator-token"  # COURSE_TEACHER_TOKEN of the li
 
 
 TRAINING_FOLDERS = {"claims", "widgets", "exercises"}  # under tests/
+RERUN_FOLDER = pytest.StashKey[str]()
 
 
 def pytest_collection_finish(session):
-    """Start the rerun of the claim tests on ATen's unvectorised kernels now, in the background
-    at the lowest priority, and read its verdict last (tests/other_kernels.py says why)."""
+    """Read the verdict of the rerun of the claim tests on ATen's unvectorised kernels last
+    (tests/other_kernels.py says why). Without xdist this process starts the rerun now, in the
+    background at the lowest priority; with xdist the controller does, once (below)."""
     import other_kernels
 
-    verdict = next((item for item in session.items if item.nodeid == other_kernels.VERDICT_TEST), None)
+    verdict = next((item for item in session.items if item.nodeid.split("@")[0] == other_kernels.VERDICT_TEST), None)
     if verdict is None or session.config.option.collectonly or other_kernels.already_unvectorised():
         return
     session.items.remove(verdict)
     session.items.append(verdict)
-    session.config.stash[other_kernels.STASH] = other_kernels.Rerun()
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[other_kernels.STASH] = other_kernels.Rerun()
+
+
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        import tempfile
+
+        config.stash[RERUN_FOLDER] = tempfile.mkdtemp(prefix="other-kernels-")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist's controller: tell each worker where the rerun writes its verdict."""
+    import other_kernels
+
+    node.workerinput[other_kernels.FOLDER] = node.config.stash[RERUN_FOLDER]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """xdist's controller: the first worker to have collected the verdict test starts the rerun."""
+    import other_kernels
+
+    config = node.config
+    if other_kernels.STASH in config.stash or config.option.collectonly or other_kernels.already_unvectorised():
+        return
+    if any(nodeid.split("@")[0] == other_kernels.VERDICT_TEST for nodeid in ids):
+        config.stash[other_kernels.STASH] = other_kernels.Rerun(config.stash[RERUN_FOLDER])
 
 
 def pytest_sessionfinish(session):
@@ -99,13 +129,20 @@ def pytest_sessionfinish(session):
         rerun.stop()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Any test that uses the browser is a browser test, and any test in a module that starts
     real services (tests/services.py: redis-server, a Dask scheduler and workers, uvicorn) is
     a serving test, marked or not; a test in tests/claims, tests/widgets or tests/exercises
     trains real runs or grades in the sandbox, and is marked `trains`. `make test-fast` leaves
-    all of these out, and the slow ones."""
+    all of these out, and the slow ones.
+
+    The xdist group (make test runs two workers, `--dist loadgroup`) is the module, so a
+    module's fixtures start once; every test on the live server is in one group, so one worker
+    runs them all against one server and one Chromium."""
     for item in items:
+        live = "live_server" in getattr(item, "fixturenames", ())
+        item.add_marker(pytest.mark.xdist_group("live" if live else item.nodeid.split("::")[0]))
         if TRAINING_FOLDERS & set(Path(str(item.fspath)).relative_to(ROOT).parts[:2]):
             item.add_marker(pytest.mark.trains)
         if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):

@@ -18,6 +18,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -41,6 +44,8 @@ NOT_AGAIN = ["tests/widgets/test_widget_warmup.py::"
              "test_chapter_claim_the_warmup_run_is_the_same_to_four_decimals_on_another_kernel_set"]
 VERDICT_TEST = "tests/claims/test_claims_on_other_kernels.py::test_run_claims_also_hold_with_unvectorised_kernels"
 STASH = pytest.StashKey["Rerun"]()
+FOLDER = "other_kernels_folder"  # the key of the rerun's folder in an xdist worker's workerinput
+OUTPUT, EXIT_CODE = "output.txt", "exit-code"
 TIMEOUT_S = 2400
 
 
@@ -49,28 +54,36 @@ def already_unvectorised() -> bool:
 
 
 class Rerun:
-    """The rerun's process: its own session (stopped as a group), its output in a file."""
+    """The rerun's process: its own session (stopped as a group), its output and then its exit
+    code in `folder` (where the xdist workers read them: the controller starts the rerun)."""
 
-    def __init__(self) -> None:
-        self.output = tempfile.TemporaryFile(mode="w+", prefix="other-kernels-")
-        self.basetemp = tempfile.mkdtemp(prefix="other-kernels-")
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="other-kernels-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.output = open(self.folder / OUTPUT, "w")
         env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+        env.pop("PYTEST_ADDOPTS", None)  # the suite's own options (-n, --durations) are not the rerun's
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:cacheprovider",
-             f"--basetemp={self.basetemp}", "-m", "not browser",
+            [sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:cacheprovider", "-p", "no:xdist",
+             f"--basetemp={self.folder / 'basetemp'}", "-m", "not browser",
              *(f"--deselect={t}" for t in NOT_AGAIN), *RUN_CLAIM_TESTS],
             cwd=ROOT, env=env, stdout=self.output, stderr=subprocess.STDOUT, text=True,
             start_new_session=True, preexec_fn=lambda: os.nice(19))
+        threading.Thread(target=self._record_exit, daemon=True).start()
+
+    def _record_exit(self) -> None:
+        code = self.process.wait()
+        aside = self.folder / f"{EXIT_CODE}.tmp"
+        aside.write_text(str(code))
+        os.replace(aside, self.folder / EXIT_CODE)
 
     def verdict(self, timeout: float = TIMEOUT_S) -> tuple[int, str]:
         """(the rerun's exit code, the end of its output), once it has finished."""
         try:
-            code = self.process.wait(timeout=timeout)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.stop()
-            code = -1
-        self.output.seek(0)
-        return code, self.output.read()[-6000:]
+        return verdict_in(self.folder, timeout=10)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -79,4 +92,23 @@ class Rerun:
             except ProcessLookupError:
                 pass
             self.process.wait()
-        shutil.rmtree(self.basetemp, ignore_errors=True)
+        self.output.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def verdict_in(folder: Path, timeout: float = TIMEOUT_S) -> tuple[int, str]:
+    """(exit code, the end of the output) of the rerun writing into `folder`, waited for; exit
+    code -1 when it has not finished within `timeout` seconds (or was stopped)."""
+    deadline = time.monotonic() + timeout
+    code_file, output_file = Path(folder) / EXIT_CODE, Path(folder) / OUTPUT
+    while not code_file.exists() and time.monotonic() < deadline:
+        time.sleep(1.0)
+    try:
+        code = int(code_file.read_text())
+    except (OSError, ValueError):
+        code = -1
+    try:
+        output = output_file.read_text()[-6000:]
+    except OSError:
+        output = f"no output in {folder}"
+    return code, output

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import pytest
 
-from other_kernels import STASH, Rerun, already_unvectorised
+from other_kernels import FOLDER, STASH, Rerun, already_unvectorised, verdict_in
 
 
 @pytest.mark.slow
 def test_run_claims_also_hold_with_unvectorised_kernels(request):
     if already_unvectorised():
         pytest.skip("this process already uses the unvectorised kernels: the suite itself is that check")
-    # started by tests/conftest.py when collection finished (this test then runs last), or now
-    rerun = request.config.stash.get(STASH, None) or Rerun()
-    code, output = rerun.verdict()
+    # started by tests/conftest.py (this test then runs last): by this process when collection
+    # finished, or by xdist's controller, writing into the folder it gave this worker; or now
+    workerinput = getattr(request.config, "workerinput", {})
+    if FOLDER in workerinput:
+        code, output = verdict_in(workerinput[FOLDER])
+    else:
+        code, output = (request.config.stash.get(STASH, None) or Rerun()).verdict()
     assert code == 0, f"with ATEN_CPU_CAPABILITY=default (exit {code}):\n{output}"

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 
 from app.serving.keys import Profile, RunKey, code_version, local_profile
 from widgets.lab import runtime
@@ -60,10 +61,20 @@ class RecordedRuns:
             aside.unlink(missing_ok=True)
 
     def run(self, widget, values: dict) -> tuple[dict, bool]:
-        """(the run's data, whether it was recorded already): trained and recorded if not."""
+        """(the run's data, whether it was recorded already): trained and recorded if not. A
+        process that finds another one training the same run waits for its record (the test
+        suite's xdist workers ask for many of the same runs)."""
         data = self.load(widget, values)
         if data is not None:
             return data, True
-        data = widget.compute(values)
-        self.save(widget, values, data)
+        if self.cache_dir is None:
+            return widget.compute(values), False
+        path = self.path(widget, values)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(path.with_name(path.name + ".lock")):
+            data = self.load(widget, values)
+            if data is not None:
+                return data, True
+            data = widget.compute(values)
+            self.save(widget, values, data)
         return data, False
