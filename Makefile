@@ -67,10 +67,10 @@ test-fast: setup
 check:
 	$(PY) -m app check
 
-# two pytest-xdist workers (the module is the unit of work; every test on the live server
-# goes to one worker: tests/conftest.py). PYTEST_WORKERS=0 runs the suite in one process.
+# two pytest-xdist workers (the module is the unit of work, and every test on the live server
+# goes to one worker: tests/xdist_scopes.py). PYTEST_WORKERS=0 runs the suite in one process.
 pytest:
-	@status=0; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) || status=$$?; \
+	@status=0; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that counts as a failure" >&2; fi; \
 	exit $$status
 

@@ -76,15 +76,22 @@ TEACHER_TOKEN = "browser-tests-operator-token"  # COURSE_TEACHER_TOKEN of the li
 
 
 TRAINING_FOLDERS = {"claims", "widgets", "exercises"}  # under tests/
-RERUN_FOLDER = pytest.StashKey[str]()
+SHARED = pytest.StashKey[str]()  # xdist's controller: the folder it shares with its workers
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist tells its controller the worker has collected
 def pytest_collection_finish(session):
     """Read the verdict of the rerun of the claim tests on ATen's unvectorised kernels last
     (tests/other_kernels.py says why). Without xdist this process starts the rerun now, in the
-    background at the lowest priority; with xdist the controller does, once (below)."""
+    background at the lowest priority; with xdist the controller does, once (below), and a
+    worker lists the tests on the live server for the controller's scheduler."""
     import other_kernels
 
+    shared = getattr(session.config, "workerinput", {}).get(other_kernels.SHARED_FOLDER)
+    if shared:
+        import xdist_scopes
+
+        xdist_scopes.write_live_tests(shared, session.items)
     verdict = next((item for item in session.items if item.nodeid.split("@")[0] == other_kernels.VERDICT_TEST), None)
     if verdict is None or session.config.option.collectonly or other_kernels.already_unvectorised():
         return
@@ -98,15 +105,27 @@ def pytest_configure(config):
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         import tempfile
 
-        config.stash[RERUN_FOLDER] = tempfile.mkdtemp(prefix="other-kernels-")
+        config.stash[SHARED] = tempfile.mkdtemp(prefix="course-tests-")  # removed at sessionfinish
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):
-    """xdist's controller: tell each worker where the rerun writes its verdict."""
+    """xdist's controller: a folder shared with every worker (the rerun's verdict, the list of
+    the tests on the live server)."""
     import other_kernels
 
-    node.workerinput[other_kernels.FOLDER] = node.config.stash[RERUN_FOLDER]
+    node.workerinput[other_kernels.SHARED_FOLDER] = node.config.stash[SHARED]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope` (make test): a module's tests on one worker, and every test on the
+    live server on one worker (tests/xdist_scopes.py)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    import xdist_scopes
+
+    return xdist_scopes.ModulesAndTheLiveServer(config, log, config.stash[SHARED])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -118,7 +137,7 @@ def pytest_xdist_node_collection_finished(node, ids):
     if other_kernels.STASH in config.stash or config.option.collectonly or other_kernels.already_unvectorised():
         return
     if any(nodeid.split("@")[0] == other_kernels.VERDICT_TEST for nodeid in ids):
-        config.stash[other_kernels.STASH] = other_kernels.Rerun(config.stash[RERUN_FOLDER])
+        config.stash[other_kernels.STASH] = other_kernels.Rerun(other_kernels.rerun_folder(config.stash[SHARED]))
 
 
 def pytest_sessionfinish(session):
@@ -127,22 +146,17 @@ def pytest_sessionfinish(session):
     rerun = session.config.stash.get(other_kernels.STASH, None)
     if rerun is not None:  # stopped early (-x, Ctrl-C) or finished: nothing left running
         rerun.stop()
+    if SHARED in session.config.stash:
+        shutil.rmtree(session.config.stash[SHARED], ignore_errors=True)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Any test that uses the browser is a browser test, and any test in a module that starts
     real services (tests/services.py: redis-server, a Dask scheduler and workers, uvicorn) is
     a serving test, marked or not; a test in tests/claims, tests/widgets or tests/exercises
     trains real runs or grades in the sandbox, and is marked `trains`. `make test-fast` leaves
-    all of these out, and the slow ones.
-
-    The xdist group (make test runs two workers, `--dist loadgroup`) is the module, so a
-    module's fixtures start once; every test on the live server is in one group, so one worker
-    runs them all against one server and one Chromium."""
+    all of these out, and the slow ones."""
     for item in items:
-        live = "live_server" in getattr(item, "fixturenames", ())
-        item.add_marker(pytest.mark.xdist_group("live" if live else item.nodeid.split("::")[0]))
         if TRAINING_FOLDERS & set(Path(str(item.fspath)).relative_to(ROOT).parts[:2]):
             item.add_marker(pytest.mark.trains)
         if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):

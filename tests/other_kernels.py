@@ -4,11 +4,14 @@ Why again: processors round floating-point arithmetic differently (so do ATen's 
 one processor), and training amplifies last-bit differences, so a claim must hold on the kernel
 set furthest from the machine's own (tests/claims/test_claims_on_other_kernels.py says more).
 
-Why in the background: it is by far the longest test (about eleven minutes here), and the suite
-trains with one torch thread (tests/conftest.py), so one of CI's two cores is idle through most
-of the suite. tests/conftest.py starts the rerun as soon as collection is done, at the lowest CPU
-priority (nice 19: it takes the CPU the suite leaves, and slows no timing the suite checks), and
-moves the test that reads its verdict to the end of the run.
+Why in the background: it is by far the longest test (about eleven minutes of one core here),
+and it needs a process of its own (the kernel set is chosen when torch loads). tests/conftest.py
+starts it as soon as the tests are collected, at the lowest CPU priority (nice 19: it takes the
+CPU the suite leaves, and slows no timing the suite checks), and moves the test that reads its
+verdict to the end of the run. Under pytest-xdist (make test), xdist's controller starts it once,
+writing its output and exit code into `rerun_folder` of the folder it shares with every worker
+(SHARED_FOLDER in the worker's workerinput), and the worker that runs the verdict test waits for
+them there.
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ NOT_AGAIN = ["tests/widgets/test_widget_warmup.py::"
              "test_chapter_claim_the_warmup_run_is_the_same_to_four_decimals_on_another_kernel_set"]
 VERDICT_TEST = "tests/claims/test_claims_on_other_kernels.py::test_run_claims_also_hold_with_unvectorised_kernels"
 STASH = pytest.StashKey["Rerun"]()
-FOLDER = "other_kernels_folder"  # the key of the rerun's folder in an xdist worker's workerinput
+SHARED_FOLDER = "course_shared_folder"  # xdist: the key, in a worker's workerinput, of the folder its controller shares
 OUTPUT, EXIT_CODE = "output.txt", "exit-code"
 TIMEOUT_S = 2400
 
@@ -94,6 +97,10 @@ class Rerun:
             self.process.wait()
         self.output.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def rerun_folder(shared: str | Path) -> Path:
+    return Path(shared) / "other-kernels"
 
 
 def verdict_in(folder: Path, timeout: float = TIMEOUT_S) -> tuple[int, str]:

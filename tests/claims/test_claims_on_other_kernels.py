@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from other_kernels import FOLDER, STASH, Rerun, already_unvectorised, verdict_in
+from other_kernels import SHARED_FOLDER, STASH, Rerun, already_unvectorised, rerun_folder, verdict_in
 
 
 @pytest.mark.slow
@@ -26,8 +26,8 @@ def test_run_claims_also_hold_with_unvectorised_kernels(request):
     # started by tests/conftest.py (this test then runs last): by this process when collection
     # finished, or by xdist's controller, writing into the folder it gave this worker; or now
     workerinput = getattr(request.config, "workerinput", {})
-    if FOLDER in workerinput:
-        code, output = verdict_in(workerinput[FOLDER])
+    if SHARED_FOLDER in workerinput:
+        code, output = verdict_in(rerun_folder(workerinput[SHARED_FOLDER]))
     else:
         code, output = (request.config.stash.get(STASH, None) or Rerun()).verdict()
     assert code == 0, f"with ATEN_CPU_CAPABILITY=default (exit {code}):\n{output}"
