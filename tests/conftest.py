@@ -92,7 +92,7 @@ def pytest_collection_finish(session):
         import xdist_scopes
 
         xdist_scopes.write_live_tests(shared, session.items)
-    verdict = next((item for item in session.items if item.nodeid.split("@")[0] == other_kernels.VERDICT_TEST), None)
+    verdict = next((item for item in session.items if item.nodeid == other_kernels.VERDICT_TEST), None)
     if verdict is None or session.config.option.collectonly or other_kernels.already_unvectorised():
         return
     session.items.remove(verdict)
@@ -136,7 +136,7 @@ def pytest_xdist_node_collection_finished(node, ids):
     config = node.config
     if other_kernels.STASH in config.stash or config.option.collectonly or other_kernels.already_unvectorised():
         return
-    if any(nodeid.split("@")[0] == other_kernels.VERDICT_TEST for nodeid in ids):
+    if other_kernels.VERDICT_TEST in ids:
         config.stash[other_kernels.STASH] = other_kernels.Rerun(other_kernels.rerun_folder(config.stash[SHARED]))
 
 

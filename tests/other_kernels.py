@@ -77,26 +77,32 @@ class Rerun:
     def _record_exit(self) -> None:
         code = self.process.wait()
         aside = self.folder / f"{EXIT_CODE}.tmp"
-        aside.write_text(str(code))
-        os.replace(aside, self.folder / EXIT_CODE)
+        try:
+            aside.write_text(str(code))
+            os.replace(aside, self.folder / EXIT_CODE)
+        except OSError:  # stop() has removed the folder: nobody is waiting for the verdict
+            pass
 
     def verdict(self, timeout: float = TIMEOUT_S) -> tuple[int, str]:
         """(the rerun's exit code, the end of its output), once it has finished."""
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.stop()
+            self._kill()  # its output is read below; the folder goes at stop()
         return verdict_in(self.folder, timeout=10)
 
     def stop(self) -> None:
+        self._kill()
+        self.output.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _kill(self) -> None:
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.process.wait()
-        self.output.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def rerun_folder(shared: str | Path) -> Path:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import os
 import random
 import re
@@ -51,6 +50,7 @@ from app.serving.precompute.moves import far_move, form_values, near_moves
 from app.settings import ROOT, Settings
 from app.tools.bench import class_load, review_load
 from app.tools.bench.server import serving
+from app.web.views.prerender import settle_heap
 from app.web.views.widget import query_string
 
 REQUEST_TIMEOUT_S = 60.0
@@ -366,10 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     cache_url = args.cache_url or f"sqlite:///{ROOT / 'var' / 'bench-load-results.sqlite3'}"
     plan = make_plan(settings.content_dir, args.precompute_radius)
-    # the bench's own pauses would count as the server's: its heap (torch, the course) is frozen
-    # out of the cyclic collector's reach, as the server's is (app/web/views/prerender.py)
-    gc.collect()
-    gc.freeze()
+    settle_heap()  # the bench's own collection pauses would count as the server's
     print(f"machine: {os.cpu_count()} cores (shared with whatever else runs here: the figures are noisy); "
           f"{sum(len(v) for v in plan.placements.values())} placements in {len(plan.placements)} chapters")
     if args.url:

@@ -94,7 +94,8 @@ def settle_heap() -> None:
     """Put what start-up built out of the cyclic collector's reach (gc.freeze): the course, the
     modules of torch, Dask and FastAPI, the pre-rendered fragments. Without it, every full
     collection walks all of it: under the 100-learner load bench the web process stopped for
-    150-280 ms every few seconds, which was most of the pages' p95. Not with the in-process
+    150-280 ms every few seconds (30-70 ms at most with it). Also called by the load bench for
+    its own client. Not with the in-process
     engine: that is the tests' and scripts' (many apps in one process; freezing each would keep
     its cycles for good)."""
     gc.collect()
