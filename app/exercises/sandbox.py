@@ -228,7 +228,7 @@ def _run(kind: list[str], files, entry, limits: Limits, mode: str, should_stop=N
     try:
         outputs, timed_out, truncated, cpu_exceeded = _collect(process, result_r, limits, started, should_stop, on_line)
     finally:  # always, even when a callback raised (a cancelled job)
-        _kill_group(process)
+        _kill_group(process, sandboxed=bool(kind))
         returncode = process.wait()
         for stream in (process.stdout, process.stderr):
             stream.close()
@@ -306,14 +306,14 @@ def _collect(process, result_fd: int, limits: Limits, started: float, should_sto
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds used by `root` and every process below it (with their reaped children)."""
+def _process_table() -> tuple[dict[int, list[int]], dict[int, float]]:
+    """({ppid: [child pids]}, {pid: CPU seconds with its reaped children}) for every process."""
     children: dict[int, list[int]] = {}
     times: dict[int, float] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return 0.0
+        return children, times
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -326,6 +326,12 @@ def tree_cpu_seconds(root: int) -> float:
         pid, ppid = int(entry), int(fields[1])
         children.setdefault(ppid, []).append(pid)
         times[pid] = sum(int(v) for v in fields[11:15]) / _TICKS  # utime stime cutime cstime
+    return children, times
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used by `root` and every process below it (with their reaped children)."""
+    children, times = _process_table()
     total, stack = 0.0, [root]
     while stack:
         pid = stack.pop()
@@ -334,8 +340,23 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def _kill_group(process) -> None:
-    """Kill the session the sandbox started (bwrap; its PID 1 takes the rest with it)."""
+def _kill_group(process, sandboxed: bool) -> None:
+    """Kill the sandbox, and return only once every process in it is gone.
+
+    Under bwrap the sandbox's PID 1 is bwrap's child: killing it first makes the kernel kill
+    the rest of the PID namespace, and PID 1 is not reaped (by bwrap, which then exits) until
+    all of them have been. Killing bwrap first would return at once while the namespace was
+    still dying, its PID 1 handed to the host's init. Then the session, for anything else."""
+    if sandboxed:
+        for pid in _process_table()[0].get(process.pid, ()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
