@@ -16,6 +16,26 @@ def _to_json(value) -> Markup:
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
+FIGURE_DIGITS = 6
+
+
+def _rounded(value):
+    """`value` with every float cut to FIGURE_DIGITS significant digits (a chart's pixels need
+    four; the rest is bytes the page carries and compresses on every request)."""
+    if isinstance(value, float):
+        return float(f"{value:.{FIGURE_DIGITS}g}") if value == value and abs(value) != float("inf") else value
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(item) for item in value]
+    return value
+
+
+def _figure_json(figure) -> Markup:
+    """A Plotly figure as _to_json writes it, its floats to FIGURE_DIGITS significant digits."""
+    return _to_json(_rounded(figure))
+
+
 def _highlight_python(code: str) -> Markup:
     from app.course.markdown import highlight_code  # the one highlighter, its output kept per text
 
@@ -25,6 +45,7 @@ def _highlight_python(code: str) -> Markup:
 def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(settings.templates_dir))
     templates.env.filters["tojson_script"] = _to_json
+    templates.env.filters["figure_json"] = _figure_json
     templates.env.filters["highlight_python"] = _highlight_python
     templates.env.globals["asset_version"] = "1"
     # a file's URL with its content hash, cached for a year by the browser (app/web/assets.py)
