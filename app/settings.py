@@ -44,7 +44,8 @@ class Settings:
     # Fill the cache in the background, at the lowest priority, whenever the engine is idle:
     # every widget's defaults first, then the chapters' placements, then one-control moves.
     warm_cache: bool = True
-    # The engine that trains: "" starts an embedded Dask LocalCluster of worker processes;
+    # The engine that trains: "" starts an embedded Dask cluster (scheduler and worker
+    # processes, in a child process: app/serving/embedded.py);
     # "tcp://HOST:PORT" uses a running Dask scheduler; "inprocess" runs Dask workers as
     # threads of this process (cheap to start, for tests).
     scheduler: str = ""

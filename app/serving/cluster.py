@@ -1,8 +1,9 @@
 """Where the engine's jobs run: the three cluster modes, connecting, and the workers' profiles.
 
 Settings.scheduler (COURSE_SCHEDULER) picks the mode:
-  ""              embedded: a LocalCluster of worker processes, one per core, one thread
-                  each, at a lower CPU priority than the web process (what `make serve` does)
+  ""              embedded: a scheduler and worker processes, one per core, one thread
+                  each, at a lower CPU priority than the web process, all in a child process
+                  that lives as long as this one (app/serving/embedded.py; `make serve`)
   tcp://HOST:PORT cluster: an existing Dask scheduler, whose workers (`dask worker
                   tcp://HOST:PORT --nthreads 1`, on any machine with the project installed)
                   do the work
@@ -27,6 +28,7 @@ import logging
 import os
 import threading
 
+from app.serving.embedded import LOOPBACK_ANY_PORT, EmbeddedCluster
 from app.serving.keys import Profile, local_profile
 from app.serving.worker.job_context import CourseWorkerSetup, profile_token
 
@@ -35,9 +37,6 @@ log = logging.getLogger(__name__)
 MODES = ("cluster", "embedded", "inprocess")
 WORKER_REFRESH_S = 2.0  # how often the list of joined or departed workers is refreshed
 EMBEDDED_NICE = 10  # embedded workers yield the CPU to the web process
-# The scheduler serves its HTTP routes even without a dashboard, on 8787 unless told otherwise:
-# any free loopback port, so two clusters on one machine never collide
-LOOPBACK_ANY_PORT = "127.0.0.1:0"
 
 
 def mode_of(scheduler: str) -> str:
@@ -76,22 +75,6 @@ def _close_inprocess() -> None:
             pass
 
 
-def _embedded_cluster(workers: int):
-    """A LocalCluster of worker processes on loopback (blocking: run it in a thread)."""
-    import dask
-    from distributed import LocalCluster
-
-    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536: glibc then hands freed
-    # memory back at once, and torch's per-step tensors are mapped and faulted in again every
-    # step; a widget's training ran 2.5x slower in a worker than in a plain process (warmup:
-    # 3.9 s against 1.55 s). Unset (None), glibc keeps its adaptive default.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        return LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, protocol="tcp",
-            host="127.0.0.1", dashboard_address=LOOPBACK_ANY_PORT, silence_logs=logging.ERROR,
-            env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-
-
 # --- one engine's connection --------------------------------------------------------------
 class Cluster:
     def __init__(self, settings):
@@ -99,7 +82,7 @@ class Cluster:
         self.mode = mode_of(settings.scheduler)
         self.client = None
         self.address: str | None = None
-        self._local = None  # the embedded LocalCluster, when this one started it
+        self._local = None  # the embedded cluster's process, when this one started it
         self._refresher: asyncio.Task | None = None
         self._workers: dict[str, tuple[str, int]] = {}  # address -> (profile token, threads)
         # embedded and in-process workers compute with this machine's profile from the start;
@@ -111,8 +94,8 @@ class Cluster:
         from distributed import Client
 
         if self.mode == "embedded":
-            self._local = await asyncio.to_thread(_embedded_cluster, self.settings.worker_count)
-            address, nice = self._local.scheduler_address, EMBEDDED_NICE
+            self._local = await EmbeddedCluster.start(self.settings.worker_count)
+            address, nice = self._local.address, EMBEDDED_NICE
         elif self.mode == "inprocess":
             address, nice = await asyncio.to_thread(_inprocess_address, 2), 0
         else:
@@ -139,7 +122,7 @@ class Cluster:
                 log.debug("closing the Dask client failed", exc_info=True)
         if self._local is not None:
             local, self._local = self._local, None
-            await asyncio.to_thread(local.close, 10)
+            await local.close()
 
     # --- workers and their profiles ---------------------------------------------------
     async def _keep_refreshing(self) -> None:

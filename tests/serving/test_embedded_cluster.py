@@ -1,0 +1,91 @@
+"""The embedded cluster's process lives exactly as long as the web process that started it:
+closed, it takes its workers with it; and when the web process is killed outright (SIGKILL:
+nothing of it runs any more), the scheduler's process and every worker still go."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from app.serving.embedded import EmbeddedCluster
+
+GONE_WITHIN_S = 30.0
+# Stands in for the web process: starts the cluster, prints the pids under it, then waits.
+OWNER = """
+import asyncio, json, psutil, sys
+from app.serving.embedded import EmbeddedCluster
+
+async def main():
+    cluster = await EmbeddedCluster.start(1)
+    for _ in range(600):  # until the worker process is up
+        below = psutil.Process().children(recursive=True)
+        if len(below) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    print(json.dumps({"address": cluster.address, "pids": [p.pid for p in below]}), flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pids: list[int]) -> list[int]:
+    deadline = time.monotonic() + GONE_WITHIN_S
+    while time.monotonic() < deadline and any(map(alive, pids)):
+        time.sleep(0.2)
+    return [pid for pid in pids if alive(pid)]
+
+
+def test_a_killed_web_process_takes_the_scheduler_and_workers_with_it():
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True,
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    try:
+        started = json.loads(owner.stdout.readline())
+        assert len(started["pids"]) >= 2, "the scheduler's process and one worker"
+        host_port = started["address"].removeprefix("tcp://")
+        assert host_port.startswith("127.0.0.1:")
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait()
+        assert wait_gone(started["pids"]) == []
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+
+
+def test_closing_it_stops_the_scheduler_and_its_workers():
+    import psutil
+
+    async def start_and_close():
+        cluster = await EmbeddedCluster.start(1)
+        below = psutil.Process(cluster.process.pid)
+        for _ in range(600):  # until the worker process is up
+            if below.children(recursive=True):
+                break
+            await asyncio.sleep(0.1)
+        pids = [cluster.process.pid] + [p.pid for p in below.children(recursive=True)]
+        await cluster.close()
+        return cluster, pids
+
+    cluster, pids = asyncio.run(start_and_close())
+    assert len(pids) >= 2
+    assert cluster.process.returncode == 0
+    assert wait_gone(pids) == []
+    host, port = cluster.address.removeprefix("tcp://").rsplit(":", 1)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=2).close()
