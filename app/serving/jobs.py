@@ -37,7 +37,9 @@ from widgets.base import Widget
 
 log = logging.getLogger(__name__)
 # A class loads the same few pages and settings again and again: their renderings are kept
-MEMO_BYTES = 64 * 2**20
+# (the pre-render's fragments and stream events for the course's 290 nearest settings are
+# about 60 MB)
+MEMO_BYTES = 128 * 2**20
 
 
 NEAREST_RADIUS = 2  # slider positions searched for a ready setting to show while a run trains

@@ -172,7 +172,8 @@ def event_stream(request: Request, handle: Handle | None, finish: Finish, *, wha
     """The job's events as Server-Sent Events (the protocol in the module docstring).
 
     handle: the job followed (None: `value` is already there, a cached result); finish(value)
-    -> the `result` event's payload (raise StreamFailed for a `failed` event instead);
+    -> the `result` event's payload, or the whole event already made (a str; raise
+    StreamFailed for a `failed` event instead);
     pending() -> the queue depth the `queued` event reports; shape(event) -> the `progress`
     payload, or None to skip the event; lead: a `nearest` event's payload, sent after `queued`. The handle is released when the stream ends or the
     client leaves (Starlette then cancels the body), so a job nobody follows stops."""
@@ -198,7 +199,8 @@ async def _events(handle, finish, what, value, pending, shape, lead) -> AsyncIte
                 if not await handle.wait(KEEP_ALIVE_S):
                     yield ": still queued\n\n"
             value = await handle.result()
-        yield sse("result", await finish(value))
+        result = await finish(value)
+        yield result if isinstance(result, str) else sse("result", result)  # str: the event, made already
     except asyncio.CancelledError:
         raise
     except Exception as error:  # the status is sent already: the stream says what happened

@@ -123,8 +123,12 @@ def test_start_up_pre_renders_the_cached_precomputed_settings_and_computes_nothi
     assert jobs.remembered(widget, widget.canonicalize({}), view) is not None
     assert client.get("/api/engine").json()["engine"]["counts"] == runs_before, "nothing was computed"
     html = client.get("/widgets/lr-schedule", params={"instance": "lr-schedule"}).text
-    assert html == jobs.remembered(widget, widget.canonicalize({}), view) and len(jobs.memo) == 1, \
-        "served from the memo"
+    assert html == jobs.remembered(widget, widget.canonicalize({}), view) and len(jobs.memo) == 2, \
+        "served from the memo (which holds the fragment and the stream's result event)"
+    event = jobs.remembered(widget, widget.canonicalize({}), view_key("result-event", "lr-schedule"))
+    assert event.startswith("event: result\n") and json.loads(event.split("data: ", 1)[1])["html"] == html
+    streamed = client.get("/widgets/lr-schedule/stream", params={"instance": "lr-schedule"}).text
+    assert streamed == event and len(jobs.memo) == 2, "a moved slider is answered with the kept event"
     for _ in range(100):  # the server's own pre-render, at start-up, when nothing was cached
         started_with = client.get("/api/engine").json()["prerendered"]
         if started_with["finished"]:

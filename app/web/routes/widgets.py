@@ -38,8 +38,8 @@ from app.web.jobs_http import Refused, answer, busy, event_stream, handle_result
 from app.web.limits import loads_json, read_form, repeated
 from app.web.pages import sidebar_context, widget_registry
 from app.web.learner import learner_id
-from app.web.views.widget import (INSTANCE_RE, check_url_text, format_value, instance_or_422, render_result,
-                             render_widget, result_html)
+from app.web.views.widget import (INSTANCE_RE, check_url_text, format_value, instance_or_422,
+                                  remembered_event, render_result, render_widget, result_event)
 from widgets.base import ParamError, Widget
 from widgets.notebook import MEDIA_TYPE, notebook_text
 
@@ -181,7 +181,15 @@ async def widget_stream(name: str, request: Request):
     cached setting answers with the fragment at once. What a moved control asks for."""
     widget = widget_or_404(request, name)
     values, instance = await widget_request(widget, request)
-    jobs = request.app.state.jobs
+    jobs, templates = request.app.state.jobs, request.app.state.templates
+    what = f"the {widget.name} run at {values}"
+    ready = await asyncio.to_thread(remembered_event, jobs, widget, values, instance)
+    if ready is not None:  # the most common move of all: a cached setting, its event kept
+
+        async def as_kept(_) -> str:
+            return ready
+
+        return event_stream(request, None, as_kept, value=ready, what=what)
     item = await asyncio.to_thread(jobs.cached, widget, values)
     handle = lead = None
     if item is None:
@@ -192,13 +200,10 @@ async def widget_stream(name: str, request: Request):
             return busy(error)
         lead = await asyncio.to_thread(nearest_lead, jobs, widget, values)
 
-    async def finish(item: dict) -> dict:
-        html = await asyncio.to_thread(result_html, request.app.state.templates, request.app.state.jobs, widget=widget, values=values,
-                                       instance=instance, item=item)
-        return {"html": html, "provenance": item["provenance"]}
+    async def finish(item: dict) -> str:
+        return await asyncio.to_thread(result_event, templates, jobs, widget, values, instance, item)
 
-    return event_stream(request, handle, finish, value=item, what=f"the {widget.name} run at {values}",
-                        pending=jobs.engine.pending, lead=lead)
+    return event_stream(request, handle, finish, value=item, what=what, pending=jobs.engine.pending, lead=lead)
 
 
 def nearest_lead(jobs, widget: Widget, values: dict) -> dict | None:

@@ -4,8 +4,8 @@ A cached result still costs the web process about 10 ms to render (its figure as
 tables, its highlighted code) the first time a setting is asked for; the widget jobs' memo
 keeps it after that (app/serving/jobs.py). When a class arrives together, those first renders
 all land in the same seconds: under the 100-learner load bench, pages slower than 100 ms
-were almost all first renders. So once the server is up, a thread renders the fragment of
-every precomputed setting that is already in the shared cache, nearest first (the order of
+were almost all first renders. So once the server is up, a thread renders the fragment (and the
+stream's `result` event that carries it to a moved slider) of every precomputed setting that is already in the shared cache, nearest first (the order of
 `app.serving.precompute.moves.moves`), PRERENDER_RADIUS slider positions out from each placement. Nothing
 is computed: a setting whose result is not cached is skipped. `GET /api/engine` says how
 far it has got ("prerendered").
@@ -20,7 +20,7 @@ import threading
 import time
 
 from app.serving.precompute.moves import moves
-from app.web.views.widget import result_html
+from app.web.views.widget import result_event
 
 log = logging.getLogger(__name__)
 PRERENDER_RADIUS = 1  # what `python -m app precompute` fills by default, and the load bench moves
@@ -32,6 +32,7 @@ class Prerender:
         self.radius = radius
         self.rendered = 0
         self.finished = False
+        self.frozen = 0  # objects settle_heap put out of the collector's reach
         self.seconds = 0.0
         self._stop = threading.Event()
         self._task: asyncio.Future | None = None
@@ -52,7 +53,7 @@ class Prerender:
         # wait for (or, in-process, to start) Dask
         await asyncio.to_thread(self._run)
         if engine.mode != "inprocess":
-            await asyncio.to_thread(settle_heap)
+            self.frozen = await asyncio.to_thread(settle_heap)
 
     async def stop(self) -> None:
         """After engine.close() (which cancels a cluster connection still being made): a
@@ -65,7 +66,7 @@ class Prerender:
 
     def status(self) -> dict:
         return {"rendered": self.rendered, "finished": self.finished, "seconds": round(self.seconds, 2),
-                "frozen_objects": gc.get_freeze_count()}
+                "frozen_objects": self.frozen}
 
     def _run(self) -> None:
         state = self.app.state
@@ -79,8 +80,9 @@ class Prerender:
                     continue
                 widget = state.widgets[move.widget]
                 values = widget.canonicalize(move.values)
-                if state.jobs.is_cached(widget, values):
-                    result_html(state.templates, state.jobs, widget=widget, values=values, instance=instance)
+                item = state.jobs.cached(widget, values)
+                if item is not None:  # the fragment (for pages) and the stream's event (for moves)
+                    result_event(state.templates, state.jobs, widget, values, instance, item)
                     self.rendered += 1
         except Exception:
             log.exception("pre-rendering the precomputed settings stopped")
@@ -90,7 +92,7 @@ class Prerender:
             log.info("pre-rendered %d fragments in %.1f s", self.rendered, self.seconds)
 
 
-def settle_heap() -> None:
+def settle_heap() -> int:
     """Put what start-up built out of the cyclic collector's reach (gc.freeze): the course, the
     modules of torch, Dask and FastAPI, the pre-rendered fragments. Without it, every full
     collection walks all of it: under the 100-learner load bench the web process stopped for
@@ -100,7 +102,9 @@ def settle_heap() -> None:
     its cycles for good)."""
     gc.collect()
     gc.freeze()
-    log.info("froze %d start-up objects out of the collector's reach", gc.get_freeze_count())
+    frozen = gc.get_freeze_count()  # counted by walking them all: once, here, not per status request
+    log.info("froze %d start-up objects out of the collector's reach", frozen)
+    return frozen
 
 
 def instance_of(origin: str, widget: str) -> str | None:

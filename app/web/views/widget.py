@@ -153,9 +153,13 @@ def result_context(jobs, widget: Widget, values: dict | None, instance: str,
 def result_html(templates, jobs, **context) -> str:
     """The result fragment alone: what htmx swaps in after a control moves, what a stream's
     last event carries, and what the start-up pre-render makes (app/web/views/prerender.py).
-    `context`: result_context's arguments after `jobs`."""
+    `context`: result_context's arguments after `jobs`. A cached result's fragment is kept
+    in the jobs' memo; a live result (just computed) is rendered as it is."""
     template = templates.get_template("_widget_result.html")
-    plain = all(context.get(k) is None for k in ("error", "busy", "item")) and context.get("values") is not None
+    item = context.get("item")
+    from_cache = item is None or item["provenance"].get("cached")
+    plain = (context.get("error") is None and context.get("busy") is None and from_cache
+             and context.get("values") is not None)
     if not plain:  # an error, a busy note or a live result just computed: rendered as it is
         return template.render(result=result_context(jobs, **context))
     widget, values, instance = context["widget"], context["values"], context["instance"]
@@ -167,6 +171,24 @@ def result_html(templates, jobs, **context) -> str:
         if result["item"] is not None:
             jobs.remember(widget, values, view, html)
     return html
+
+
+def result_event(templates, jobs, widget: Widget, values: dict, instance: str, item: dict) -> str:
+    """A finished run's `result` event as its stream sends it (the fragment and where the run
+    came from), kept in the jobs' memo when the result is cached: a moved slider that lands on a
+    cached setting is then answered without decoding, rendering or encoding anything."""
+    from app.web.jobs_http import sse
+
+    html = result_html(templates, jobs, widget=widget, values=values, instance=instance, item=item)
+    event = sse("result", {"html": html, "provenance": item["provenance"]})
+    if item["provenance"].get("cached"):
+        jobs.remember(widget, values, view_key("result-event", instance), event)
+    return event
+
+
+def remembered_event(jobs, widget: Widget, values: dict, instance: str) -> str | None:
+    """The kept `result` event of this cached setting, if any (result_event)."""
+    return jobs.remembered(widget, values, view_key("result-event", instance))
 
 
 def render_result(request: Request, widget: Widget, values: dict | None, instance: str,
