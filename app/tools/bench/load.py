@@ -112,6 +112,7 @@ class Results:
     busy_503: int = 0
     queue: list[int] = field(default_factory=list)
     memory_mb: list[float] = field(default_factory=list)
+    client_late: list[float] = field(default_factory=list)  # the bench's own loop, woken late
     unfinished: int = 0
 
     def error(self, what: str) -> None:
@@ -279,14 +280,24 @@ async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int
     if klass:
         tasks.append(asyncio.ensure_future(class_load.teacher(base, klass, until, run)))
     watcher = asyncio.ensure_future(watch(base, pid, until, results))
+    lateness = asyncio.ensure_future(own_lateness(until, results))
     clock = asyncio.ensure_future(review_load.run_clock(clock_file, until) if clock_file else asyncio.sleep(0))
     # past the period, give the requests already sent a grace period, then stop them
     done, pending = await asyncio.wait(tasks, timeout=seconds + 30)
     results.unfinished = len(pending)
     for task in pending:
         task.cancel()
-    await asyncio.gather(*pending, watcher, clock, return_exceptions=True)
+    await asyncio.gather(*pending, watcher, lateness, clock, return_exceptions=True)
     return results
+
+
+async def own_lateness(until: float, results: Results, every_s: float = 0.05) -> None:
+    """How late the bench's own event loop wakes up: every latency it reports includes this
+    (its learners share two cores with the server and its workers)."""
+    while time.monotonic() < until:
+        started = time.perf_counter()
+        await asyncio.sleep(every_s)
+        results.client_late.append(time.perf_counter() - started - every_s)
 
 
 def report(learners: int, seconds: float, results: Results) -> None:
@@ -314,6 +325,9 @@ def report(learners: int, seconds: float, results: Results) -> None:
     memory = [m for m in results.memory_mb if m == m]
     if memory:
         print(f"  memory of the server and its workers: max {max(memory):.0f} MiB")
+    if results.client_late:
+        print(f"  the bench's own event loop woke late by p50 {ms(quantile(results.client_late, .5))}, "
+              f"p95 {ms(quantile(results.client_late, .95))} (every latency above includes its share of that)")
 
 
 # --- a server of the bench's own ----------------------------------------------------------
