@@ -3,8 +3,9 @@
 The first cell says what the chart shows and lists its settings (the parameters of the link it
 came from); then each step of the script is a markdown cell saying what it does and a code cell;
 the last cell prints the numbers the chart shows. It runs top to bottom on a fresh kernel from
-the course's repository root (tests/widgets/test_notebooks.py executes every widget's notebook
-with nbclient and compares what it prints with compute's numbers). The notebook's metadata keeps
+the course's repository root (tests/widgets/test_notebooks.py checks every notebook's code is its
+script's, which test_show_the_code.py runs for every widget, and executes three notebooks with
+nbclient, comparing what they print with compute's numbers). The notebook's metadata keeps
 the widget's name and settings.
 """
 from __future__ import annotations

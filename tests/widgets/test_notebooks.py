@@ -1,8 +1,12 @@
-"""Every widget's "show the code" as a Jupyter notebook: the download route, and every notebook run
-top to bottom on a fresh kernel (nbclient), printing the numbers compute's data holds.
+"""Every widget's "show the code" as a Jupyter notebook: the download route; every notebook's code
+cells are its script's code, step by step; and notebooks run top to bottom on a fresh kernel
+(nbclient), printing the numbers compute's data holds.
 
-The executions are shared: each widget's default notebook runs once per session (a fresh kernel
-each, from the repository root, as its first cell tells a learner to start it).
+Every widget's script is run and its numbers compared with compute's in test_show_the_code.py;
+the notebook is that script's code in cells (checked here for every widget), so executing every
+notebook too trained every widget a third time (about 290 s of the suite). A kernel runs the
+notebooks of KERNEL_RUNS: one that trains nothing, one that trains a small model, and the first
+chapter's GPT, from the repository root as the first cell tells a learner to start it.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WIDGETS = all_widgets()
 NAMES = sorted(WIDGETS)
 CELL_TIMEOUT_S = 600
+KERNEL_RUNS = ["config-reader", "optimizer-race", "warmup"]
 
 
 @lru_cache(maxsize=None)
@@ -42,8 +47,21 @@ def stdout(nb: nbformat.NotebookNode) -> str:
                    for out in cell.outputs if out.output_type == "stream" and out.name == "stdout")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
+def test_the_notebooks_code_is_the_scripts_code_step_by_step(name):
+    """What test_show_the_code.py runs and checks for every widget is what the notebook runs."""
+    widget = WIDGETS[name]
+    values = widget.canonicalize({})
+    script = widget.script(values)
+    code = [c.source for c in notebook(widget, values).cells if c.cell_type == "code"]
+    assert code[0].endswith(script.imports.strip()), "the first code cell: finding the course, then the imports"
+    assert code[1:] == [step.code.rstrip() for step in script.all_steps()]
+    for step in script.all_steps():
+        assert step.code.rstrip() in script.text(), "the script runs the same steps"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", KERNEL_RUNS)
 def test_the_notebook_runs_on_a_fresh_kernel_and_prints_the_charts_numbers(name):
     widget = WIDGETS[name]
     values, data = widget_run(name)
