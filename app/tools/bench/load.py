@@ -49,6 +49,7 @@ import httpx
 from app.serving.precompute.moves import far_move, form_values, near_moves
 from app.settings import ROOT, Settings
 from app.tools.bench import class_load, review_load
+from app.tools.bench.watch import own_lateness, watch
 from app.tools.bench.server import serving
 from app.web.views.prerender import settle_heap
 from app.web.views.widget import query_string
@@ -240,26 +241,6 @@ async def learner(base: str, plan: Plan, radius: int, until: float, seed: int, r
         await asyncio.gather(side, return_exceptions=True)
 
 
-def tree_rss_mb(pid: int) -> float:
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
-    except psutil.Error:
-        return float("nan")
-
-
-async def watch(base: str, pid: int | None, until: float, results: Results) -> None:
-    async with loopback_client(base, 10) as client:
-        while time.monotonic() < until:
-            with contextlib.suppress(httpx.HTTPError):
-                results.queue.append((await client.get("/api/engine")).json()["engine"]["pending"])
-            if pid:
-                results.memory_mb.append(tree_rss_mb(pid))
-            await asyncio.sleep(1.0)
-
-
 async def warm_up(base: str, plan: Plan) -> None:
     """One request for every page first: the first ones load the course, not what we measure."""
     async with loopback_client(base, REQUEST_TIMEOUT_S) as client:
@@ -290,14 +271,6 @@ async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int
     await asyncio.gather(*pending, watcher, lateness, clock, return_exceptions=True)
     return results
 
-
-async def own_lateness(until: float, results: Results, every_s: float = 0.05) -> None:
-    """How late the bench's own event loop wakes up: every latency it reports includes this
-    (its learners share two cores with the server and its workers)."""
-    while time.monotonic() < until:
-        started = time.perf_counter()
-        await asyncio.sleep(every_s)
-        results.client_late.append(time.perf_counter() - started - every_s)
 
 
 def report(learners: int, seconds: float, results: Results) -> None:
