@@ -122,6 +122,18 @@ class WidgetJobs:
             return made
         return None
 
+    def remember_pending(self, widget: Widget, values: dict, view: str, made: str) -> None:
+        """Keep `made` of this run while its result is not cached yet (a page's widget that
+        will stream it): the same for every learner until the run is done."""
+        self.memo.put(self._memo_key(widget, values, view + "\0pending"), made)
+
+    def remembered_pending(self, widget: Widget, values: dict, view: str) -> str | None:
+        """What remember_pending kept under `view`, while the result is still not cached."""
+        made = self.memo.get(self._memo_key(widget, values, view + "\0pending"))
+        if made is not None and not self.is_cached(widget, values):
+            return made
+        return None
+
     def _memo_key(self, widget: Widget, values: dict, view: str) -> str:
         return f"{self.key(widget, values)}\0{view}"
 

@@ -87,6 +87,31 @@ def test_a_fragment_never_computes_it_points_to_the_stream_until_cached(client):
     assert "Data table" in cached.text and "badge-cached" in cached.text
 
 
+def test_a_widget_waiting_for_its_run_is_rendered_once_and_kept_until_the_run_is_done(app, client):
+    """A page's widget whose result is not cached yet is the same for every learner (its stream's
+    address): rendered once, until the run is done; then the finished result is shown."""
+    from app.web.views.widget import view_key
+
+    jobs, widget = app.state.jobs, app.state.widgets["lr-schedule"]
+    values = widget.canonicalize({})
+    app.state.cache.clear()
+    jobs.memo.clear()
+    linked = client.get("/widgets/lr-schedule/demo?lr-schedule.family=cosine&lr-schedule.total=900").text
+    assert "data-stream-url" in linked and len(jobs.memo) == 0, "a link's own values are not kept"
+    page = "/widgets/lr-schedule/demo"
+    first = client.get(page).text
+    assert "data-stream-url" in first and "figure-json" not in first
+    view = view_key("widget", "lr-schedule")
+    kept = jobs.remembered_pending(widget, values, view)
+    assert kept is not None and kept in first, "the waiting widget is kept"
+    jobs.remember_pending(widget, values, view, kept + "<!-- from the memo -->")
+    assert "<!-- from the memo -->" in client.get(page).text, "the next page is served from it"
+    read_events(client, "/widgets/lr-schedule/stream", {"instance": "lr-schedule"})
+    assert jobs.remembered_pending(widget, values, view) is None, "not once the run is done"
+    done = client.get(page).text
+    assert 'class="figure-json"' in done and "<!-- from the memo -->" not in done
+
+
 def test_a_rendered_fragment_is_kept_only_while_its_result_is_cached(app, client):
     """The web process keeps the HTML of a cached result (pages and moves render it once), and
     stops serving it as soon as the shared cache no longer holds the result."""

@@ -75,7 +75,7 @@ def render_widget(request: Request, name: str, overrides: Mapping[str, Any] | No
     instance = instance or name
     values, notes = _page_values(widget, overrides or {}, request.query_params, instance)
     view = view_key("widget", instance, notes)
-    html = state.jobs.remembered(widget, values, view)
+    html = state.jobs.remembered(widget, values, view) or state.jobs.remembered_pending(widget, values, view)
     if html is None:
         result = result_context(state.jobs, widget, values, instance)
         html = state.templates.get_template("_widget.html").render(
@@ -86,6 +86,11 @@ def render_widget(request: Request, name: str, overrides: Mapping[str, Any] | No
             result=result)
         if result["item"] is not None:  # kept while the shared cache holds the result
             state.jobs.remember(widget, values, view, html)
+        elif not any(key.startswith(f"{instance}.") for key in request.query_params):
+            # a placement as the course wrote it, waiting for its run (a server that did not
+            # precompute): kept until the run is done. Not a link's own values: any visitor
+            # could fill the memo with those
+            state.jobs.remember_pending(widget, values, view, html)
     return Markup(html)
 
 
