@@ -4,6 +4,7 @@ nothing of it runs any more), the scheduler's process and every worker still go.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import signal
@@ -82,7 +83,10 @@ def test_closing_it_stops_the_scheduler_and_its_workers():
         await cluster.close()
         return cluster, pids
 
-    cluster, pids = asyncio.run(start_and_close())
+    # in a thread of its own: a module run before this one on the same xdist worker may have
+    # left an event loop running in the main thread, where asyncio.run refuses to start
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        cluster, pids = thread.submit(asyncio.run, start_and_close()).result()
     assert len(pids) >= 2
     assert cluster.process.returncode == 0
     assert wait_gone(pids) == []
