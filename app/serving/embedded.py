@@ -86,8 +86,14 @@ def local_cluster(workers: int):
 
 def main(argv: list[str]) -> int:
     workers = int(argv[0])
+    # stdout is the pipe the web process reads the address from, and reads nothing after: the
+    # workers inherit it, and one that printed would fill it and block. Everything this process
+    # and its workers print goes to stderr (the server's log); the address to the pipe, alone.
+    report = os.dup(1)
+    os.dup2(2, 1)
     cluster = local_cluster(workers)
-    print(json.dumps({"address": cluster.scheduler_address}), flush=True)
+    with os.fdopen(report, "w") as pipe:
+        pipe.write(json.dumps({"address": cluster.scheduler_address}) + "\n")
     sys.stdin.buffer.read()  # until the web process closes the pipe, or dies
     try:
         cluster.close(timeout=5)

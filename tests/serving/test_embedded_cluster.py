@@ -69,6 +69,28 @@ def test_a_killed_web_process_takes_the_scheduler_and_workers_with_it():
             owner.wait()
 
 
+def test_what_the_workers_print_never_reaches_the_pipe_the_address_came_through():
+    """Nothing reads the child's stdout after the address: a worker that printed there would
+    fill the pipe (64 KiB) and block. They print to stderr: the pipe stays empty."""
+
+    async def start_print_and_close():
+        from distributed import Client
+
+        cluster = await EmbeddedCluster.start(1)
+        try:
+            async with Client(cluster.address, asynchronous=True) as client:
+                await client.wait_for_workers(1)
+                await client.run(lambda: print("x" * 10_000, flush=True))  # fits a pipe: never blocks here
+            return await asyncio.wait_for(cluster.process.stdout.read(1), 0.5)
+        except asyncio.TimeoutError:
+            return b""
+        finally:
+            await cluster.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        assert thread.submit(asyncio.run, start_print_and_close()).result() == b""
+
+
 def test_closing_it_stops_the_scheduler_and_its_workers():
     import psutil
 
