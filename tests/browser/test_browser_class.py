@@ -104,7 +104,12 @@ def test_a_teacher_runs_peer_instruction_with_three_learners(new_page):
     expect(teacher.locator(".class-poll-panel .class-state")).to_contain_text("the answer is revealed")
     side_by_side = teacher.locator("#poll-tally .class-dist")
     expect(side_by_side).to_have_count(2)
-    first, second = side_by_side.nth(0).bounding_box(), side_by_side.nth(1).bounding_box()
+    # the live view's first update (all its parts, right after the page loads) replaces the
+    # tally: measured after it, both boxes in one script (no update can land between them)
+    teacher.wait_for_selector("[data-live-url][data-updated-at]", state="attached")
+    first, second = teacher.evaluate(
+        "() => [...document.querySelectorAll('#poll-tally .class-dist')].map(e => {"
+        " const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width}; })")
     assert abs(first["y"] - second["y"]) < 2 and second["x"] > first["x"] + first["width"] - 1, "side by side"
     for learner in learners:
         expect(learner.locator("#poll")).to_contain_text("the answer is revealed", timeout=8000)
