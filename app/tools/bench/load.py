@@ -3,7 +3,8 @@
     python -m app bench --load                        # 10, 50 and 100 learners, 60 s each
     python -m app bench --load --learners 100 --seconds 60 --precompute-radius 1
     python -m app bench --load --url http://127.0.0.1:8000   # a server you started yourself
-    python -m app bench --load --cold                 # 40 learners at once, empty cache, 45 s
+    python -m app bench --load --cold                 # 40 learners, fresh server, empty cache, 45 s
+    python -m app bench --load --cold --arrival 0     # ... every first request in the same millisecond
 
 Each learner has its own cookie and loops: load a chapter page, move one control of one of
 the chapter's widgets and wait for the complete chart (one request, as the page makes it: the
@@ -19,7 +20,10 @@ Retry-After, as the widget does. Everything stops by itself at the end of the pe
 With the class (unless --no-class; app/tools/bench/class_load.py) every learner joins a class,
 asks for the poll banner every 2 s and votes in the teacher's polls; a teacher keeps the live
 view open and opens a question every 15 s. `--cold` is the class of a teacher who did not
-precompute: a fresh server, an empty cache, every learner's first request at the same moment.
+precompute: a fresh server, an empty cache, nothing loaded before the class (every page's first
+render is measured). Learners arrive within `--arrival` seconds of each other (3 by default, as
+a class told to open the link does); `--arrival 0` sends every learner's first request in the
+same millisecond, a queue of first requests on one event loop that no class sends.
 
 Printed per load: page p50/p95/p99 (and again once the class has arrived), slider move to complete chart p50/p95 for precomputed and
 for cold moves, answers, /review pages and review answers, errors by status, the engine's queue depth, and the memory of the
@@ -193,8 +197,8 @@ async def learner(base: str, plan: Plan, radius: int, until: float, seed: int, r
     from widgets.registry import all_widgets
 
     rng = random.Random(seed)
-    # learners arrive over the first think time, not all in the same millisecond: a burst of
-    # 100 page loads at once is a queue of 100 renders that no class sends (--cold: they do)
+    # learners arrive over the first think time, not all in the same millisecond (unless
+    # --arrival 0): a burst of 100 page loads at once is a queue of 100 renders no class sends
     await asyncio.sleep(rng.uniform(0.0, arrival_s))
     async with loopback_client(base, REQUEST_TIMEOUT_S) as client:
         if klass:  # the learner's cookie first: two first requests at once would get two learners
@@ -258,8 +262,8 @@ async def warm_up(base: str, plan: Plan) -> None:
 
 async def load(base: str, plan: Plan, learners: int, seconds: float, radius: int, pid: int | None,
                arrival_s: float = ARRIVAL_S, klass: class_load.ClassLoad | None = None,
-               clock_file: Path | None = None) -> Results:
-    if arrival_s:  # --cold measures the first requests too: nothing loaded before the class
+               clock_file: Path | None = None, warm: bool = True) -> Results:
+    if warm:  # --cold measures the first requests too: nothing loaded before the class
         await warm_up(base, plan)
     results = Results(arrived_at=time.monotonic() + ARRIVED_S)
     until = time.monotonic() + seconds
@@ -356,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", action="store_true",
                         help="a teacher who did not precompute: a fresh server with an empty cache, the "
                              "learners arriving together (nothing warmed up)")
+    parser.add_argument("--arrival", type=float, default=ARRIVAL_S,
+                        help=f"learners start within this many seconds of each other ({ARRIVAL_S:g}; "
+                             "0: every first request in the same millisecond)")
     args = parser.parse_args(argv)
     os.environ.setdefault("COURSE_DEVICE", "cpu")
     counts = [int(n) for n in (args.learners or ("40" if args.cold else "10,50,100")).split(",")]
@@ -376,14 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     for learners in counts:
         if args.cold:  # an empty cache of its own each time
             cache_url = f"sqlite:///{tempfile.mkdtemp(prefix='course-cold-')}/results.sqlite3"
-            print(f"cold: {learners} learners arriving together, empty cache {cache_url}", flush=True)
+            print(f"cold: {learners} learners arriving within {args.arrival:g} s, empty cache {cache_url}", flush=True)
         with server(cache_url) as (base, pid, database, clock_file):  # a fresh server each time: no run left over
             klass = None
             if not args.no_class:
                 class_id, token = class_load.create_class(database, ROOT)
                 klass = class_load.ClassLoad(class_id, token, [f"{c}/{q}" for c, qs in plan.questions.items() for q in qs])
             results = asyncio.run(load(base, plan, learners, seconds, args.precompute_radius, pid,
-                                       0.0 if args.cold else ARRIVAL_S, klass, clock_file))
+                                       args.arrival, klass, clock_file, warm=not args.cold))
         report(learners, seconds, results)
         if klass:
             class_load.report(klass, quantile, ms)

@@ -9,6 +9,13 @@ stream's `result` event that carries it to a moved slider) of every precomputed 
 `app.serving.precompute.moves.moves`), PRERENDER_RADIUS slider positions out from each placement. Nothing
 is computed: a setting whose result is not cached is skipped. `GET /api/engine` says how
 far it has got ("prerendered").
+
+A served process then asks itself once for every page (the course, each chapter, the
+glossary...) as a visitor without a cookie, who writes nothing: a chapter's first render
+highlights its code, parses its exercises and renders its waiting widgets, two to four times
+the cost of the next, and without this a class arriving on a fresh server paid for all of them
+in its first seconds. Last, the heap is settled (settle_heap); only then is the server
+"finished", ready as a teacher's server is before the class.
 """
 from __future__ import annotations
 
@@ -19,10 +26,13 @@ import logging
 import threading
 import time
 
+import httpx
+
 from app.serving.precompute.moves import moves
 from app.web.views.widget import result_event
 
 log = logging.getLogger(__name__)
+WARM_PAGES = ("/glossary", "/widgets", "/review", "/learning", "/search?q=warmup")  # besides the chapters
 PRERENDER_RADIUS = 1  # what `python -m app precompute` fills by default, and the load bench moves
 
 
@@ -33,6 +43,7 @@ class Prerender:
         self.rendered = 0
         self.finished = False
         self.frozen = 0  # objects settle_heap put out of the collector's reach
+        self.visited = 0  # pages asked for once at start-up
         self.seconds = 0.0
         self._stop = threading.Event()
         self._task: asyncio.Future | None = None
@@ -51,9 +62,15 @@ class Prerender:
                 return
         # embedded and in-process engines compute with this machine's own profile: no need to
         # wait for (or, in-process, to start) Dask
-        await asyncio.to_thread(self._run)
-        if engine.mode != "inprocess":
-            self.frozen = await asyncio.to_thread(settle_heap)
+        try:
+            await asyncio.to_thread(self._run)
+            if engine.mode != "inprocess":  # a served process (the tests' apps skip both)
+                await self.visit_pages()
+                self.frozen = await asyncio.to_thread(settle_heap)
+        finally:
+            # finished once the heap is settled too: its full collection holds the GIL for a
+            # few hundred milliseconds, and a class let in before it would wait for it
+            self.finished = True
 
     async def stop(self) -> None:
         """After engine.close() (which cancels a cluster connection still being made): a
@@ -64,8 +81,26 @@ class Prerender:
             with contextlib.suppress(asyncio.CancelledError, Exception):  # _run logged any failure
                 await self._task
 
+    async def visit_pages(self) -> None:
+        """Every page once, through the whole app, as a visitor without a cookie."""
+        course = self.app.state.course.course()
+        paths = ["/", *(f"/chapters/{chapter.slug}" for chapter in course.chapters), *WARM_PAGES]
+        transport = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 0))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            for path in paths:
+                if self._stop.is_set():
+                    return
+                try:
+                    response = await client.get(path)
+                    if response.status_code != 200:
+                        log.warning("warming %s at start-up: status %d", path, response.status_code)
+                except Exception:
+                    log.exception("warming %s at start-up failed", path)
+                self.visited += 1
+
     def status(self) -> dict:
-        return {"rendered": self.rendered, "finished": self.finished, "seconds": round(self.seconds, 2),
+        return {"rendered": self.rendered, "visited": self.visited, "finished": self.finished,
+                "seconds": round(self.seconds, 2),
                 "frozen_objects": self.frozen}
 
     def _run(self) -> None:
@@ -88,7 +123,6 @@ class Prerender:
             log.exception("pre-rendering the precomputed settings stopped")
         finally:
             self.seconds = time.monotonic() - started
-            self.finished = True
             log.info("pre-rendered %d fragments in %.1f s", self.rendered, self.seconds)
 
 
