@@ -90,6 +90,7 @@ class Prerender:
             for path in paths:
                 if self._stop.is_set():
                     return
+                client.cookies.clear()  # each page as a first visit: a returning visitor's would be recorded
                 try:
                     response = await client.get(path)
                     if response.status_code != 200:
