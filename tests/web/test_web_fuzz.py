@@ -61,7 +61,7 @@ pytestmark = pytest.mark.slow
 # widgets that compute in well under a second at any setting (measured: at most 0.7 s)
 CHEAP = {"bias-correction", "config-reader", "lr-schedule", "optimizer-race", "param-ladder"}
 # per operation and generation mode. Most of the time goes to generating the cases (hypothesis
-# drawing from schemathesis's strategies, about nine tenths of a profile), not to the app. A
+# drawing from schemathesis's strategies: seven tenths of a py-spy profile), not to the app. A
 # widget's seven operations are one implementation (app/web/routes/widgets.py) under that
 # widget's parameter schema, so each widget's get half as many as the course's sixteen, which
 # are sixteen implementations
