@@ -3,9 +3,9 @@ itself once for every page before it says it is ready. Each request is a first v
 renders everything a class's first requests would and records nothing."""
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 
+from aio import run_async
 from app.web.views.prerender import WARM_PAGES, Prerender
 
 
@@ -19,7 +19,7 @@ def test_every_page_is_visited_once_and_nothing_is_recorded(app, client, setting
     before = rows_by_table(settings.database_path)
     warm = Prerender(app)
     with caplog.at_level("WARNING", logger="app.web.views.prerender"):
-        asyncio.run(warm.visit_pages())
+        run_async(warm.visit_pages)  # not asyncio.run: the browser tests' worker has a loop running
     chapters = app.state.course.course().chapters
     assert warm.visited == 1 + len(chapters) + len(WARM_PAGES)
     assert not caplog.records, [r.getMessage() for r in caplog.records]  # every page answered 200
