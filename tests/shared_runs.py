@@ -21,6 +21,10 @@ from app.settings import Settings
 from app.tools.check.run_cache import RecordedRuns
 from widgets.registry import all_widgets
 
+# widgets that compute in well under a second at any setting (measured: at most 0.7 s): the
+# fuzzer trains only these, and the short review load moves only these
+QUICK_WIDGETS = frozenset({"bias-correction", "config-reader", "lr-schedule", "optimizer-race", "param-ladder"})
+
 
 def cache_dir() -> Path | None:
     if os.environ.get("COURSE_CHECK_FRESH") == "1":

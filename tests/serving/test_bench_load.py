@@ -11,6 +11,7 @@ from app.tools.bench import load as bench_load
 from app.tools.bench import class_load, review_load
 from app.__main__ import main
 from app.settings import Settings
+from shared_runs import QUICK_WIDGETS
 from widgets.registry import all_widgets
 
 
@@ -30,10 +31,6 @@ def test_near_moves_are_precomputed_ones_and_cold_moves_are_farther():
     for _ in range(20):
         cold = bench_load.far_move(widget, placement.base, 1, rng)
         assert cold is not None and cold not in near and cold != widget.canonicalize(placement.base)
-
-
-# widgets that compute in well under a second at any setting (tests/web/test_web_fuzz.py)
-QUICK_WIDGETS = {"bias-correction", "config-reader", "lr-schedule", "optimizer-race", "param-ladder"}
 
 
 def quick_plan() -> bench_load.Plan:

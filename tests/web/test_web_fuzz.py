@@ -7,8 +7,8 @@ every 4xx is in app/web/errors.py's shape); an invalid request is refused. Bound
 of examples per operation, derandomized, no example database, and a time budget per
 operation (OPERATION_BUDGET_S).
 
-Training is never run by the fuzzer: in this app the widget engine trains only the CHEAP
-widgets below (under a second each, the real computation on the in-process engine); every
+Training is never run by the fuzzer: in this app the widget engine trains only the quick
+widgets (shared_runs.QUICK_WIDGETS: under a second each, the real computation on the in-process engine); every
 other widget's uncached run is answered at once as superseded, as when a learner's newer
 setting replaces it (409 / a `cancelled` event). Their validation, routing, fragments and
 error paths are fuzzed like the rest, and the shape of their real results is checked against
@@ -24,6 +24,7 @@ import warnings
 import pytest
 
 from app.serving.engine import Superseded
+from shared_runs import QUICK_WIDGETS
 from widgets.registry import all_widgets
 
 with warnings.catch_warnings():
@@ -58,8 +59,6 @@ with warnings.catch_warnings():
 # developers' quick loop (`make test-fast` leaves slow tests out)
 pytestmark = pytest.mark.slow
 
-# widgets that compute in well under a second at any setting (measured: at most 0.7 s)
-CHEAP = {"bias-correction", "config-reader", "lr-schedule", "optimizer-race", "param-ladder"}
 # per operation and generation mode. Most of the time goes to generating the cases (hypothesis
 # drawing from schemathesis's strategies: seven tenths of a py-spy profile), not to the app. A
 # widget's seven operations are one implementation (app/web/routes/widgets.py) under that
@@ -97,7 +96,7 @@ class SupersededAtOnce:
 
 
 class FuzzJobs:
-    """The app's WidgetJobs, training only the CHEAP widgets."""
+    """The app's WidgetJobs, training only the quick widgets."""
 
     def __init__(self, real):
         self.real = real
@@ -107,7 +106,7 @@ class FuzzJobs:
         return getattr(self.real, name)
 
     async def follow(self, widget, values, **kwargs):
-        if widget.name in CHEAP:
+        if widget.name in QUICK_WIDGETS:
             return await self.real.follow(widget, values, **kwargs)
         return SupersededAtOnce()
 

@@ -358,8 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=None, help="load an already running server instead of starting one")
     parser.add_argument("--no-class", action="store_true", help="leave out the class: no teacher, no polls")
     parser.add_argument("--cold", action="store_true",
-                        help="a teacher who did not precompute: a fresh server with an empty cache, the "
-                             "learners arriving together (nothing warmed up)")
+                        help="a teacher who did not precompute: a fresh server with an empty cache, nothing "
+                             "loaded before the learners (see --arrival)")
     parser.add_argument("--arrival", type=float, default=ARRIVAL_S,
                         help=f"learners start within this many seconds of each other ({ARRIVAL_S:g}; "
                              "0: every first request in the same millisecond)")
