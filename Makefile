@@ -26,6 +26,7 @@ REDIS      ?= /usr/bin/redis-server
 BWRAP      ?= /usr/bin/bwrap
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
+WEB_PROCESSES ?= 1
 PYTEST_WORKERS ?= 2
 
 VENV     := .venv
@@ -51,8 +52,11 @@ setup: $(STAMPS)/project $(NPM_STAMP) $(EDITOR_BUNDLE) sandbox
 
 # --no-proxy-headers: uvicorn would otherwise believe X-Forwarded-Proto from any local client;
 # the app honours it only with COURSE_TRUST_PROXY=1 (app/web/security.py).
+# WEB_PROCESSES=2 serves a class: two event loops, each with its own share of the cores'
+# training workers (README, "Teaching a class"); one learner is better served by one.
 serve: setup
-	exec $(PY) -m uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --no-proxy-headers
+	COURSE_WEB_PROCESSES=$(WEB_PROCESSES) exec $(PY) -m uvicorn --factory app.main:create_app \
+	  --host $(HOST) --port $(PORT) --no-proxy-headers --workers $(WEB_PROCESSES)
 
 # The content check (one process, about 2 minutes, most of it training predict runs) runs beside
 # the suite instead of before it: alone it left one of two cores idle. Its runs are recorded

@@ -26,7 +26,7 @@ from app.serving.cache import open_cache
 from app.serving.engine import Engine
 from app.serving.jobs import WidgetJobs
 from app.serving.keys import code_version
-from app.serving.precompute.background import BackgroundFill
+from app.serving.precompute.background import BackgroundFill, Share
 from app.settings import Settings
 from app.web import errors, schema
 from app.web.assets import VENDOR_FILES, Wire, vendor_path
@@ -105,8 +105,10 @@ async def lifespan(app: FastAPI):
         state.engine.start_soon()
     state.prerender.start()
     filler = None
-    if settings.warm_cache:
-        filler = BackgroundFill(state.jobs, state.widgets, state.course.course)
+    # several web processes on this machine split the fill between them (Share)
+    share = Share.claim(settings.database_path.parent, settings.web_processes) if settings.warm_cache else None
+    if share is not None:
+        filler = BackgroundFill(state.jobs, state.widgets, state.course.course, share=share)
         filler.start()
     try:
         yield

@@ -49,7 +49,11 @@ class Settings:
     # "tcp://HOST:PORT" uses a running Dask scheduler; "inprocess" runs Dask workers as
     # threads of this process (cheap to start, for tests).
     scheduler: str = ""
-    workers: int = 0  # embedded worker processes; 0 means one per core
+    workers: int = 0  # embedded worker processes; 0 means the cores shared among the web processes
+    # web processes serving this machine (`make serve WEB_PROCESSES=2`: uvicorn --workers), each
+    # with its own event loop and embedded cluster; a class of a hundred needs two on two cores
+    # (README, "Teaching a class"), one learner needs one
+    web_processes: int = 1
     max_queue: int = 32  # jobs this web process may have waiting or running; past it, 503
     # runs one learner may have waiting or training at once (a chapter page starts one per
     # uncached widget); each learner's first run is scheduled before anyone's second
@@ -98,6 +102,7 @@ class Settings:
             warm_cache=_flag(env.get("COURSE_WARM_CACHE"), defaults.warm_cache),
             scheduler=env.get("COURSE_SCHEDULER", defaults.scheduler).strip(),
             workers=int(env.get("COURSE_WORKERS", defaults.workers)),
+            web_processes=max(1, int(env.get("COURSE_WEB_PROCESSES", defaults.web_processes))),
             max_queue=int(env.get("COURSE_MAX_QUEUE", defaults.max_queue)),
             max_jobs_per_learner=int(env.get("COURSE_MAX_JOBS_PER_LEARNER", defaults.max_jobs_per_learner)),
             torch_threads=int(env.get("COURSE_TORCH_THREADS", defaults.torch_threads)),
@@ -114,13 +119,15 @@ class Settings:
 
     @property
     def worker_count(self) -> int:
-        """Embedded worker processes: COURSE_WORKERS, or one per core this process may use."""
+        """Embedded worker processes: COURSE_WORKERS, or this web process's share of the cores
+        it may use (each web process starts its own embedded cluster), at least one."""
         if self.workers > 0:
             return self.workers
         try:
-            return max(1, len(os.sched_getaffinity(0)))
+            cores = len(os.sched_getaffinity(0))
         except AttributeError:  # not Linux
-            return max(1, os.cpu_count() or 1)
+            cores = os.cpu_count() or 1
+        return max(1, cores // self.web_processes)
 
     @property
     def lab_device(self) -> str:

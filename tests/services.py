@@ -127,15 +127,16 @@ class Stack:
         with Client(scheduler, timeout=30) as client:
             client.wait_for_workers(count, timeout=START_TIMEOUT_S)
 
-    def web(self, log_level: str = "warning", **env) -> str:
+    def web(self, log_level: str = "warning", uvicorn_args: tuple[str, ...] = (), **env) -> str:
         """A web process (app/tools/bench/server.py starts it, as it starts the benchmarks');
-        log_level "info" writes its access log too (see `log`)."""
+        log_level "info" writes its access log too (see `log`); uvicorn_args ("--workers", "2")
+        makes it several, as `make serve WEB_PROCESSES=2` does."""
         log_path = self.workdir / f"web-{len(self.processes)}-{time.monotonic_ns()}.log"
         full_env = {"COURSE_DB": str(self.workdir / f"progress-{log_path.stem}.sqlite3"),
                     "COURSE_WARM_CACHE": "0", "COURSE_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
         full_env.update(env)  # COURSE_DB too: several processes, or a restart, on one database
         web = server.start(full_env, log_path=log_path, timeout=START_TIMEOUT_S,
-                           uvicorn_args=("--log-level", log_level))
+                           uvicorn_args=("--log-level", log_level, *uvicorn_args))
         self.processes[web.base] = (web.process, log_path)
         return web.base
 

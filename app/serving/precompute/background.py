@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Callable
 
 from app.course.content import Course
@@ -18,16 +21,53 @@ IDLE_S = 3.0  # the web process fills only after this long without a learner's r
 BATCH = 64
 
 
+class Share:
+    """Which of the planned moves this web process fills when several serve one machine
+    (Settings.web_processes): the k-th of n takes every n-th move from the k-th on, so no two
+    train the same setting. k is the first of n lock files (beside the progress database) this
+    process could lock; the lock lasts as long as the process, so a restarted process takes the
+    share the one it replaces left."""
+
+    def __init__(self, index: int = 0, of: int = 1, lock_fd: int | None = None):
+        self.index, self.of, self._lock_fd = index, of, lock_fd
+
+    @classmethod
+    def claim(cls, folder: Path, processes: int) -> "Share | None":
+        """This process's share, or None when all n are held (more processes than n)."""
+        if processes <= 1:
+            return cls()
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in range(processes):
+            fd = os.open(folder / f"background-fill-{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return cls(index, processes, fd)
+        return None
+
+    def mine(self, position: int) -> bool:
+        return position % self.of == self.index
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the file drops its lock
+            self._lock_fd = None
+
+
 class BackgroundFill:
     """Fills the cache in the order above while the engine has nothing else to do: it waits
     until no learner has asked for anything for IDLE_S seconds, keeps at most one job per
     worker thread, and the engine releases its jobs as soon as a learner needs the worker."""
 
-    def __init__(self, jobs, widgets: dict[str, Widget], course: Callable[[], Course], idle_s: float = IDLE_S):
+    def __init__(self, jobs, widgets: dict[str, Widget], course: Callable[[], Course], idle_s: float = IDLE_S,
+                 share: Share | None = None):
         self.jobs = jobs
         self.widgets = widgets
         self.course = course  # the course as it is now (the app's CourseLoader.course)
         self.idle_s = idle_s
+        self.share = share or Share()
         self.task: asyncio.Task | None = None
         self.filled = 0
 
@@ -41,6 +81,7 @@ class BackgroundFill:
                 await self.task
             except (asyncio.CancelledError, Exception):
                 pass
+        self.share.release()
 
     def _idle(self) -> bool:
         engine = self.jobs.engine
@@ -51,7 +92,8 @@ class BackgroundFill:
         engine = self.jobs.engine
         await engine.started()
         widgets = self.widgets
-        plan = moves(await asyncio.to_thread(self.course), widgets)
+        plan = (move for position, move in enumerate(moves(await asyncio.to_thread(self.course), widgets))
+                if self.share.mine(position))
         running: set[asyncio.Task] = set()
 
         again: list[Move] = []  # runs a learner's request pushed out: they go first next time

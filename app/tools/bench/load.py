@@ -26,7 +26,7 @@ a class told to open the link does); `--arrival 0` sends every learner's first r
 same millisecond, a queue of first requests on one event loop that no class sends.
 
 Printed per load: page p50/p95/p99 (and again once the class has arrived), slider move to complete chart p50/p95 for precomputed and
-for cold moves, answers, /review pages and review answers, errors by status, the engine's queue depth, and the memory of the
+for cold moves, answers, /review pages and review answers, errors by status, the engine's queue depth (of one web process), and the memory of the
 server and its workers. Before the loads, the bench's own server precomputes the moves it
 will make (radius 1 by default) and prints the count and CPU time.
 Targets on a 2-core machine at 100 learners after precompute: page p95 < 100 ms, precomputed
@@ -61,6 +61,9 @@ from app.web.views.widget import query_string
 REQUEST_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 180.0
 ARRIVAL_S = 3.0  # learners start within this many seconds of each other
+# web processes of the bench's server: a class is served with two on two cores (README,
+# "Teaching a class"); one web process's event loop is busy most of the class's first seconds
+WEB_PROCESSES = 2
 # Pages are also reported from this long into the load on: the class has arrived (every
 # learner started and made its first round: page, join, move, answer, review), so the burst of
 # first requests is apart from the steady state of a lesson
@@ -308,10 +311,10 @@ def report(learners: int, seconds: float, results: Results) -> None:
     print(f"  errors: {errors}; honest 503 (busy, queued): {results.busy_503}; learners still waiting at the end: "
           f"{results.unfinished}")
     if results.queue:
-        print(f"  queue depth (runs waiting or training): mean {statistics.mean(results.queue):.1f}, max {max(results.queue)}")
+        print(f"  queue depth (runs waiting or training in the web process that answered): mean {statistics.mean(results.queue):.1f}, max {max(results.queue)}")
     memory = [m for m in results.memory_mb if m == m]
     if memory:
-        print(f"  memory of the server and its workers: max {max(memory):.0f} MiB")
+        print(f"  memory of the server (every web process) and its workers: max {max(memory):.0f} MiB")
     if results.client_late:
         print(f"  the bench's own event loop woke late by p50 {ms(quantile(results.client_late, .5))}, "
               f"p95 {ms(quantile(results.client_late, .95))} (every latency above includes its share of that)")
@@ -319,23 +322,34 @@ def report(learners: int, seconds: float, results: Results) -> None:
 
 # --- a server of the bench's own ----------------------------------------------------------
 @contextlib.contextmanager
-def server(cache_url: str, **env_extra: str):
+def server(cache_url: str, web_processes: int = WEB_PROCESSES, **env_extra: str):
+    """The course served as `make serve WEB_PROCESSES=n` serves it, ready for the class."""
     workdir = tempfile.mkdtemp(prefix="course-load-")
     clock_file = Path(workdir) / "review-clock"  # run_clock moves it during a load
     env = {"COURSE_WARM_CACHE": "0", "COURSE_DB": f"{workdir}/progress.sqlite3", "COURSE_CACHE_URL": cache_url,
-           "COURSE_CLOCK_FILE": str(clock_file), **env_extra}
-    with serving(env) as running:
+           "COURSE_CLOCK_FILE": str(clock_file), "COURSE_WEB_PROCESSES": str(web_processes), **env_extra}
+    with serving(env, uvicorn_args=("--workers", str(web_processes)) if web_processes > 1 else ()) as running:
         base = running.base
-        # ready as a teacher's server is before the class: workers up, cached fragments rendered
-        for _ in range(600):
-            with contextlib.suppress(httpx.HTTPError):
-                status = httpx.get(base + "/api/engine", timeout=2).json()
-                if status["engine"]["connected"] and status["prerendered"]["finished"]:
-                    print(f"  the server pre-rendered {status['prerendered']['rendered']} cached fragments "
-                          f"in {status['prerendered']['seconds']:.1f} s at start-up", flush=True)
-                    break
-            time.sleep(0.2)
+        wait_until_ready(base, web_processes)
         yield base, running.process.pid, Path(workdir) / "progress.sqlite3", clock_file
+
+
+def wait_until_ready(base: str, web_processes: int, timeout_s: float = 120.0) -> None:
+    """Until every web process has its workers up and its cached fragments rendered, as a
+    teacher's server is before the class (each new connection may reach another process)."""
+    ready: dict[int, dict] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(ready) < web_processes and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            status = httpx.get(base + "/api/engine", timeout=2).json()
+            if status["engine"]["connected"] and status["prerendered"]["finished"]:
+                ready[status["process"]["pid"]] = status["prerendered"]
+        time.sleep(0.1)
+    for pid, prerendered in ready.items():
+        print(f"  web process {pid} pre-rendered {prerendered['rendered']} cached fragments "
+              f"in {prerendered['seconds']:.1f} s at start-up", flush=True)
+    if len(ready) < web_processes:
+        print(f"  only {len(ready)} of {web_processes} web processes were ready after {timeout_s:.0f} s", flush=True)
 
 
 def precompute_for(cache_url: str, radius: int) -> None:
@@ -360,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", action="store_true",
                         help="a teacher who did not precompute: a fresh server with an empty cache, nothing "
                              "loaded before the learners (see --arrival)")
+    parser.add_argument("--web-processes", type=int, default=WEB_PROCESSES,
+                        help=f"web processes of the bench's server ({WEB_PROCESSES}, as the README serves a class: "
+                             "make serve WEB_PROCESSES=2); 1 is `make serve`'s default")
     parser.add_argument("--arrival", type=float, default=ARRIVAL_S,
                         help=f"learners start within this many seconds of each other ({ARRIVAL_S:g}; "
                              "0: every first request in the same millisecond)")
@@ -384,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cold:  # an empty cache of its own each time
             cache_url = f"sqlite:///{tempfile.mkdtemp(prefix='course-cold-')}/results.sqlite3"
             print(f"cold: {learners} learners arriving within {args.arrival:g} s, empty cache {cache_url}", flush=True)
-        with server(cache_url) as (base, pid, database, clock_file):  # a fresh server each time: no run left over
+        with server(cache_url, args.web_processes) as (base, pid, database, clock_file):  # a fresh server each time: no run left over
             klass = None
             if not args.no_class:
                 class_id, token = class_load.create_class(database, ROOT)

@@ -28,6 +28,7 @@ place instead); a failed run is a 500 whose error id is in the log with the fail
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -111,10 +112,12 @@ def list_widgets(widgets: dict[str, Widget] = Depends(widget_registry)):
 
 @router.get("/api/engine")
 def engine_status(request: Request):
-    """The engine (mode, workers, profiles, queue), the result cache (entries, bytes) and the
-    start-up pre-render of cached fragments (app/web/views/prerender.py)."""
+    """The engine (mode, workers, profiles, queue), the result cache (entries, bytes), the
+    start-up pre-render of cached fragments (app/web/views/prerender.py), and which of the
+    machine's web processes answered (Settings.web_processes): each has its own engine."""
     return {"engine": request.app.state.engine.status(), "cache": request.app.state.cache.stats(),
-            "prerendered": request.app.state.prerender.status()}
+            "prerendered": request.app.state.prerender.status(),
+            "process": {"pid": os.getpid(), "web_processes": request.app.state.settings.web_processes}}
 
 
 async def finished_item(request: Request, widget: Widget, values: dict, instance: str) -> dict:
