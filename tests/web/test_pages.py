@@ -99,6 +99,29 @@ def test_sidebar_lists_every_chapter_and_marks_the_current_one(client):
     assert re.search(r'<li class="is-current">\s*<a href="/chapters/learning-rate" aria-current="page">', sidebar)
 
 
+def test_a_sidebar_line_kept_for_one_state_is_never_shown_for_another(settings):
+    """The sidebar's lines are kept per state (app/web/templating.py, SidebarEntries): the same
+    state is the same line, and a visit, a score, an exercise run or the current page each
+    change it."""
+    from app.learning.progress import ChapterProgress
+    from app.web.templating import SidebarEntries, make_templates
+
+    entries = SidebarEntries(make_templates(settings))
+    chapter = COURSE.chapters[1]
+    fresh = entries(chapter, False, None, None)
+    assert entries(chapter, False, None, None) is fresh and len(entries.kept) == 1
+    states = [(True, None, None), (False, ChapterProgress(visited=True), None),
+              (False, ChapterProgress(visited=True, first_correct=1), None),
+              (False, None, {"solved": 0, "attempts": 1, "total": 2})]
+    lines = [entries(chapter, *state) for state in states]
+    assert len({fresh, *lines}) == 5
+    assert 'aria-current="page"' in lines[0] and "is-visited" in lines[1] and ">1/" in lines[2]
+    assert "1 run" in lines[3]
+    entries.LIMIT = len(entries.kept)  # bounded: past the limit the memo starts again
+    entries(chapter, True, ChapterProgress(visited=True), None)
+    assert len(entries.kept) == 1
+
+
 def test_index_opens_with_a_live_chart_a_start_button_and_the_course_at_a_glance(client):
     response = client.get("/")
     assert response.status_code == 200
