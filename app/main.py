@@ -37,7 +37,7 @@ from app.web.routes import (chapters, classes, exercises, glossary, learning, pr
                             teach, teach_live)
 from app.web.routes import widgets as widget_routes
 from app.web.security import SecurityHeaders
-from app.web.templating import make_templates
+from app.web.templating import Kept, make_templates
 from app.web.views.prerender import Prerender
 from widgets.base import Widget
 from widgets.registry import all_widgets
@@ -65,6 +65,7 @@ def add_services(app: FastAPI, settings: Settings, widgets: dict[str, Widget], c
     state.course = course
     state.code_version = code_version(settings.corpus_path)  # part of every run key
     state.templates = make_templates(settings)
+    state.kept_questions = Kept()  # untouched questions' HTML, per option order (app/web/views/quiz.py)
     state.progress_db = ProgressDB(settings.database_path)
     state.progress_db.migrate()  # the schema, once, at start-up
     state.clock = Clock(settings.clock_file)  # the review schedule's time (a test may move it)

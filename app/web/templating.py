@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -42,31 +43,44 @@ def _highlight_python(code: str) -> Markup:
     return Markup(highlight_code(code, "python"))
 
 
+class Kept:
+    """Rendered HTML kept under a key of everything it depends on. Bounded: past `limit`
+    entries it starts again (the keys used take a few thousand values at most, so that is a
+    rare full rebuild, never a growing process). Renders race harmlessly: the same key renders
+    the same HTML. `owner`, when given, is an object the HTML was rendered from (a question of
+    the course as loaded): an entry is used only for that very object, which it holds, so an
+    edited course, whose objects are new, is rendered anew."""
+
+    def __init__(self, limit: int = 4096):
+        self.limit = limit
+        self.entries: dict[tuple, tuple[object, Markup]] = {}
+
+    def get(self, key: tuple, render: Callable[[], str], owner: object = None) -> Markup:
+        found = self.entries.get(key)
+        if found is None or found[0] is not owner:
+            if len(self.entries) >= self.limit:
+                self.entries = {}
+            found = self.entries[key] = (owner, Markup(render()))
+        return found[1]
+
+
 class SidebarEntries:
     """The sidebar's chapter lines (_sidebar_entry.html), each rendered once per state and kept.
 
-    Every page carries the ten of them, and rendering them was about a sixth of a chapter page's
-    time and two fifths of /review's under a class's load; a line's state (the chapter's title
-    and question count, whether it is the current one, the learner's visit, score and exercise
-    tally) takes a few values per chapter, shared by every learner in it."""
+    Every page carries the ten of them; a line's state (the chapter's title and question count,
+    whether it is the current one, the learner's visit, score and exercise tally) takes a few
+    values per chapter, shared by every learner in it."""
 
-    LIMIT = 4096  # far above the states ten chapters take; past it the memo starts again
-
-    def __init__(self, templates: Jinja2Templates):
+    def __init__(self, templates: Jinja2Templates, kept: Kept | None = None):
         self.templates = templates
-        self.kept: dict[tuple, Markup] = {}
+        self.kept = kept or Kept()
 
     def __call__(self, chapter, is_current: bool, progress, tally) -> Markup:
         key = (chapter.slug, chapter.url, chapter.order, chapter.title, len(chapter.quizzes), bool(is_current),
                bool(progress and progress.visited), progress.first_correct if progress else 0,
                (tally["solved"], tally["attempts"], tally["total"]) if tally else None)
-        entry = self.kept.get(key)
-        if entry is None:
-            if len(self.kept) >= self.LIMIT:
-                self.kept = {}
-            module = self.templates.get_template("_sidebar_entry.html").module
-            entry = self.kept[key] = Markup(module.entry(chapter, bool(is_current), progress, tally))
-        return entry
+        module = lambda: self.templates.get_template("_sidebar_entry.html").module  # noqa: E731
+        return self.kept.get(key, lambda: module().entry(chapter, bool(is_current), progress, tally))
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:

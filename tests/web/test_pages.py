@@ -109,7 +109,7 @@ def test_a_sidebar_line_kept_for_one_state_is_never_shown_for_another(settings):
     entries = SidebarEntries(make_templates(settings))
     chapter = COURSE.chapters[1]
     fresh = entries(chapter, False, None, None)
-    assert entries(chapter, False, None, None) is fresh and len(entries.kept) == 1
+    assert entries(chapter, False, None, None) is fresh and len(entries.kept.entries) == 1
     states = [(True, None, None), (False, ChapterProgress(visited=True), None),
               (False, ChapterProgress(visited=True, first_correct=1), None),
               (False, None, {"solved": 0, "attempts": 1, "total": 2})]
@@ -117,9 +117,9 @@ def test_a_sidebar_line_kept_for_one_state_is_never_shown_for_another(settings):
     assert len({fresh, *lines}) == 5
     assert 'aria-current="page"' in lines[0] and "is-visited" in lines[1] and ">1/" in lines[2]
     assert "1 run" in lines[3]
-    entries.LIMIT = len(entries.kept)  # bounded: past the limit the memo starts again
+    entries.kept.limit = len(entries.kept.entries)  # bounded: past the limit the memo starts again
     entries(chapter, True, ChapterProgress(visited=True), None)
-    assert len(entries.kept) == 1
+    assert len(entries.kept.entries) == 1
 
 
 def test_index_opens_with_a_live_chart_a_start_button_and_the_course_at_a_glance(client):

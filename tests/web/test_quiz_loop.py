@@ -180,3 +180,23 @@ def test_htmx_gets_the_question_and_the_sidebar_and_recap_scores(hint_client):
     assert 'data-quiz-focus' in html, "static/quiz.js moves the focus to the feedback"
     assert re.search(r'<span hx-swap-oob="true" class="progress-badge[^"]*"\s*id="progress-one">', html)
     assert re.search(r'<p class="recap-score" id="recap-score" hx-swap-oob="true">Your score: <strong>1 of 1', html)
+
+
+def test_an_untouched_question_is_kept_per_option_order_and_never_shown_once_touched(app):
+    """Untouched questions' HTML is kept per option order (app/web/views/quiz.py, render_quiz):
+    a learner who answered or asked for a hint sees their own state, another learner still
+    the untouched question, each in their own option order."""
+    def question_html(client, qid):
+        page = client.get(f"/chapters/{CHAPTER}").text
+        return re.search(rf'<div class="quiz quiz-(\w+)" id="quiz-{qid}">', page).group(1), page
+
+    with TestClient(app) as answered, TestClient(app) as hinted, TestClient(app) as fresh:
+        for learner in (answered, hinted, fresh):
+            assert question_html(learner, PLAIN.id)[0] == "open"
+        assert app.state.kept_questions.entries, "untouched questions are kept"
+        post(answered, PLAIN.id, wrong(PLAIN))
+        hinted.post(f"/quiz/{CHAPTER}/{PLAIN.id}/hint", headers={"HX-Request": "true"})
+        assert question_html(answered, PLAIN.id)[0] == "retry"
+        phase, page = question_html(hinted, PLAIN.id)
+        assert phase == "open" and "quiz-hint-box" in page.split(f'id="quiz-{PLAIN.id}"')[1].split('class="quiz quiz-')[0]
+        assert question_html(fresh, PLAIN.id)[0] == "open"

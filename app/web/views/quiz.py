@@ -204,6 +204,13 @@ def predict_params(widgets: dict, quiz: Quiz) -> list[tuple[str, str]]:
 
 
 def render_quiz(request: Request, chapter: Chapter, state: QuizState, score: dict | None = None) -> str:
-    """One question as HTML, as this learner's record leaves it."""
+    """One question as HTML, as this learner's record leaves it. A question the learner has not
+    touched (no answer, no hint) is the same HTML for everyone who sees its options in the same
+    order, so it is rendered once per order and kept (about half of a chapter page's time
+    was its questions, most of them untouched)."""
     template = request.app.state.templates.get_template("_quiz.html")
-    return template.render(**quiz_context(request, chapter, state, score))
+    if state.record != QuestionRecord():
+        return template.render(**quiz_context(request, chapter, state, score))
+    return request.app.state.kept_questions.get(
+        (chapter.slug, state.quiz.id, tuple(state.order)),
+        lambda: template.render(**quiz_context(request, chapter, state, score)), owner=state.quiz)
