@@ -33,6 +33,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -102,15 +103,18 @@ class Chapter:
         """(term, anchor id, definition HTML) for the chapter's key-terms box."""
         return [(t, term_slug(t), self.glossary_html[t]) for t in self.glossary]
 
-    @property
+    # The slots are fixed once the chapter is read (an edited file is a new Chapter), and these
+    # are asked for many times on every page (the sidebar alone asks each chapter's quizzes):
+    # computed once. Callers must not change what they get.
+    @cached_property
     def quizzes(self) -> dict[str, Quiz]:
         return {s.id: s for s in self.slots if isinstance(s, Quiz)}
 
-    @property
+    @cached_property
     def checklists(self) -> dict[str, Checklist]:
         return {s.id: s for s in self.slots if isinstance(s, Checklist)}
 
-    @property
+    @cached_property
     def widgets(self) -> list[WidgetUse]:
         return [s for s in self.slots if isinstance(s, WidgetUse)]
 

@@ -36,13 +36,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -54,16 +51,13 @@ from app.serving.precompute.moves import far_move, form_values, near_moves
 from app.settings import ROOT, Settings
 from app.tools.bench import class_load, review_load
 from app.tools.bench.watch import own_lateness, watch
-from app.tools.bench.server import serving
+from app.tools.bench.class_server import WEB_PROCESSES, precompute_for, server
 from app.web.views.prerender import settle_heap
 from app.web.views.widget import query_string
 
 REQUEST_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 180.0
 ARRIVAL_S = 3.0  # learners start within this many seconds of each other
-# web processes of the bench's server: a class is served with two on two cores (README,
-# "Teaching a class"); one web process's event loop is busy most of the class's first seconds
-WEB_PROCESSES = 2
 # Pages are also reported from this long into the load on: the class has arrived (every
 # learner started and made its first round: page, join, move, answer, review), so the burst of
 # first requests is apart from the steady state of a lesson
@@ -318,47 +312,6 @@ def report(learners: int, seconds: float, results: Results) -> None:
     if results.client_late:
         print(f"  the bench's own event loop woke late by p50 {ms(quantile(results.client_late, .5))}, "
               f"p95 {ms(quantile(results.client_late, .95))} (every latency above includes its share of that)")
-
-
-# --- a server of the bench's own ----------------------------------------------------------
-@contextlib.contextmanager
-def server(cache_url: str, web_processes: int = WEB_PROCESSES, **env_extra: str):
-    """The course served as `make serve WEB_PROCESSES=n` serves it, ready for the class."""
-    workdir = tempfile.mkdtemp(prefix="course-load-")
-    clock_file = Path(workdir) / "review-clock"  # run_clock moves it during a load
-    env = {"COURSE_WARM_CACHE": "0", "COURSE_DB": f"{workdir}/progress.sqlite3", "COURSE_CACHE_URL": cache_url,
-           "COURSE_CLOCK_FILE": str(clock_file), "COURSE_WEB_PROCESSES": str(web_processes), **env_extra}
-    with serving(env, uvicorn_args=("--workers", str(web_processes)) if web_processes > 1 else ()) as running:
-        base = running.base
-        wait_until_ready(base, web_processes)
-        yield base, running.process.pid, Path(workdir) / "progress.sqlite3", clock_file
-
-
-def wait_until_ready(base: str, web_processes: int, timeout_s: float = 120.0) -> None:
-    """Until every web process has its workers up and its cached fragments rendered, as a
-    teacher's server is before the class (each new connection may reach another process)."""
-    ready: dict[int, dict] = {}
-    deadline = time.monotonic() + timeout_s
-    while len(ready) < web_processes and time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            status = httpx.get(base + "/api/engine", timeout=2).json()
-            if status["engine"]["connected"] and status["prerendered"]["finished"]:
-                ready[status["process"]["pid"]] = status["prerendered"]
-        time.sleep(0.1)
-    for pid, prerendered in ready.items():
-        print(f"  web process {pid} pre-rendered {prerendered['rendered']} cached fragments "
-              f"in {prerendered['seconds']:.1f} s at start-up", flush=True)
-    if len(ready) < web_processes:
-        print(f"  only {len(ready)} of {web_processes} web processes were ready after {timeout_s:.0f} s", flush=True)
-
-
-def precompute_for(cache_url: str, radius: int) -> None:
-    """The bench's moves, computed before the loads (`python -m app precompute`)."""
-    print(f"precompute (radius {radius}) into {cache_url}:", flush=True)
-    env = {**os.environ, "COURSE_CACHE_URL": cache_url, "PYTHONPATH": str(ROOT)}
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "app", "precompute", "--radius", str(radius)], cwd=ROOT, env=env, check=False)
-    print(f"precompute took {time.monotonic() - started:.0f} s of wall time", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
