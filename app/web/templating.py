@@ -44,23 +44,23 @@ def _highlight_python(code: str) -> Markup:
 
 
 class Kept:
-    """Rendered HTML kept under a key of everything it depends on. Bounded: past `limit`
-    entries it starts again (the keys used take a few thousand values at most, so that is a
-    rare full rebuild, never a growing process). Renders race harmlessly: the same key renders
-    the same HTML. `owner`, when given, is an object the HTML was rendered from (a question of
-    the course as loaded): an entry is used only for that very object, which it holds, so an
-    edited course, whose objects are new, is rendered anew."""
+    """Page pieces kept under a key of everything they depend on. Bounded: past `limit` entries
+    it starts again (the keys used take a few thousand values at most, so that is a rare full
+    rebuild, never a growing process). Builds race harmlessly: the same key builds the same
+    piece. `owner`, when given, is an object the piece was built from (a question of the course
+    as loaded): an entry is used only for that very object, which it holds, so an edited course,
+    whose objects are new, is built anew."""
 
     def __init__(self, limit: int = 4096):
         self.limit = limit
-        self.entries: dict[tuple, tuple[object, Markup]] = {}
+        self.entries: dict[tuple, tuple[object, object]] = {}
 
-    def get(self, key: tuple, render: Callable[[], str], owner: object = None) -> Markup:
+    def get(self, key: tuple, build: Callable[[], object], owner: object = None):
         found = self.entries.get(key)
         if found is None or found[0] is not owner:
             if len(self.entries) >= self.limit:
                 self.entries = {}
-            found = self.entries[key] = (owner, Markup(render()))
+            found = self.entries[key] = (owner, build())
         return found[1]
 
 
@@ -80,7 +80,7 @@ class SidebarEntries:
                bool(progress and progress.visited), progress.first_correct if progress else 0,
                (tally["solved"], tally["attempts"], tally["total"]) if tally else None)
         module = lambda: self.templates.get_template("_sidebar_entry.html").module  # noqa: E731
-        return self.kept.get(key, lambda: module().entry(chapter, bool(is_current), progress, tally))
+        return self.kept.get(key, lambda: Markup(module().entry(chapter, bool(is_current), progress, tally)))
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:

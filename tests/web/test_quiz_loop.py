@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.course.content import load_course
+from app.learning.quiz_record import QuestionRecord
 from app.settings import Settings
 
 COURSE = load_course(Settings().content_dir)
@@ -182,10 +183,10 @@ def test_htmx_gets_the_question_and_the_sidebar_and_recap_scores(hint_client):
     assert re.search(r'<p class="recap-score" id="recap-score" hx-swap-oob="true">Your score: <strong>1 of 1', html)
 
 
-def test_an_untouched_question_is_kept_per_option_order_and_never_shown_once_touched(app):
-    """Untouched questions' HTML is kept per option order (app/web/views/quiz.py, render_quiz):
-    a learner who answered or asked for a hint sees their own state, another learner still
-    the untouched question, each in their own option order."""
+def test_an_untouched_question_is_kept_and_never_shown_once_touched(app):
+    """Untouched questions' HTML is kept (app/web/views/quiz.py, render_quiz): a learner who
+    answered or asked for a hint sees their own state, another learner still the untouched
+    question."""
     def question_html(client, qid):
         page = client.get(f"/chapters/{CHAPTER}").text
         return re.search(rf'<div class="quiz quiz-(\w+)" id="quiz-{qid}">', page).group(1), page
@@ -200,3 +201,28 @@ def test_an_untouched_question_is_kept_per_option_order_and_never_shown_once_tou
         phase, page = question_html(hinted, PLAIN.id)
         assert phase == "open" and "quiz-hint-box" in page.split(f'id="quiz-{PLAIN.id}"')[1].split('class="quiz quiz-')[0]
         assert question_html(fresh, PLAIN.id)[0] == "open"
+
+
+def test_an_untouched_question_put_together_in_any_order_is_the_question_rendered_in_it(app):
+    """render_quiz keeps an untouched question once and puts its options in each learner's order
+    (UntouchedQuestion): every order of every question of the course is the same HTML as
+    _quiz.html renders for it, single choice, several choices and predictions alike."""
+    from itertools import permutations
+    from types import SimpleNamespace
+
+    from app.web.views.quiz import QuizState, UntouchedQuestion, quiz_context, render_quiz
+
+    request = SimpleNamespace(app=app)
+    template = app.state.templates.get_template("_quiz.html")
+    kinds = set()
+    for chapter in COURSE.chapters:
+        score = {"first_correct": 0, "answered": 0, "hint_used": 0, "total": len(chapter.quizzes)}
+        for quiz in chapter.quizzes.values():
+            kinds.add("predict" if quiz.predict else "multiple" if quiz.multiple else "single")
+            for order in permutations(range(len(quiz.options))):
+                state = QuizState(quiz, QuestionRecord(), list(order))
+                assert render_quiz(request, chapter, state, score) == template.render(
+                    **quiz_context(request, chapter, state, score)), (chapter.slug, quiz.id, order)
+            kept = app.state.kept_questions.entries[(chapter.slug, quiz.id)][1]
+            assert isinstance(kept, UntouchedQuestion), "kept in pieces, not rendered per order"
+    assert kinds == {"predict", "multiple", "single"}, kinds

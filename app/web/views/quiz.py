@@ -9,7 +9,8 @@ hidden until the run is drawn). Hints come in tiers, one per ask, and are record
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from fastapi import Request
@@ -205,12 +206,45 @@ def predict_params(widgets: dict, quiz: Quiz) -> list[tuple[str, str]]:
 
 def render_quiz(request: Request, chapter: Chapter, state: QuizState, score: dict | None = None) -> str:
     """One question as HTML, as this learner's record leaves it. A question the learner has not
-    touched (no answer, no hint) is the same HTML for everyone who sees its options in the same
-    order, so it is rendered once per order and kept (about half of a chapter page's time
-    was its questions, most of them untouched)."""
+    touched (no answer, no hint) differs between learners only in the order of its options, so
+    it is rendered once and kept, and each learner gets its options in their order
+    (UntouchedQuestion): about half of a chapter page's time was its questions, most of them
+    untouched."""
     template = request.app.state.templates.get_template("_quiz.html")
     if state.record != QuestionRecord():
         return template.render(**quiz_context(request, chapter, state, score))
-    return request.app.state.kept_questions.get(
-        (chapter.slug, state.quiz.id, tuple(state.order)),
-        lambda: template.render(**quiz_context(request, chapter, state, score)), owner=state.quiz)
+    authored = replace(state, order=list(range(len(state.quiz.options))))
+    kept = request.app.state.kept_questions.get(
+        (chapter.slug, state.quiz.id),
+        lambda: UntouchedQuestion.of(template.render(**quiz_context(request, chapter, authored, score))),
+        owner=state.quiz)
+    if kept is None:  # its options could not be told apart in the HTML: render it as it is
+        return template.render(**quiz_context(request, chapter, state, score))
+    return kept.html(state.order)
+
+
+@dataclass(frozen=True)
+class UntouchedQuestion:
+    """An untouched question's HTML in pieces: what comes before its options, each option's
+    label (authored order), what separates them, and what follows. Nothing in an untouched
+    question depends on the learner but the options' order (no option is checked, no feedback,
+    no hint), so these pieces, put together in a learner's order, are the question as
+    _quiz.html renders it for them (tests/web/test_quiz_loop.py compares every order)."""
+    head: str
+    options: tuple[str, ...]
+    between: str
+    tail: str
+
+    OPTION = re.compile(r'<label class="quiz-option">.*?</label>', re.S)
+
+    @classmethod
+    def of(cls, html: str) -> "UntouchedQuestion | None":
+        found = list(cls.OPTION.finditer(html))
+        gaps = {html[a.end():b.start()] for a, b in zip(found, found[1:])}
+        if not found or len(gaps) > 1:
+            return None
+        return cls(html[:found[0].start()], tuple(m.group(0) for m in found), gaps.pop() if gaps else "",
+                   html[found[-1].end():])
+
+    def html(self, order: list[int]) -> Markup:
+        return Markup(self.head + self.between.join(self.options[i] for i in order) + self.tail)
