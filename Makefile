@@ -53,7 +53,7 @@ setup: $(STAMPS)/project $(NPM_STAMP) $(EDITOR_BUNDLE) sandbox
 # --no-proxy-headers: uvicorn would otherwise believe X-Forwarded-Proto from any local client;
 # the app honours it only with COURSE_TRUST_PROXY=1 (app/web/security.py).
 # WEB_PROCESSES=2 serves a class: two event loops, each with its own share of the cores'
-# training workers (README, "Teaching a class"); one learner is better served by one.
+# training workers (README, "Serving a class"); one learner is better served by one.
 serve: setup
 	COURSE_WEB_PROCESSES=$(WEB_PROCESSES) exec $(PY) -m uvicorn --factory app.main:create_app \
 	  --host $(HOST) --port $(PORT) --no-proxy-headers --workers $(WEB_PROCESSES)

@@ -65,7 +65,7 @@ def add_services(app: FastAPI, settings: Settings, widgets: dict[str, Widget], c
     state.course = course
     state.code_version = code_version(settings.corpus_path)  # part of every run key
     state.templates = make_templates(settings)
-    state.kept_questions = Kept()  # untouched questions' HTML, per option order (app/web/views/quiz.py)
+    state.kept_questions = Kept()  # untouched questions, in pieces put together per learner (app/web/views/quiz.py)
     state.progress_db = ProgressDB(settings.database_path)
     state.progress_db.migrate()  # the schema, once, at start-up
     state.clock = Clock(settings.clock_file)  # the review schedule's time (a test may move it)

@@ -52,7 +52,7 @@ class Settings:
     workers: int = 0  # embedded worker processes; 0 means the cores shared among the web processes
     # web processes serving this machine (`make serve WEB_PROCESSES=2`: uvicorn --workers), each
     # with its own event loop and embedded cluster; a class of a hundred needs two on two cores
-    # (README, "Teaching a class"), one learner needs one
+    # (README, "Serving a class"), one learner needs one
     web_processes: int = 1
     max_queue: int = 32  # jobs this web process may have waiting or running; past it, 503
     # runs one learner may have waiting or training at once (a chapter page starts one per

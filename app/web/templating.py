@@ -76,11 +76,13 @@ class SidebarEntries:
         self.kept = kept or Kept()
 
     def __call__(self, chapter, is_current: bool, progress, tally) -> Markup:
-        key = (chapter.slug, chapter.url, chapter.order, chapter.title, len(chapter.quizzes), bool(is_current),
+        key = (chapter.slug, chapter.order, chapter.title, len(chapter.quizzes), bool(is_current),
                bool(progress and progress.visited), progress.first_correct if progress else 0,
                (tally["solved"], tally["attempts"], tally["total"]) if tally else None)
-        module = lambda: self.templates.get_template("_sidebar_entry.html").module  # noqa: E731
-        return self.kept.get(key, lambda: Markup(module().entry(chapter, bool(is_current), progress, tally)))
+        return self.kept.get(key, lambda: self._render(chapter, bool(is_current), progress, tally))
+
+    def _render(self, chapter, is_current: bool, progress, tally) -> Markup:
+        return Markup(self.templates.get_template("_sidebar_entry.html").module.entry(chapter, is_current, progress, tally))
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:

@@ -314,6 +314,13 @@ def report(learners: int, seconds: float, results: Results) -> None:
               f"p95 {ms(quantile(results.client_late, .95))} (every latency above includes its share of that)")
 
 
+def at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} web processes: at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app bench --load", description=__doc__.split("\n")[0])
     parser.add_argument("--learners", default=None, help="comma-separated learner counts (10,50,100; --cold: 40)")
@@ -327,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", action="store_true",
                         help="a teacher who did not precompute: a fresh server with an empty cache, nothing "
                              "loaded before the learners (see --arrival)")
-    parser.add_argument("--web-processes", type=int, default=WEB_PROCESSES,
+    parser.add_argument("--web-processes", type=at_least_one, default=WEB_PROCESSES,
                         help=f"web processes of the bench's server ({WEB_PROCESSES}, as the README serves a class: "
                              "make serve WEB_PROCESSES=2); 1 is `make serve`'s default")
     parser.add_argument("--arrival", type=float, default=ARRIVAL_S,
