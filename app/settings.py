@@ -27,6 +27,16 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() not in ("0", "false", "no", "off", "")
 
 
+WORKER_PRIORITIES = ("idle", "nice")
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    value = value.strip().lower()
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     content_dir: Path = ROOT / "content"
@@ -54,6 +64,11 @@ class Settings:
     # with its own event loop and embedded cluster; a class of a hundred needs two on two cores
     # (README, "Serving a class"), one learner needs one
     web_processes: int = 1
+    # the CPU priority of the embedded workers (app/serving/worker/job_context.py): "idle" (Linux's
+    # SCHED_IDLE: training gets only the CPU time nothing else wants, and a page request takes
+    # the CPU from it at once, so pages stay fast whatever trains) or "nice" (nice 10: training
+    # keeps about a tenth of a core that other processes keep busy)
+    worker_priority: str = "idle"
     max_queue: int = 32  # jobs this web process may have waiting or running; past it, 503
     # runs one learner may have waiting or training at once (a chapter page starts one per
     # uncached widget); each learner's first run is scheduled before anyone's second
@@ -103,6 +118,8 @@ class Settings:
             scheduler=env.get("COURSE_SCHEDULER", defaults.scheduler).strip(),
             workers=int(env.get("COURSE_WORKERS", defaults.workers)),
             web_processes=max(1, int(env.get("COURSE_WEB_PROCESSES", defaults.web_processes))),
+            worker_priority=_one_of("COURSE_WORKER_PRIORITY", env.get("COURSE_WORKER_PRIORITY", defaults.worker_priority),
+                                    WORKER_PRIORITIES),
             max_queue=int(env.get("COURSE_MAX_QUEUE", defaults.max_queue)),
             max_jobs_per_learner=int(env.get("COURSE_MAX_JOBS_PER_LEARNER", defaults.max_jobs_per_learner)),
             torch_threads=int(env.get("COURSE_TORCH_THREADS", defaults.torch_threads)),

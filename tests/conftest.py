@@ -40,6 +40,11 @@ os.environ["COURSE_WARM_CACHE"] = "0"
 # check on every call (a server checks at most once a second; app/course/freshness.py), as the
 # `settings` fixture's apps do
 os.environ["COURSE_CONTENT_RECHECK_S"] = "0"
+# Training workers at nice 10, not SCHED_IDLE (the default, Settings.worker_priority): the
+# suite's own processes keep both cores busy at normal priority, and an idle-class worker of a
+# live server would then train only when the suite pauses, so a browser test would wait on
+# the suite instead of on the app. tests/serving/test_worker_priority.py checks SCHED_IDLE.
+os.environ["COURSE_WORKER_PRIORITY"] = "nice"
 # One torch thread per process: the suite, the live server and the browser share two cores,
 # and spinning OpenMP threads that oversubscribe them make every step many times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

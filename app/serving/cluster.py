@@ -2,7 +2,8 @@
 
 Settings.scheduler (COURSE_SCHEDULER) picks the mode:
   ""              embedded: a scheduler and worker processes, one per core, one thread
-                  each, at a lower CPU priority than the web process, all in a child process
+                  each, at a lower CPU priority than the web process (Settings.worker_priority:
+                  SCHED_IDLE by default, or nice 10), all in a child process
                   that lives as long as this one (app/serving/embedded.py; `make serve`)
   tcp://HOST:PORT cluster: an existing Dask scheduler, whose workers (`dask worker
                   tcp://HOST:PORT --nthreads 1`, on any machine with the project installed)
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("cluster", "embedded", "inprocess")
 WORKER_REFRESH_S = 2.0  # how often the list of joined or departed workers is refreshed
-EMBEDDED_NICE = 10  # embedded workers yield the CPU to the web process
+EMBEDDED_NICE = 10  # embedded workers yield the CPU to the web process (worker_priority "nice")
 
 
 def mode_of(scheduler: str) -> str:
@@ -104,7 +105,8 @@ class Cluster:
         own = self.mode != "cluster"
         await client.register_plugin(CourseWorkerSetup(
             self.settings.torch_threads, nice, device=self.settings.device if own else None,
-            corpus_path=self.settings.corpus_path if own else None))
+            corpus_path=self.settings.corpus_path if own else None,
+            idle=self.mode == "embedded" and self.settings.worker_priority == "idle"))
         self.client, self.address = client, address
         await self.refresh()
         self._refresher = asyncio.ensure_future(self._keep_refreshing())

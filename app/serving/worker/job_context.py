@@ -108,16 +108,18 @@ class CourseWorkerSetup(WorkerPlugin):
     for the workers it starts; a worker of a remote cluster uses its own, COURSE_DEVICE and
     COURSE_CORPUS where it was started), one torch thread (tiny models gain nothing from more,
     and jobs on the other cores would be slowed down many times over), optionally a lower CPU
-    priority than the web process (embedded mode: pages stay fast while every core trains),
+    priority than the web process (embedded mode: pages stay fast while every core trains;
+    Settings.worker_priority says how much lower),
     the widgets imported, the code version computed and the matmul rate measured (the speed
     meters' yardstick) before the first job arrives."""
 
     name = "course-worker-setup"
 
     def __init__(self, torch_threads: int = 1, nice: int = 0, device: str | None = None,
-                 corpus_path: Path | None = None):
+                 corpus_path: Path | None = None, idle: bool = False):
         self.torch_threads = torch_threads
         self.nice = nice
+        self.idle = idle
         self.device = device  # None: this worker's own settings
         self.corpus_path = corpus_path
 
@@ -131,8 +133,8 @@ class CourseWorkerSetup(WorkerPlugin):
         corpus = self.corpus_path or own.corpus_path
         runtime.configure(device=own.device if self.device is None else self.device, corpus_path=corpus)
         torch.set_num_threads(self.torch_threads)
-        if self.nice:
-            lower_priority(self.nice)
+        if self.nice or self.idle:
+            lower_priority(self.nice, idle=self.idle)
         from widgets.registry import all_widgets
 
         all_widgets()
@@ -142,9 +144,12 @@ class CourseWorkerSetup(WorkerPlugin):
         speed.matmul_rate()  # the speed meters' yardstick, timed once now rather than in a first job
 
 
-def lower_priority(nice: int) -> None:
+def lower_priority(nice: int, idle: bool = False) -> None:
     """Lower the CPU priority of every thread of this process (Linux keeps one per thread;
-    threads started later inherit it from the thread that starts them)."""
+    threads started later inherit it from the thread that starts them): `nice` more, and with
+    `idle` Linux's SCHED_IDLE policy, under which a thread runs only on CPU time that no other
+    thread wants, and a thread of any other process that wakes up (a web request) takes the CPU
+    from it at once, where a nice thread may finish its time slice first."""
     try:
         threads = [int(tid) for tid in os.listdir("/proc/self/task")]
     except OSError:
@@ -152,7 +157,9 @@ def lower_priority(nice: int) -> None:
     for tid in threads:
         try:
             os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-        except OSError:
+            if idle:
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        except (OSError, AttributeError):  # AttributeError: no SCHED_IDLE (not Linux)
             pass
 
 
