@@ -4,7 +4,6 @@ the CPU from training at once; "nice" lowers them by 10. The suite itself serves
 (tests/conftest.py says why); these tests ask for each explicitly."""
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
@@ -13,6 +12,7 @@ import sys
 
 import pytest
 
+from aio import run_async
 from app.settings import ROOT, Settings, SettingsError
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
@@ -72,5 +72,5 @@ def test_an_embedded_cluster_set_to_idle_trains_under_sched_idle():
         finally:
             await cluster.close()
 
-    policies = asyncio.run(worker_policies())
+    policies = run_async(worker_policies)  # not asyncio.run: tests/aio.py says why
     assert list(policies.values()) == [os.SCHED_IDLE], policies
