@@ -92,6 +92,10 @@ window.CourseCharts = (function () {
     s.ghosts = ghostsOf(figure.data, " (nearest ready)");
     s.nearestShown = true; // gone when this run draws its own figure
     s.model = { data: [], layout: figure.layout };
+    // the run's points extend its own figure, not this one: a page that joined a run under way
+    // gets new points before any figure, and they wait for the result (else Plotly is asked to
+    // extend traces the chart does not have)
+    s.newRun = true;
     s.redraw = true;
     chart.dataset.nearest = "1";
     schedule(chart);

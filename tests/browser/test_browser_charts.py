@@ -223,3 +223,26 @@ def test_a_page_opened_at_a_setting_nobody_ran_shows_the_nearest_ready_one_meanw
     named = page.evaluate("() => document.getElementById('lr-schedule-chart').data"
                           ".filter(t => / \\(nearest ready\\)$/.test(t.name)).length")
     assert named == 0, "the run's own figure replaced the nearest one"
+
+
+def test_points_of_a_run_joined_under_way_wait_while_the_nearest_setting_is_drawn(page):
+    """A page that joins a run another page started gets its new points before any figure of
+    it. With the nearest ready setting on the chart those points wait for the run's figure or
+    result: extending the nearest figure's traces was an uncaught Plotly error (the `page`
+    fixture fails the test on it)."""
+    page.goto("/widgets/lr-schedule/demo?lr-schedule.warmup=4000")
+    wait_final(page, "lr-schedule")
+    page.evaluate("""() => {
+      const chart = document.createElement('div');
+      chart.id = 'joined-chart'; chart.className = 'widget-chart'; chart.style.width = '400px';
+      chart.style.height = '300px';
+      document.body.appendChild(chart);
+      const nearest = document.getElementById('lr-schedule-chart').data
+        .map(t => ({type: t.type, x: Array.from(t.x), y: Array.from(t.y), name: t.name, mode: t.mode}));
+      CourseCharts.nearest(chart, {data: nearest, layout: {}});
+      CourseCharts.progress(chart, {extend: [{trace: 0, data: {x: [1, 2], y: [0.1, 0.2]}}]});
+    }""")
+    page.wait_for_function("() => Number(document.getElementById('joined-chart').dataset.drawn || 0) >= 1")
+    page.wait_for_timeout(300)  # a frame for any drawing the points would have asked for
+    names = page.evaluate("() => document.getElementById('joined-chart').data.map(t => t.name)")
+    assert names and all(name.endswith(" (nearest ready)") for name in names), names
