@@ -242,7 +242,7 @@ def test_points_of_a_run_joined_under_way_wait_while_the_nearest_setting_is_draw
       CourseCharts.nearest(chart, {data: nearest, layout: {}});
       CourseCharts.progress(chart, {extend: [{trace: 0, data: {x: [1, 2], y: [0.1, 0.2]}}]});
     }""")
+    # both calls asked for the same frame: once it is drawn, the points were drawn or held back
     page.wait_for_function("() => Number(document.getElementById('joined-chart').dataset.drawn || 0) >= 1")
-    page.wait_for_timeout(300)  # a frame for any drawing the points would have asked for
-    names = page.evaluate("() => document.getElementById('joined-chart').data.map(t => t.name)")
+    names = page.evaluate("() => document.getElementById('joined-chart').data.map(t => t.name || '')")
     assert names and all(name.endswith(" (nearest ready)") for name in names), names
